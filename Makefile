@@ -1,0 +1,58 @@
+# libwebsocket: build, test, demo. See README.md.
+CARGO    ?= cargo
+CC       ?= cc
+CFLAGS   ?= -O2 -g -Wall -Wextra -Werror -std=c11 -D_POSIX_C_SOURCE=200809L
+LIBDIR   := target/release
+LIB      := $(LIBDIR)/libwebsocket.so
+LDFLAGS  := -L$(LIBDIR) -Wl,-rpath,'$$ORIGIN/../$(LIBDIR)' -lwebsocket -lpthread
+EXAMPLES := $(patsubst examples-c/%.c,build/%,$(wildcard examples-c/*.c))
+CTESTS   := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/*.c))
+AUTOBAHN_DIR ?= $(wildcard ../shared/autobahn)
+
+.PHONY: all lib examples ctests test test-rust test-c test-header conformance demo header bench clean lint
+all: lib examples
+
+lib:
+	$(CARGO) build --release
+
+$(LIB): lib
+
+build/%: examples-c/%.c include/websocket.h lib
+	@mkdir -p build
+	$(CC) $(CFLAGS) -Iinclude $< -o $@ $(LDFLAGS)
+
+build/tests/%: tests/c/%.c include/websocket.h lib
+	@mkdir -p build/tests
+	$(CC) $(CFLAGS) -Iinclude $< -o $@ -L$(LIBDIR) -Wl,-rpath,'$$ORIGIN/../../$(LIBDIR)' -lwebsocket -lpthread
+
+examples: $(EXAMPLES)
+ctests: $(CTESTS)
+
+## header: regenerate include/websocket.h from src/ffi with cbindgen
+header:
+	UPDATE_HEADER=1 $(CARGO) test --test header
+
+## test: every suite (Rust unit + integration, header check, C tests under valgrind, Autobahn)
+test: all ctests test-rust test-c conformance
+
+test-rust:
+	$(CARGO) test --release
+
+test-c: all ctests
+	tests/run-c-tests.sh
+
+## conformance: the Autobahn|Testsuite in both roles (needs ../shared/autobahn or AUTOBAHN_DIR)
+conformance: all
+	tests/run-autobahn.sh "$(AUTOBAHN_DIR)"
+
+## demo: echo server + a client showing text, binary, ping and a close with a code
+demo: all
+	tests/demo.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean
+	rm -rf build reports

@@ -1,0 +1,259 @@
+//! The callbacks struct, and the endpoint that runs a server's or client's
+//! callbacks either on the I/O thread or through the polled event queue.
+
+use super::constants::{
+    ws_dispatch_mode, ws_message_type, WS_DISPATCH_POLL, WS_MESSAGE_BINARY, WS_MESSAGE_TEXT,
+};
+use super::events::{self, Queued, QueuedKind};
+use super::status::ws_status;
+use super::status_of;
+use crate::transport::{event_cost, Connection, Event, Handler};
+use std::cell::Cell;
+use std::ffi::{c_char, c_void, CString};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use tokio::sync::Semaphore;
+
+/// Event callbacks of a server or a client. Every member may be NULL (ignored).
+///
+/// Each gets the `user_data` given to `ws_server_listen` / `ws_client_connect`
+/// first, and the connection. Pointers to data (`data`, `reason`, `message`) are
+/// valid only during the call: copy what you keep. The `Connection *` stays valid
+/// until `on_close` returns; call `ws_conn_retain` to keep it longer.
+/// In `WS_DISPATCH_THREAD` mode the callbacks run on the library's I/O thread,
+/// in `WS_DISPATCH_POLL` mode inside `ws_dispatch()` on the caller's thread.
+/// Any library function may be called from a callback.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct ws_callbacks {
+    /// The opening handshake completed: the connection is open.
+    pub on_open: Option<unsafe extern "C" fn(user_data: *mut c_void, conn: *mut Connection)>,
+    /// A complete message arrived. `type` is `WS_MESSAGE_TEXT` (valid UTF-8, not
+    /// NUL-terminated) or `WS_MESSAGE_BINARY`.
+    pub on_message: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            conn: *mut Connection,
+            type_: ws_message_type,
+            data: *const u8,
+            len: usize,
+        ),
+    >,
+    /// A ping arrived (the library has already queued the pong).
+    pub on_ping: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            conn: *mut Connection,
+            data: *const u8,
+            len: usize,
+        ),
+    >,
+    /// A pong arrived.
+    pub on_pong: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            conn: *mut Connection,
+            data: *const u8,
+            len: usize,
+        ),
+    >,
+    /// The connection closed: the last callback of every connection, including
+    /// one that never opened. `code` is the peer's close code, `WS_NO_STATUS`
+    /// (1005) if its close frame had none, `WS_CLOSED_ABNORMALLY` (1006) if the
+    /// connection ended without a close frame; `reason` is the peer's reason.
+    pub on_close: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            conn: *mut Connection,
+            code: u16,
+            reason: *const c_char,
+        ),
+    >,
+    /// Something failed (connect, handshake, protocol violation by the peer, I/O,
+    /// timeout); `on_close` follows.
+    pub on_error: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            conn: *mut Connection,
+            status: ws_status,
+            message: *const c_char,
+        ),
+    >,
+}
+
+/// The application's `void *user_data`, carried to whichever thread runs callbacks.
+#[derive(Clone, Copy)]
+struct UserData(*mut c_void);
+// SAFETY: the pointer is only handed back to the application's callbacks; the
+// header documents on which thread they run.
+unsafe impl Send for UserData {}
+unsafe impl Sync for UserData {}
+
+thread_local! {
+    static THREAD_TAG: Cell<u64> = const { Cell::new(0) };
+}
+static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
+
+/// A small number naming the calling thread (never 0).
+fn thread_tag() -> u64 {
+    THREAD_TAG.with(|t| {
+        if t.get() == 0 {
+            t.set(NEXT_TAG.fetch_add(1, Ordering::Relaxed));
+        }
+        t.get()
+    })
+}
+
+/// The callbacks and user data of one server or client, and whether they may
+/// still be called.
+pub(crate) struct Endpoint {
+    me: Weak<Endpoint>,
+    callbacks: ws_callbacks,
+    user_data: UserData,
+    polled: bool,
+    /// Cleared when the server or client is freed: no callback runs after that.
+    alive: AtomicBool,
+    /// Held while a callback runs, so that freeing from another thread waits
+    /// for a running callback to return.
+    running: Mutex<()>,
+    /// `thread_tag()` of the thread running a callback (0: none).
+    runner: AtomicU64,
+}
+
+impl Endpoint {
+    pub fn new(
+        callbacks: Option<&ws_callbacks>,
+        user_data: *mut c_void,
+        dispatch: ws_dispatch_mode,
+    ) -> Arc<Endpoint> {
+        Arc::new_cyclic(|me| Endpoint {
+            me: me.clone(),
+            callbacks: callbacks.copied().unwrap_or_default(),
+            user_data: UserData(user_data),
+            polled: dispatch == WS_DISPATCH_POLL,
+            alive: AtomicBool::new(true),
+            running: Mutex::new(()),
+            runner: AtomicU64::new(0),
+        })
+    }
+
+    /// Stops all further callbacks. Called from inside a callback it returns at
+    /// once; from another thread it first waits for a running callback to end.
+    pub fn shut(&self) {
+        if self.runner.load(Ordering::Acquire) == thread_tag() {
+            self.alive.store(false, Ordering::Release);
+        } else {
+            let _running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            self.alive.store(false, Ordering::Release);
+        }
+        if self.polled {
+            events::purge(self);
+        }
+    }
+
+    /// Runs `call` as a callback unless the endpoint was shut.
+    fn run(&self, call: impl FnOnce(&ws_callbacks, *mut c_void)) {
+        let _running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.alive.load(Ordering::Acquire) {
+            return;
+        }
+        let previous = self.runner.swap(thread_tag(), Ordering::AcqRel);
+        call(&self.callbacks, self.user_data.0);
+        self.runner.store(previous, Ordering::Release);
+    }
+
+    /// Calls the C callback for an event now, on this thread.
+    pub fn invoke(&self, conn: &Arc<Connection>, event: &QueuedKind<'_>) {
+        let c = Arc::as_ptr(conn) as *mut Connection;
+        self.run(|cb, ud| {
+            // SAFETY: the callbacks were given by the application for exactly
+            // these arguments; data pointers are valid for the call.
+            unsafe {
+                match *event {
+                    QueuedKind::Open => {
+                        if let Some(f) = cb.on_open {
+                            f(ud, c)
+                        }
+                    }
+                    QueuedKind::Message(text, data) => {
+                        if let Some(f) = cb.on_message {
+                            let t = if text {
+                                WS_MESSAGE_TEXT
+                            } else {
+                                WS_MESSAGE_BINARY
+                            };
+                            f(ud, c, t, data.as_ptr(), data.len())
+                        }
+                    }
+                    QueuedKind::Ping(data) => {
+                        if let Some(f) = cb.on_ping {
+                            f(ud, c, data.as_ptr(), data.len())
+                        }
+                    }
+                    QueuedKind::Pong(data) => {
+                        if let Some(f) = cb.on_pong {
+                            f(ud, c, data.as_ptr(), data.len())
+                        }
+                    }
+                    QueuedKind::Error(status, message) => {
+                        if let Some(f) = cb.on_error {
+                            let m = c_string(message);
+                            f(ud, c, status, m.as_ptr())
+                        }
+                    }
+                    QueuedKind::Close(code, reason) => {
+                        if let Some(f) = cb.on_close {
+                            let r = c_string(reason);
+                            f(ud, c, code, r.as_ptr())
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// True when this endpoint is `other`.
+    pub fn is(&self, other: &Endpoint) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+fn c_string(s: &str) -> CString {
+    let end = s.find('\0').unwrap_or(s.len());
+    CString::new(&s[..end]).unwrap_or_default()
+}
+
+impl Handler for Endpoint {
+    fn event(&self, conn: &Arc<Connection>, event: Event<'_>) {
+        let cost = self
+            .flow_control()
+            .map(|(_, limit)| event_cost(&event, limit));
+        if !self.alive.load(Ordering::Acquire) {
+            // Freed: nobody may be dispatching any more, so do not queue.
+            if let Some((permits, _)) = self.flow_control() {
+                permits.add_permits(cost.unwrap_or(0) as usize);
+            }
+            return;
+        }
+        let kind = match event {
+            Event::Open => QueuedKind::Open,
+            Event::Message { text, data } => QueuedKind::Message(text, data),
+            Event::Ping(d) => QueuedKind::Ping(d),
+            Event::Pong(d) => QueuedKind::Pong(d),
+            Event::Error(kind, m) => QueuedKind::Error(status_of(kind), m),
+            Event::Close { code, reason } => QueuedKind::Close(code, reason),
+        };
+        match (cost, self.me.upgrade()) {
+            (Some(cost), Some(me)) => events::push(Queued::new(me, conn.clone(), &kind, cost)),
+            _ => self.invoke(conn, &kind),
+        }
+    }
+
+    fn flow_control(&self) -> Option<(&Semaphore, u32)> {
+        if self.polled {
+            events::queue().ok().map(|q| (q.permits(), q.limit()))
+        } else {
+            None
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! `ws_client_*`: connecting to a server.
+
+use super::callbacks::{ws_callbacks, Endpoint};
+use super::config::ws_client_config;
+use super::constants::{WS_DISPATCH_POLL, WS_DISPATCH_THREAD};
+use super::events;
+use super::status::{guard, Failure, WS_ERR_BAD_URL, WS_ERR_INTERNAL, WS_ERR_NOT_SUPPORTED};
+use super::text;
+use crate::transport::client::{connect, ConnectError};
+use crate::transport::{ClientConfig, Connection};
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
+
+/// A client connection being made or made (opaque). Free with `ws_client_free`.
+pub struct ws_client {
+    conn: Arc<Connection>,
+    endpoint: Arc<Endpoint>,
+}
+
+/// Starts connecting to `url` (`ws://host[:port][/path][?query]`, IPv6 as
+/// `ws://[::1]:9001/`) and returns at once; `on_open` or `on_error` + `on_close`
+/// tell the outcome (or wait with `ws_conn_wait_open`). `config` and `callbacks`
+/// may be NULL. Returns NULL at once for a malformed URL (`WS_ERR_BAD_URL`) or
+/// `wss://` (`WS_ERR_NOT_SUPPORTED` in this version).
+#[no_mangle]
+pub unsafe extern "C" fn ws_client_connect(
+    url: *const c_char,
+    config: *const ws_client_config,
+    callbacks: *const ws_callbacks,
+    user_data: *mut c_void,
+) -> *mut ws_client {
+    guard(std::ptr::null_mut(), || {
+        let url = text(url, "url")?;
+        let (inner, dispatch) = match config.as_ref() {
+            Some(c) => (c.inner.clone(), c.dispatch),
+            None => (ClientConfig::default(), WS_DISPATCH_THREAD),
+        };
+        if dispatch == WS_DISPATCH_POLL {
+            events::queue()?;
+        }
+        let endpoint = Endpoint::new(callbacks.as_ref(), user_data, dispatch);
+        let conn = connect(url, inner, endpoint.clone()).map_err(|e| match e {
+            ConnectError::BadUrl(m) => Failure::new(WS_ERR_BAD_URL, m),
+            ConnectError::NotSupported(m) => Failure::new(WS_ERR_NOT_SUPPORTED, m),
+            ConnectError::Runtime(m) => Failure::new(WS_ERR_INTERNAL, m),
+        })?;
+        Ok(Box::into_raw(Box::new(ws_client { conn, endpoint })))
+    })
+}
+
+/// The client's connection (borrowed: valid until `ws_client_free`; retain it
+/// to keep it longer). NULL if `client` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn ws_client_conn(client: *const ws_client) -> *mut Connection {
+    guard(std::ptr::null_mut(), || {
+        let c = client.as_ref().ok_or_else(|| Failure::null("client"))?;
+        Ok(Arc::as_ptr(&c.conn) as *mut Connection)
+    })
+}
+
+/// Frees the client. If the connection is still open it is closed with 1001
+/// (going away) in the background. No callback of this client runs after this
+/// returns (as for `ws_server_free`). NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn ws_client_free(client: *mut ws_client) {
+    guard((), || {
+        if !client.is_null() {
+            let c = Box::from_raw(client);
+            c.endpoint.shut();
+            let _ = c.conn.close(Some(1001), "");
+        }
+        Ok(())
+    })
+}

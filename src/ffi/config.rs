@@ -1,0 +1,312 @@
+//! Configuration objects. One setter per option keeps the ABI stable as options grow.
+
+use super::constants::{ws_dispatch_mode, WS_DISPATCH_POLL, WS_DISPATCH_THREAD};
+use super::status::{guard, guard_status, ws_status, Failure, WS_ERR_INVALID_ARGUMENT};
+use crate::transport::{ClientConfig, ConnectionConfig, ServerConfig};
+use std::ffi::{c_char, CStr};
+use std::time::Duration;
+
+/// Options of a server (opaque). Create with `ws_server_config_new`, free with
+/// `ws_server_config_free`; `ws_server_listen` copies it, so it can be freed after.
+pub struct ws_server_config {
+    pub(crate) inner: ServerConfig,
+    pub(crate) dispatch: ws_dispatch_mode,
+}
+
+/// Options of a client (opaque). Create with `ws_client_config_new`, free with
+/// `ws_client_config_free`; `ws_client_connect` copies it.
+pub struct ws_client_config {
+    pub(crate) inner: ClientConfig,
+    pub(crate) dispatch: ws_dispatch_mode,
+}
+
+fn check_dispatch(mode: ws_dispatch_mode) -> Result<ws_dispatch_mode, Failure> {
+    match mode {
+        WS_DISPATCH_THREAD | WS_DISPATCH_POLL => Ok(mode),
+        _ => Err(Failure::new(
+            WS_ERR_INVALID_ARGUMENT,
+            format!("unknown dispatch mode {mode} (use WS_DISPATCH_THREAD or WS_DISPATCH_POLL)"),
+        )),
+    }
+}
+
+fn positive<T: PartialOrd + Default + std::fmt::Display>(v: T, what: &str) -> Result<T, Failure> {
+    if v > T::default() {
+        Ok(v)
+    } else {
+        Err(Failure::new(
+            WS_ERR_INVALID_ARGUMENT,
+            format!("{what} must be positive, got {v}"),
+        ))
+    }
+}
+
+/// Applies `set` to the config behind `cfg`, a checked pointer.
+fn with<C>(cfg: *mut C, name: &str, set: impl FnOnce(&mut C) -> Result<(), Failure>) -> ws_status {
+    guard_status(|| {
+        // SAFETY: a non-NULL pointer must come from the matching `_new`.
+        let cfg = unsafe { cfg.as_mut() }.ok_or_else(|| Failure::null(name))?;
+        set(cfg)
+    })
+}
+
+fn set_connection_option(
+    c: &mut ConnectionConfig,
+    option: Option_,
+    value: u64,
+) -> Result<(), Failure> {
+    match option {
+        Option_::MaxMessageSize => {
+            c.max_message_size = positive(value, "max_message_size")? as usize
+        }
+        Option_::SendQueueLimit => {
+            c.send_queue_limit = positive(value, "send_queue_limit")? as usize
+        }
+        Option_::HandshakeTimeout => {
+            c.handshake_timeout = Duration::from_millis(positive(value, "handshake timeout")?)
+        }
+        Option_::CloseTimeout => {
+            c.close_timeout = Duration::from_millis(positive(value, "close timeout")?)
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum Option_ {
+    MaxMessageSize,
+    SendQueueLimit,
+    HandshakeTimeout,
+    CloseTimeout,
+}
+
+/// A server configuration with the defaults: thread dispatch, 32 MiB messages,
+/// 64 MiB send queue, 10 s handshake and 5 s close timeouts, 10000 connections.
+#[no_mangle]
+pub extern "C" fn ws_server_config_new() -> *mut ws_server_config {
+    guard(std::ptr::null_mut(), || {
+        Ok(Box::into_raw(Box::new(ws_server_config {
+            inner: ServerConfig::default(),
+            dispatch: WS_DISPATCH_THREAD,
+        })))
+    })
+}
+
+/// Frees a server configuration. NULL is a no-op.
+///
+/// # Safety
+/// `cfg` is NULL or from `ws_server_config_new`, not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_config_free(cfg: *mut ws_server_config) {
+    guard((), || {
+        if !cfg.is_null() {
+            drop(Box::from_raw(cfg));
+        }
+        Ok(())
+    })
+}
+
+/// Where the server's callbacks run: `WS_DISPATCH_THREAD` (default) or `WS_DISPATCH_POLL`.
+#[no_mangle]
+pub extern "C" fn ws_server_config_set_dispatch(
+    cfg: *mut ws_server_config,
+    mode: ws_dispatch_mode,
+) -> ws_status {
+    with(cfg, "config", |c| {
+        c.dispatch = check_dispatch(mode)?;
+        Ok(())
+    })
+}
+
+/// Largest message accepted in bytes (> 0); a larger one fails the connection
+/// with 1009 before it is buffered. Default 32 MiB.
+#[no_mangle]
+pub extern "C" fn ws_server_config_set_max_message_size(
+    cfg: *mut ws_server_config,
+    bytes: u64,
+) -> ws_status {
+    with(cfg, "config", |c| {
+        set_connection_option(&mut c.inner.connection, Option_::MaxMessageSize, bytes)
+    })
+}
+
+/// Most bytes of outgoing messages queued per connection (> 0); sends beyond it
+/// return `WS_ERR_QUEUE_FULL`. Default 64 MiB.
+#[no_mangle]
+pub extern "C" fn ws_server_config_set_send_queue_limit(
+    cfg: *mut ws_server_config,
+    bytes: u64,
+) -> ws_status {
+    with(cfg, "config", |c| {
+        set_connection_option(&mut c.inner.connection, Option_::SendQueueLimit, bytes)
+    })
+}
+
+/// Time a client has to complete the opening handshake, in ms (> 0). Default 10000.
+#[no_mangle]
+pub extern "C" fn ws_server_config_set_handshake_timeout_ms(
+    cfg: *mut ws_server_config,
+    ms: u64,
+) -> ws_status {
+    with(cfg, "config", |c| {
+        set_connection_option(&mut c.inner.connection, Option_::HandshakeTimeout, ms)
+    })
+}
+
+/// Time the peer has to answer a close frame, in ms (> 0). Default 5000.
+#[no_mangle]
+pub extern "C" fn ws_server_config_set_close_timeout_ms(
+    cfg: *mut ws_server_config,
+    ms: u64,
+) -> ws_status {
+    with(cfg, "config", |c| {
+        set_connection_option(&mut c.inner.connection, Option_::CloseTimeout, ms)
+    })
+}
+
+/// Most connections open at once (> 0); further clients get HTTP 503. Default 10000.
+#[no_mangle]
+pub extern "C" fn ws_server_config_set_max_connections(
+    cfg: *mut ws_server_config,
+    max: u64,
+) -> ws_status {
+    with(cfg, "config", |c| {
+        c.inner.max_connections = positive(max, "max_connections")? as usize;
+        Ok(())
+    })
+}
+
+/// A client configuration with the defaults: thread dispatch, 32 MiB messages,
+/// 64 MiB send queue, 10 s connect+handshake and 5 s close timeouts, no extra headers.
+#[no_mangle]
+pub extern "C" fn ws_client_config_new() -> *mut ws_client_config {
+    guard(std::ptr::null_mut(), || {
+        Ok(Box::into_raw(Box::new(ws_client_config {
+            inner: ClientConfig::default(),
+            dispatch: WS_DISPATCH_THREAD,
+        })))
+    })
+}
+
+/// Frees a client configuration. NULL is a no-op.
+///
+/// # Safety
+/// `cfg` is NULL or from `ws_client_config_new`, not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn ws_client_config_free(cfg: *mut ws_client_config) {
+    guard((), || {
+        if !cfg.is_null() {
+            drop(Box::from_raw(cfg));
+        }
+        Ok(())
+    })
+}
+
+/// Where the client's callbacks run: `WS_DISPATCH_THREAD` (default) or `WS_DISPATCH_POLL`.
+#[no_mangle]
+pub extern "C" fn ws_client_config_set_dispatch(
+    cfg: *mut ws_client_config,
+    mode: ws_dispatch_mode,
+) -> ws_status {
+    with(cfg, "config", |c| {
+        c.dispatch = check_dispatch(mode)?;
+        Ok(())
+    })
+}
+
+/// Largest message accepted in bytes (> 0); larger ones fail the connection with 1009. Default 32 MiB.
+#[no_mangle]
+pub extern "C" fn ws_client_config_set_max_message_size(
+    cfg: *mut ws_client_config,
+    bytes: u64,
+) -> ws_status {
+    with(cfg, "config", |c| {
+        set_connection_option(&mut c.inner.connection, Option_::MaxMessageSize, bytes)
+    })
+}
+
+/// Most bytes of outgoing messages queued (> 0); sends beyond it return
+/// `WS_ERR_QUEUE_FULL`. Default 64 MiB.
+#[no_mangle]
+pub extern "C" fn ws_client_config_set_send_queue_limit(
+    cfg: *mut ws_client_config,
+    bytes: u64,
+) -> ws_status {
+    with(cfg, "config", |c| {
+        set_connection_option(&mut c.inner.connection, Option_::SendQueueLimit, bytes)
+    })
+}
+
+/// Time allowed for the TCP connect plus the opening handshake, in ms (> 0). Default 10000.
+#[no_mangle]
+pub extern "C" fn ws_client_config_set_connect_timeout_ms(
+    cfg: *mut ws_client_config,
+    ms: u64,
+) -> ws_status {
+    with(cfg, "config", |c| {
+        set_connection_option(&mut c.inner.connection, Option_::HandshakeTimeout, ms)
+    })
+}
+
+/// Time the server has to answer a close frame, in ms (> 0). Default 5000.
+#[no_mangle]
+pub extern "C" fn ws_client_config_set_close_timeout_ms(
+    cfg: *mut ws_client_config,
+    ms: u64,
+) -> ws_status {
+    with(cfg, "config", |c| {
+        set_connection_option(&mut c.inner.connection, Option_::CloseTimeout, ms)
+    })
+}
+
+/// Adds a header to the opening request (e.g. "Authorization", "Bearer x").
+/// The name must be an HTTP token and neither may contain CR or LF; the
+/// WebSocket headers the library writes itself (Host, Upgrade, Connection,
+/// Sec-WebSocket-Key, Sec-WebSocket-Version) are refused.
+///
+/// # Safety
+/// `name` and `value` are NUL-terminated strings (or NULL, an error).
+#[no_mangle]
+pub unsafe extern "C" fn ws_client_config_add_header(
+    cfg: *mut ws_client_config,
+    name: *const c_char,
+    value: *const c_char,
+) -> ws_status {
+    with(cfg, "config", |c| {
+        if name.is_null() {
+            return Err(Failure::null("header name"));
+        }
+        if value.is_null() {
+            return Err(Failure::null("header value"));
+        }
+        let bad = |m: String| Failure::new(WS_ERR_INVALID_ARGUMENT, m);
+        let name = CStr::from_ptr(name)
+            .to_str()
+            .map_err(|_| bad("header name is not UTF-8".into()))?;
+        let value = CStr::from_ptr(value)
+            .to_str()
+            .map_err(|_| bad("header value is not UTF-8".into()))?;
+        let token = |ch: char| ch.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(ch);
+        if name.is_empty() || !name.chars().all(token) {
+            return Err(bad(format!("header name {name:?} is not an HTTP token")));
+        }
+        if value
+            .chars()
+            .any(|ch| ch == '\r' || ch == '\n' || ch == '\0')
+        {
+            return Err(bad(format!("header {name} value contains CR or LF")));
+        }
+        const RESERVED: [&str; 5] = [
+            "host",
+            "upgrade",
+            "connection",
+            "sec-websocket-key",
+            "sec-websocket-version",
+        ];
+        if RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(bad(format!("header {name} is written by the library")));
+        }
+        c.inner.headers.push((name.to_string(), value.to_string()));
+        Ok(())
+    })
+}

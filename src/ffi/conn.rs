@@ -1,0 +1,266 @@
+//! `ws_conn_*`: sending, closing, and reading a connection's properties.
+
+use super::constants::{
+    ws_message_type, ws_state, WS_MESSAGE_BINARY, WS_MESSAGE_TEXT, WS_STATE_CLOSED,
+    WS_STATE_CLOSING, WS_STATE_CONNECTING, WS_STATE_OPEN,
+};
+use super::status::{
+    guard, guard_status, ws_status, Failure, WS_ERR_INVALID_ARGUMENT, WS_ERR_INVALID_CLOSE_CODE,
+    WS_ERR_INVALID_UTF8, WS_ERR_NOT_OPEN, WS_ERR_NULL, WS_ERR_QUEUE_FULL, WS_ERR_TIMEOUT,
+    WS_ERR_TOO_LARGE,
+};
+use super::{bytes, status_of};
+use crate::transport::{Connection, ConnectionState, SendError};
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn conn<'a>(c: *const Connection) -> Result<&'a Connection, Failure> {
+    // SAFETY: a non-NULL pointer must be a handle the library gave out and that
+    // is still held (by the library during a callback, or retained).
+    unsafe { c.as_ref() }.ok_or_else(|| Failure::null("connection"))
+}
+
+fn sent(result: Result<(), SendError>) -> Result<(), Failure> {
+    result.map_err(|e| {
+        let status = match e {
+            SendError::NotOpen => WS_ERR_NOT_OPEN,
+            SendError::QueueFull => WS_ERR_QUEUE_FULL,
+            SendError::TooLarge => WS_ERR_TOO_LARGE,
+            SendError::InvalidUtf8 => WS_ERR_INVALID_UTF8,
+            SendError::InvalidCloseCode => WS_ERR_INVALID_CLOSE_CODE,
+        };
+        Failure::new(status, e.to_string())
+    })
+}
+
+/// Queues a message of `type_` (`WS_MESSAGE_TEXT`, checked to be UTF-8, or
+/// `WS_MESSAGE_BINARY`). Never blocks: the data is copied and written by the
+/// I/O thread. `WS_ERR_NOT_OPEN` once the connection is closing or closed,
+/// `WS_ERR_QUEUE_FULL` when the send queue limit would be exceeded.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_send(
+    c: *mut Connection,
+    type_: ws_message_type,
+    data: *const u8,
+    len: usize,
+) -> ws_status {
+    guard_status(|| {
+        let c = conn(c)?;
+        let data = bytes(data, len)?;
+        match type_ {
+            WS_MESSAGE_TEXT => sent(c.send_text(data)),
+            WS_MESSAGE_BINARY => sent(c.send_binary(data)),
+            other => Err(Failure::new(
+                WS_ERR_INVALID_ARGUMENT,
+                format!("unknown message type {other}"),
+            )),
+        }
+    })
+}
+
+/// Queues a text message of `len` bytes (UTF-8, need not be NUL-terminated).
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_send_text(
+    c: *mut Connection,
+    text: *const c_char,
+    len: usize,
+) -> ws_status {
+    ws_conn_send(c, WS_MESSAGE_TEXT, text.cast(), len)
+}
+
+/// Queues a binary message of `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_send_binary(
+    c: *mut Connection,
+    data: *const u8,
+    len: usize,
+) -> ws_status {
+    ws_conn_send(c, WS_MESSAGE_BINARY, data, len)
+}
+
+/// Queues a ping with up to 125 bytes of payload (`data` may be NULL when `len` is 0).
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_ping(
+    c: *mut Connection,
+    data: *const u8,
+    len: usize,
+) -> ws_status {
+    guard_status(|| sent(conn(c)?.ping(bytes(data, len)?)))
+}
+
+/// Queues an unsolicited pong with up to 125 bytes of payload (pings are
+/// answered automatically; this is for heartbeats).
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_pong(
+    c: *mut Connection,
+    data: *const u8,
+    len: usize,
+) -> ws_status {
+    guard_status(|| sent(conn(c)?.pong(bytes(data, len)?)))
+}
+
+/// Starts the close handshake with `code` (1000-1003, 1007-1011 or 3000-4999;
+/// 0 sends a close frame without a code) and `reason` (UTF-8, at most 123
+/// bytes, may be NULL). `on_close` follows when the peer answers or the close
+/// timeout passes. `WS_ERR_NOT_OPEN` if already closing or closed.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_close(
+    c: *mut Connection,
+    code: u16,
+    reason: *const c_char,
+) -> ws_status {
+    guard_status(|| {
+        let c = conn(c)?;
+        let reason = if reason.is_null() {
+            ""
+        } else {
+            CStr::from_ptr(reason)
+                .to_str()
+                .map_err(|_| Failure::new(WS_ERR_INVALID_UTF8, "close reason is not valid UTF-8"))?
+        };
+        let code = if code == 0 { None } else { Some(code) };
+        sent(c.close(code, reason))
+    })
+}
+
+/// The connection's state (`WS_STATE_*`), or a negative status for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_state(c: *const Connection) -> ws_state {
+    guard(WS_ERR_NULL, || {
+        Ok(match conn(c)?.state() {
+            ConnectionState::Connecting => WS_STATE_CONNECTING,
+            ConnectionState::Open => WS_STATE_OPEN,
+            ConnectionState::Closing => WS_STATE_CLOSING,
+            ConnectionState::Closed => WS_STATE_CLOSED,
+        })
+    })
+}
+
+/// The peer's address, "127.0.0.1:54321" or "[::1]:54321" ("" before the TCP
+/// connection exists, NULL for a NULL handle). Valid while the handle is held.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_peer_address(c: *const Connection) -> *const c_char {
+    guard(std::ptr::null(), || Ok(conn(c)?.peer().as_ptr()))
+}
+
+/// The request path ("/chat"); for a client, the path of its URL. Valid while the handle is held.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_path(c: *const Connection) -> *const c_char {
+    guard(std::ptr::null(), || Ok(conn(c)?.path().as_ptr()))
+}
+
+/// The request query without '?' ("" when none). Valid while the handle is held.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_query(c: *const Connection) -> *const c_char {
+    guard(std::ptr::null(), || Ok(conn(c)?.query().as_ptr()))
+}
+
+/// Bytes of queued messages the I/O thread has not yet taken (0 for NULL).
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_buffered_amount(c: *const Connection) -> usize {
+    guard(0, || Ok(conn(c)?.buffered_amount()))
+}
+
+/// The close code once closed (as given to `on_close`), 0 while not closed,
+/// negative status for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_close_code(c: *const Connection) -> c_int {
+    guard(WS_ERR_NULL, || {
+        Ok(conn(c)?.close_info().map_or(0, |i| i.code as c_int))
+    })
+}
+
+/// Takes a reference to the connection so the handle stays valid after its
+/// callbacks (and after `ws_client_free`). Returns `c`. Each retain needs one
+/// `ws_conn_release`.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_retain(c: *mut Connection) -> *mut Connection {
+    guard(std::ptr::null_mut(), || {
+        conn(c)?;
+        Arc::increment_strong_count(c as *const Connection);
+        Ok(c)
+    })
+}
+
+/// Gives back a reference taken by `ws_conn_retain` or `ws_server_connections`.
+/// NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_release(c: *mut Connection) {
+    guard((), || {
+        if !c.is_null() {
+            Arc::decrement_strong_count(c as *const Connection);
+        }
+        Ok(())
+    })
+}
+
+/// Attaches an application pointer to the connection (per-connection state).
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_set_user_data(
+    c: *mut Connection,
+    user_data: *mut c_void,
+) -> ws_status {
+    guard_status(|| {
+        conn(c)?.app_data.store(user_data, Ordering::Release);
+        Ok(())
+    })
+}
+
+/// The pointer set by `ws_conn_set_user_data` (NULL if none, or for NULL).
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_get_user_data(c: *const Connection) -> *mut c_void {
+    guard(std::ptr::null_mut(), || {
+        Ok(conn(c)?.app_data.load(Ordering::Acquire))
+    })
+}
+
+fn timeout_of(ms: c_int) -> Option<Duration> {
+    (ms >= 0).then(|| Duration::from_millis(ms as u64))
+}
+
+/// Blocks the calling thread until the connection is open, at most `timeout_ms`
+/// (negative: no limit). `WS_STATUS_OK` once it has opened (even if it closed
+/// again since); if it failed instead, the
+/// failure's status (`WS_ERR_CONNECT`, `WS_ERR_HANDSHAKE`, ...) with its message;
+/// `WS_ERR_TIMEOUT` when time ran out. Do not call it from a callback in
+/// `WS_DISPATCH_THREAD` mode (it would wait for itself).
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_wait_open(c: *const Connection, timeout_ms: c_int) -> ws_status {
+    guard_status(|| {
+        let c = conn(c)?;
+        let state = c.wait_for(ConnectionState::Open, timeout_of(timeout_ms));
+        if c.was_opened() {
+            return Ok(());
+        }
+        match (state, c.failure()) {
+            (ConnectionState::Connecting, _) => Err(Failure::new(
+                WS_ERR_TIMEOUT,
+                "timed out waiting for the connection to open",
+            )),
+            (_, Some((kind, message))) => Err(Failure::new(status_of(kind), message)),
+            _ => Err(Failure::new(
+                WS_ERR_NOT_OPEN,
+                "the connection was closed before it opened",
+            )),
+        }
+    })
+}
+
+/// Blocks the calling thread until the connection is closed (its `on_close`
+/// delivered or queued), at most `timeout_ms` (negative: no limit).
+/// `WS_STATUS_OK` when closed, `WS_ERR_TIMEOUT` otherwise.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_wait_closed(c: *const Connection, timeout_ms: c_int) -> ws_status {
+    guard_status(|| {
+        let c = conn(c)?;
+        match c.wait_for(ConnectionState::Closed, timeout_of(timeout_ms)) {
+            ConnectionState::Closed => Ok(()),
+            _ => Err(Failure::new(
+                WS_ERR_TIMEOUT,
+                "timed out waiting for the connection to close",
+            )),
+        }
+    })
+}

@@ -1,0 +1,57 @@
+//! Close codes (RFC 6455 section 7.4.1) with the names of the Perl `WebSocket`
+//! distribution, and the small enumerations of the C API.
+
+use std::ffi::c_int;
+
+/// 1000: normal closure.
+pub const WS_OK: u16 = 1000;
+/// 1001: going away (server shutting down, page navigated away).
+pub const WS_GONE: u16 = 1001;
+/// 1002: protocol error.
+pub const WS_PROTOCOL_ERROR: u16 = 1002;
+/// 1003: a type of data the endpoint cannot accept.
+pub const WS_NOT_ACCEPTABLE: u16 = 1003;
+/// 1005: no status code was present (reported locally, never sent).
+pub const WS_NO_STATUS: u16 = 1005;
+/// 1006: closed without a close frame (reported locally, never sent).
+pub const WS_CLOSED_ABNORMALLY: u16 = 1006;
+/// 1007: message data inconsistent with its type (e.g. invalid UTF-8 text).
+pub const WS_BAD_MESSAGE: u16 = 1007;
+/// 1008: message violates the endpoint's policy.
+pub const WS_FORBIDDEN: u16 = 1008;
+/// 1009: message too large to process.
+pub const WS_MESSAGE_TOO_LARGE: u16 = 1009;
+/// 1010: the client needed an extension the server did not negotiate.
+pub const WS_EXTENSIONS_NOT_AVAILABLE: u16 = 1010;
+/// 1011: the server hit an unexpected condition.
+pub const WS_INTERNAL_SERVER_ERROR: u16 = 1011;
+/// 1015: the TLS handshake failed (reported locally, never sent).
+pub const WS_TLS_HANDSHAKE_FAIL: u16 = 1015;
+
+/// Kind of a message: `WS_MESSAGE_TEXT` or `WS_MESSAGE_BINARY`.
+pub type ws_message_type = c_int;
+/// A text message (UTF-8).
+pub const WS_MESSAGE_TEXT: ws_message_type = 1;
+/// A binary message.
+pub const WS_MESSAGE_BINARY: ws_message_type = 2;
+
+/// State of a connection: one of `WS_STATE_*`.
+pub type ws_state = c_int;
+/// The opening handshake is under way.
+pub const WS_STATE_CONNECTING: ws_state = 0;
+/// Open: messages flow both ways.
+pub const WS_STATE_OPEN: ws_state = 1;
+/// The close handshake is under way; sends are refused.
+pub const WS_STATE_CLOSING: ws_state = 2;
+/// Closed.
+pub const WS_STATE_CLOSED: ws_state = 3;
+
+/// Where callbacks run: one of `WS_DISPATCH_*`.
+pub type ws_dispatch_mode = c_int;
+/// Callbacks run on the library's I/O thread as events happen (the default).
+/// They never run concurrently with each other; keep them short and never
+/// block in them, since no other connection makes progress meanwhile.
+pub const WS_DISPATCH_THREAD: ws_dispatch_mode = 0;
+/// Events are queued; callbacks run inside `ws_dispatch()` on the thread that
+/// calls it. `ws_event_fd()` is readable while events are queued.
+pub const WS_DISPATCH_POLL: ws_dispatch_mode = 1;

@@ -1,0 +1,238 @@
+//! The polled event queue: events of `WS_DISPATCH_POLL` endpoints wait here until
+//! the application calls `ws_dispatch()` on its own thread. An eventfd is readable
+//! while the queue is not empty, so the queue fits select/poll/epoll loops.
+//!
+//! The queue is bounded in bytes: connection drivers take permits before queueing
+//! (and stop reading their sockets while none are left); dispatching gives them back.
+
+use super::callbacks::Endpoint;
+use super::status::{
+    guard, guard_status, ws_status, Failure, WS_ERR_BAD_STATE, WS_ERR_INVALID_ARGUMENT, WS_ERR_IO,
+};
+use crate::transport::Connection;
+use std::collections::VecDeque;
+use std::ffi::c_int;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use tokio::sync::Semaphore;
+
+/// An event as the callbacks see it (borrowed payloads).
+pub(crate) enum QueuedKind<'a> {
+    Open,
+    Message(bool, &'a [u8]),
+    Ping(&'a [u8]),
+    Pong(&'a [u8]),
+    Error(ws_status, &'a str),
+    Close(u16, &'a str),
+}
+
+/// An event as it waits in the queue (owned payloads).
+enum Owned {
+    Open,
+    Message(bool, Vec<u8>),
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    Error(ws_status, String),
+    Close(u16, String),
+}
+
+impl Owned {
+    fn borrow(&self) -> QueuedKind<'_> {
+        match self {
+            Owned::Open => QueuedKind::Open,
+            Owned::Message(t, d) => QueuedKind::Message(*t, d),
+            Owned::Ping(d) => QueuedKind::Ping(d),
+            Owned::Pong(d) => QueuedKind::Pong(d),
+            Owned::Error(s, m) => QueuedKind::Error(*s, m),
+            Owned::Close(c, r) => QueuedKind::Close(*c, r),
+        }
+    }
+}
+
+/// One queued event with what it needs to be dispatched.
+pub(crate) struct Queued {
+    endpoint: Arc<Endpoint>,
+    conn: Arc<Connection>,
+    kind: Owned,
+    /// Permits taken for it, given back when it is dispatched.
+    cost: u32,
+}
+
+impl Queued {
+    pub fn new(
+        endpoint: Arc<Endpoint>,
+        conn: Arc<Connection>,
+        kind: &QueuedKind<'_>,
+        cost: u32,
+    ) -> Self {
+        let kind = match *kind {
+            QueuedKind::Open => Owned::Open,
+            QueuedKind::Message(t, d) => Owned::Message(t, d.to_vec()),
+            QueuedKind::Ping(d) => Owned::Ping(d.to_vec()),
+            QueuedKind::Pong(d) => Owned::Pong(d.to_vec()),
+            QueuedKind::Error(s, m) => Owned::Error(s, m.to_string()),
+            QueuedKind::Close(c, r) => Owned::Close(c, r.to_string()),
+        };
+        Queued {
+            endpoint,
+            conn,
+            kind,
+            cost,
+        }
+    }
+}
+
+/// The process-wide queue.
+pub(crate) struct Queue {
+    items: Mutex<VecDeque<Queued>>,
+    fd: c_int,
+    permits: Semaphore,
+    limit: u32,
+}
+
+/// Default bound of the queue: 64 MiB of payload.
+const DEFAULT_LIMIT: usize = 64 << 20;
+static LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_LIMIT);
+static QUEUE: OnceLock<Result<Queue, String>> = OnceLock::new();
+
+impl Queue {
+    fn create() -> Result<Queue, String> {
+        // SAFETY: plain system call; the result is checked.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(format!("eventfd: {}", std::io::Error::last_os_error()));
+        }
+        let limit = LIMIT.load(Ordering::Acquire).min(u32::MAX as usize) as u32;
+        Ok(Queue {
+            items: Mutex::new(VecDeque::new()),
+            fd,
+            permits: Semaphore::new(limit as usize),
+            limit,
+        })
+    }
+
+    /// The semaphore bounding the queue.
+    pub fn permits(&self) -> &Semaphore {
+        &self.permits
+    }
+
+    /// The queue's size in bytes.
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    fn items(&self) -> MutexGuard<'_, VecDeque<Queued>> {
+        self.items.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn signal(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to our eventfd.
+        unsafe { libc::write(self.fd, (&one as *const u64).cast(), 8) };
+    }
+
+    fn unsignal(&self) {
+        let mut count: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64 from our non-blocking eventfd.
+        unsafe { libc::read(self.fd, (&mut count as *mut u64).cast(), 8) };
+    }
+}
+
+/// The queue, created on first use.
+pub(crate) fn queue() -> Result<&'static Queue, Failure> {
+    QUEUE
+        .get_or_init(Queue::create)
+        .as_ref()
+        .map_err(|e| Failure::new(WS_ERR_IO, format!("cannot create the event queue: {e}")))
+}
+
+/// Queues an event (its permits already taken).
+pub(crate) fn push(event: Queued) {
+    if let Ok(q) = queue() {
+        let mut items = q.items();
+        if items.is_empty() {
+            q.signal();
+        }
+        items.push_back(event);
+    }
+}
+
+/// Drops every queued event of `endpoint` (it was freed), giving back their permits.
+pub(crate) fn purge(endpoint: &Endpoint) {
+    let Some(Ok(q)) = QUEUE.get() else { return };
+    let mut freed = 0usize;
+    let mut items = q.items();
+    items.retain(|e| {
+        let keep = !e.endpoint.is(endpoint);
+        if !keep {
+            freed += e.cost as usize;
+        }
+        keep
+    });
+    if items.is_empty() {
+        q.unsignal();
+    }
+    drop(items);
+    q.permits.add_permits(freed);
+}
+
+/// The file descriptor that is readable while polled events wait for
+/// `ws_dispatch()`; -1 on error. Owned by the library: do not close it, only
+/// wait on it (select, poll, epoll, AnyEvent, asyncio ...).
+#[no_mangle]
+pub extern "C" fn ws_event_fd() -> c_int {
+    guard(-1, || Ok(queue()?.fd))
+}
+
+/// Runs the callbacks of up to `max_events` queued events (all that are queued
+/// when `max_events` <= 0) on the calling thread, in order. Returns how many
+/// events were dispatched (0 when none waited; it never blocks), or a negative
+/// status. Events of a freed server or client are dropped without a callback.
+#[no_mangle]
+pub extern "C" fn ws_dispatch(max_events: c_int) -> c_int {
+    guard(WS_ERR_BAD_STATE, || {
+        let q = queue()?;
+        let batch: Vec<Queued> = {
+            let mut items = q.items();
+            let n = if max_events <= 0 {
+                items.len()
+            } else {
+                items.len().min(max_events as usize)
+            };
+            let batch = items.drain(..n).collect();
+            if items.is_empty() {
+                q.unsignal();
+            }
+            batch
+        };
+        let count = batch.len();
+        for event in batch {
+            event.endpoint.invoke(&event.conn, &event.kind.borrow());
+            q.permits.add_permits(event.cost as usize);
+        }
+        Ok(count as c_int)
+    })
+}
+
+/// Sets the bound of the polled event queue in bytes (default 64 MiB; at least
+/// 64 KiB). Only before the queue is first used (before any `WS_DISPATCH_POLL`
+/// endpoint exists or `ws_event_fd()` is called); `WS_ERR_BAD_STATE` after.
+#[no_mangle]
+pub extern "C" fn ws_event_queue_set_limit(bytes: usize) -> ws_status {
+    guard_status(|| {
+        if !(64 * 1024..=u32::MAX as usize).contains(&bytes) {
+            return Err(Failure::new(
+                WS_ERR_INVALID_ARGUMENT,
+                "event queue limit must be between 64 KiB and 4 GiB",
+            ));
+        }
+        if QUEUE.get().is_some() {
+            return Err(Failure::new(
+                WS_ERR_BAD_STATE,
+                "the event queue is already in use; set its limit before the first polled endpoint",
+            ));
+        }
+        LIMIT.store(bytes, Ordering::Release);
+        Ok(())
+    })
+}

@@ -1,0 +1,80 @@
+//! The C ABI, and nothing else: handle types, configuration setters, callbacks,
+//! the polled event queue and the error model. Thin: it checks, converts and
+//! forwards to [`crate::transport`]. `include/websocket.h` is generated from it.
+//!
+//! Every exported function runs inside `status::guard`, so a panic becomes
+//! `WS_ERR_INTERNAL` instead of unwinding into C, and checks every pointer
+//! argument for NULL. Pointers that are not NULL must be what the header says
+//! (a live handle from this library, a buffer of at least `len` bytes, a
+//! NUL-terminated string); that is the contract of every `unsafe` function here.
+#![allow(non_camel_case_types, clippy::missing_safety_doc)]
+
+pub mod callbacks;
+pub mod client;
+pub mod config;
+pub mod conn;
+pub mod constants;
+pub mod events;
+pub mod server;
+pub mod status;
+
+use crate::transport::{runtime, ErrorKind};
+use status::{
+    guard_status, ws_status, Failure, WS_ERR_CONNECT, WS_ERR_HANDSHAKE, WS_ERR_INTERNAL,
+    WS_ERR_INVALID_ARGUMENT, WS_ERR_IO, WS_ERR_PROTOCOL, WS_ERR_TIMEOUT,
+};
+use std::ffi::{c_char, CStr};
+
+/// The library version, "MAJOR.MINOR.PATCH" (a static string).
+#[no_mangle]
+pub extern "C" fn ws_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// Starts the library's I/O thread now instead of on first use. Optional;
+/// calling it again does nothing.
+#[no_mangle]
+pub extern "C" fn ws_init() -> ws_status {
+    guard_status(|| runtime::start().map_err(|e| Failure::new(WS_ERR_INTERNAL, e.to_string())))
+}
+
+/// A borrowed `&str` from a C string argument named `what`.
+unsafe fn text<'a>(s: *const c_char, what: &str) -> Result<&'a str, Failure> {
+    if s.is_null() {
+        return Err(Failure::null(what));
+    }
+    CStr::from_ptr(s).to_str().map_err(|_| {
+        Failure::new(
+            WS_ERR_INVALID_ARGUMENT,
+            format!("{what} is not valid UTF-8"),
+        )
+    })
+}
+
+/// A borrowed byte slice from a C pointer and length (NULL allowed when `len` is 0).
+unsafe fn bytes<'a>(data: *const u8, len: usize) -> Result<&'a [u8], Failure> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if data.is_null() {
+        return Err(Failure::null("data"));
+    }
+    if len > isize::MAX as usize {
+        return Err(Failure::new(
+            WS_ERR_INVALID_ARGUMENT,
+            "length is out of range",
+        ));
+    }
+    Ok(std::slice::from_raw_parts(data, len))
+}
+
+/// The status reported to C for a transport error kind.
+fn status_of(kind: ErrorKind) -> ws_status {
+    match kind {
+        ErrorKind::Connect => WS_ERR_CONNECT,
+        ErrorKind::Handshake => WS_ERR_HANDSHAKE,
+        ErrorKind::Protocol => WS_ERR_PROTOCOL,
+        ErrorKind::Io => WS_ERR_IO,
+        ErrorKind::Timeout => WS_ERR_TIMEOUT,
+    }
+}

@@ -1,0 +1,152 @@
+//! `ws_server_*`: listening, the connection list, broadcast, stop.
+
+use super::callbacks::{ws_callbacks, Endpoint};
+use super::config::ws_server_config;
+use super::constants::{
+    ws_message_type, WS_DISPATCH_POLL, WS_DISPATCH_THREAD, WS_MESSAGE_BINARY, WS_MESSAGE_TEXT,
+};
+use super::events;
+use super::status::{guard, guard_status, ws_status, Failure, WS_ERR_INVALID_ARGUMENT, WS_ERR_IO};
+use super::text;
+use crate::transport::server::Server;
+use crate::transport::Connection;
+use crate::transport::ServerConfig;
+use std::ffi::{c_char, c_int, c_void};
+use std::sync::Arc;
+
+/// A listening server (opaque). Free with `ws_server_free`.
+pub struct ws_server {
+    server: Server,
+    endpoint: Arc<Endpoint>,
+}
+
+fn server<'a>(s: *const ws_server) -> Result<&'a ws_server, Failure> {
+    // SAFETY: a non-NULL pointer must come from `ws_server_listen`, not yet freed.
+    unsafe { s.as_ref() }.ok_or_else(|| Failure::null("server"))
+}
+
+/// Starts a server listening on `host` (a name or IP literal such as
+/// "127.0.0.1", "::1", "0.0.0.0") and `port` (0 picks a free port; read it with
+/// `ws_server_port`). `config` may be NULL for the defaults; `callbacks` may be
+/// NULL (then connections are accepted and closes answered, nothing else).
+/// Binding happens before this returns. Returns NULL on error (address in use,
+/// bad host ...): see `ws_last_error_message()`.
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_listen(
+    host: *const c_char,
+    port: u16,
+    config: *const ws_server_config,
+    callbacks: *const ws_callbacks,
+    user_data: *mut c_void,
+) -> *mut ws_server {
+    guard(std::ptr::null_mut(), || {
+        let host = text(host, "host")?;
+        let (inner, dispatch) = match config.as_ref() {
+            Some(c) => (c.inner.clone(), c.dispatch),
+            None => (ServerConfig::default(), WS_DISPATCH_THREAD),
+        };
+        if dispatch == WS_DISPATCH_POLL {
+            events::queue()?;
+        }
+        let endpoint = Endpoint::new(callbacks.as_ref(), user_data, dispatch);
+        let server = Server::listen(host, port, inner, endpoint.clone())
+            .map_err(|e| Failure::new(WS_ERR_IO, e.to_string()))?;
+        Ok(Box::into_raw(Box::new(ws_server { server, endpoint })))
+    })
+}
+
+/// The port the server listens on; 0 on error (NULL server).
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_port(server_: *const ws_server) -> u16 {
+    guard(0, || Ok(server(server_)?.server.local_addr().port()))
+}
+
+/// How many connections are open (past the handshake, not yet closed); 0 on error.
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_connection_count(server_: *const ws_server) -> usize {
+    guard(0, || Ok(server(server_)?.server.connection_count()))
+}
+
+/// Writes up to `capacity` open connections to `out` and returns how many are
+/// open (which may be more than `capacity`). Each handle written is retained:
+/// release each with `ws_conn_release`. `out` may be NULL when `capacity` is 0.
+/// Returns a negative status on error.
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_connections(
+    server_: *const ws_server,
+    out: *mut *mut Connection,
+    capacity: usize,
+) -> c_int {
+    guard(super::status::WS_ERR_NULL, || {
+        let conns = server(server_)?.server.connections();
+        if capacity > 0 && out.is_null() {
+            return Err(Failure::null("out"));
+        }
+        for (i, conn) in conns.iter().take(capacity).enumerate() {
+            *out.add(i) = Arc::into_raw(conn.clone()) as *mut Connection;
+        }
+        Ok(conns.len().min(c_int::MAX as usize) as c_int)
+    })
+}
+
+/// Queues a message to every open connection. Returns how many connections took
+/// it (those whose send queue was full or that were closing are skipped), or a
+/// negative status (NULL server, unknown type, text that is not UTF-8).
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_broadcast(
+    server_: *const ws_server,
+    type_: ws_message_type,
+    data: *const u8,
+    len: usize,
+) -> c_int {
+    guard(super::status::WS_ERR_NULL, || {
+        let s = server(server_)?;
+        let data = super::bytes(data, len)?;
+        let text = match type_ {
+            WS_MESSAGE_TEXT => {
+                std::str::from_utf8(data).map_err(|_| {
+                    Failure::new(
+                        super::status::WS_ERR_INVALID_UTF8,
+                        "broadcast text is not valid UTF-8",
+                    )
+                })?;
+                true
+            }
+            WS_MESSAGE_BINARY => false,
+            other => {
+                return Err(Failure::new(
+                    WS_ERR_INVALID_ARGUMENT,
+                    format!("unknown message type {other}"),
+                ))
+            }
+        };
+        Ok(s.server.broadcast(text, data).min(c_int::MAX as usize) as c_int)
+    })
+}
+
+/// Stops accepting connections and closes every open one with 1001 (going
+/// away). Callbacks keep running until those connections have closed.
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_stop(server_: *const ws_server) -> ws_status {
+    guard_status(|| {
+        server(server_)?.server.stop();
+        Ok(())
+    })
+}
+
+/// Stops the server (as `ws_server_stop`) and frees it. No callback of this
+/// server runs after this returns (if a callback is running on another thread,
+/// this waits for it; called from inside a callback, it returns at once).
+/// Connection handles retained by the application stay valid until released.
+/// NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_free(server_: *mut ws_server) {
+    guard((), || {
+        if !server_.is_null() {
+            let s = Box::from_raw(server_);
+            s.server.stop();
+            s.endpoint.shut();
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,13 @@
+//! The sans-I/O protocol core: pure functions and state machines for RFC 6455.
+//!
+//! Nothing in here touches a socket, a thread or the C ABI. The transport layer
+//! (`crate::transport`) feeds bytes in and writes the bytes that come out.
+
+pub mod close;
+pub mod error;
+pub mod frame;
+pub mod handshake;
+pub mod mask;
+pub mod receiver;
+pub mod url;
+pub mod utf8;

@@ -1,0 +1,484 @@
+//! The receiving half of a connection: frames in, whole messages out.
+//!
+//! `Receiver` is a sans-I/O state machine. Give it the bytes read from the socket;
+//! it unmasks them in place, checks every rule of RFC 6455 section 5 (masking
+//! direction, RSV bits, opcode order, control frame limits, UTF-8 of text as it
+//! arrives, the maximum message size) and hands back one event at a time.
+//! A message that arrives as one frame in one read is handed out as a slice of the
+//! caller's buffer (no copy); anything else is assembled in an internal buffer.
+
+use super::close::{parse_close_payload, ClosePayloadError};
+use super::error::ProtocolError;
+use super::frame::{parse_header, FrameHeader, OpCode};
+use super::mask::apply_mask;
+use super::utf8::Utf8Validator;
+
+/// Which side of the connection we are: it decides which frames must be masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// We connected: frames from the server must not be masked.
+    Client,
+    /// We accepted: frames from the client must be masked.
+    Server,
+}
+
+/// One thing the peer said.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming<'a> {
+    /// A complete text message (valid UTF-8).
+    Text(&'a [u8]),
+    /// A complete binary message.
+    Binary(&'a [u8]),
+    /// A ping with its payload (answer with a pong carrying the same payload).
+    Ping(&'a [u8]),
+    /// A pong with its payload.
+    Pong(&'a [u8]),
+    /// A close frame: the code (`None` when the frame had none) and the reason.
+    Close(Option<u16>, &'a str),
+}
+
+/// The frame whose payload is being read.
+#[derive(Debug)]
+struct CurrentFrame {
+    header: FrameHeader,
+    /// Payload bytes still to come.
+    remaining: u64,
+    /// Payload bytes already seen (the mask offset).
+    seen: usize,
+}
+
+/// Where the payload of the event being returned lives.
+enum Deliver {
+    /// `buf[start..end]` of the caller's buffer.
+    Buffer(OpCode, usize, usize),
+    /// The assembled message buffer.
+    Message(OpCode),
+    /// The assembled control frame buffer.
+    Control(OpCode),
+}
+
+/// The receive state machine of one connection.
+#[derive(Debug)]
+pub struct Receiver {
+    role: Role,
+    max_message_size: usize,
+    frame: Option<CurrentFrame>,
+    /// Opcode (Text/Binary) of the fragmented message in progress.
+    message_opcode: Option<OpCode>,
+    /// Payload of the message in progress (fragments, or a frame split over reads).
+    message: Vec<u8>,
+    /// Payload of a control frame split over reads.
+    control: Vec<u8>,
+    utf8: Utf8Validator,
+    /// The last event borrowed `message`: clear it on the next call.
+    clear_message: bool,
+    /// The last event borrowed `control`: clear it on the next call.
+    clear_control: bool,
+}
+
+/// Assembly buffers larger than this are released after use instead of kept,
+/// so an idle connection does not keep the memory of its largest message.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+impl Receiver {
+    /// A receiver for `role` that refuses messages over `max_message_size` bytes (1009).
+    pub fn new(role: Role, max_message_size: usize) -> Self {
+        Receiver {
+            role,
+            max_message_size,
+            frame: None,
+            message_opcode: None,
+            message: Vec::new(),
+            control: Vec::new(),
+            utf8: Utf8Validator::new(),
+            clear_message: false,
+            clear_control: false,
+        }
+    }
+
+    /// Decodes from `buf` (modified in place: payloads are unmasked).
+    ///
+    /// Returns how many bytes of `buf` were used and, if one is complete, an event.
+    /// Call again with the unused rest (`buf[used..]`) until it returns no event;
+    /// then read more bytes. Bytes of an incomplete frame payload are consumed and
+    /// kept (and already checked), so the caller never has to hold more than one
+    /// read's worth. An error fails the connection with its close code.
+    pub fn decode<'a>(
+        &'a mut self,
+        buf: &'a mut [u8],
+    ) -> Result<(usize, Option<Incoming<'a>>), ProtocolError> {
+        if self.clear_message {
+            self.clear_message = false;
+            release(&mut self.message);
+        }
+        if self.clear_control {
+            self.clear_control = false;
+            self.control.clear();
+        }
+        let mut pos = 0;
+        let deliver = loop {
+            if self.frame.is_none() {
+                match parse_header(&buf[pos..])? {
+                    None => return Ok((pos, None)),
+                    Some((header, n)) => {
+                        self.check_header(&header)?;
+                        pos += n;
+                        self.frame = Some(CurrentFrame {
+                            header,
+                            remaining: header.payload_len,
+                            seen: 0,
+                        });
+                    }
+                }
+            }
+            let frame = self.frame.as_mut().expect("frame set above");
+            let header = frame.header;
+            let available = buf.len() - pos;
+            let whole = frame.remaining <= available as u64;
+            let take = if whole {
+                frame.remaining as usize
+            } else {
+                available
+            };
+            let start = pos;
+            let payload = &mut buf[start..start + take];
+            if let Some(key) = header.mask {
+                apply_mask(payload, key, frame.seen);
+            }
+            frame.seen += take;
+            frame.remaining -= take as u64;
+            pos += take;
+            if !whole && take == 0 {
+                return Ok((pos, None));
+            }
+
+            if header.opcode.is_control() {
+                if !whole || !self.control.is_empty() {
+                    self.control.extend_from_slice(payload);
+                }
+                if !whole {
+                    return Ok((pos, None));
+                }
+                self.frame = None;
+                break if self.control.is_empty() {
+                    Deliver::Buffer(header.opcode, start, pos)
+                } else {
+                    Deliver::Control(header.opcode)
+                };
+            }
+
+            // A data frame (or a piece of one).
+            let opcode = self.message_opcode.expect("set by check_header");
+            if opcode == OpCode::Text && self.utf8.feed(payload).is_err() {
+                return Err(ProtocolError {
+                    code: 1007,
+                    reason: "invalid UTF-8 in text message",
+                });
+            }
+            let single = whole && header.fin && self.message.is_empty();
+            if !single {
+                self.message.extend_from_slice(payload);
+            }
+            if !whole {
+                return Ok((pos, None));
+            }
+            self.frame = None;
+            if !header.fin {
+                continue;
+            }
+            if opcode == OpCode::Text && !self.utf8.is_complete() {
+                return Err(ProtocolError {
+                    code: 1007,
+                    reason: "text message ends inside a UTF-8 sequence",
+                });
+            }
+            self.message_opcode = None;
+            self.utf8.reset();
+            break if single {
+                Deliver::Buffer(opcode, start, pos)
+            } else {
+                Deliver::Message(opcode)
+            };
+        };
+        let (opcode, payload): (OpCode, &'a [u8]) = match deliver {
+            Deliver::Buffer(opcode, start, end) => (opcode, &buf[start..end]),
+            Deliver::Message(opcode) => {
+                self.clear_message = true;
+                (opcode, &self.message)
+            }
+            Deliver::Control(opcode) => {
+                self.clear_control = true;
+                (opcode, &self.control)
+            }
+        };
+        let event = match opcode {
+            OpCode::Text => Incoming::Text(payload),
+            OpCode::Binary => Incoming::Binary(payload),
+            OpCode::Ping => Incoming::Ping(payload),
+            OpCode::Pong => Incoming::Pong(payload),
+            OpCode::Close => match parse_close_payload(payload) {
+                Ok(close) => Incoming::Close(close.code, close.reason),
+                Err(ClosePayloadError::Protocol) => {
+                    return Err(ProtocolError::protocol("invalid close frame"))
+                }
+                Err(ClosePayloadError::InvalidUtf8) => {
+                    return Err(ProtocolError {
+                        code: 1007,
+                        reason: "close reason is not valid UTF-8",
+                    })
+                }
+            },
+            OpCode::Continuation => unreachable!("continuations are delivered as their message"),
+        };
+        Ok((pos, Some(event)))
+    }
+
+    /// Checks a new frame's header against the connection state and starts or
+    /// continues a message.
+    fn check_header(&mut self, header: &FrameHeader) -> Result<(), ProtocolError> {
+        if header.rsv != 0 {
+            return Err(ProtocolError::protocol("RSV bits set without an extension"));
+        }
+        match (self.role, header.mask.is_some()) {
+            (Role::Server, false) => {
+                return Err(ProtocolError::protocol("client frame is not masked"))
+            }
+            (Role::Client, true) => return Err(ProtocolError::protocol("server frame is masked")),
+            _ => {}
+        }
+        match header.opcode {
+            OpCode::Continuation if self.message_opcode.is_none() => {
+                return Err(ProtocolError::protocol(
+                    "continuation frame without a message",
+                ))
+            }
+            OpCode::Text | OpCode::Binary if self.message_opcode.is_some() => {
+                return Err(ProtocolError::protocol(
+                    "new message before the last one was finished",
+                ))
+            }
+            OpCode::Text | OpCode::Binary => self.message_opcode = Some(header.opcode),
+            _ => {}
+        }
+        if !header.opcode.is_control()
+            && self.message.len() as u64 + header.payload_len > self.max_message_size as u64
+        {
+            return Err(ProtocolError {
+                code: 1009,
+                reason: "message too large",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Empties an assembly buffer, dropping its memory if it grew large.
+fn release(buf: &mut Vec<u8>) {
+    if buf.capacity() > KEEP_CAPACITY {
+        *buf = Vec::new();
+    } else {
+        buf.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::frame::{encode_frame, write_header};
+
+    const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+    fn frame(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_frame(&mut out, fin, opcode, Some(KEY), payload);
+        out
+    }
+
+    /// An owned copy of an event, for comparing after the borrow ends.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Owned {
+        Text(Vec<u8>),
+        Binary(Vec<u8>),
+        Ping(Vec<u8>),
+        Pong(Vec<u8>),
+        Close(Option<u16>, String),
+    }
+
+    fn own(e: Incoming<'_>) -> Owned {
+        match e {
+            Incoming::Text(d) => Owned::Text(d.to_vec()),
+            Incoming::Binary(d) => Owned::Binary(d.to_vec()),
+            Incoming::Ping(d) => Owned::Ping(d.to_vec()),
+            Incoming::Pong(d) => Owned::Pong(d.to_vec()),
+            Incoming::Close(c, r) => Owned::Close(c, r.to_string()),
+        }
+    }
+
+    /// Feeds `wire` in pieces of `chunk` bytes, like reads from a socket.
+    fn run(rx: &mut Receiver, wire: &[u8], chunk: usize) -> Result<Vec<Owned>, ProtocolError> {
+        let mut events = Vec::new();
+        let mut pending: Vec<u8> = Vec::new();
+        for piece in wire.chunks(chunk.max(1)) {
+            pending.extend_from_slice(piece);
+            loop {
+                let (used, event) = rx.decode(&mut pending)?;
+                let event = event.map(own);
+                pending.drain(..used);
+                match event {
+                    Some(e) => events.push(e),
+                    None => break,
+                }
+            }
+        }
+        Ok(events)
+    }
+
+    fn server() -> Receiver {
+        Receiver::new(Role::Server, 1 << 20)
+    }
+
+    #[test]
+    fn single_frame_is_delivered_without_copy() {
+        let mut rx = server();
+        let mut wire = frame(true, OpCode::Text, b"Hello");
+        let (used, event) = rx.decode(&mut wire).unwrap();
+        assert_eq!(used, 11);
+        assert_eq!(event, Some(Incoming::Text(b"Hello")));
+        assert!(rx.message.is_empty(), "no copy into the assembly buffer");
+    }
+
+    #[test]
+    fn every_split_gives_the_same_messages() {
+        let mut wire = frame(false, OpCode::Text, "Hel".as_bytes());
+        wire.extend(frame(true, OpCode::Ping, b"p"));
+        wire.extend(frame(true, OpCode::Continuation, "lo \u{20ac}".as_bytes()));
+        wire.extend(frame(true, OpCode::Binary, &[0, 255, 1]));
+        wire.extend(frame(true, OpCode::Pong, b""));
+        wire.extend(frame(true, OpCode::Close, &[0x03, 0xe8, b'o', b'k']));
+        let expected = vec![
+            Owned::Ping(b"p".to_vec()),
+            Owned::Text("Hello \u{20ac}".as_bytes().to_vec()),
+            Owned::Binary(vec![0, 255, 1]),
+            Owned::Pong(vec![]),
+            Owned::Close(Some(1000), "ok".into()),
+        ];
+        for chunk in 1..=wire.len() {
+            assert_eq!(
+                run(&mut server(), &wire, chunk).unwrap(),
+                expected,
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn client_role_takes_unmasked_frames() {
+        let mut rx = Receiver::new(Role::Client, 1024);
+        let mut wire = Vec::new();
+        encode_frame(&mut wire, true, OpCode::Binary, None, &[1, 2, 3]);
+        assert_eq!(
+            run(&mut rx, &wire, 100).unwrap(),
+            vec![Owned::Binary(vec![1, 2, 3])]
+        );
+        let masked = frame(true, OpCode::Binary, &[1]);
+        assert_eq!(run(&mut rx, &masked, 100).unwrap_err().code, 1002);
+    }
+
+    #[test]
+    fn server_refuses_unmasked_frames() {
+        let mut wire = Vec::new();
+        encode_frame(&mut wire, true, OpCode::Text, None, b"hi");
+        assert_eq!(run(&mut server(), &wire, 100).unwrap_err().code, 1002);
+    }
+
+    #[test]
+    fn sequencing_errors_are_1002() {
+        let cont = frame(true, OpCode::Continuation, b"x");
+        assert_eq!(run(&mut server(), &cont, 100).unwrap_err().code, 1002);
+        let mut two_starts = frame(false, OpCode::Text, b"a");
+        two_starts.extend(frame(true, OpCode::Text, b"b"));
+        assert_eq!(run(&mut server(), &two_starts, 100).unwrap_err().code, 1002);
+        let mut rsv = Vec::new();
+        write_header(&mut rsv, true, 0b100, OpCode::Text, Some(KEY), 0);
+        assert_eq!(run(&mut server(), &rsv, 100).unwrap_err().code, 1002);
+    }
+
+    #[test]
+    fn invalid_utf8_fails_fast_mid_frame() {
+        let mut payload = b"valid text ".to_vec();
+        payload.extend([
+            0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5,
+        ]);
+        payload.extend([0xed, 0xa0, 0x80]); // a surrogate: invalid
+        payload.extend([b'x'; 100]);
+        let wire = frame(true, OpCode::Text, &payload);
+        let mut rx = server();
+        // The header and the valid text before the surrogate have arrived.
+        let mut first = wire[..6 + 22].to_vec();
+        let len = first.len();
+        let (used, event) = rx.decode(&mut first).unwrap();
+        assert_eq!((used, event), (len, None));
+        // Then only the first two bytes of the surrogate: that is enough to fail,
+        // long before the frame's last 100 bytes come.
+        let mut rest = wire[28..30].to_vec();
+        assert_eq!(rx.decode(&mut rest).unwrap_err().code, 1007);
+    }
+
+    #[test]
+    fn text_ending_mid_sequence_is_1007() {
+        let wire = frame(true, OpCode::Text, &[b'a', 0xe2, 0x82]);
+        assert_eq!(run(&mut server(), &wire, 100).unwrap_err().code, 1007);
+        let mut split = frame(false, OpCode::Text, &[0xe2]);
+        split.extend(frame(true, OpCode::Continuation, &[0x82, 0xac]));
+        assert_eq!(
+            run(&mut server(), &split, 100).unwrap(),
+            vec![Owned::Text(vec![0xe2, 0x82, 0xac])]
+        );
+    }
+
+    #[test]
+    fn message_size_limit_counts_all_fragments() {
+        let mut rx = Receiver::new(Role::Server, 10);
+        let ok = frame(true, OpCode::Binary, &[0; 10]);
+        assert_eq!(run(&mut rx, &ok, 100).unwrap().len(), 1);
+        let mut over = frame(false, OpCode::Binary, &[0; 6]);
+        over.extend(frame(true, OpCode::Continuation, &[0; 5]));
+        assert_eq!(run(&mut rx, &over, 100).unwrap_err().code, 1009);
+        // The limit is checked on the header, before any payload arrives.
+        let mut huge = Vec::new();
+        write_header(&mut huge, true, 0, OpCode::Binary, Some(KEY), 1 << 40);
+        assert_eq!(
+            Receiver::new(Role::Server, 10)
+                .decode(&mut huge)
+                .unwrap_err()
+                .code,
+            1009
+        );
+    }
+
+    #[test]
+    fn close_frames_are_validated() {
+        let bad_code = frame(true, OpCode::Close, &[0x03, 0xed]); // 1005
+        assert_eq!(run(&mut server(), &bad_code, 100).unwrap_err().code, 1002);
+        let one_byte = frame(true, OpCode::Close, &[0x03]);
+        assert_eq!(run(&mut server(), &one_byte, 100).unwrap_err().code, 1002);
+        let bad_reason = frame(true, OpCode::Close, &[0x03, 0xe8, 0xff]);
+        assert_eq!(run(&mut server(), &bad_reason, 100).unwrap_err().code, 1007);
+        let empty = frame(true, OpCode::Close, &[]);
+        assert_eq!(
+            run(&mut server(), &empty, 100).unwrap(),
+            vec![Owned::Close(None, String::new())]
+        );
+    }
+
+    #[test]
+    fn large_assembly_buffers_are_released() {
+        let mut rx = server();
+        let big = vec![1u8; KEEP_CAPACITY * 2];
+        let wire = frame(true, OpCode::Binary, &big);
+        assert_eq!(run(&mut rx, &wire, 4096).unwrap().len(), 1);
+        let small = frame(true, OpCode::Binary, b"x");
+        run(&mut rx, &small, 100).unwrap();
+        assert!(rx.message.capacity() <= KEEP_CAPACITY);
+    }
+}

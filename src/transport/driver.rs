@@ -1,0 +1,298 @@
+//! The task that drives one open connection: reads frames, delivers events,
+//! writes queued frames, and runs the close handshake (RFC 6455 section 7).
+
+use super::connection::{close_frame, mask_for, CloseInfo, Command, Connection};
+use super::outqueue::OutQueue;
+use super::{ConnectionConfig, ErrorKind, Event, Handler};
+use crate::protocol::error::ProtocolError;
+use crate::protocol::frame::{encode_frame, OpCode};
+use crate::protocol::receiver::{Incoming, Receiver, Role};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::{sleep_until, Instant};
+
+/// First size of a connection's read buffer.
+const READ_MIN: usize = 8 * 1024;
+/// The read buffer grows (doubling, while reads fill it) up to this size.
+const READ_MAX: usize = 256 * 1024;
+/// While more than this many bytes wait to be written, the driver stops reading
+/// and stops taking commands, so a peer that does not read cannot grow memory.
+const OUT_HIGH_WATER: usize = 256 * 1024;
+
+/// What one connection's driver needs.
+pub(crate) struct Link {
+    /// The shared connection.
+    pub conn: Arc<Connection>,
+    /// Where events go.
+    pub handler: Arc<dyn Handler>,
+    /// Frames and closes queued by the application.
+    pub commands: UnboundedReceiver<Command>,
+    /// Limits and timeouts.
+    pub config: ConnectionConfig,
+}
+
+/// Permits an event costs in a bounded event queue of `limit` bytes.
+pub fn event_cost(event: &Event<'_>, limit: u32) -> u32 {
+    let payload = match event {
+        Event::Message { data, .. } => data.len(),
+        Event::Ping(d) | Event::Pong(d) => d.len(),
+        Event::Error(_, m) => m.len(),
+        Event::Close { reason, .. } => reason.len(),
+        Event::Open => 0,
+    };
+    (payload.saturating_add(256)).min(limit as usize) as u32
+}
+
+/// Hands `event` to the handler, first waiting for room in its queue if it has one.
+pub(crate) async fn deliver(handler: &dyn Handler, conn: &Arc<Connection>, event: Event<'_>) {
+    if let Some((queue, limit)) = handler.flow_control() {
+        if let Ok(permit) = queue.acquire_many(event_cost(&event, limit)).await {
+            permit.forget();
+        }
+    }
+    handler.event(conn, event);
+}
+
+/// Delivers the error and the final close of a connection that never opened.
+pub(crate) async fn fail_before_open(link: &Link, kind: ErrorKind, message: String) {
+    link.conn.mark_failed(kind, message.clone());
+    deliver(&*link.handler, &link.conn, Event::Error(kind, &message)).await;
+    finish(link, 1006, String::new()).await;
+}
+
+async fn finish(link: &Link, code: u16, reason: String) {
+    link.conn.mark_closed(CloseInfo {
+        code,
+        reason: reason.clone(),
+    });
+    deliver(
+        &*link.handler,
+        &link.conn,
+        Event::Close {
+            code,
+            reason: &reason,
+        },
+    )
+    .await;
+}
+
+/// Where the close handshake is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Normal operation.
+    Open,
+    /// We sent a close frame and wait for the peer's.
+    CloseSent,
+    /// Close frames exchanged (or the connection failed): flush, then wait for
+    /// the peer to close TCP, discarding anything it still sends.
+    Draining,
+}
+
+/// Moves the application's queued commands (starting with `first`) into `out`
+/// in order, so frames the driver adds itself (pongs, close frames) never
+/// overtake messages sent before them. Stops early while `out` is over its mark.
+fn take_commands(
+    link: &mut Link,
+    out: &mut OutQueue,
+    phase: &mut Phase,
+    deadline: &mut Option<Instant>,
+    first: Option<Command>,
+) {
+    let mut next = first.or_else(|| link.commands.try_recv().ok());
+    while let Some(cmd) = next.take() {
+        match cmd {
+            Command::Frame(bytes, charged) => {
+                link.conn.unqueue(charged);
+                if *phase == Phase::Open {
+                    out.push(bytes);
+                }
+            }
+            Command::Close(code, reason) => {
+                if *phase == Phase::Open {
+                    out.push_with(|v| close_frame(link.conn.role(), code, &reason, v));
+                    *phase = Phase::CloseSent;
+                    *deadline = Some(Instant::now() + link.config.close_timeout);
+                }
+            }
+        }
+        if out.len() < OUT_HIGH_WATER {
+            next = link.commands.try_recv().ok();
+        }
+    }
+}
+
+/// Drives `stream` (the handshake done, `pending` holding bytes read past it)
+/// until the connection is closed, then delivers the `Close` event.
+pub(crate) async fn drive(mut stream: TcpStream, mut pending: Vec<u8>, mut link: Link) {
+    let conn = link.conn.clone();
+    let handler = link.handler.clone();
+    let role = conn.role();
+    let mut rx = Receiver::new(role, link.config.max_message_size);
+    let mut out = OutQueue::default();
+    let mut buf = std::mem::take(&mut pending);
+    let mut filled = buf.len();
+    buf.resize(filled.max(READ_MIN), 0);
+
+    let mut phase = Phase::Open;
+    let mut deadline: Option<Instant> = None;
+    let mut peer_close: Option<(u16, String)> = None;
+    let mut error: Option<(ErrorKind, String)> = None;
+    let mut commands_open = true;
+    let mut write_shut = false;
+
+    if conn.mark_open() {
+        deliver(&*handler, &conn, Event::Open).await;
+    }
+
+    'run: loop {
+        // Decode everything that has arrived.
+        if phase != Phase::Draining {
+            let mut start = 0;
+            let failure: Option<ProtocolError> = loop {
+                let (used, incoming) = match rx.decode(&mut buf[start..filled]) {
+                    Ok(r) => r,
+                    Err(e) => break Some(e),
+                };
+                start += used;
+                let Some(incoming) = incoming else { break None };
+                match incoming {
+                    Incoming::Text(data) => {
+                        deliver(&*handler, &conn, Event::Message { text: true, data }).await
+                    }
+                    Incoming::Binary(data) => {
+                        deliver(&*handler, &conn, Event::Message { text: false, data }).await
+                    }
+                    Incoming::Ping(data) => {
+                        take_commands(&mut link, &mut out, &mut phase, &mut deadline, None);
+                        if phase == Phase::Open {
+                            out.push_with(|v| {
+                                encode_frame(v, true, OpCode::Pong, mask_for(role), data)
+                            });
+                        }
+                        deliver(&*handler, &conn, Event::Ping(data)).await;
+                    }
+                    Incoming::Pong(data) => deliver(&*handler, &conn, Event::Pong(data)).await,
+                    Incoming::Close(code, reason) => {
+                        take_commands(&mut link, &mut out, &mut phase, &mut deadline, None);
+                        peer_close = Some((code.unwrap_or(1005), reason.to_string()));
+                        if phase == Phase::Open {
+                            out.push_with(|v| close_frame(role, code, "", v));
+                        }
+                        conn.mark_closing();
+                        phase = Phase::Draining;
+                        deadline = Some(Instant::now() + link.config.close_timeout);
+                        break None;
+                    }
+                }
+            };
+            if let Some(e) = failure {
+                let message = format!("peer violated the protocol: {e}");
+                take_commands(&mut link, &mut out, &mut phase, &mut deadline, None);
+                if phase == Phase::Open {
+                    out.push_with(|v| close_frame(role, Some(e.code), e.reason, v));
+                }
+                conn.mark_closing();
+                conn.mark_failed(ErrorKind::Protocol, message.clone());
+                deliver(
+                    &*handler,
+                    &conn,
+                    Event::Error(ErrorKind::Protocol, &message),
+                )
+                .await;
+                error = Some((ErrorKind::Protocol, message));
+                phase = Phase::Draining;
+                deadline = Some(Instant::now() + link.config.close_timeout);
+                filled = 0;
+            } else if phase == Phase::Draining {
+                filled = 0;
+            } else {
+                buf.copy_within(start..filled, 0);
+                filled -= start;
+            }
+        }
+
+        // Once draining and flushed, the server closes its side first.
+        if phase == Phase::Draining && out.is_empty() && !write_shut && role == Role::Server {
+            write_shut = true;
+            let _ = stream.shutdown().await;
+        }
+
+        let can_read = out.len() < OUT_HIGH_WATER;
+        let accept_commands = commands_open && out.len() < OUT_HIGH_WATER;
+        if filled == buf.len() && buf.len() < READ_MAX {
+            buf.resize(buf.len() * 2, 0);
+        }
+        enum Step {
+            Wrote(std::io::Result<usize>),
+            Read(std::io::Result<usize>),
+            Command(Option<Command>),
+            Timeout,
+        }
+        let step = {
+            let slices = out.slices();
+            let (reader, writer) = stream.split();
+            let mut reader = reader;
+            let mut writer = writer;
+            tokio::select! {
+                r = writer.write_vectored(&slices), if !slices.is_empty() => Step::Wrote(r),
+                r = reader.read(&mut buf[filled..]), if can_read => Step::Read(r),
+                c = link.commands.recv(), if accept_commands => Step::Command(c),
+                _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => Step::Timeout,
+            }
+        };
+        match step {
+            Step::Wrote(Ok(n)) => out.advance(n),
+            Step::Wrote(Err(e)) => {
+                error.get_or_insert((ErrorKind::Io, format!("write failed: {e}")));
+                break 'run;
+            }
+            Step::Read(Ok(0)) => break 'run,
+            Step::Read(Ok(n)) => {
+                if phase != Phase::Draining {
+                    filled += n;
+                }
+            }
+            Step::Read(Err(e)) => {
+                if phase != Phase::Draining {
+                    error.get_or_insert((ErrorKind::Io, format!("read failed: {e}")));
+                }
+                break 'run;
+            }
+            Step::Command(None) => commands_open = false,
+            Step::Command(Some(cmd)) => {
+                take_commands(&mut link, &mut out, &mut phase, &mut deadline, Some(cmd))
+            }
+            Step::Timeout => {
+                if phase == Phase::CloseSent {
+                    error.get_or_insert((
+                        ErrorKind::Timeout,
+                        "the peer did not answer our close frame in time".into(),
+                    ));
+                }
+                break 'run;
+            }
+        }
+    }
+
+    drop(stream);
+    let (code, reason) = match peer_close {
+        Some(close) => close,
+        None => (1006, String::new()),
+    };
+    if let Some((kind, message)) = error {
+        if kind != ErrorKind::Protocol {
+            conn.mark_failed(kind, message.clone());
+            deliver(&*handler, &conn, Event::Error(kind, &message)).await;
+        }
+    }
+    // Frames still queued will never be sent: give back their charge.
+    link.commands.close();
+    while let Ok(cmd) = link.commands.try_recv() {
+        if let Command::Frame(_, charged) = cmd {
+            conn.unqueue(charged);
+        }
+    }
+    finish(&link, code, reason).await;
+}

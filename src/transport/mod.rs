@@ -1,0 +1,78 @@
+//! The async side: a tokio runtime on its own thread, listeners, and one task per
+//! connection that drives the sans-I/O protocol core over a TCP socket.
+//!
+//! Data flows socket → [`driver`] → [`crate::protocol::receiver`] → [`Handler`];
+//! commands flow [`Connection`] methods (any thread) → channel → driver → socket.
+
+pub mod client;
+pub mod config;
+pub mod connection;
+mod driver;
+mod outqueue;
+pub mod random;
+pub mod runtime;
+pub mod server;
+
+pub use config::{ClientConfig, ConnectionConfig, ServerConfig};
+pub use connection::{CloseInfo, Connection, ConnectionState, SendError};
+pub use driver::event_cost;
+
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Why a connection failed, for the `Error` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The TCP connection could not be made (refused, unreachable, name lookup).
+    Connect,
+    /// The opening handshake failed.
+    Handshake,
+    /// The peer broke the protocol; the connection was failed with a close code.
+    Protocol,
+    /// A socket read or write failed.
+    Io,
+    /// A handshake or close handshake took too long.
+    Timeout,
+}
+
+/// Something that happened on a connection, handed to the [`Handler`].
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The opening handshake completed.
+    Open,
+    /// A complete message (`text` is valid UTF-8 when true).
+    Message {
+        /// Text (true) or binary (false).
+        text: bool,
+        /// The payload, valid only during the call.
+        data: &'a [u8],
+    },
+    /// A ping arrived (the pong is sent automatically).
+    Ping(&'a [u8]),
+    /// A pong arrived.
+    Pong(&'a [u8]),
+    /// Something went wrong; a `Close` event follows.
+    Error(ErrorKind, &'a str),
+    /// The connection is closed: the last event of every connection.
+    Close {
+        /// The peer's close code, 1005 if its close frame had none, 1006 if there
+        /// was no close frame (dropped, failed or timed out).
+        code: u16,
+        /// The peer's close reason.
+        reason: &'a str,
+    },
+}
+
+/// Receives a connection's events on the runtime thread.
+pub trait Handler: Send + Sync + 'static {
+    /// Called for each event of `conn`, in order.
+    fn event(&self, conn: &Arc<Connection>, event: Event<'_>);
+
+    /// When the events are queued for another thread: the semaphore that bounds
+    /// that queue (one permit per byte) and its size. The driver takes
+    /// [`event_cost`] permits before delivering each event, which stops reading
+    /// from the socket while the consumer is behind; the consumer gives them back.
+    fn flow_control(&self) -> Option<(&Semaphore, u32)> {
+        None
+    }
+}

@@ -1,0 +1,54 @@
+//! The library's own tokio runtime, on one dedicated thread.
+//!
+//! It starts on first use (or by [`start`]) and runs for the life of the process.
+//! Every connection task and every callback in thread-dispatch mode runs on it,
+//! so callbacks never run concurrently with each other.
+
+use std::io;
+use std::sync::OnceLock;
+use std::thread::{self, ThreadId};
+use tokio::runtime::{Builder, Handle};
+
+struct Runtime {
+    handle: Handle,
+    thread: ThreadId,
+}
+
+static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+
+/// Name of the runtime thread, as debuggers and `top -H` show it.
+pub const THREAD_NAME: &str = "websocket-io";
+
+fn boot() -> Result<Runtime, String> {
+    let rt = Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
+    let handle = rt.handle().clone();
+    let thread = thread::Builder::new()
+        .name(THREAD_NAME.into())
+        .spawn(move || rt.block_on(std::future::pending::<()>()))
+        .map_err(|e| format!("cannot start the I/O thread: {e}"))?;
+    Ok(Runtime {
+        handle,
+        thread: thread.thread().id(),
+    })
+}
+
+/// Starts the runtime if it is not running yet; an error says why it cannot start.
+pub fn start() -> io::Result<()> {
+    handle().map(|_| ())
+}
+
+/// The runtime's handle, starting the runtime on first use.
+pub fn handle() -> io::Result<&'static Handle> {
+    match RUNTIME.get_or_init(boot) {
+        Ok(rt) => Ok(&rt.handle),
+        Err(e) => Err(io::Error::other(e.clone())),
+    }
+}
+
+/// True when called on the runtime thread (inside a thread-mode callback).
+pub fn on_runtime_thread() -> bool {
+    matches!(RUNTIME.get(), Some(Ok(rt)) if rt.thread == thread::current().id())
+}

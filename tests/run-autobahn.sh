@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The Autobahn|Testsuite in both roles, strict (NON-STRICT counts as a failure):
+#   fuzzingclient tests our server (build/echo_server),
+#   fuzzingserver tests our client (build/autobahn_client).
+#
+#   tests/run-autobahn.sh [AUTOBAHN_DIR]
+#
+# AUTOBAHN_DIR defaults to $AUTOBAHN_DIR, then ../shared/autobahn. Without it the
+# suites are skipped, and this says so. Reports go to reports/servers and
+# reports/clients. Compression cases (12.*, 13.*) wait for permessage-deflate.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+DIR="${1:-${AUTOBAHN_DIR:-}}"
+if [[ -z "$DIR" && -d ../shared/autobahn ]]; then DIR=../shared/autobahn; fi
+if [[ -z "$DIR" || ! -x "$DIR/run-fuzzingclient.sh" ]]; then
+  echo "autobahn: SKIPPED: no Autobahn scripts found (set AUTOBAHN_DIR or put them in ../shared/autobahn)"
+  exit 0
+fi
+DIR="$(cd "$DIR" && pwd)"
+EXCLUDE="${AUTOBAHN_EXCLUDE:-12.*,13.*}"
+export AUTOBAHN_STRICT=1
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+SERVER_PID=""
+cleanup() { [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null; wait 2>/dev/null; }
+trap cleanup EXIT
+
+# --- our server under test -------------------------------------------------
+LOG=$(mktemp)
+build/echo_server --host 127.0.0.1 --port 0 >"$LOG" 2>&1 &
+SERVER_PID=$!
+PORT=""
+for _ in $(seq 1 50); do
+  PORT=$(sed -n 's|^listening on ws://127.0.0.1:\([0-9]*\)/$|\1|p' "$LOG")
+  [[ -n "$PORT" ]] && break
+  sleep 0.1
+done
+if [[ -z "$PORT" ]]; then
+  echo "autobahn: echo_server did not start:"; cat "$LOG"
+  echo "0 passed, 1 failed"; exit 1
+fi
+echo "== Autobahn fuzzingclient: testing build/echo_server on port $PORT (excluded: $EXCLUDE)"
+AUTOBAHN_AGENT=libwebsocket AUTOBAHN_REPORT_DIR="$PWD/reports/servers" \
+  "$DIR/run-fuzzingclient.sh" "$PORT" '*' "$EXCLUDE"
+SERVER_RC=$?
+kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=""
+rm -f "$LOG"
+
+# --- our client under test -------------------------------------------------
+PORT=$(free_port)
+echo "== Autobahn fuzzingserver: testing build/autobahn_client on port $PORT (excluded: $EXCLUDE)"
+AUTOBAHN_AGENT=libwebsocket AUTOBAHN_EXCLUDE="$EXCLUDE" AUTOBAHN_REPORT_DIR="$PWD/reports/clients" \
+  "$DIR/run-fuzzingserver.sh" "$PORT" build/autobahn_client --url "ws://127.0.0.1:$PORT" --agent libwebsocket
+CLIENT_RC=$?
+
+if [[ $SERVER_RC -ne 0 || $CLIENT_RC -ne 0 ]]; then
+  echo "autobahn: FAILED (server role exit $SERVER_RC, client role exit $CLIENT_RC; reports in reports/)"
+  exit 1
+fi
+echo "autobahn: both roles passed"
