@@ -141,6 +141,10 @@ pub(crate) async fn drive(mut stream: TcpStream, mut pending: Vec<u8>, mut link:
     let mut error: Option<(ErrorKind, String)> = None;
     let mut commands_open = true;
     let mut write_shut = false;
+    // The peer sent FIN: stop reading, but still flush what we owe it.
+    let mut peer_eof = false;
+    // A pong owed while `out` was over its mark (only the latest ping is answered).
+    let mut pending_pong: Option<Vec<u8>> = None;
 
     if conn.mark_open() {
         deliver(&*handler, &conn, Event::Open).await;
@@ -166,10 +170,13 @@ pub(crate) async fn drive(mut stream: TcpStream, mut pending: Vec<u8>, mut link:
                     }
                     Incoming::Ping(data) => {
                         take_commands(&mut link, &mut out, &mut phase, &mut deadline, None);
-                        if phase == Phase::Open {
+                        if phase == Phase::Open && out.len() < OUT_HIGH_WATER {
                             out.push_with(|v| {
                                 encode_frame(v, true, OpCode::Pong, mask_for(role), data)
                             });
+                        } else if phase == Phase::Open {
+                            // RFC 6455 5.5.3: answering only the latest ping is enough.
+                            pending_pong = Some(data.to_vec());
                         }
                         deliver(&*handler, &conn, Event::Ping(data)).await;
                     }
@@ -219,7 +226,18 @@ pub(crate) async fn drive(mut stream: TcpStream, mut pending: Vec<u8>, mut link:
             let _ = stream.shutdown().await;
         }
 
-        let can_read = out.len() < OUT_HIGH_WATER;
+        if let Some(payload) = pending_pong.take_if(|_| out.len() < OUT_HIGH_WATER) {
+            if phase == Phase::Open {
+                out.push_with(|v| encode_frame(v, true, OpCode::Pong, mask_for(role), &payload));
+            }
+        }
+        if peer_eof && out.is_empty() {
+            break 'run;
+        }
+        // Reading never waits for writing (two peers sending large messages to
+        // each other must not deadlock); what reading adds to `out` is bounded
+        // (one pong, one close frame), and commands wait while `out` is full.
+        let can_read = !peer_eof;
         let accept_commands = commands_open && out.len() < OUT_HIGH_WATER;
         if filled == buf.len() && buf.len() < READ_MAX {
             buf.resize(buf.len() * 2, 0);
@@ -248,7 +266,13 @@ pub(crate) async fn drive(mut stream: TcpStream, mut pending: Vec<u8>, mut link:
                 error.get_or_insert((ErrorKind::Io, format!("write failed: {e}")));
                 break 'run;
             }
-            Step::Read(Ok(0)) => break 'run,
+            Step::Read(Ok(0)) => {
+                if out.is_empty() {
+                    break 'run;
+                }
+                peer_eof = true;
+                deadline.get_or_insert_with(|| Instant::now() + link.config.close_timeout);
+            }
             Step::Read(Ok(n)) => {
                 if phase != Phase::Draining {
                     filled += n;
