@@ -21,7 +21,7 @@ build/%: examples-c/%.c include/websocket.h lib
 	@mkdir -p build
 	$(CC) $(CFLAGS) -Iinclude $< -o $@ $(LDFLAGS)
 
-build/tests/%: tests/c/%.c include/websocket.h lib
+build/tests/%: tests/c/%.c $(wildcard tests/c/*.h) include/websocket.h lib
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) -Iinclude $< -o $@ -L$(LIBDIR) -Wl,-rpath,'$$ORIGIN/../../$(LIBDIR)' -lwebsocket -lpthread
 

@@ -537,7 +537,8 @@ void *ws_conn_get_user_data(const ws_conn *c);
 
 /**
  * Blocks the calling thread until the connection is open, at most `timeout_ms`
- * (negative: no limit). `WS_STATUS_OK` when open; if it failed instead, the
+ * (negative: no limit). `WS_STATUS_OK` once it has opened (even if it closed
+ * again since); if it failed instead, the
  * failure's status (`WS_ERR_CONNECT`, `WS_ERR_HANDSHAKE`, ...) with its message;
  * `WS_ERR_TIMEOUT` when time ran out. Do not call it from a callback in
  * `WS_DISPATCH_THREAD` mode (it would wait for itself).

@@ -518,15 +518,25 @@ fn send_errors_are_reported_and_leave_the_connection_usable() {
 
 #[test]
 fn close_while_connecting_ends_the_connection() {
-    let srec = Recorder::new();
-    let server = listen(&srec, ServerConfig::default());
+    // A listener that never answers: the client stays in the handshake.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
     let crec = Recorder::new();
-    let client =
-        connect(&url(&server, "/"), ClientConfig::default(), crec.clone()).expect("connect");
-    // Most likely still connecting; either way the close must end the connection.
+    let client = connect(
+        &format!("ws://127.0.0.1:{port}/"),
+        ClientConfig::default(),
+        crec.clone(),
+    )
+    .expect("connect");
+    assert_eq!(client.state(), ConnectionState::Connecting);
+    let started = std::time::Instant::now();
     client.close(Some(1000), "never mind").expect("close");
+    // The close abandons the attempt at once (not after the 10 s handshake
+    // timeout), and the connection ends as never opened (1006), without an error.
     let (code, _) = crec.wait_close(&client);
-    assert_eq!(code, 1000);
+    assert_eq!(code, 1006);
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    assert!(!client.was_opened());
     assert!(client.failure().is_none(), "{:?}", client.failure());
     let events = crec.events(&client);
     assert!(

@@ -153,6 +153,14 @@ impl Endpoint {
 
     /// Runs `call` as a callback unless the endpoint was shut.
     fn run(&self, call: impl FnOnce(&ws_callbacks, *mut c_void)) {
+        if self.runner.load(Ordering::Acquire) == thread_tag() {
+            // Nested: a callback of this endpoint called ws_dispatch(), which runs
+            // the next one on the same thread. It already holds `running`.
+            if self.alive.load(Ordering::Acquire) {
+                call(&self.callbacks, self.user_data.0);
+            }
+            return;
+        }
         let _running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         if !self.alive.load(Ordering::Acquire) {
             return;
@@ -210,6 +218,11 @@ impl Endpoint {
                 }
             }
         });
+    }
+
+    /// False once the server or client was freed.
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
     }
 
     /// True when this endpoint is `other`.

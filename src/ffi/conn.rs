@@ -5,9 +5,9 @@ use super::constants::{
     WS_STATE_CLOSING, WS_STATE_CONNECTING, WS_STATE_OPEN,
 };
 use super::status::{
-    guard, guard_status, ws_status, Failure, WS_ERR_INVALID_ARGUMENT, WS_ERR_INVALID_CLOSE_CODE,
-    WS_ERR_INVALID_UTF8, WS_ERR_NOT_OPEN, WS_ERR_NULL, WS_ERR_QUEUE_FULL, WS_ERR_TIMEOUT,
-    WS_ERR_TOO_LARGE,
+    guard, guard_count, guard_status, ws_status, Failure, WS_ERR_INVALID_ARGUMENT,
+    WS_ERR_INVALID_CLOSE_CODE, WS_ERR_INVALID_UTF8, WS_ERR_NOT_OPEN, WS_ERR_QUEUE_FULL,
+    WS_ERR_TIMEOUT, WS_ERR_TOO_LARGE,
 };
 use super::{bytes, status_of};
 use crate::transport::{Connection, ConnectionState, SendError};
@@ -128,7 +128,7 @@ pub unsafe extern "C" fn ws_conn_close(
 /// The connection's state (`WS_STATE_*`), or a negative status for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_state(c: *const Connection) -> ws_state {
-    guard(WS_ERR_NULL, || {
+    guard_count(|| {
         Ok(match conn(c)?.state() {
             ConnectionState::Connecting => WS_STATE_CONNECTING,
             ConnectionState::Open => WS_STATE_OPEN,
@@ -167,9 +167,7 @@ pub unsafe extern "C" fn ws_conn_buffered_amount(c: *const Connection) -> usize 
 /// negative status for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_close_code(c: *const Connection) -> c_int {
-    guard(WS_ERR_NULL, || {
-        Ok(conn(c)?.close_info().map_or(0, |i| i.code as c_int))
-    })
+    guard_count(|| Ok(conn(c)?.close_info().map_or(0, |i| i.code as c_int)))
 }
 
 /// Takes a reference to the connection so the handle stays valid after its

@@ -7,7 +7,8 @@
 
 use super::callbacks::Endpoint;
 use super::status::{
-    guard, guard_status, ws_status, Failure, WS_ERR_BAD_STATE, WS_ERR_INVALID_ARGUMENT, WS_ERR_IO,
+    guard, guard_count, guard_status, ws_status, Failure, WS_ERR_BAD_STATE,
+    WS_ERR_INVALID_ARGUMENT, WS_ERR_IO,
 };
 use crate::transport::Connection;
 use std::collections::VecDeque;
@@ -146,10 +147,17 @@ pub(crate) fn queue() -> Result<&'static Queue, Failure> {
         .map_err(|e| Failure::new(WS_ERR_IO, format!("cannot create the event queue: {e}")))
 }
 
-/// Queues an event (its permits already taken).
+/// Queues an event (its permits already taken). An event of a freed endpoint is
+/// dropped instead: checked under the queue lock, so it cannot slip in after
+/// `purge` (which runs after the endpoint is marked dead).
 pub(crate) fn push(event: Queued) {
     if let Ok(q) = queue() {
         let mut items = q.items();
+        if !event.endpoint.is_alive() {
+            drop(items);
+            q.permits.add_permits(event.cost as usize);
+            return;
+        }
         if items.is_empty() {
             q.signal();
         }
@@ -190,7 +198,7 @@ pub extern "C" fn ws_event_fd() -> c_int {
 /// status. Events of a freed server or client are dropped without a callback.
 #[no_mangle]
 pub extern "C" fn ws_dispatch(max_events: c_int) -> c_int {
-    guard(WS_ERR_BAD_STATE, || {
+    guard_count(|| {
         let q = queue()?;
         let batch: Vec<Queued> = {
             let mut items = q.items();

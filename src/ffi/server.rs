@@ -6,7 +6,9 @@ use super::constants::{
     ws_message_type, WS_DISPATCH_POLL, WS_DISPATCH_THREAD, WS_MESSAGE_BINARY, WS_MESSAGE_TEXT,
 };
 use super::events;
-use super::status::{guard, guard_status, ws_status, Failure, WS_ERR_INVALID_ARGUMENT, WS_ERR_IO};
+use super::status::{
+    guard, guard_count, guard_status, ws_status, Failure, WS_ERR_INVALID_ARGUMENT, WS_ERR_IO,
+};
 use super::text;
 use crate::transport::server::Server;
 use crate::transport::Connection;
@@ -77,7 +79,7 @@ pub unsafe extern "C" fn ws_server_connections(
     out: *mut *mut Connection,
     capacity: usize,
 ) -> c_int {
-    guard(super::status::WS_ERR_NULL, || {
+    guard_count(|| {
         let conns = server(server_)?.server.connections();
         if capacity > 0 && out.is_null() {
             return Err(Failure::null("out"));
@@ -99,7 +101,7 @@ pub unsafe extern "C" fn ws_server_broadcast(
     data: *const u8,
     len: usize,
 ) -> c_int {
-    guard(super::status::WS_ERR_NULL, || {
+    guard_count(|| {
         let s = server(server_)?;
         let data = super::bytes(data, len)?;
         let text = match type_ {

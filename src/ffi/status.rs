@@ -100,6 +100,15 @@ pub(crate) fn guard<T>(fallback: T, body: impl FnOnce() -> Result<T, Failure>) -
     }
 }
 
+/// `guard` for functions that return a count (>= 0) or a negative status.
+pub(crate) fn guard_count(body: impl FnOnce() -> Result<c_int, Failure>) -> c_int {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(n)) => n,
+        Ok(Err(failure)) => record(failure),
+        Err(_) => record(Failure::new(WS_ERR_INTERNAL, "internal error: panic")),
+    }
+}
+
 /// `guard` for functions that return a status.
 pub(crate) fn guard_status(body: impl FnOnce() -> Result<(), Failure>) -> ws_status {
     match catch_unwind(AssertUnwindSafe(body)) {

@@ -2,7 +2,7 @@
 //! then hand the connection to its driver.
 
 use super::connection::Connection;
-use super::driver::{drive, fail_before_open, Link};
+use super::driver::{drive, fail_before_open, finish, Link};
 use super::{runtime, ClientConfig, ErrorKind, Handler};
 use crate::protocol::handshake::{
     build_request, generate_key, parse_response, validate_response, MAX_HEAD_BYTES,
@@ -70,9 +70,16 @@ pub fn connect(
     Ok(conn)
 }
 
-async fn run(target: WsUrl, config: ClientConfig, link: Link) {
+async fn run(target: WsUrl, config: ClientConfig, mut link: Link) {
     let limit = config.connection.handshake_timeout;
-    match timeout(limit, open(&target, &config, &link)).await {
+    let opening = timeout(limit, open(&target, &config, &link.conn));
+    // While connecting, the only command that can arrive is a close (sends are
+    // refused until open): it abandons the attempt at once.
+    let outcome = tokio::select! {
+        outcome = opening => outcome,
+        _ = link.commands.recv() => return finish(&link, 1006, String::new()).await,
+    };
+    match outcome {
         Ok(Ok((stream, leftover))) => drive(stream, leftover, link).await,
         Ok(Err((kind, message))) => fail_before_open(&link, kind, message).await,
         Err(_) => {
@@ -91,7 +98,7 @@ async fn run(target: WsUrl, config: ClientConfig, link: Link) {
 async fn open(
     target: &WsUrl,
     config: &ClientConfig,
-    link: &Link,
+    conn: &Connection,
 ) -> Result<(TcpStream, Vec<u8>), (ErrorKind, String)> {
     let where_ = format!("{}:{}", target.host, target.port);
     let mut stream = TcpStream::connect((target.host.as_str(), target.port))
@@ -99,7 +106,7 @@ async fn open(
         .map_err(|e| (ErrorKind::Connect, format!("connect to {where_}: {e}")))?;
     let _ = stream.set_nodelay(true);
     if let Ok(peer) = stream.peer_addr() {
-        link.conn.set_peer(peer.to_string());
+        conn.set_peer(peer.to_string());
     }
     let mut nonce = [0u8; 16];
     random::fill(&mut nonce);

@@ -62,7 +62,8 @@ pub(crate) async fn fail_before_open(link: &Link, kind: ErrorKind, message: Stri
     finish(link, 1006, String::new()).await;
 }
 
-async fn finish(link: &Link, code: u16, reason: String) {
+/// Marks the connection closed and delivers its `Close` event.
+pub(crate) async fn finish(link: &Link, code: u16, reason: String) {
     link.conn.mark_closed(CloseInfo {
         code,
         reason: reason.clone(),
