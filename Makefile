@@ -21,6 +21,10 @@ build/%: examples-c/%.c include/websocket.h lib
 	@mkdir -p build
 	$(CC) $(CFLAGS) -Iinclude $< -o $@ $(LDFLAGS)
 
+build/bench/%: tests/bench/%.c include/websocket.h lib
+	@mkdir -p build/bench
+	$(CC) $(CFLAGS) -Iinclude $< -o $@ -L$(LIBDIR) -Wl,-rpath,'$$ORIGIN/../../$(LIBDIR)' -lwebsocket -lpthread
+
 build/tests/%: tests/c/%.c $(wildcard tests/c/*.h) include/websocket.h lib
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) -Iinclude $< -o $@ -L$(LIBDIR) -Wl,-rpath,'$$ORIGIN/../../$(LIBDIR)' -lwebsocket -lpthread
@@ -48,6 +52,10 @@ conformance: all
 ## demo: echo server + a client showing text, binary, ping and a close with a code
 demo: all
 	tests/demo.sh
+
+## bench: throughput and latency through the C ABI (figures go in BENCHMARKS.md)
+bench: build/bench/echo_bench
+	build/bench/echo_bench
 
 lint:
 	$(CARGO) fmt --all -- --check
