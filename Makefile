@@ -9,7 +9,7 @@ EXAMPLES := $(patsubst examples-c/%.c,build/%,$(wildcard examples-c/*.c))
 CTESTS   := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/*.c))
 AUTOBAHN_DIR ?= $(wildcard ../shared/autobahn)
 
-.PHONY: all lib examples ctests test test-rust test-c test-header conformance demo header bench clean lint
+.PHONY: all lib examples ctests test test-rust test-c test-examples conformance demo header bench clean lint
 all: lib examples
 
 lib:
@@ -37,13 +37,17 @@ header:
 	UPDATE_HEADER=1 $(CARGO) test --test header
 
 ## test: every suite (Rust unit + integration, header check, C tests under valgrind, Autobahn)
-test: all ctests test-rust test-c conformance
+test: all ctests test-rust test-c test-examples conformance
 
 test-rust:
 	$(CARGO) test --release
 
 test-c: all ctests
 	tests/run-c-tests.sh
+
+## test-examples: the command-line contracts of echo_server and wscat
+test-examples: all
+	tests/examples.sh
 
 ## conformance: the Autobahn|Testsuite in both roles (needs ../shared/autobahn or AUTOBAHN_DIR)
 conformance: all

@@ -4,7 +4,8 @@
  *   echo_server --host H --port P [--deflate] [--tls-cert F --tls-key F]
  *
  * A text message that is exactly "close-me" makes the server close that
- * connection with code 4000 and reason "bye". Stops on SIGINT/SIGTERM.
+ * connection with code 4000 and reason "bye". On SIGINT/SIGTERM it closes every
+ * connection with 1001 (going away), waits for the close handshakes, and exits.
  * Prints "listening on ws://H:P/" once it accepts connections.
  */
 #include <signal.h>
@@ -77,6 +78,9 @@ int main(int argc, char **argv) {
   printf(fmt, host, ws_server_port(server));
   fflush(stdout);
   while (!stop_requested) pause();
+  /* Close every connection with 1001 and let the close handshakes finish. */
+  ws_server_stop(server);
+  ws_server_wait_closed(server, 3000);
   ws_server_free(server);
   return 0;
 }

@@ -540,15 +540,16 @@ void *ws_conn_get_user_data(const ws_conn *c);
  * (negative: no limit). `WS_STATUS_OK` once it has opened (even if it closed
  * again since); if it failed instead, the
  * failure's status (`WS_ERR_CONNECT`, `WS_ERR_HANDSHAKE`, ...) with its message;
- * `WS_ERR_TIMEOUT` when time ran out. Do not call it from a callback in
- * `WS_DISPATCH_THREAD` mode (it would wait for itself).
+ * `WS_ERR_TIMEOUT` when time ran out; `WS_ERR_BAD_STATE` when called from a
+ * callback in `WS_DISPATCH_THREAD` mode (the I/O thread cannot wait for itself).
  */
 ws_status ws_conn_wait_open(const ws_conn *c, int timeout_ms);
 
 /**
  * Blocks the calling thread until the connection is closed (its `on_close`
  * delivered or queued), at most `timeout_ms` (negative: no limit).
- * `WS_STATUS_OK` when closed, `WS_ERR_TIMEOUT` otherwise.
+ * `WS_STATUS_OK` when closed, `WS_ERR_TIMEOUT` otherwise, `WS_ERR_BAD_STATE`
+ * when called from a callback in `WS_DISPATCH_THREAD` mode.
  */
 ws_status ws_conn_wait_closed(const ws_conn *c, int timeout_ms);
 
@@ -621,6 +622,15 @@ int ws_server_broadcast(const ws_server *server_,
  * away). Callbacks keep running until those connections have closed.
  */
 ws_status ws_server_stop(const ws_server *server_);
+
+/**
+ * Blocks the calling thread until no connection of the server is open, at most
+ * `timeout_ms` (negative: no limit): after `ws_server_stop`, this lets the close
+ * handshakes finish before the program exits. `WS_STATUS_OK` when none is open,
+ * `WS_ERR_TIMEOUT` otherwise, `WS_ERR_BAD_STATE` when called from a callback in
+ * `WS_DISPATCH_THREAD` mode (the I/O thread cannot wait for itself).
+ */
+ws_status ws_server_wait_closed(const ws_server *server_, int timeout_ms);
 
 /**
  * Stops the server (as `ws_server_stop`) and frees it. No callback of this

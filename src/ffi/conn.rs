@@ -9,12 +9,11 @@ use super::status::{
     WS_ERR_INVALID_CLOSE_CODE, WS_ERR_INVALID_UTF8, WS_ERR_NOT_OPEN, WS_ERR_QUEUE_FULL,
     WS_ERR_TIMEOUT, WS_ERR_TOO_LARGE,
 };
-use super::{bytes, status_of};
+use super::{bytes, not_on_io_thread, status_of, timeout_of};
 use crate::transport::{Connection, ConnectionState, SendError};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 fn conn<'a>(c: *const Connection) -> Result<&'a Connection, Failure> {
     // SAFETY: a non-NULL pointer must be a handle the library gave out and that
@@ -214,20 +213,17 @@ pub unsafe extern "C" fn ws_conn_get_user_data(c: *const Connection) -> *mut c_v
     })
 }
 
-fn timeout_of(ms: c_int) -> Option<Duration> {
-    (ms >= 0).then(|| Duration::from_millis(ms as u64))
-}
-
 /// Blocks the calling thread until the connection is open, at most `timeout_ms`
 /// (negative: no limit). `WS_STATUS_OK` once it has opened (even if it closed
 /// again since); if it failed instead, the
 /// failure's status (`WS_ERR_CONNECT`, `WS_ERR_HANDSHAKE`, ...) with its message;
-/// `WS_ERR_TIMEOUT` when time ran out. Do not call it from a callback in
-/// `WS_DISPATCH_THREAD` mode (it would wait for itself).
+/// `WS_ERR_TIMEOUT` when time ran out; `WS_ERR_BAD_STATE` when called from a
+/// callback in `WS_DISPATCH_THREAD` mode (the I/O thread cannot wait for itself).
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_wait_open(c: *const Connection, timeout_ms: c_int) -> ws_status {
     guard_status(|| {
         let c = conn(c)?;
+        not_on_io_thread()?;
         let state = c.wait_for(ConnectionState::Open, timeout_of(timeout_ms));
         if c.was_opened() {
             return Ok(());
@@ -248,11 +244,13 @@ pub unsafe extern "C" fn ws_conn_wait_open(c: *const Connection, timeout_ms: c_i
 
 /// Blocks the calling thread until the connection is closed (its `on_close`
 /// delivered or queued), at most `timeout_ms` (negative: no limit).
-/// `WS_STATUS_OK` when closed, `WS_ERR_TIMEOUT` otherwise.
+/// `WS_STATUS_OK` when closed, `WS_ERR_TIMEOUT` otherwise, `WS_ERR_BAD_STATE`
+/// when called from a callback in `WS_DISPATCH_THREAD` mode.
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_wait_closed(c: *const Connection, timeout_ms: c_int) -> ws_status {
     guard_status(|| {
         let c = conn(c)?;
+        not_on_io_thread()?;
         match c.wait_for(ConnectionState::Closed, timeout_of(timeout_ms)) {
             ConnectionState::Closed => Ok(()),
             _ => Err(Failure::new(

@@ -20,10 +20,11 @@ pub mod status;
 
 use crate::transport::{runtime, ErrorKind};
 use status::{
-    guard_status, ws_status, Failure, WS_ERR_CONNECT, WS_ERR_HANDSHAKE, WS_ERR_INTERNAL,
-    WS_ERR_INVALID_ARGUMENT, WS_ERR_IO, WS_ERR_PROTOCOL, WS_ERR_TIMEOUT,
+    guard_status, ws_status, Failure, WS_ERR_BAD_STATE, WS_ERR_CONNECT, WS_ERR_HANDSHAKE,
+    WS_ERR_INTERNAL, WS_ERR_INVALID_ARGUMENT, WS_ERR_IO, WS_ERR_PROTOCOL, WS_ERR_TIMEOUT,
 };
-use std::ffi::{c_char, CStr};
+use std::ffi::{c_char, c_int, CStr};
+use std::time::Duration;
 
 /// The library version, "MAJOR.MINOR.PATCH" (a static string).
 #[no_mangle]
@@ -66,6 +67,22 @@ unsafe fn bytes<'a>(data: *const u8, len: usize) -> Result<&'a [u8], Failure> {
         ));
     }
     Ok(std::slice::from_raw_parts(data, len))
+}
+
+/// A wait of `ms` milliseconds; negative means no limit.
+fn timeout_of(ms: c_int) -> Option<Duration> {
+    (ms >= 0).then(|| Duration::from_millis(ms as u64))
+}
+
+/// Refuses a blocking wait on the I/O thread, which would wait for itself.
+fn not_on_io_thread() -> Result<(), Failure> {
+    if runtime::on_runtime_thread() {
+        return Err(Failure::new(
+            WS_ERR_BAD_STATE,
+            "cannot wait on the library's I/O thread (inside a WS_DISPATCH_THREAD callback)",
+        ));
+    }
+    Ok(())
 }
 
 /// The status reported to C for a transport error kind.

@@ -8,8 +8,9 @@ use super::constants::{
 use super::events;
 use super::status::{
     guard, guard_count, guard_status, ws_status, Failure, WS_ERR_INVALID_ARGUMENT, WS_ERR_IO,
+    WS_ERR_TIMEOUT,
 };
-use super::text;
+use super::{not_on_io_thread, text};
 use crate::transport::server::Server;
 use crate::transport::Connection;
 use crate::transport::ServerConfig;
@@ -133,6 +134,30 @@ pub unsafe extern "C" fn ws_server_stop(server_: *const ws_server) -> ws_status 
     guard_status(|| {
         server(server_)?.server.stop();
         Ok(())
+    })
+}
+
+/// Blocks the calling thread until no connection of the server is open, at most
+/// `timeout_ms` (negative: no limit): after `ws_server_stop`, this lets the close
+/// handshakes finish before the program exits. `WS_STATUS_OK` when none is open,
+/// `WS_ERR_TIMEOUT` otherwise, `WS_ERR_BAD_STATE` when called from a callback in
+/// `WS_DISPATCH_THREAD` mode (the I/O thread cannot wait for itself).
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_wait_closed(
+    server_: *const ws_server,
+    timeout_ms: c_int,
+) -> ws_status {
+    guard_status(|| {
+        let s = server(server_)?;
+        not_on_io_thread()?;
+        if s.server.wait_closed(super::timeout_of(timeout_ms)) {
+            Ok(())
+        } else {
+            Err(Failure::new(
+                WS_ERR_TIMEOUT,
+                "timed out waiting for the connections to close",
+            ))
+        }
     })
 }
 

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -30,6 +30,8 @@ struct Shared {
     config: ServerConfig,
     handler: Arc<dyn Handler>,
     connections: Mutex<HashMap<u64, Arc<Connection>>>,
+    /// Signalled when the last connection is removed.
+    emptied: Condvar,
     next_id: AtomicU64,
     stopped: AtomicBool,
     stop: watch::Sender<bool>,
@@ -78,6 +80,7 @@ impl Server {
             config,
             handler,
             connections: Mutex::new(HashMap::new()),
+            emptied: Condvar::new(),
             next_id: AtomicU64::new(1),
             stopped: AtomicBool::new(false),
             stop,
@@ -123,6 +126,37 @@ impl Server {
         for conn in self.connections() {
             let _ = conn.close(Some(1001), "server shutting down");
         }
+    }
+}
+
+impl Server {
+    /// Waits until no connection is open (typically after [`Server::stop`], while
+    /// the close handshakes finish), at most `timeout` (`None`: no limit).
+    /// Returns true when none is open.
+    pub fn wait_closed(&self, timeout: Option<Duration>) -> bool {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut connections = self.shared.connections();
+        while !connections.is_empty() {
+            connections = match deadline {
+                None => self
+                    .shared
+                    .emptied
+                    .wait(connections)
+                    .unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return false;
+                    }
+                    self.shared
+                        .emptied
+                        .wait_timeout(connections, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+        true
     }
 }
 
@@ -227,5 +261,9 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         let _ = conn.close(Some(1001), "server shutting down");
     }
     drive(stream, leftover, link).await;
-    shared.connections().remove(&id);
+    let mut connections = shared.connections();
+    connections.remove(&id);
+    if connections.is_empty() {
+        shared.emptied.notify_all();
+    }
 }

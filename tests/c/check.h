@@ -204,6 +204,7 @@ typedef struct rec {
   ws_client *client;   /* for "free-client" */
   int freed_in_callback;
   int cmd_status;      /* status of the last command run in a callback */
+  int wait_here_status; /* ws_server_wait_closed called inside a callback */
   void *user_data_seen; /* ws_conn_get_user_data in on_message */
   int dispatch_in_cb;  /* call ws_dispatch(0) from on_message (nested) */
   int dispatch_in_cb_result;
@@ -314,6 +315,10 @@ static inline void cb_message(void *ud, ws_conn *conn, ws_message_type type, con
     static const uint8_t kilo[1000];
     r->cmd_status = ws_conn_send_binary(conn, kilo, sizeof kilo);
     r->buffered_seen = ws_conn_buffered_amount(conn);
+  } else if (type == WS_MESSAGE_TEXT && is_cmd(data, len, "wait-here")) {
+    /* Waiting on the I/O thread would wait for itself: refused at once. */
+    r->cmd_status = ws_conn_wait_closed(conn, 2000);
+    r->wait_here_status = r->server ? ws_server_wait_closed(r->server, 2000) : WS_ERR_BAD_STATE;
   } else if (type == WS_MESSAGE_TEXT && is_cmd(data, len, "slow")) {
     r->slow_started = 1;
     pthread_cond_broadcast(&r->cv);

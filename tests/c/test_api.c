@@ -342,6 +342,7 @@ static void test_null_arguments(void) {
   EXPECT_STATUS(ws_server_connections(NULL, arr, 2), WS_ERR_NULL, "ws_server_connections(NULL server, array)");
   EXPECT_STATUS(ws_server_broadcast(NULL, WS_MESSAGE_TEXT, d, 1), WS_ERR_NULL, "ws_server_broadcast(NULL server)");
   EXPECT_STATUS(ws_server_stop(NULL), WS_ERR_NULL, "ws_server_stop(NULL)");
+  EXPECT_STATUS(ws_server_wait_closed(NULL, 0), WS_ERR_NULL, "ws_server_wait_closed(NULL)");
   ws_server_free(NULL);
   CHECK(1, "ws_server_free(NULL) is a no-op");
 
@@ -486,6 +487,23 @@ static void test_session(void) {
   end = now_ms() + WAIT_MS;
   while (ws_conn_buffered_amount(sc) != 0 && now_ms() < end) sleep_ms(5);
   CHECK(ws_conn_buffered_amount(sc) == 0, "server conn buffered amount back to 0");
+
+  /* blocking waits are refused on the I/O thread (inside a thread-mode callback) */
+  int waits_before = rec_get(&sr, &sr.n_msg);
+  long long t0 = now_ms();
+  pthread_mutex_lock(&sr.mu);
+  sr.server = srv;
+  pthread_mutex_unlock(&sr.mu);
+  CHECK_STATUS(ws_conn_send_text(c, "wait-here", 9), WS_STATUS_OK, "send \"wait-here\"");
+  CHECK(rec_wait(&sr, &sr.n_msg, waits_before + 1, WAIT_MS), "the server ran the \"wait-here\" callback");
+  pthread_mutex_lock(&sr.mu);
+  sr.server = NULL;
+  pthread_mutex_unlock(&sr.mu);
+  CHECK(sr.cmd_status == WS_ERR_BAD_STATE, "ws_conn_wait_closed inside a callback -> WS_ERR_BAD_STATE (got %s)",
+        ws_status_name(sr.cmd_status));
+  CHECK(sr.wait_here_status == WS_ERR_BAD_STATE, "ws_server_wait_closed inside a callback -> WS_ERR_BAD_STATE (got %s)",
+        ws_status_name(sr.wait_here_status));
+  CHECK(now_ms() - t0 < 1500, "and they did not wait");
 
   /* ping / pong */
   CHECK_STATUS(ws_conn_ping(c, (const uint8_t *)"ping-payload", 12), WS_STATUS_OK, "ws_conn_ping with payload");
@@ -1027,7 +1045,10 @@ static void test_server_connections(void) {
                "broadcast reaches the 2 open ones");
 
   /* stop: every client sees 1001 */
+  EXPECT_STATUS(ws_server_wait_closed(srv, 50), WS_ERR_TIMEOUT, "ws_server_wait_closed times out while 2 are open");
   CHECK_STATUS(ws_server_stop(srv), WS_STATUS_OK, "ws_server_stop");
+  CHECK_STATUS(ws_server_wait_closed(srv, WAIT_MS), WS_STATUS_OK, "ws_server_wait_closed after stop");
+  CHECK(ws_server_connection_count(srv) == 0, "no connection open once ws_server_wait_closed returned");
   for (int i = 0; i < N - 1; i++) {
     CHECK(rec_wait(&cr[i], &cr[i].n_close, 1, WAIT_MS) && cr[i].close_code == WS_GONE,
           "client %d on_close(1001) after stop (got %d \"%s\")", i, cr[i].close_code, cr[i].close_reason);
