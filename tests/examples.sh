@@ -41,7 +41,7 @@ printf 'bin\n' | timeout 10 build/wscat --binary "$URL" >"$TMP/out" 2>&1
 check "wscat --binary round-trips" grep -qx bin "$TMP/out"
 
 start=$(date +%s%N)
-(printf 'close-me\n'; sleep 5) | timeout 10 build/wscat "$URL" >"$TMP/out" 2>"$TMP/err"
+timeout 10 build/wscat "$URL" < <(printf 'close-me\n'; sleep 5) >"$TMP/out" 2>"$TMP/err"
 rc=$?
 elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 check "close-me: the server closes with 4000 \"bye\"" grep -qx 'wscat: closed: 4000 bye' "$TMP/err"
