@@ -146,7 +146,9 @@ typedef struct {
                      const uint8_t *data,
                      size_t len);
   /**
-   * A ping arrived (the library has already queued the pong).
+   * A ping arrived. The library answers it with a pong by itself (when many
+   * pings arrive faster than the peer reads, only the latest is answered;
+   * none once a close frame was sent).
    */
   void (*on_ping)(void *user_data, ws_conn *conn, const uint8_t *data, size_t len);
   /**
@@ -216,7 +218,9 @@ typedef int ws_state;
 
 /**
  * Events are queued; callbacks run inside `ws_dispatch()` on the thread that
- * calls it. `ws_event_fd()` is readable while events are queued.
+ * calls it. `ws_event_fd()` is readable while events are queued. While the
+ * queue is full, connections wait (they stop reading, and their close
+ * handshakes and timeouts wait too) until you dispatch: keep dispatching.
  */
 #define WS_DISPATCH_POLL 1
 
@@ -436,7 +440,8 @@ ws_status ws_client_config_set_close_timeout_ms(ws_client_config *cfg, uint64_t 
  * Adds a header to the opening request (e.g. "Authorization", "Bearer x").
  * The name must be an HTTP token and neither may contain CR or LF; the
  * WebSocket headers the library writes itself (Host, Upgrade, Connection,
- * Sec-WebSocket-Key, Sec-WebSocket-Version) are refused.
+ * Sec-WebSocket-Key, Sec-WebSocket-Version) and, in this version,
+ * Sec-WebSocket-Protocol and Sec-WebSocket-Extensions are refused.
  *
  * # Safety
  * `name` and `value` are NUL-terminated strings (or NULL, an error).
@@ -447,7 +452,9 @@ ws_status ws_client_config_add_header(ws_client_config *cfg, const char *name, c
  * Queues a message of `type_` (`WS_MESSAGE_TEXT`, checked to be UTF-8, or
  * `WS_MESSAGE_BINARY`). Never blocks: the data is copied and written by the
  * I/O thread. `WS_ERR_NOT_OPEN` once the connection is closing or closed,
- * `WS_ERR_QUEUE_FULL` when the send queue limit would be exceeded.
+ * `WS_ERR_QUEUE_FULL` when the send queue limit would be exceeded. Messages
+ * still queued when the connection closes (the peer closed first, or stopped
+ * reading) are dropped: `on_close` tells that the connection ended.
  */
 ws_status ws_conn_send(ws_conn *c, ws_message_type type_, const uint8_t *data, size_t len);
 
@@ -547,7 +554,7 @@ ws_status ws_conn_wait_open(const ws_conn *c, int timeout_ms);
 
 /**
  * Blocks the calling thread until the connection is closed (its `on_close`
- * delivered or queued), at most `timeout_ms` (negative: no limit).
+ * comes next, or has run), at most `timeout_ms` (negative: no limit).
  * `WS_STATUS_OK` when closed, `WS_ERR_TIMEOUT` otherwise, `WS_ERR_BAD_STATE`
  * when called from a callback in `WS_DISPATCH_THREAD` mode.
  */
@@ -561,16 +568,19 @@ ws_status ws_conn_wait_closed(const ws_conn *c, int timeout_ms);
 int ws_event_fd(void);
 
 /**
- * Runs the callbacks of up to `max_events` queued events (all that are queued
- * when `max_events` <= 0) on the calling thread, in order. Returns how many
- * events were dispatched (0 when none waited; it never blocks), or a negative
- * status. Events of a freed server or client are dropped without a callback.
+ * Runs the callbacks of up to `max_events` queued events (of all that are
+ * queued when called, if `max_events` <= 0) on the calling thread, one at a
+ * time and in order (a callback may itself call `ws_dispatch`: the order holds).
+ * Returns how many events were taken from the queue (0 when none waited; it
+ * never blocks), or a negative status. Events of a freed server or client are
+ * taken and dropped without a callback.
  */
 int ws_dispatch(int max_events);
 
 /**
  * Sets the bound of the polled event queue in bytes (default 64 MiB; at least
- * 64 KiB). Only before the queue is first used (before any `WS_DISPATCH_POLL`
+ * 64 KiB). A message larger than the bound is still queued, alone: the queue
+ * holds at most the bound or one message, whichever is larger. Only before the queue is first used (before any `WS_DISPATCH_POLL`
  * endpoint exists or `ws_event_fd()` is called); `WS_ERR_BAD_STATE` after.
  */
 ws_status ws_event_queue_set_limit(size_t bytes);
@@ -595,13 +605,15 @@ ws_server *ws_server_listen(const char *host,
 uint16_t ws_server_port(const ws_server *server_);
 
 /**
- * How many connections are open (past the handshake, not yet closed); 0 on error.
+ * How many connections the server has past the opening handshake and not yet
+ * closed (including those in their close handshake); 0 on error.
  */
 size_t ws_server_connection_count(const ws_server *server_);
 
 /**
- * Writes up to `capacity` open connections to `out` and returns how many are
- * open (which may be more than `capacity`). Each handle written is retained:
+ * Writes up to `capacity` of the connections counted by
+ * `ws_server_connection_count` to `out` and returns how many there are (which
+ * may be more than `capacity`). Each handle written is retained:
  * release each with `ws_conn_release`. `out` may be NULL when `capacity` is 0.
  * Returns a negative status on error.
  */

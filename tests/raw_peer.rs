@@ -521,6 +521,81 @@ fn send_queue_limit_refuses_sends_to_a_peer_that_does_not_read() {
     assert_eq!((f.opcode, &f.payload[..]), (TEXT, &b"again"[..]));
 }
 
+/// Fills `conn`'s send queue towards a peer that does not read, until the
+/// kernel's socket buffers are full too: sends stay refused with QueueFull and
+/// the queued amount stops going down.
+fn fill_send_queue(conn: &Connection, message: usize) {
+    let payload = vec![0xcd_u8; message];
+    let started = Instant::now();
+    let mut stuck_since: Option<(Instant, usize)> = None;
+    while started.elapsed() < Duration::from_secs(20) {
+        match conn.send_binary(&payload) {
+            Ok(()) => stuck_since = None,
+            Err(SendError::QueueFull) => {
+                let queued = conn.buffered_amount();
+                match stuck_since {
+                    Some((since, at)) if at == queued => {
+                        if since.elapsed() > Duration::from_millis(300) {
+                            return;
+                        }
+                    }
+                    _ => stuck_since = Some((Instant::now(), queued)),
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    panic!("the send queue never stayed full");
+}
+
+#[test]
+fn pings_from_a_peer_that_does_not_read_do_not_drain_the_send_queue() {
+    // Each ping makes the driver answer; that must not move the application's
+    // queued frames into its (unaccounted) write buffer while it is full, or a
+    // peer could grow our memory by pinging and never reading.
+    let (_server, rec, addr) = server_with(server_config(|c| c.send_queue_limit = 300_000));
+    let mut raw = raw_client(addr, "/");
+    let conn = rec.opened(0);
+    fill_send_queue(&conn, 64 * 1024);
+    let queued = conn.buffered_amount();
+    for _ in 0..300 {
+        raw.send(&client_frame(PING, b"p"));
+    }
+    rec.wait("300 pings", |r| {
+        (r.iter().filter(|e| matches!(e.ev, Ev::Ping(_))).count() >= 300).then_some(())
+    });
+    assert!(
+        conn.buffered_amount() >= queued,
+        "pings drained the queue: {} < {queued}",
+        conn.buffered_amount()
+    );
+    assert_eq!(conn.send_binary(&[0; 64 * 1024]), Err(SendError::QueueFull));
+}
+
+#[test]
+fn close_completes_within_the_close_timeout_when_the_peer_does_not_read() {
+    // The close frame sits behind data the peer never reads: the close timeout
+    // must still end the connection (1006, Error(Timeout)).
+    let (_server, rec, addr) = server_with(server_config(|c| {
+        c.send_queue_limit = 1 << 20;
+        c.close_timeout = Duration::from_millis(300);
+    }));
+    let _raw = raw_client(addr, "/");
+    let conn = rec.opened(0);
+    fill_send_queue(&conn, 64 * 1024);
+    let asked = Instant::now();
+    conn.close(Some(1000), "bye").expect("close");
+    let (code, _) = rec.wait_close(&conn);
+    assert_eq!(code, 1006);
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(conn.failure().map(|f| f.0), Some(ErrorKind::Timeout));
+}
+
 // ===========================================================================
 // A raw server against our client
 // ===========================================================================

@@ -39,7 +39,9 @@ pub struct ws_callbacks {
             len: usize,
         ),
     >,
-    /// A ping arrived (the library has already queued the pong).
+    /// A ping arrived. The library answers it with a pong by itself (when many
+    /// pings arrive faster than the peer reads, only the latest is answered;
+    /// none once a close frame was sent).
     pub on_ping: Option<
         unsafe extern "C" fn(
             user_data: *mut c_void,

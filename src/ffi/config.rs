@@ -262,7 +262,8 @@ pub extern "C" fn ws_client_config_set_close_timeout_ms(
 /// Adds a header to the opening request (e.g. "Authorization", "Bearer x").
 /// The name must be an HTTP token and neither may contain CR or LF; the
 /// WebSocket headers the library writes itself (Host, Upgrade, Connection,
-/// Sec-WebSocket-Key, Sec-WebSocket-Version) are refused.
+/// Sec-WebSocket-Key, Sec-WebSocket-Version) and, in this version,
+/// Sec-WebSocket-Protocol and Sec-WebSocket-Extensions are refused.
 ///
 /// # Safety
 /// `name` and `value` are NUL-terminated strings (or NULL, an error).
@@ -296,12 +297,16 @@ pub unsafe extern "C" fn ws_client_config_add_header(
         {
             return Err(bad(format!("header {name} value contains CR or LF")));
         }
-        const RESERVED: [&str; 5] = [
+        // Subprotocols and extensions need negotiation support (later versions):
+        // a server answering them would fail the handshake, so they are refused.
+        const RESERVED: [&str; 7] = [
             "host",
             "upgrade",
             "connection",
             "sec-websocket-key",
             "sec-websocket-version",
+            "sec-websocket-protocol",
+            "sec-websocket-extensions",
         ];
         if RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
             return Err(bad(format!("header {name} is written by the library")));

@@ -37,7 +37,9 @@ fn sent(result: Result<(), SendError>) -> Result<(), Failure> {
 /// Queues a message of `type_` (`WS_MESSAGE_TEXT`, checked to be UTF-8, or
 /// `WS_MESSAGE_BINARY`). Never blocks: the data is copied and written by the
 /// I/O thread. `WS_ERR_NOT_OPEN` once the connection is closing or closed,
-/// `WS_ERR_QUEUE_FULL` when the send queue limit would be exceeded.
+/// `WS_ERR_QUEUE_FULL` when the send queue limit would be exceeded. Messages
+/// still queued when the connection closes (the peer closed first, or stopped
+/// reading) are dropped: `on_close` tells that the connection ended.
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_send(
     c: *mut Connection,
@@ -243,7 +245,7 @@ pub unsafe extern "C" fn ws_conn_wait_open(c: *const Connection, timeout_ms: c_i
 }
 
 /// Blocks the calling thread until the connection is closed (its `on_close`
-/// delivered or queued), at most `timeout_ms` (negative: no limit).
+/// comes next, or has run), at most `timeout_ms` (negative: no limit).
 /// `WS_STATUS_OK` when closed, `WS_ERR_TIMEOUT` otherwise, `WS_ERR_BAD_STATE`
 /// when called from a callback in `WS_DISPATCH_THREAD` mode.
 #[no_mangle]

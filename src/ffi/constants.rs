@@ -53,5 +53,7 @@ pub type ws_dispatch_mode = c_int;
 /// block in them, since no other connection makes progress meanwhile.
 pub const WS_DISPATCH_THREAD: ws_dispatch_mode = 0;
 /// Events are queued; callbacks run inside `ws_dispatch()` on the thread that
-/// calls it. `ws_event_fd()` is readable while events are queued.
+/// calls it. `ws_event_fd()` is readable while events are queued. While the
+/// queue is full, connections wait (they stop reading, and their close
+/// handshakes and timeouts wait too) until you dispatch: keep dispatching.
 pub const WS_DISPATCH_POLL: ws_dispatch_mode = 1;

@@ -95,6 +95,8 @@ pub(crate) struct Queue {
 const DEFAULT_LIMIT: usize = 64 << 20;
 static LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_LIMIT);
 static QUEUE: OnceLock<Result<Queue, String>> = OnceLock::new();
+/// Serializes creating the queue with `ws_event_queue_set_limit`; true once created.
+static CREATED: Mutex<bool> = Mutex::new(false);
 
 impl Queue {
     fn create() -> Result<Queue, String> {
@@ -142,7 +144,11 @@ impl Queue {
 /// The queue, created on first use.
 pub(crate) fn queue() -> Result<&'static Queue, Failure> {
     QUEUE
-        .get_or_init(Queue::create)
+        .get_or_init(|| {
+            let mut created = CREATED.lock().unwrap_or_else(|e| e.into_inner());
+            *created = true;
+            Queue::create()
+        })
         .as_ref()
         .map_err(|e| Failure::new(WS_ERR_IO, format!("cannot create the event queue: {e}")))
 }
@@ -192,38 +198,54 @@ pub extern "C" fn ws_event_fd() -> c_int {
     guard(-1, || Ok(queue()?.fd))
 }
 
-/// Runs the callbacks of up to `max_events` queued events (all that are queued
-/// when `max_events` <= 0) on the calling thread, in order. Returns how many
-/// events were dispatched (0 when none waited; it never blocks), or a negative
-/// status. Events of a freed server or client are dropped without a callback.
+/// Runs the callbacks of up to `max_events` queued events (of all that are
+/// queued when called, if `max_events` <= 0) on the calling thread, one at a
+/// time and in order (a callback may itself call `ws_dispatch`: the order holds).
+/// Returns how many events were taken from the queue (0 when none waited; it
+/// never blocks), or a negative status. Events of a freed server or client are
+/// taken and dropped without a callback.
 #[no_mangle]
 pub extern "C" fn ws_dispatch(max_events: c_int) -> c_int {
     guard_count(|| {
         let q = queue()?;
-        let batch: Vec<Queued> = {
-            let mut items = q.items();
-            let n = if max_events <= 0 {
-                items.len()
-            } else {
-                items.len().min(max_events as usize)
-            };
-            let batch = items.drain(..n).collect();
-            if items.is_empty() {
-                q.unsignal();
-            }
-            batch
+        let limit = if max_events <= 0 {
+            q.items().len()
+        } else {
+            max_events as usize
         };
-        let count = batch.len();
-        for event in batch {
+        let mut count = 0;
+        while count < limit {
+            let event = {
+                let mut items = q.items();
+                let Some(event) = items.pop_front() else {
+                    break;
+                };
+                if items.is_empty() {
+                    q.unsignal();
+                }
+                event
+            };
+            count += 1;
+            // Give the permits back even if the callback unwinds.
+            let _permits = GiveBack(&q.permits, event.cost);
             event.endpoint.invoke(&event.conn, &event.kind.borrow());
-            q.permits.add_permits(event.cost as usize);
         }
-        Ok(count as c_int)
+        Ok(count.min(c_int::MAX as usize) as c_int)
     })
 }
 
+/// Returns `cost` permits to the queue's semaphore when dropped.
+struct GiveBack<'a>(&'a Semaphore, u32);
+
+impl Drop for GiveBack<'_> {
+    fn drop(&mut self) {
+        self.0.add_permits(self.1 as usize);
+    }
+}
+
 /// Sets the bound of the polled event queue in bytes (default 64 MiB; at least
-/// 64 KiB). Only before the queue is first used (before any `WS_DISPATCH_POLL`
+/// 64 KiB). A message larger than the bound is still queued, alone: the queue
+/// holds at most the bound or one message, whichever is larger. Only before the queue is first used (before any `WS_DISPATCH_POLL`
 /// endpoint exists or `ws_event_fd()` is called); `WS_ERR_BAD_STATE` after.
 #[no_mangle]
 pub extern "C" fn ws_event_queue_set_limit(bytes: usize) -> ws_status {
@@ -234,7 +256,8 @@ pub extern "C" fn ws_event_queue_set_limit(bytes: usize) -> ws_status {
                 "event queue limit must be between 64 KiB and 4 GiB",
             ));
         }
-        if QUEUE.get().is_some() {
+        let created = CREATED.lock().unwrap_or_else(|e| e.into_inner());
+        if *created {
             return Err(Failure::new(
                 WS_ERR_BAD_STATE,
                 "the event queue is already in use; set its limit before the first polled endpoint",

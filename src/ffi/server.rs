@@ -64,14 +64,16 @@ pub unsafe extern "C" fn ws_server_port(server_: *const ws_server) -> u16 {
     guard(0, || Ok(server(server_)?.server.local_addr().port()))
 }
 
-/// How many connections are open (past the handshake, not yet closed); 0 on error.
+/// How many connections the server has past the opening handshake and not yet
+/// closed (including those in their close handshake); 0 on error.
 #[no_mangle]
 pub unsafe extern "C" fn ws_server_connection_count(server_: *const ws_server) -> usize {
     guard(0, || Ok(server(server_)?.server.connection_count()))
 }
 
-/// Writes up to `capacity` open connections to `out` and returns how many are
-/// open (which may be more than `capacity`). Each handle written is retained:
+/// Writes up to `capacity` of the connections counted by
+/// `ws_server_connection_count` to `out` and returns how many there are (which
+/// may be more than `capacity`). Each handle written is retained:
 /// release each with `ws_conn_release`. `out` may be NULL when `capacity` is 0.
 /// Returns a negative status on error.
 #[no_mangle]

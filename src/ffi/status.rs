@@ -72,7 +72,8 @@ pub(crate) fn record(failure: Failure) -> ws_status {
     let mut message = failure.message;
     message.retain(|c| c != '\0');
     let message = CString::new(message).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = (failure.status, message));
+    // `try_with`: during thread exit the slot may be gone; then nothing is recorded.
+    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = (failure.status, message));
     failure.status
 }
 
@@ -122,7 +123,9 @@ pub(crate) fn guard_status(body: impl FnOnce() -> Result<(), Failure>) -> ws_sta
 /// Successful calls do not reset it.
 #[no_mangle]
 pub extern "C" fn ws_last_error_code() -> ws_status {
-    LAST_ERROR.with(|e| e.borrow().0)
+    LAST_ERROR
+        .try_with(|e| e.borrow().0)
+        .unwrap_or(WS_STATUS_OK)
 }
 
 /// The message of the last failed call on this thread ("" if none failed): a human
@@ -130,7 +133,9 @@ pub extern "C" fn ws_last_error_code() -> ws_status {
 /// The pointer stays valid until the next failing call on this thread.
 #[no_mangle]
 pub extern "C" fn ws_last_error_message() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().1.as_ptr())
+    LAST_ERROR
+        .try_with(|e| e.borrow().1.as_ptr())
+        .unwrap_or(c"".as_ptr())
 }
 
 /// The name of a status code ("WS_ERR_NOT_OPEN"), or "WS_ERR_UNKNOWN". Static string.

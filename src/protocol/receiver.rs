@@ -177,7 +177,7 @@ impl Receiver {
             }
             let single = whole && header.fin && self.message.is_empty();
             if !single {
-                self.message.extend_from_slice(payload);
+                append_within(&mut self.message, payload, self.max_message_size);
             }
             if !whole {
                 return Ok((pos, None));
@@ -270,6 +270,18 @@ impl Receiver {
         }
         Ok(())
     }
+}
+
+/// Appends `data` to `buf`, growing it by doubling but never past `limit`
+/// (plain `extend` could reserve up to twice the largest allowed message).
+/// `check_header` guarantees the contents themselves stay within `limit`.
+fn append_within(buf: &mut Vec<u8>, data: &[u8], limit: usize) {
+    let needed = buf.len() + data.len();
+    if needed > buf.capacity() {
+        let target = (buf.capacity() * 2).clamp(needed, limit.max(needed));
+        buf.reserve_exact(target - buf.len());
+    }
+    buf.extend_from_slice(data);
 }
 
 /// Empties an assembly buffer, dropping its memory if it grew large.
@@ -469,6 +481,33 @@ mod tests {
             run(&mut server(), &empty, 100).unwrap(),
             vec![Owned::Close(None, String::new())]
         );
+    }
+
+    #[test]
+    fn assembly_never_reserves_past_the_limit() {
+        let limit = 3_000_000;
+        let mut rx = Receiver::new(Role::Server, limit);
+        let mut wire = Vec::new();
+        for i in 0..30 {
+            let op = if i == 0 {
+                OpCode::Binary
+            } else {
+                OpCode::Continuation
+            };
+            wire.extend(frame(i == 29, op, &[7u8; 100_000]));
+        }
+        let mut start = 0;
+        let message = loop {
+            let (used, event) = rx.decode(&mut wire[start..]).unwrap();
+            start += used;
+            if let Some(e) = event.map(own) {
+                break e;
+            }
+        };
+        assert_eq!(message, Owned::Binary(vec![7u8; limit]));
+        // Checked before the next call releases the buffer. Plain doubling
+        // would have reached 4 MiB for 3 MB.
+        assert!(rx.message.capacity() <= limit, "{}", rx.message.capacity());
     }
 
     #[test]

@@ -33,7 +33,8 @@ impl Default for ConnectionConfig {
 pub struct ServerConfig {
     /// Options of each accepted connection.
     pub connection: ConnectionConfig,
-    /// Most connections open at once; the next one gets HTTP 503. Default 10000.
+    /// Most connections at once, counting those still in the opening handshake;
+    /// the next one gets HTTP 503. Default 10000.
     pub max_connections: usize,
 }
 

@@ -14,7 +14,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -103,6 +103,9 @@ pub struct Connection {
     query: CString,
     close_info: OnceLock<CloseInfo>,
     failure: OnceLock<(ErrorKind, String)>,
+    /// Wakes the driver when the application asks to close, so the close
+    /// timeout starts even if the close frame waits behind unsent data.
+    close_notify: Notify,
     /// Guards state changes so waiters never miss one.
     changed_lock: Mutex<()>,
     changed: Condvar,
@@ -143,6 +146,7 @@ impl Connection {
             query: c_string(query),
             close_info: OnceLock::new(),
             failure: OnceLock::new(),
+            close_notify: Notify::new(),
             changed_lock: Mutex::new(()),
             changed: Condvar::new(),
             app_data: AtomicPtr::new(std::ptr::null_mut()),
@@ -270,9 +274,15 @@ impl Connection {
             }
         }
         self.notify();
+        self.close_notify.notify_one();
         self.commands
             .send(Command::Close(code, reason.to_string()))
             .map_err(|_| SendError::NotOpen)
+    }
+
+    /// Completes when the application has asked to close (see `close`).
+    pub(crate) async fn close_requested(&self) {
+        self.close_notify.notified().await
     }
 
     /// Waits until the state is at least `state` or `timeout` passes (`None`:

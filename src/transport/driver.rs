@@ -101,7 +101,8 @@ fn take_commands(
     deadline: &mut Option<Instant>,
     first: Option<Command>,
 ) {
-    let mut next = first.or_else(|| link.commands.try_recv().ok());
+    let room = |out: &OutQueue| out.len() < OUT_HIGH_WATER;
+    let mut next = first.or_else(|| room(out).then(|| link.commands.try_recv().ok()).flatten());
     while let Some(cmd) = next.take() {
         match cmd {
             Command::Frame(bytes, charged) => {
@@ -118,7 +119,7 @@ fn take_commands(
                 }
             }
         }
-        if out.len() < OUT_HIGH_WATER {
+        if room(out) {
             next = link.commands.try_recv().ok();
         }
     }
@@ -240,13 +241,11 @@ pub(crate) async fn drive(mut stream: TcpStream, mut pending: Vec<u8>, mut link:
         // (one pong, one close frame), and commands wait while `out` is full.
         let can_read = !peer_eof;
         let accept_commands = commands_open && out.len() < OUT_HIGH_WATER;
-        if filled == buf.len() && buf.len() < READ_MAX {
-            buf.resize(buf.len() * 2, 0);
-        }
         enum Step {
             Wrote(std::io::Result<usize>),
             Read(std::io::Result<usize>),
             Command(Option<Command>),
+            CloseRequested,
             Timeout,
         }
         let step = {
@@ -258,6 +257,7 @@ pub(crate) async fn drive(mut stream: TcpStream, mut pending: Vec<u8>, mut link:
                 r = writer.write_vectored(&slices), if !slices.is_empty() => Step::Wrote(r),
                 r = reader.read(&mut buf[filled..]), if can_read => Step::Read(r),
                 c = link.commands.recv(), if accept_commands => Step::Command(c),
+                _ = conn.close_requested(), if deadline.is_none() => Step::CloseRequested,
                 _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => Step::Timeout,
             }
         };
@@ -277,6 +277,10 @@ pub(crate) async fn drive(mut stream: TcpStream, mut pending: Vec<u8>, mut link:
             Step::Read(Ok(n)) => {
                 if phase != Phase::Draining {
                     filled += n;
+                    // A read that filled the buffer: more is coming, read bigger.
+                    if filled == buf.len() && buf.len() < READ_MAX {
+                        buf.resize(buf.len() * 2, 0);
+                    }
                 }
             }
             Step::Read(Err(e)) => {
@@ -289,12 +293,21 @@ pub(crate) async fn drive(mut stream: TcpStream, mut pending: Vec<u8>, mut link:
             Step::Command(Some(cmd)) => {
                 take_commands(&mut link, &mut out, &mut phase, &mut deadline, Some(cmd))
             }
+            Step::CloseRequested => {
+                // The close frame may wait behind data the peer is slow to read:
+                // the close timeout runs from the request, not from the frame.
+                deadline = Some(Instant::now() + link.config.close_timeout);
+            }
             Step::Timeout => {
-                if phase == Phase::CloseSent {
-                    error.get_or_insert((
-                        ErrorKind::Timeout,
-                        "the peer did not answer our close frame in time".into(),
-                    ));
+                let why = match phase {
+                    Phase::CloseSent => Some("the peer did not answer our close frame in time"),
+                    Phase::Open => {
+                        Some("the close frame could not be sent in time (the peer is not reading)")
+                    }
+                    Phase::Draining => None,
+                };
+                if let Some(why) = why {
+                    error.get_or_insert((ErrorKind::Timeout, why.into()));
                 }
                 break 'run;
             }

@@ -12,7 +12,7 @@ use crate::protocol::receiver::Role;
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,6 +33,8 @@ struct Shared {
     /// Signalled when the last connection is removed.
     emptied: Condvar,
     next_id: AtomicU64,
+    /// TCP connections accepted and not yet finished (handshaking or open).
+    accepted: AtomicUsize,
     stopped: AtomicBool,
     stop: watch::Sender<bool>,
 }
@@ -82,6 +84,7 @@ impl Server {
             connections: Mutex::new(HashMap::new()),
             emptied: Condvar::new(),
             next_id: AtomicU64::new(1),
+            accepted: AtomicUsize::new(0),
             stopped: AtomicBool::new(false),
             stop,
         });
@@ -172,7 +175,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
             _ = stop.changed() => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    tokio::spawn(serve(stream, peer, shared.clone()));
+                    let slot = Slot::take(&shared);
+                    tokio::spawn(serve(stream, peer, slot));
                 }
                 Err(_) => {
                     // Out of file descriptors or similar: back off instead of spinning.
@@ -208,7 +212,32 @@ async fn reject(stream: &mut TcpStream, response: &[u8]) {
     let _ = stream.shutdown().await;
 }
 
-async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+/// One accepted TCP connection counted against `max_connections`, from accept
+/// (so clients still in the handshake count too) until its task ends.
+struct Slot {
+    shared: Arc<Shared>,
+    /// More connections than allowed: this one only gets a 503.
+    over_limit: bool,
+}
+
+impl Slot {
+    fn take(shared: &Arc<Shared>) -> Slot {
+        let before = shared.accepted.fetch_add(1, Ordering::AcqRel);
+        Slot {
+            shared: shared.clone(),
+            over_limit: before >= shared.config.max_connections,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.shared.accepted.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+async fn serve(mut stream: TcpStream, peer: SocketAddr, slot: Slot) {
+    let shared = slot.shared.clone();
     let _ = stream.set_nodelay(true);
     let config = &shared.config.connection;
     let (request, leftover) = match timeout(config.handshake_timeout, read_request(&mut stream))
@@ -225,8 +254,7 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         Ok(key) => key,
         Err(e) => return reject(&mut stream, &e.response).await,
     };
-    let full = shared.connections().len() >= shared.config.max_connections;
-    if full || shared.stopped.load(Ordering::Acquire) {
+    if slot.over_limit || shared.stopped.load(Ordering::Acquire) {
         let response = build_error_response(
             503,
             "Service Unavailable",
