@@ -4,7 +4,7 @@
  *   autobahn_client --url ws://127.0.0.1:P --agent NAME [--deflate]
  *
  * Without --url / --agent, the environment variables AUTOBAHN_URL and
- * AUTOBAHN_AGENT are used. --deflate is not supported yet (exit 2).
+ * AUTOBAHN_AGENT are used. --deflate offers permessage-deflate (RFC 7692).
  *
  * 1. URL/getCaseCount sends one text message, the number N of cases.
  * 2. For each case i in 1..N: connect to URL/runCase?case=i&agent=NAME and echo
@@ -92,14 +92,14 @@ static void usage(void) {
 int main(int argc, char **argv) {
   const char *url = getenv("AUTOBAHN_URL");
   const char *agent = getenv("AUTOBAHN_AGENT");
+  int deflate = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--url") == 0 && i + 1 < argc) {
       url = argv[++i];
     } else if (strcmp(argv[i], "--agent") == 0 && i + 1 < argc) {
       agent = argv[++i];
     } else if (strcmp(argv[i], "--deflate") == 0) {
-      fprintf(stderr, "autobahn_client: --deflate: permessage-deflate is not supported yet\n");
-      return 2;
+      deflate = 1;
     } else {
       usage();
     }
@@ -114,7 +114,8 @@ int main(int argc, char **argv) {
   url_encode(agent_q, sizeof agent_q, agent);
 
   ws_client_config *cfg = ws_client_config_new();
-  if (!cfg || ws_client_config_set_max_message_size(cfg, MAX_MESSAGE) != WS_STATUS_OK) {
+  if (!cfg || ws_client_config_set_max_message_size(cfg, MAX_MESSAGE) != WS_STATUS_OK ||
+      (deflate && ws_client_config_set_deflate(cfg, 1) != WS_STATUS_OK)) {
     fprintf(stderr, "autobahn_client: config: %s\n", ws_last_error_message());
     return 1;
   }

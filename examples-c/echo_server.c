@@ -1,5 +1,6 @@
 /*
- * echo_server: echoes every message back to its sender.
+ * echo_server: echoes every message back to its sender. --deflate accepts
+ * permessage-deflate (RFC 7692) from clients that offer it.
  *
  *   echo_server --host H --port P [--deflate] [--tls-cert F --tls-key F]
  *
@@ -46,6 +47,7 @@ static void usage(void) {
 int main(int argc, char **argv) {
   const char *host = "127.0.0.1";
   long port = 9001;
+  int deflate = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) {
       host = argv[++i];
@@ -54,8 +56,7 @@ int main(int argc, char **argv) {
       port = strtol(argv[++i], &end, 10);
       if (*end || port < 0 || port > 65535) usage();
     } else if (strcmp(argv[i], "--deflate") == 0) {
-      fprintf(stderr, "echo_server: --deflate: permessage-deflate is not supported yet\n");
-      return 2;
+      deflate = 1;
     } else if ((strcmp(argv[i], "--tls-cert") == 0 || strcmp(argv[i], "--tls-key") == 0) &&
                i + 1 < argc) {
       fprintf(stderr, "echo_server: %s: TLS is not supported yet\n", argv[i]);
@@ -67,7 +68,10 @@ int main(int argc, char **argv) {
 
   ws_callbacks callbacks = {0};
   callbacks.on_message = on_message;
-  ws_server *server = ws_server_listen(host, (uint16_t)port, NULL, &callbacks, NULL);
+  ws_server_config *config = ws_server_config_new();
+  if (deflate) ws_server_config_set_deflate(config, 1); /* permessage-deflate */
+  ws_server *server = ws_server_listen(host, (uint16_t)port, config, &callbacks, NULL);
+  ws_server_config_free(config);
   if (!server) {
     fprintf(stderr, "echo_server: %s\n", ws_last_error_message());
     return 1;

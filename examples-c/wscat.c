@@ -8,7 +8,8 @@
  * without "\n" is sent too. Every message received is printed on stdout
  * followed by "\n" (binary messages as their raw bytes) and stdout is flushed
  * after each one. -H adds a header to the opening request (may be repeated).
- * --deflate, --ca and --subprotocol are not supported yet (exit 2).
+ * --deflate offers permessage-deflate; --ca and --subprotocol are not supported
+ * yet (exit 2).
  *
  * Ending, and the exit status:
  * - stdin EOF: wscat closes with 1000 and waits for the close handshake. If the
@@ -227,8 +228,7 @@ int main(int argc, char **argv) {
     } else if (strcmp(argv[i], "-H") == 0 && i + 1 < argc) {
       add_header(cfg, argv[++i]);
     } else if (strcmp(argv[i], "--deflate") == 0) {
-      fprintf(stderr, "wscat: --deflate: permessage-deflate is not supported yet\n");
-      return 2;
+      ws_client_config_set_deflate(cfg, 1);
     } else if (strcmp(argv[i], "--ca") == 0 && i + 1 < argc) {
       fprintf(stderr, "wscat: --ca: TLS is not supported yet\n");
       return 2;

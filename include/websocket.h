@@ -391,7 +391,8 @@ ws_status ws_server_config_set_handshake_timeout_ms(ws_server_config *cfg, uint6
 ws_status ws_server_config_set_close_timeout_ms(ws_server_config *cfg, uint64_t ms);
 
 /**
- * Most connections open at once (> 0); further clients get HTTP 503. Default 10000.
+ * Most connections at once, counting those still in the opening handshake
+ * (> 0); further clients get HTTP 503. Default 10000.
  */
 ws_status ws_server_config_set_max_connections(ws_server_config *cfg, uint64_t max);
 
@@ -559,6 +560,88 @@ ws_status ws_conn_wait_open(const ws_conn *c, int timeout_ms);
  * when called from a callback in `WS_DISPATCH_THREAD` mode.
  */
 ws_status ws_conn_wait_closed(const ws_conn *c, int timeout_ms);
+
+/**
+ * Turns permessage-deflate (RFC 7692) on (`enabled` != 0) or off (the default).
+ * On, the server accepts the first acceptable offer of each client.
+ */
+ws_status ws_server_config_set_deflate(ws_server_config *cfg, int enabled);
+
+/**
+ * Messages smaller than `bytes` are sent uncompressed even when compression was
+ * negotiated (0 compresses every message). Default: `ws_set_compression_threshold`'s
+ * value when the config was created (10240).
+ */
+ws_status ws_server_config_set_compression_threshold(ws_server_config *cfg, uint64_t bytes);
+
+/**
+ * Requires (or, from a client's offer, accepts) that the server (`server` != 0)
+ * and/or the client (`client` != 0) reset their compression context after each
+ * message: less memory per connection, larger messages. Turns deflate on.
+ */
+ws_status ws_server_config_set_deflate_no_context_takeover(ws_server_config *cfg,
+                                                           int server_,
+                                                           int client_);
+
+/**
+ * Largest LZ77 windows, as bits (9 to 15; default 15), that the server and the
+ * client may compress with. A server uses at most `server_bits` for itself and
+ * asks clients that support it to use at most `client_bits`. Each window costs
+ * about 2^(bits+2) bytes per connection. Turns deflate on.
+ */
+ws_status ws_server_config_set_deflate_max_window_bits(ws_server_config *cfg,
+                                                       int server_bits,
+                                                       int client_bits);
+
+/**
+ * zlib compression level of the compressor: 0 (store) to 9 (smallest), default 6.
+ * Turns deflate on.
+ */
+ws_status ws_server_config_set_deflate_level(ws_server_config *cfg, int level);
+
+/**
+ * Turns permessage-deflate on (`enabled` != 0: the client offers it) or off (the default).
+ */
+ws_status ws_client_config_set_deflate(ws_client_config *cfg, int enabled);
+
+/**
+ * As `ws_server_config_set_compression_threshold`, for a client.
+ */
+ws_status ws_client_config_set_compression_threshold(ws_client_config *cfg, uint64_t bytes);
+
+/**
+ * Asks the server to reset its compression context after each message
+ * (`server` != 0), and/or resets ours (`client` != 0). Turns deflate on.
+ */
+ws_status ws_client_config_set_deflate_no_context_takeover(ws_client_config *cfg,
+                                                           int server_,
+                                                           int client_);
+
+/**
+ * Asks the server to compress with at most `server_bits` (9 to 15) and
+ * compresses with at most `client_bits`. Turns deflate on.
+ */
+ws_status ws_client_config_set_deflate_max_window_bits(ws_client_config *cfg,
+                                                       int server_bits,
+                                                       int client_bits);
+
+/**
+ * As `ws_server_config_set_deflate_level`, for a client.
+ */
+ws_status ws_client_config_set_deflate_level(ws_client_config *cfg, int level);
+
+/**
+ * Sets the library-wide default `compression_threshold` (bytes), used by the
+ * configs created after this call. The default is 10240.
+ */
+ws_status ws_set_compression_threshold(uint64_t bytes);
+
+/**
+ * The negotiated `Sec-WebSocket-Extensions`, e.g.
+ * "permessage-deflate; client_max_window_bits=10", or "" when none (or still
+ * connecting); NULL for a NULL handle. Valid while the handle is held.
+ */
+const char *ws_conn_extensions(const ws_conn *c);
 
 /**
  * The file descriptor that is readable while polled events wait for

@@ -42,7 +42,11 @@ fn positive<T: PartialOrd + Default + std::fmt::Display>(v: T, what: &str) -> Re
 }
 
 /// Applies `set` to the config behind `cfg`, a checked pointer.
-fn with<C>(cfg: *mut C, name: &str, set: impl FnOnce(&mut C) -> Result<(), Failure>) -> ws_status {
+pub(crate) fn with<C>(
+    cfg: *mut C,
+    name: &str,
+    set: impl FnOnce(&mut C) -> Result<(), Failure>,
+) -> ws_status {
     guard_status(|| {
         // SAFETY: a non-NULL pointer must come from the matching `_new`.
         let cfg = unsafe { cfg.as_mut() }.ok_or_else(|| Failure::null(name))?;
@@ -164,7 +168,8 @@ pub extern "C" fn ws_server_config_set_close_timeout_ms(
     })
 }
 
-/// Most connections open at once (> 0); further clients get HTTP 503. Default 10000.
+/// Most connections at once, counting those still in the opening handshake
+/// (> 0); further clients get HTTP 503. Default 10000.
 #[no_mangle]
 pub extern "C" fn ws_server_config_set_max_connections(
     cfg: *mut ws_server_config,

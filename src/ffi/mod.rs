@@ -14,6 +14,7 @@ pub mod client;
 pub mod config;
 pub mod conn;
 pub mod constants;
+pub mod deflate;
 pub mod events;
 pub mod server;
 pub mod status;

@@ -50,7 +50,7 @@ impl Headers {
     }
 
     /// All values of headers named `name` (case-insensitive), in order.
-    fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.0
             .iter()
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
@@ -483,17 +483,21 @@ pub fn validate_request(req: &Request) -> Result<String, HandshakeError> {
     }
 }
 
-/// The `101 Switching Protocols` response for a request with key `key`.
-pub fn build_accept_response(key: &str) -> Vec<u8> {
-    format!(
+/// The `101 Switching Protocols` response for a request with key `key`, with
+/// extra headers (such as the negotiated `Sec-WebSocket-Extensions`).
+pub fn build_accept_response(key: &str, extra_headers: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = format!(
         "HTTP/1.1 101 Switching Protocols\r\n\
          Upgrade: websocket\r\n\
          Connection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {}\r\n\
-         \r\n",
+         Sec-WebSocket-Accept: {}\r\n",
         accept_key(key)
-    )
-    .into_bytes()
+    );
+    for (name, value) in extra_headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
 }
 
 /// A complete HTTP error response with `Connection: close`, the given extra
@@ -611,9 +615,14 @@ pub fn parse_response(buf: &[u8]) -> Result<Option<(Response, usize)>, Handshake
 }
 
 /// Checks the server's response to our request with key `key`: status 101,
-/// Upgrade/Connection tokens, and the right Sec-WebSocket-Accept; no extension or
-/// subprotocol we did not ask for.
-pub fn validate_response(resp: &Response, key: &str) -> Result<(), HandshakeError> {
+/// Upgrade/Connection tokens, and the right Sec-WebSocket-Accept; no subprotocol
+/// we did not ask for, and no extension unless `extensions_offered` (then the
+/// caller negotiates the `Sec-WebSocket-Extensions` answer itself).
+pub fn validate_response(
+    resp: &Response,
+    key: &str,
+    extensions_offered: bool,
+) -> Result<(), HandshakeError> {
     let h = &resp.headers;
     if resp.status != 101 {
         let answered = if resp.reason.is_empty() {
@@ -664,7 +673,7 @@ pub fn validate_response(resp: &Response, key: &str) -> Result<(), HandshakeErro
             "server sent a wrong Sec-WebSocket-Accept ('{got}', expected '{expected}')"
         )));
     }
-    if h.count("Sec-WebSocket-Extensions") > 0 {
+    if !extensions_offered && h.count("Sec-WebSocket-Extensions") > 0 {
         let list: Vec<&str> = h.all("Sec-WebSocket-Extensions").collect();
         return Err(client_error(format!(
             "server selected extension(s) we did not offer: {}",
@@ -1153,7 +1162,7 @@ mod tests {
     #[test]
     fn accept_response_bytes() {
         assert_eq!(
-            build_accept_response(KEY),
+            build_accept_response(KEY, &[]),
             format!(
                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
                  Connection: Upgrade\r\nSec-WebSocket-Accept: {ACCEPT}\r\n\r\n"
@@ -1225,10 +1234,10 @@ mod tests {
         assert_eq!(r.headers.get("origin"), Some("null"));
         assert_eq!(validate_request(&r).unwrap(), key);
 
-        let answer = build_accept_response(&key);
+        let answer = build_accept_response(&key, &[]);
         let (resp, n) = parse_response(&answer).unwrap().unwrap();
         assert_eq!(n, answer.len());
-        validate_response(&resp, &key).unwrap();
+        validate_response(&resp, &key, false).unwrap();
     }
 
     #[test]
@@ -1317,19 +1326,19 @@ mod tests {
     // --- validate_response --------------------------------------------------
 
     fn resp_err(s: &str) -> HandshakeError {
-        let e = validate_response(&resp(s), KEY).expect_err("validation should fail");
+        let e = validate_response(&resp(s), KEY, false).expect_err("validation should fail");
         assert!(e.response.is_empty());
         e
     }
 
     #[test]
     fn validates_good_response() {
-        validate_response(&resp(&good_response()), KEY).unwrap();
+        validate_response(&resp(&good_response()), KEY, false).unwrap();
         let relaxed = format!(
             "HTTP/1.1 101 Web Socket Protocol Handshake\r\nupgrade: WebSocket\r\n\
              connection: keep-alive, upgrade\r\nsec-websocket-accept:{ACCEPT}\r\nServer: x\r\n\r\n"
         );
-        validate_response(&resp(&relaxed), KEY).unwrap();
+        validate_response(&resp(&relaxed), KEY, false).unwrap();
     }
 
     #[test]
@@ -1381,7 +1390,7 @@ mod tests {
         let e = resp_err(&dup);
         assert!(e.message.contains("more than one Sec-WebSocket-Accept"));
         // Right answer for another key.
-        let e = validate_response(&resp(&good), &generate_key([1; 16])).unwrap_err();
+        let e = validate_response(&resp(&good), &generate_key([1; 16]), false).unwrap_err();
         assert!(e
             .message
             .starts_with("server sent a wrong Sec-WebSocket-Accept"));

@@ -4,6 +4,7 @@
 //! (`crate::transport`) feeds bytes in and writes the bytes that come out.
 
 pub mod close;
+pub mod deflate;
 pub mod error;
 pub mod frame;
 pub mod handshake;

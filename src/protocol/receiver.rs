@@ -8,6 +8,7 @@
 //! caller's buffer (no copy); anything else is assembled in an internal buffer.
 
 use super::close::{parse_close_payload, ClosePayloadError};
+use super::deflate::{Decompressor, InflateError};
 use super::error::ProtocolError;
 use super::frame::{parse_header, FrameHeader, OpCode};
 use super::mask::apply_mask;
@@ -58,7 +59,6 @@ enum Deliver {
 }
 
 /// The receive state machine of one connection.
-#[derive(Debug)]
 pub struct Receiver {
     role: Role,
     max_message_size: usize,
@@ -70,6 +70,10 @@ pub struct Receiver {
     /// Payload of a control frame split over reads.
     control: Vec<u8>,
     utf8: Utf8Validator,
+    /// permessage-deflate's inflater, when negotiated.
+    inflater: Option<Decompressor>,
+    /// The message in progress is compressed (its first frame had RSV1).
+    compressed: bool,
     /// The last event borrowed `message`: clear it on the next call.
     clear_message: bool,
     /// The last event borrowed `control`: clear it on the next call.
@@ -81,8 +85,10 @@ pub struct Receiver {
 const KEEP_CAPACITY: usize = 64 * 1024;
 
 impl Receiver {
-    /// A receiver for `role` that refuses messages over `max_message_size` bytes (1009).
-    pub fn new(role: Role, max_message_size: usize) -> Self {
+    /// A receiver for `role` that refuses messages over `max_message_size` bytes
+    /// (1009), inflating compressed messages with `inflater` when
+    /// permessage-deflate was negotiated.
+    pub fn new(role: Role, max_message_size: usize, inflater: Option<Decompressor>) -> Self {
         Receiver {
             role,
             max_message_size,
@@ -91,6 +97,8 @@ impl Receiver {
             message: Vec::new(),
             control: Vec::new(),
             utf8: Utf8Validator::new(),
+            inflater,
+            compressed: false,
             clear_message: false,
             clear_control: false,
         }
@@ -169,15 +177,41 @@ impl Receiver {
 
             // A data frame (or a piece of one).
             let opcode = self.message_opcode.expect("set by check_header");
-            if opcode == OpCode::Text && self.utf8.feed(payload).is_err() {
-                return Err(ProtocolError {
-                    code: 1007,
-                    reason: "invalid UTF-8 in text message",
-                });
-            }
-            let single = whole && header.fin && self.message.is_empty();
-            if !single {
-                append_within(&mut self.message, payload, self.max_message_size);
+            let single;
+            if self.compressed {
+                // Inflate as the bytes arrive, checking the size and the UTF-8
+                // of what comes out; the compressed bytes are never kept.
+                single = false;
+                let inflater = self
+                    .inflater
+                    .as_mut()
+                    .expect("compressed needs an inflater");
+                let before = self.message.len();
+                inflater
+                    .inflate(payload, &mut self.message, self.max_message_size)
+                    .map_err(inflate_error)?;
+                if whole && header.fin {
+                    inflater
+                        .finish(&mut self.message, self.max_message_size)
+                        .map_err(inflate_error)?;
+                }
+                if opcode == OpCode::Text && self.utf8.feed(&self.message[before..]).is_err() {
+                    return Err(ProtocolError {
+                        code: 1007,
+                        reason: "invalid UTF-8 in text message",
+                    });
+                }
+            } else {
+                if opcode == OpCode::Text && self.utf8.feed(payload).is_err() {
+                    return Err(ProtocolError {
+                        code: 1007,
+                        reason: "invalid UTF-8 in text message",
+                    });
+                }
+                single = whole && header.fin && self.message.is_empty();
+                if !single {
+                    append_within(&mut self.message, payload, self.max_message_size);
+                }
             }
             if !whole {
                 return Ok((pos, None));
@@ -186,6 +220,7 @@ impl Receiver {
             if !header.fin {
                 continue;
             }
+            self.compressed = false;
             if opcode == OpCode::Text && !self.utf8.is_complete() {
                 return Err(ProtocolError {
                     code: 1007,
@@ -236,8 +271,19 @@ impl Receiver {
     /// Checks a new frame's header against the connection state and starts or
     /// continues a message.
     fn check_header(&mut self, header: &FrameHeader) -> Result<(), ProtocolError> {
-        if header.rsv != 0 {
-            return Err(ProtocolError::protocol("RSV bits set without an extension"));
+        // RSV1 marks the first frame of a compressed message (RFC 7692 6), and
+        // only when permessage-deflate was negotiated; RSV2/RSV3 are never used.
+        let starts_message = matches!(header.opcode, OpCode::Text | OpCode::Binary);
+        let rsv1_allowed = self.inflater.is_some() && starts_message;
+        if header.rsv & 0b011 != 0 || (header.rsv & 0b100 != 0 && !rsv1_allowed) {
+            return Err(ProtocolError::protocol(if self.inflater.is_some() {
+                "RSV bits set where the extension does not allow them"
+            } else {
+                "RSV bits set without an extension"
+            }));
+        }
+        if starts_message {
+            self.compressed = header.rsv & 0b100 != 0;
         }
         match (self.role, header.mask.is_some()) {
             (Role::Server, false) => {
@@ -260,8 +306,14 @@ impl Receiver {
             OpCode::Text | OpCode::Binary => self.message_opcode = Some(header.opcode),
             _ => {}
         }
-        if !header.opcode.is_control()
-            && self.message.len() as u64 + header.payload_len > self.max_message_size as u64
+        // Compressed frames are checked as they inflate; their compressed size
+        // alone must fit too.
+        let so_far = if self.compressed {
+            0
+        } else {
+            self.message.len() as u64
+        };
+        if !header.opcode.is_control() && so_far + header.payload_len > self.max_message_size as u64
         {
             return Err(ProtocolError {
                 code: 1009,
@@ -269,6 +321,20 @@ impl Receiver {
             });
         }
         Ok(())
+    }
+}
+
+/// The close code for a message that does not inflate.
+fn inflate_error(e: InflateError) -> ProtocolError {
+    match e {
+        InflateError::TooLarge => ProtocolError {
+            code: 1009,
+            reason: "message too large",
+        },
+        InflateError::Invalid => ProtocolError {
+            code: 1007,
+            reason: "invalid compressed data",
+        },
     }
 }
 
@@ -346,7 +412,7 @@ mod tests {
     }
 
     fn server() -> Receiver {
-        Receiver::new(Role::Server, 1 << 20)
+        Receiver::new(Role::Server, 1 << 20, None)
     }
 
     #[test]
@@ -385,7 +451,7 @@ mod tests {
 
     #[test]
     fn client_role_takes_unmasked_frames() {
-        let mut rx = Receiver::new(Role::Client, 1024);
+        let mut rx = Receiver::new(Role::Client, 1024, None);
         let mut wire = Vec::new();
         encode_frame(&mut wire, true, OpCode::Binary, None, &[1, 2, 3]);
         assert_eq!(
@@ -450,7 +516,7 @@ mod tests {
 
     #[test]
     fn message_size_limit_counts_all_fragments() {
-        let mut rx = Receiver::new(Role::Server, 10);
+        let mut rx = Receiver::new(Role::Server, 10, None);
         let ok = frame(true, OpCode::Binary, &[0; 10]);
         assert_eq!(run(&mut rx, &ok, 100).unwrap().len(), 1);
         let mut over = frame(false, OpCode::Binary, &[0; 6]);
@@ -460,7 +526,7 @@ mod tests {
         let mut huge = Vec::new();
         write_header(&mut huge, true, 0, OpCode::Binary, Some(KEY), 1 << 40);
         assert_eq!(
-            Receiver::new(Role::Server, 10)
+            Receiver::new(Role::Server, 10, None)
                 .decode(&mut huge)
                 .unwrap_err()
                 .code,
@@ -486,7 +552,7 @@ mod tests {
     #[test]
     fn assembly_never_reserves_past_the_limit() {
         let limit = 3_000_000;
-        let mut rx = Receiver::new(Role::Server, limit);
+        let mut rx = Receiver::new(Role::Server, limit, None);
         let mut wire = Vec::new();
         for i in 0..30 {
             let op = if i == 0 {

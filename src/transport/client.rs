@@ -4,6 +4,7 @@
 use super::connection::Connection;
 use super::driver::{drive, fail_before_open, finish, Link};
 use super::{runtime, ClientConfig, ErrorKind, Handler};
+use crate::protocol::deflate::{client_accept, client_offer};
 use crate::protocol::handshake::{
     build_request, generate_key, parse_response, validate_response, MAX_HEAD_BYTES,
 };
@@ -111,12 +112,12 @@ async fn open(
     let mut nonce = [0u8; 16];
     random::fill(&mut nonce);
     let key = generate_key(nonce);
-    let request = build_request(
-        &target.host_header(),
-        &target.resource(),
-        &key,
-        &config.headers,
-    );
+    let mut headers = config.headers.clone();
+    let deflate = config.connection.deflate.as_ref();
+    if let Some(dc) = deflate {
+        headers.push(("Sec-WebSocket-Extensions".into(), client_offer(dc)));
+    }
+    let request = build_request(&target.host_header(), &target.resource(), &key, &headers);
     let io_err = |e: std::io::Error| {
         (
             ErrorKind::Handshake,
@@ -130,12 +131,23 @@ async fn open(
     loop {
         match parse_response(&buf) {
             Ok(Some((response, n))) => {
-                validate_response(&response, &key).map_err(|e| {
+                let failed = |m: String| {
                     (
                         ErrorKind::Handshake,
-                        format!("handshake with {where_}: {}", e.message),
+                        format!("handshake with {where_}: {m}"),
                     )
-                })?;
+                };
+                validate_response(&response, &key, deflate.is_some())
+                    .map_err(|e| failed(e.message))?;
+                if let Some(dc) = deflate {
+                    let answer: Vec<&str> =
+                        response.headers.all("Sec-WebSocket-Extensions").collect();
+                    if !answer.is_empty() {
+                        let params = client_accept(dc, &answer.join(", "))
+                            .map_err(|e| failed(e.to_string()))?;
+                        conn.set_deflate(&params, dc, config.connection.compression_threshold);
+                    }
+                }
                 return Ok((stream, buf.split_off(n)));
             }
             Ok(None) => {}

@@ -1,6 +1,22 @@
 //! Options of connections, servers and clients, with their documented defaults.
 
+use crate::protocol::deflate::DeflateConfig;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+/// The library-wide default `compression_threshold` for configs created after
+/// it is set (the Perl seed's WEBSOCKET_COMPRESSION_THRESHOLD: 10240 bytes).
+static DEFAULT_COMPRESSION_THRESHOLD: AtomicUsize = AtomicUsize::new(10240);
+
+/// Sets the default `compression_threshold` of configs created from now on.
+pub fn set_default_compression_threshold(bytes: usize) {
+    DEFAULT_COMPRESSION_THRESHOLD.store(bytes, Ordering::Relaxed);
+}
+
+/// The current default `compression_threshold`.
+pub fn default_compression_threshold() -> usize {
+    DEFAULT_COMPRESSION_THRESHOLD.load(Ordering::Relaxed)
+}
 
 /// Options every connection has, whichever side opened it.
 #[derive(Debug, Clone)]
@@ -15,6 +31,11 @@ pub struct ConnectionConfig {
     pub handshake_timeout: Duration,
     /// Time allowed for the peer to answer our close frame. Default 5 s.
     pub close_timeout: Duration,
+    /// permessage-deflate settings; `None` (the default) neither offers nor accepts it.
+    pub deflate: Option<DeflateConfig>,
+    /// When compression was negotiated, messages smaller than this many bytes
+    /// are sent uncompressed. Default: the library-wide default (10240).
+    pub compression_threshold: usize,
 }
 
 impl Default for ConnectionConfig {
@@ -24,6 +45,8 @@ impl Default for ConnectionConfig {
             send_queue_limit: 64 << 20,
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
+            deflate: None,
+            compression_threshold: default_compression_threshold(),
         }
     }
 }

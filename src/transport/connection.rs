@@ -6,7 +6,11 @@
 //! and never touch the socket.
 
 use crate::protocol::close::{is_valid_wire_code, write_close_payload};
-use crate::protocol::frame::{encode_frame, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
+use crate::protocol::deflate::{Compressor, Decompressor, DeflateConfig, DeflateParams};
+use crate::protocol::frame::{
+    encode_frame, write_header, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN,
+};
+use crate::protocol::mask::apply_mask;
 use crate::protocol::receiver::Role;
 use crate::transport::{random, ErrorKind};
 use std::ffi::{c_void, CStr, CString};
@@ -103,6 +107,8 @@ pub struct Connection {
     query: CString,
     close_info: OnceLock<CloseInfo>,
     failure: OnceLock<(ErrorKind, String)>,
+    /// permessage-deflate, once negotiated.
+    deflate: OnceLock<Negotiated>,
     /// Wakes the driver when the application asks to close, so the close
     /// timeout starts even if the close frame waits behind unsent data.
     close_notify: Notify,
@@ -146,6 +152,7 @@ impl Connection {
             query: c_string(query),
             close_info: OnceLock::new(),
             failure: OnceLock::new(),
+            deflate: OnceLock::new(),
             close_notify: Notify::new(),
             changed_lock: Mutex::new(()),
             changed: Condvar::new(),
@@ -167,6 +174,14 @@ impl Connection {
     /// True once the opening handshake completed (even if closed since).
     pub fn was_opened(&self) -> bool {
         self.opened.load(Ordering::Acquire)
+    }
+
+    /// The negotiated `Sec-WebSocket-Extensions` value ("" when none).
+    pub fn extensions(&self) -> &CStr {
+        self.deflate
+            .get()
+            .map(|d| d.header.as_c_str())
+            .unwrap_or_default()
     }
 
     /// The peer's address as `ip:port` (`[v6]:port`), empty until connected.
@@ -237,9 +252,42 @@ impl Connection {
             self.queued.fetch_sub(size, Ordering::AcqRel);
             return Err(SendError::QueueFull);
         }
+        if let Some(deflate) = self.deflate.get() {
+            if !opcode.is_control() && payload.len() >= deflate.threshold {
+                return self.send_compressed(deflate, opcode, payload, size);
+            }
+        }
         let mut frame = Vec::new();
         encode_frame(&mut frame, true, opcode, mask_for(self.role), payload);
         // The driver gives `size` back when it takes the frame (`unqueue`).
+        if self.commands.send(Command::Frame(frame, size)).is_err() {
+            self.queued.fetch_sub(size, Ordering::AcqRel);
+            return Err(SendError::NotOpen);
+        }
+        Ok(())
+    }
+
+    /// Compresses and queues a message whose `size` is already charged. The
+    /// compressor stays locked until the frame is queued, so frames leave in the
+    /// order they were compressed (the peer's inflater depends on it).
+    fn send_compressed(
+        &self,
+        deflate: &Negotiated,
+        opcode: OpCode,
+        payload: &[u8],
+        size: usize,
+    ) -> Result<(), SendError> {
+        let mut compressor = deflate.compressor.lock().unwrap_or_else(|e| e.into_inner());
+        let mut body = Vec::with_capacity(payload.len() / 2 + 64);
+        compressor.compress(payload, &mut body);
+        let mut frame = Vec::with_capacity(body.len() + MAX_HEADER_LEN);
+        let mask = mask_for(self.role);
+        write_header(&mut frame, true, RSV1, opcode, mask, body.len());
+        let start = frame.len();
+        frame.extend_from_slice(&body);
+        if let Some(key) = mask {
+            apply_mask(&mut frame[start..], key, 0);
+        }
         if self.commands.send(Command::Frame(frame, size)).is_err() {
             self.queued.fetch_sub(size, Ordering::AcqRel);
             return Err(SendError::NotOpen);
@@ -318,6 +366,52 @@ impl Connection {
 
     // ---- used by the transport ----
 
+    /// Turns on permessage-deflate with the negotiated `params` (before the
+    /// connection opens).
+    pub(crate) fn set_deflate(
+        &self,
+        params: &DeflateParams,
+        config: &DeflateConfig,
+        threshold: usize,
+    ) {
+        let (ours, theirs) = match self.role {
+            Role::Server => (
+                (
+                    params.server_max_window_bits,
+                    params.server_no_context_takeover,
+                ),
+                (
+                    params.client_max_window_bits,
+                    params.client_no_context_takeover,
+                ),
+            ),
+            Role::Client => (
+                (
+                    params.client_max_window_bits,
+                    params.client_no_context_takeover,
+                ),
+                (
+                    params.server_max_window_bits,
+                    params.server_no_context_takeover,
+                ),
+            ),
+        };
+        let compressor = Compressor::new(ours.0, ours.1, config.level);
+        let _ = self.deflate.set(Negotiated {
+            header: c_string(params.to_header()),
+            threshold,
+            compressor: Mutex::new(compressor),
+            inflate: theirs,
+        });
+    }
+
+    /// A fresh inflater for the peer's messages, when deflate was negotiated.
+    pub(crate) fn inflater(&self) -> Option<Decompressor> {
+        self.deflate
+            .get()
+            .map(|d| Decompressor::new(d.inflate.0, d.inflate.1))
+    }
+
     pub(crate) fn set_peer(&self, peer: String) {
         let _ = self.peer.set(c_string(peer));
     }
@@ -363,6 +457,21 @@ impl Connection {
     pub(crate) fn unqueue(&self, charged: usize) {
         self.queued.fetch_sub(charged, Ordering::AcqRel);
     }
+}
+
+/// RSV1: the frame starts a compressed message.
+const RSV1: u8 = 0b100;
+
+/// permessage-deflate state of a connection.
+struct Negotiated {
+    /// The negotiated extension, as the server answered it.
+    header: CString,
+    /// Messages shorter than this are sent uncompressed.
+    threshold: usize,
+    /// Our compressor; locked while a message is compressed and queued.
+    compressor: Mutex<Compressor>,
+    /// Window bits and no-context-takeover of the peer's compression.
+    inflate: (u8, bool),
 }
 
 /// Builds a close frame for `role` (masked for clients).

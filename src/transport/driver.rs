@@ -131,7 +131,7 @@ pub(crate) async fn drive(mut stream: TcpStream, mut pending: Vec<u8>, mut link:
     let conn = link.conn.clone();
     let handler = link.handler.clone();
     let role = conn.role();
-    let mut rx = Receiver::new(role, link.config.max_message_size);
+    let mut rx = Receiver::new(role, link.config.max_message_size, conn.inflater());
     let mut out = OutQueue::default();
     let mut buf = std::mem::take(&mut pending);
     let mut filled = buf.len();

@@ -4,6 +4,7 @@
 use super::connection::Connection;
 use super::driver::{drive, Link};
 use super::{runtime, Handler, ServerConfig};
+use crate::protocol::deflate::server_accept;
 use crate::protocol::handshake::{
     build_accept_response, build_error_response, parse_request, validate_request, Request,
     MAX_HEAD_BYTES,
@@ -263,7 +264,17 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, slot: Slot) {
         );
         return reject(&mut stream, &response).await;
     }
-    let accepted = build_accept_response(&key);
+    // permessage-deflate: accept the client's first acceptable offer, if enabled.
+    let deflate = config.deflate.as_ref().and_then(|dc| {
+        let offers: Vec<&str> = request.headers.all("Sec-WebSocket-Extensions").collect();
+        server_accept(dc, &offers).map(|params| (dc, params))
+    });
+    let answer = deflate.as_ref().map(|(_, params)| params.to_header());
+    let extra: Vec<(&str, &str)> = answer
+        .iter()
+        .map(|a| ("Sec-WebSocket-Extensions", a.as_str()))
+        .collect();
+    let accepted = build_accept_response(&key, &extra);
     match timeout(config.handshake_timeout, stream.write_all(&accepted)).await {
         Ok(Ok(())) => {}
         _ => return,
@@ -275,6 +286,9 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, slot: Slot) {
         config.send_queue_limit,
     );
     conn.set_peer(peer.to_string());
+    if let Some((dc, params)) = &deflate {
+        conn.set_deflate(params, dc, config.compression_threshold);
+    }
     let conn = Arc::new(conn);
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     shared.connections().insert(id, conn.clone());
