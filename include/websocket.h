@@ -637,7 +637,8 @@ ws_status ws_client_config_set_deflate_level(ws_client_config *cfg, int level);
 ws_status ws_set_compression_threshold(uint64_t bytes);
 
 /**
- * The negotiated `Sec-WebSocket-Extensions`, e.g.
+ * The permessage-deflate parameters in use, as a `Sec-WebSocket-Extensions`
+ * value, e.g.
  * "permessage-deflate; client_max_window_bits=10", or "" when none (or still
  * connecting); NULL for a NULL handle. Valid while the handle is held.
  */

@@ -186,7 +186,8 @@ pub extern "C" fn ws_set_compression_threshold(bytes: u64) -> ws_status {
     })
 }
 
-/// The negotiated `Sec-WebSocket-Extensions`, e.g.
+/// The permessage-deflate parameters in use, as a `Sec-WebSocket-Extensions`
+/// value, e.g.
 /// "permessage-deflate; client_max_window_bits=10", or "" when none (or still
 /// connecting); NULL for a NULL handle. Valid while the handle is held.
 #[no_mangle]

@@ -306,15 +306,17 @@ impl Receiver {
             OpCode::Text | OpCode::Binary => self.message_opcode = Some(header.opcode),
             _ => {}
         }
-        // Compressed frames are checked as they inflate; their compressed size
-        // alone must fit too.
-        let so_far = if self.compressed {
-            0
+        // Compressed frames are checked as they inflate. Their compressed size
+        // alone must stay within what deflate could make of a message of the
+        // limit (incompressible data grows a little: stored blocks cost 5 bytes
+        // per 64 KiB), so a frame of endless empty blocks is refused too.
+        let (so_far, limit) = if self.compressed {
+            let max = self.max_message_size as u64;
+            (0, max + max / 4096 + 1024)
         } else {
-            self.message.len() as u64
+            (self.message.len() as u64, self.max_message_size as u64)
         };
-        if !header.opcode.is_control() && so_far + header.payload_len > self.max_message_size as u64
-        {
+        if !header.opcode.is_control() && so_far + header.payload_len > limit {
             return Err(ProtocolError {
                 code: 1009,
                 reason: "message too large",
