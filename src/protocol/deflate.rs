@@ -530,9 +530,14 @@ pub enum InflateError {
 
 /// Compresses whole messages for one direction of one connection.
 pub struct Compressor {
-    /// Raw deflate stream (no zlib header).
-    inner: Compress,
-    /// Reset after every message.
+    /// Raw deflate stream (no zlib header). Without context takeover it exists
+    /// only while a message is compressed, so an idle connection holds no zlib
+    /// state (about 256 KiB at 15 window bits).
+    inner: Option<Compress>,
+    /// zlib level and window bits, to create `inner`.
+    level: u32,
+    bits: u8,
+    /// Start afresh for every message.
     no_context_takeover: bool,
 }
 
@@ -552,7 +557,9 @@ impl Compressor {
             (window_bits.min(MAX_BITS), level.min(9))
         };
         Compressor {
-            inner: Compress::new_with_window_bits(Compression::new(level), false, bits),
+            inner: None,
+            level,
+            bits,
             no_context_takeover,
         }
     }
@@ -564,6 +571,10 @@ impl Compressor {
     /// byte `00` (an empty stored block, RFC 7692 7.2.3.6), which leaves the
     /// peer's inflater at a block boundary.
     pub fn compress(&mut self, message: &[u8], out: &mut Vec<u8>) {
+        let (level, bits) = (self.level, self.bits);
+        let inner = self.inner.get_or_insert_with(|| {
+            Compress::new_with_window_bits(Compression::new(level), false, bits)
+        });
         let start = out.len();
         let mut consumed = 0;
         loop {
@@ -571,11 +582,11 @@ impl Compressor {
                 // A guess at the compressed size; `reserve` doubles beyond it.
                 out.reserve((message.len() - consumed) / 4 + 64);
             }
-            let before = self.inner.total_in();
-            self.inner
+            let before = inner.total_in();
+            inner
                 .compress_vec(&message[consumed..], out, FlushCompress::Sync)
                 .expect("deflate cannot fail on a valid stream");
-            consumed += (self.inner.total_in() - before) as usize;
+            consumed += (inner.total_in() - before) as usize;
             // The flush is complete once all input is in and zlib left room.
             if consumed == message.len() && out.len() < out.capacity() {
                 break;
@@ -596,16 +607,19 @@ impl Compressor {
             }
         }
         if self.no_context_takeover {
-            self.inner.reset();
+            self.inner = None;
         }
     }
 }
 
 /// Inflates the messages of one direction of one connection, in pieces.
 pub struct Decompressor {
-    /// Raw inflate stream (no zlib header).
-    inner: Decompress,
-    /// Reset after every message.
+    /// Raw inflate stream (no zlib header). Without context takeover it exists
+    /// only while a message is inflated (see `Compressor::inner`).
+    inner: Option<Decompress>,
+    /// Window bits, to create `inner`.
+    bits: u8,
+    /// Start afresh for every message.
     no_context_takeover: bool,
     /// The peer ended the deflate stream (a block with BFINAL set) in this
     /// message: the rest of the message is ignored and the stream restarts.
@@ -622,7 +636,8 @@ impl Decompressor {
     /// 9-bit window there, and a larger window is always safe.
     pub fn new(window_bits: u8, no_context_takeover: bool) -> Self {
         Decompressor {
-            inner: Decompress::new_with_window_bits(false, config_bits(window_bits)),
+            inner: None,
+            bits: config_bits(window_bits),
             no_context_takeover,
             ended: false,
             failed: false,
@@ -664,6 +679,10 @@ impl Decompressor {
             return Err(InflateError::TooLarge);
         }
         let max_capacity = limit.saturating_add(1);
+        let bits = self.bits;
+        let inner = self
+            .inner
+            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
         let mut consumed = 0;
         while !self.ended {
             if out.len() == out.capacity() {
@@ -671,13 +690,12 @@ impl Decompressor {
                 let step = out.len().max(INFLATE_CHUNK).min(max_capacity - out.len());
                 out.reserve_exact(step);
             }
-            let (before_in, before_out) = (self.inner.total_in(), self.inner.total_out());
-            let status = self
-                .inner
+            let (before_in, before_out) = (inner.total_in(), inner.total_out());
+            let status = inner
                 .decompress_vec(&input[consumed..], out, FlushDecompress::None)
                 .map_err(|_| InflateError::Invalid)?;
-            let read = (self.inner.total_in() - before_in) as usize;
-            let written = self.inner.total_out() - before_out;
+            let read = (inner.total_in() - before_in) as usize;
+            let written = inner.total_out() - before_out;
             consumed += read;
             if out.len() > limit {
                 return Err(InflateError::TooLarge);
@@ -706,7 +724,7 @@ impl Decompressor {
     pub fn finish(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), InflateError> {
         self.inflate(&TAIL, out, limit)?;
         if self.ended || self.no_context_takeover {
-            self.inner.reset(false);
+            self.inner = None;
             self.ended = false;
         }
         Ok(())
@@ -1497,5 +1515,28 @@ mod tests {
                 assert_eq!(inflate(&mut d, &payload).unwrap(), message, "{bits}");
             }
         }
+    }
+
+    #[test]
+    fn without_context_takeover_no_zlib_state_is_kept_between_messages() {
+        let mut c = Compressor::new(15, true, 6);
+        let mut d = Decompressor::new(15, true);
+        for message in [&b"first message"[..], b"second", b""] {
+            let mut wire = Vec::new();
+            c.compress(message, &mut wire);
+            assert!(
+                c.inner.is_none(),
+                "compressor state dropped after a message"
+            );
+            let mut out = Vec::new();
+            d.inflate(&wire, &mut out, 1 << 20).unwrap();
+            d.finish(&mut out, 1 << 20).unwrap();
+            assert!(d.inner.is_none(), "inflater state dropped after a message");
+            assert_eq!(out, message);
+        }
+        // With context takeover the state is kept (it is the context).
+        let mut c = Compressor::new(15, false, 6);
+        c.compress(b"x", &mut Vec::new());
+        assert!(c.inner.is_some());
     }
 }

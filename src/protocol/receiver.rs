@@ -82,7 +82,7 @@ pub struct Receiver {
 
 /// Assembly buffers larger than this are released after use instead of kept,
 /// so an idle connection does not keep the memory of its largest message.
-const KEEP_CAPACITY: usize = 64 * 1024;
+const KEEP_CAPACITY: usize = 8 * 1024;
 
 impl Receiver {
     /// A receiver for `role` that refuses messages over `max_message_size` bytes

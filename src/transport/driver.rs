@@ -147,6 +147,8 @@ pub(crate) async fn drive(mut stream: TcpStream, mut pending: Vec<u8>, mut link:
     let mut peer_eof = false;
     // A pong owed while `out` was over its mark (only the latest ping is answered).
     let mut pending_pong: Option<Vec<u8>> = None;
+    // Size of the last read, to notice when traffic goes quiet.
+    let mut last_read = 0;
 
     if conn.mark_open() {
         deliver(&*handler, &conn, Event::Open).await;
@@ -220,6 +222,12 @@ pub(crate) async fn drive(mut stream: TcpStream, mut pending: Vec<u8>, mut link:
                 buf.copy_within(start..filled, 0);
                 filled -= start;
             }
+            // Traffic went quiet (a small read): give a grown buffer back, so an
+            // idle connection keeps READ_MIN bytes whatever it once received.
+            if last_read < READ_MIN / 2 && buf.len() > READ_MIN && filled <= READ_MIN {
+                buf.truncate(READ_MIN);
+                buf.shrink_to_fit();
+            }
         }
 
         // Once draining and flushed, the server closes its side first.
@@ -275,6 +283,7 @@ pub(crate) async fn drive(mut stream: TcpStream, mut pending: Vec<u8>, mut link:
                 deadline.get_or_insert_with(|| Instant::now() + link.config.close_timeout);
             }
             Step::Read(Ok(n)) => {
+                last_read = n;
                 if phase != Phase::Draining {
                     filled += n;
                     // A read that filled the buffer: more is coming, read bigger.
