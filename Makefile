@@ -57,9 +57,13 @@ conformance: all
 demo: all
 	tests/demo.sh
 
-## bench: throughput and latency through the C ABI (figures go in BENCHMARKS.md)
-bench: build/bench/echo_bench
+## bench: throughput, latency and idle memory through the C ABI (figures go in BENCHMARKS.md)
+bench: build/bench/echo_bench build/bench/idle_memory
 	build/bench/echo_bench
+	build/bench/echo_bench --deflate
+	build/bench/idle_memory
+	build/bench/idle_memory --deflate
+	build/bench/idle_memory --deflate --no-context-takeover
 
 lint:
 	$(CARGO) fmt --all -- --check
