@@ -120,7 +120,33 @@ impl std::error::Error for NegotiationError {}
 /// Always offers `client_max_window_bits` (bare when our limit is 15) so the
 /// server knows we honour it; asks for `server_max_window_bits=N` only when
 /// our limit is below 15, and for the no-context-takeover parameters when set.
+///
+/// When `config` asks something of the server (`server_no_context_takeover`, a
+/// smaller `server_max_window_bits`), a second, fallback offer without those
+/// requests follows, so a server that cannot grant them still compresses.
 pub fn client_offer(config: &DeflateConfig) -> String {
+    let mut offer = single_offer(config);
+    if let Some(relaxed) = fallback(config) {
+        offer.push_str(", ");
+        offer.push_str(&single_offer(&relaxed));
+    }
+    offer
+}
+
+/// `config` without its requests to the server, if it makes any. What the
+/// client asks of itself stays: the client may always honour that on its own.
+fn fallback(config: &DeflateConfig) -> Option<DeflateConfig> {
+    let asks_server =
+        config.server_no_context_takeover || config_bits(config.server_max_window_bits) < MAX_BITS;
+    asks_server.then(|| DeflateConfig {
+        server_no_context_takeover: false,
+        server_max_window_bits: MAX_BITS,
+        ..config.clone()
+    })
+}
+
+/// One `permessage-deflate` offer describing `config`.
+fn single_offer(config: &DeflateConfig) -> String {
     let server_bits = config_bits(config.server_max_window_bits);
     let client_bits = config_bits(config.client_max_window_bits);
     let mut offer = String::from(EXTENSION_NAME);
@@ -148,10 +174,20 @@ pub fn client_offer(config: &DeflateConfig) -> String {
 /// (RFC 7692 section 7.1): a requested `server_no_context_takeover` and a
 /// requested `server_max_window_bits` must be echoed (the latter with a value
 /// no larger than ours), and `client_max_window_bits` may not exceed ours.
+///
+/// An answer to the fallback offer (see [`client_offer`]) is accepted too.
 pub fn client_accept(
     config: &DeflateConfig,
     answer: &str,
 ) -> Result<DeflateParams, NegotiationError> {
+    accept_answer(config, answer).or_else(|first| match fallback(config) {
+        Some(relaxed) => accept_answer(&relaxed, answer).map_err(|_| first),
+        None => Err(first),
+    })
+}
+
+/// [`client_accept`] for the single offer made from `config`.
+fn accept_answer(config: &DeflateConfig, answer: &str) -> Result<DeflateParams, NegotiationError> {
     let fail = |msg: String| NegotiationError(msg);
     let mut extensions = Vec::new();
     for element in split_elements(answer) {
@@ -781,7 +817,8 @@ mod tests {
         assert_eq!(
             client_offer(&cfg(true, true, 10, 12)),
             "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
-             server_max_window_bits=10; client_max_window_bits=12"
+             server_max_window_bits=10; client_max_window_bits=12, \
+             permessage-deflate; client_no_context_takeover; client_max_window_bits=12"
         );
         assert_eq!(
             client_offer(&cfg(false, true, 15, 9)),
@@ -790,7 +827,8 @@ mod tests {
         // Out-of-range configuration is clamped to 9..=15.
         assert_eq!(
             client_offer(&cfg(false, false, 3, 200)),
-            "permessage-deflate; server_max_window_bits=9; client_max_window_bits"
+            "permessage-deflate; server_max_window_bits=9; client_max_window_bits, \
+             permessage-deflate; client_max_window_bits"
         );
     }
 
@@ -1082,9 +1120,14 @@ mod tests {
 
     #[test]
     fn client_checks_what_it_requested() {
-        // server_no_context_takeover requested: must be echoed.
+        // server_no_context_takeover requested: an answer to that offer must
+        // echo it; a plain answer is the fallback offer's.
         let c = cfg(true, false, 15, 15);
-        assert!(client_accept(&c, "permessage-deflate").is_err());
+        assert!(accept_answer(&c, "permessage-deflate").is_err());
+        assert_eq!(
+            client_accept(&c, "permessage-deflate"),
+            Ok(params(false, false, 15, 15))
+        );
         assert_eq!(
             client_accept(&c, "permessage-deflate; server_no_context_takeover"),
             Ok(params(true, false, 15, 15))
@@ -1099,9 +1142,9 @@ mod tests {
         for ours in 9..=14u8 {
             // server_max_window_bits requested: echoed with a value <= ours.
             let c = cfg(false, false, ours, 15);
-            assert!(client_accept(&c, "permessage-deflate").is_err());
+            assert!(accept_answer(&c, "permessage-deflate").is_err());
             for bits in 8..=15u8 {
-                let got = client_accept(
+                let got = accept_answer(
                     &c,
                     &format!("permessage-deflate; server_max_window_bits={bits}"),
                 );
@@ -1538,5 +1581,40 @@ mod tests {
         let mut c = Compressor::new(15, false, 6);
         c.compress(b"x", &mut Vec::new());
         assert!(c.inner.is_some());
+    }
+
+    #[test]
+    fn requests_to_the_server_come_with_a_fallback_offer() {
+        let config = DeflateConfig {
+            server_no_context_takeover: true,
+            server_max_window_bits: 10,
+            ..DeflateConfig::default()
+        };
+        let offer = client_offer(&config);
+        assert_eq!(
+            offer,
+            "permessage-deflate; server_no_context_takeover; server_max_window_bits=10; \
+             client_max_window_bits, permessage-deflate; client_max_window_bits"
+        );
+        // A server granting the requests, and one picking the fallback.
+        let granted = client_accept(
+            &config,
+            "permessage-deflate; server_no_context_takeover; server_max_window_bits=10",
+        )
+        .unwrap();
+        assert!(granted.server_no_context_takeover);
+        assert_eq!(granted.server_max_window_bits, 10);
+        let plain = client_accept(&config, "permessage-deflate").unwrap();
+        assert!(!plain.server_no_context_takeover);
+        assert_eq!(plain.server_max_window_bits, 15);
+        // Still refused: a window larger than either offer allows is impossible
+        // anyway; an unknown parameter fails both.
+        assert!(client_accept(&config, "permessage-deflate; x=1").is_err());
+        // Only client-side wishes: one offer, no fallback.
+        let own = DeflateConfig {
+            client_no_context_takeover: true,
+            ..DeflateConfig::default()
+        };
+        assert!(!client_offer(&own).contains(','));
     }
 }
