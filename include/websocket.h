@@ -600,6 +600,14 @@ ws_status ws_server_config_set_deflate_max_window_bits(ws_server_config *cfg,
 ws_status ws_server_config_set_deflate_level(ws_server_config *cfg, int level);
 
 /**
+ * zlib memory level of the compressor: 1 (least memory, about 1 KiB of hash
+ * tables) to 9 (most, 256 KiB), default 8 (128 KiB). Together with the window
+ * (2^(bits+2) bytes) it bounds the compressor's memory per connection. Turns
+ * deflate on.
+ */
+ws_status ws_server_config_set_deflate_memory_level(ws_server_config *cfg, int mem_level);
+
+/**
  * Turns permessage-deflate on (`enabled` != 0: the client offers it) or off (the default).
  */
 ws_status ws_client_config_set_deflate(ws_client_config *cfg, int enabled);
@@ -629,6 +637,11 @@ ws_status ws_client_config_set_deflate_max_window_bits(ws_client_config *cfg,
  * As `ws_server_config_set_deflate_level`, for a client.
  */
 ws_status ws_client_config_set_deflate_level(ws_client_config *cfg, int level);
+
+/**
+ * As `ws_server_config_set_deflate_memory_level`, for a client.
+ */
+ws_status ws_client_config_set_deflate_memory_level(ws_client_config *cfg, int mem_level);
 
 /**
  * Sets the library-wide default `compression_threshold` (bytes), used by the

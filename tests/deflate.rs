@@ -1918,6 +1918,7 @@ fn out_of_range_settings_are_clamped_not_fatal() {
         client_no_context_takeover: false,
         server_max_window_bits: 0,
         client_max_window_bits: 200,
+        mem_level: 0,
         level: 100,
     });
     let p = pair(server_config(odd.clone(), 0), client_config(odd, 0), true);

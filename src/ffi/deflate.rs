@@ -15,6 +15,7 @@ enum Setting {
     NoContextTakeover(bool, bool),
     MaxWindowBits(c_int, c_int),
     Level(c_int),
+    MemLevel(c_int),
 }
 
 fn window_bits(bits: c_int, which: &str) -> Result<u8, Failure> {
@@ -58,6 +59,17 @@ fn apply(c: &mut ConnectionConfig, setting: Setting) -> Result<(), Failure> {
                 ));
             }
             c.deflate.get_or_insert_with(DeflateConfig::default).level = level as u32;
+        }
+        Setting::MemLevel(mem_level) => {
+            if !(1..=9).contains(&mem_level) {
+                return Err(Failure::new(
+                    WS_ERR_INVALID_ARGUMENT,
+                    format!("memory level must be 1-9, got {mem_level}"),
+                ));
+            }
+            c.deflate
+                .get_or_insert_with(DeflateConfig::default)
+                .mem_level = mem_level as u8;
         }
     }
     Ok(())
@@ -127,6 +139,18 @@ pub extern "C" fn ws_server_config_set_deflate_level(
     server(cfg, Setting::Level(level))
 }
 
+/// zlib memory level of the compressor: 1 (least memory, about 1 KiB of hash
+/// tables) to 9 (most, 256 KiB), default 8 (128 KiB). Together with the window
+/// (2^(bits+2) bytes) it bounds the compressor's memory per connection. Turns
+/// deflate on.
+#[no_mangle]
+pub extern "C" fn ws_server_config_set_deflate_memory_level(
+    cfg: *mut ws_server_config,
+    mem_level: c_int,
+) -> ws_status {
+    server(cfg, Setting::MemLevel(mem_level))
+}
+
 /// Turns permessage-deflate on (`enabled` != 0: the client offers it) or off (the default).
 #[no_mangle]
 pub extern "C" fn ws_client_config_set_deflate(
@@ -174,6 +198,15 @@ pub extern "C" fn ws_client_config_set_deflate_level(
     level: c_int,
 ) -> ws_status {
     client(cfg, Setting::Level(level))
+}
+
+/// As `ws_server_config_set_deflate_memory_level`, for a client.
+#[no_mangle]
+pub extern "C" fn ws_client_config_set_deflate_memory_level(
+    cfg: *mut ws_client_config,
+    mem_level: c_int,
+) -> ws_status {
+    client(cfg, Setting::MemLevel(mem_level))
 }
 
 /// Sets the library-wide default `compression_threshold` (bytes), used by the

@@ -13,7 +13,8 @@
 
 use std::fmt;
 
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Decompress, FlushDecompress, Status};
+use zlib_rs::{Deflate, DeflateFlush, Method, Strategy};
 
 /// The registered extension name.
 const EXTENSION_NAME: &str = "permessage-deflate";
@@ -42,6 +43,9 @@ pub struct DeflateConfig {
     pub server_max_window_bits: u8,
     /// Largest LZ77 window (as bits, 9..=15) the client may compress with.
     pub client_max_window_bits: u8,
+    /// zlib memory level of the compressor (1..=9, default 8): its hash
+    /// tables take 2^(mem_level+9) bytes.
+    pub mem_level: u8,
     /// zlib compression level (0..=9).
     pub level: u32,
 }
@@ -55,6 +59,7 @@ impl Default for DeflateConfig {
             client_no_context_takeover: false,
             server_max_window_bits: MAX_BITS,
             client_max_window_bits: MAX_BITS,
+            mem_level: 8,
             level: 6,
         }
     }
@@ -568,11 +573,12 @@ pub enum InflateError {
 pub struct Compressor {
     /// Raw deflate stream (no zlib header). Without context takeover it exists
     /// only while a message is compressed, so an idle connection holds no zlib
-    /// state (about 256 KiB at 15 window bits).
-    inner: Option<Compress>,
-    /// zlib level and window bits, to create `inner`.
+    /// state (about 256 KiB at 15 window bits and memory level 8).
+    inner: Option<Deflate>,
+    /// zlib level, window bits and memory level, to create `inner`.
     level: u32,
     bits: u8,
+    mem_level: u8,
     /// Start afresh for every message.
     no_context_takeover: bool,
 }
@@ -584,9 +590,9 @@ impl Compressor {
     /// `window_bits` 8 (which a server may legally impose on a client) cannot
     /// be honoured by zlib's compressor, so it yields stored (uncompressed)
     /// deflate blocks, which contain no back-references at all. `level` is
-    /// capped at 9. The zlib memory level is its default, 8 (flate2 does not
-    /// expose it).
-    pub fn new(window_bits: u8, no_context_takeover: bool, level: u32) -> Self {
+    /// capped at 9. `mem_level` (1..=9, clamped) sizes zlib's hash tables: its
+    /// memory is about 2^(window_bits+2) + 2^(mem_level+9) bytes.
+    pub fn new(window_bits: u8, no_context_takeover: bool, level: u32, mem_level: u8) -> Self {
         let (bits, level) = if window_bits <= MIN_WIRE_BITS {
             (MIN_ZLIB_BITS, 0)
         } else {
@@ -596,6 +602,7 @@ impl Compressor {
             inner: None,
             level,
             bits,
+            mem_level: mem_level.clamp(1, 9),
             no_context_takeover,
         }
     }
@@ -607,24 +614,36 @@ impl Compressor {
     /// byte `00` (an empty stored block, RFC 7692 7.2.3.6), which leaves the
     /// peer's inflater at a block boundary.
     pub fn compress(&mut self, message: &[u8], out: &mut Vec<u8>) {
-        let (level, bits) = (self.level, self.bits);
-        let inner = self.inner.get_or_insert_with(|| {
-            Compress::new_with_window_bits(Compression::new(level), false, bits)
-        });
+        let config = zlib_rs::DeflateConfig {
+            level: self.level as i32,
+            method: Method::Deflated,
+            window_bits: -i32::from(self.bits), // negative: raw deflate, no header
+            mem_level: i32::from(self.mem_level),
+            strategy: Strategy::Default,
+        };
+        let inner = self
+            .inner
+            .get_or_insert_with(|| Deflate::new_with_config(config));
         let start = out.len();
         let mut consumed = 0;
         loop {
-            if out.capacity() - out.len() < 64 {
-                // A guess at the compressed size; `reserve` doubles beyond it.
-                out.reserve((message.len() - consumed) / 4 + 64);
-            }
-            let before = inner.total_in();
+            // Room for the next piece: a guess at the compressed size.
+            let written = out.len();
+            let room = (message.len() - consumed) / 4 + 64;
+            out.resize(written + room, 0);
+            let (before_in, before_out) = (inner.total_in(), inner.total_out());
             inner
-                .compress_vec(&message[consumed..], out, FlushCompress::Sync)
+                .compress(
+                    &message[consumed..],
+                    &mut out[written..],
+                    DeflateFlush::SyncFlush,
+                )
                 .expect("deflate cannot fail on a valid stream");
-            consumed += (inner.total_in() - before) as usize;
+            consumed += (inner.total_in() - before_in) as usize;
+            let produced = (inner.total_out() - before_out) as usize;
+            out.truncate(written + produced);
             // The flush is complete once all input is in and zlib left room.
-            if consumed == message.len() && out.len() < out.capacity() {
+            if consumed == message.len() && produced < room {
                 break;
             }
         }
@@ -804,7 +823,7 @@ mod tests {
     fn default_config() {
         let c = DeflateConfig::default();
         assert_eq!(c, cfg(false, false, 15, 15));
-        assert_eq!(c.level, 6);
+        assert_eq!((c.level, c.mem_level), (6, 8));
     }
 
     #[test]
@@ -1254,7 +1273,7 @@ mod tests {
 
     #[test]
     fn round_trip_with_context_takeover() {
-        let mut c = Compressor::new(15, false, 6);
+        let mut c = Compressor::new(15, false, 6, 8);
         let mut d = Decompressor::new(15, false);
         let message = json(200);
         let first = compress(&mut c, &message);
@@ -1277,7 +1296,7 @@ mod tests {
 
     #[test]
     fn round_trip_without_context_takeover() {
-        let mut c = Compressor::new(15, true, 6);
+        let mut c = Compressor::new(15, true, 6, 8);
         let mut d = Decompressor::new(15, true);
         let message = json(200);
         let first = compress(&mut c, &message);
@@ -1301,7 +1320,7 @@ mod tests {
         for bits in 9..=15u8 {
             for level in [0, 1, 6, 9] {
                 for nct in [false, true] {
-                    let mut c = Compressor::new(bits, nct, level);
+                    let mut c = Compressor::new(bits, nct, level, 8);
                     let mut d = Decompressor::new(bits, nct);
                     for _ in 0..3 {
                         let payload = compress(&mut c, &message);
@@ -1319,7 +1338,7 @@ mod tests {
     #[test]
     fn window_eight_is_stored_and_inflates_with_nine() {
         let message = json(50);
-        let mut c = Compressor::new(8, false, 6);
+        let mut c = Compressor::new(8, false, 6, 8);
         let mut d = Decompressor::new(8, false);
         for _ in 0..2 {
             let payload = compress(&mut c, &message);
@@ -1331,7 +1350,7 @@ mod tests {
 
     #[test]
     fn inflate_in_arbitrary_pieces() {
-        let mut c = Compressor::new(15, false, 6);
+        let mut c = Compressor::new(15, false, 6, 8);
         let mut message = json(500);
         message.extend(noise(20_000, 11));
         let payloads: Vec<Vec<u8>> = (0..3).map(|_| compress(&mut c, &message)).collect();
@@ -1352,7 +1371,7 @@ mod tests {
     #[test]
     fn one_small_input_inflates_to_many_chunks() {
         let message = vec![b'a'; 3_000_000];
-        let payload = compress(&mut Compressor::new(15, false, 9), &message);
+        let payload = compress(&mut Compressor::new(15, false, 9, 8), &message);
         assert!(payload.len() < 10_000);
         let mut d = Decompressor::new(15, false);
         let mut out = Vec::new();
@@ -1365,7 +1384,7 @@ mod tests {
     #[test]
     fn exact_limit_is_allowed_and_one_more_is_not() {
         let message = noise(10_000, 5);
-        let payload = compress(&mut Compressor::new(15, false, 6), &message);
+        let payload = compress(&mut Compressor::new(15, false, 6, 8), &message);
         let mut d = Decompressor::new(15, false);
         let mut out = Vec::new();
         d.inflate(&payload, &mut out, 10_000).unwrap();
@@ -1384,7 +1403,7 @@ mod tests {
     #[test]
     fn empty_message() {
         for nct in [false, true] {
-            let mut c = Compressor::new(15, nct, 6);
+            let mut c = Compressor::new(15, nct, 6, 8);
             let mut d = Decompressor::new(15, nct);
             // Fresh context, after a message, twice in a row, then a message.
             for message in [&b""[..], b"", b"Hello", b"", b"", b"Hello"] {
@@ -1405,7 +1424,7 @@ mod tests {
 
     #[test]
     fn compress_appends_to_existing_output() {
-        let mut c = Compressor::new(15, false, 6);
+        let mut c = Compressor::new(15, false, 6, 8);
         let mut out = b"header".to_vec();
         c.compress(b"Hello", &mut out);
         assert_eq!(&out[..6], b"header");
@@ -1454,10 +1473,10 @@ mod tests {
         );
 
         // Our compressor produces the RFC's bytes.
-        let mut c = Compressor::new(15, false, 6);
+        let mut c = Compressor::new(15, false, 6, 8);
         assert_eq!(compress(&mut c, b"Hello"), hello);
         assert_eq!(compress(&mut c, b"Hello"), [0xf2, 0x00, 0x11, 0x00, 0x00]);
-        let mut c = Compressor::new(15, true, 6);
+        let mut c = Compressor::new(15, true, 6, 8);
         assert_eq!(compress(&mut c, b"Hello"), hello);
         assert_eq!(compress(&mut c, b"Hello"), hello);
     }
@@ -1479,7 +1498,7 @@ mod tests {
     #[test]
     fn decompression_bomb_is_stopped_early() {
         let zeros = vec![0u8; 10 * 1024 * 1024];
-        let payload = compress(&mut Compressor::new(15, false, 9), &zeros);
+        let payload = compress(&mut Compressor::new(15, false, 9, 8), &zeros);
         assert!(payload.len() < 20_000);
         let limit = 1024 * 1024;
         // In one piece.
@@ -1531,7 +1550,7 @@ mod tests {
             Err(InflateError::Invalid)
         );
         // Context takeover used by the peer while we reset: invalid distance.
-        let mut c = Compressor::new(15, false, 6);
+        let mut c = Compressor::new(15, false, 6, 8);
         let mut d = Decompressor::new(15, true);
         let message = json(20);
         assert_eq!(
@@ -1551,7 +1570,7 @@ mod tests {
         message.extend_from_slice(&copy);
         message.extend(json(100));
         for bits in 9..=15u8 {
-            let mut c = Compressor::new(bits, false, 6);
+            let mut c = Compressor::new(bits, false, 6, 8);
             let mut d = Decompressor::new(15, false);
             for _ in 0..3 {
                 let payload = compress(&mut c, &message);
@@ -1562,7 +1581,7 @@ mod tests {
 
     #[test]
     fn without_context_takeover_no_zlib_state_is_kept_between_messages() {
-        let mut c = Compressor::new(15, true, 6);
+        let mut c = Compressor::new(15, true, 6, 8);
         let mut d = Decompressor::new(15, true);
         for message in [&b"first message"[..], b"second", b""] {
             let mut wire = Vec::new();
@@ -1578,7 +1597,7 @@ mod tests {
             assert_eq!(out, message);
         }
         // With context takeover the state is kept (it is the context).
-        let mut c = Compressor::new(15, false, 6);
+        let mut c = Compressor::new(15, false, 6, 8);
         c.compress(b"x", &mut Vec::new());
         assert!(c.inner.is_some());
     }

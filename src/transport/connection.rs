@@ -396,7 +396,7 @@ impl Connection {
                 ),
             ),
         };
-        let compressor = Compressor::new(ours.0, ours.1, config.level);
+        let compressor = Compressor::new(ours.0, ours.1, config.level, config.mem_level);
         let _ = self.deflate.set(Negotiated {
             header: c_string(params.to_header()),
             threshold,

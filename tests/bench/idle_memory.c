@@ -2,7 +2,8 @@
  * idle_memory: resident memory per idle connection, with and without
  * permessage-deflate.
  *
- *   build/bench/idle_memory [--connections N] [--deflate] [--window-bits B] [--no-context-takeover]
+ *   build/bench/idle_memory [--connections N] [--deflate] [--window-bits B]
+ *                           [--memory-level M] [--no-context-takeover]
  *
  * Opens N client connections to a server in this process (so each connection
  * is counted twice: its client end and its server end), sends one 20 KiB
@@ -50,13 +51,14 @@ static void client_got(void *u, ws_conn *c, ws_message_type t, const uint8_t *d,
 }
 
 int main(int argc, char **argv) {
-  int n = 500, deflate = 0, bits = 15, nct = 0;
+  int n = 500, deflate = 0, bits = 15, nct = 0, mem_level = 8;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--connections") == 0 && i + 1 < argc) n = atoi(argv[++i]);
     else if (strcmp(argv[i], "--deflate") == 0) deflate = 1;
     else if (strcmp(argv[i], "--window-bits") == 0 && i + 1 < argc) bits = atoi(argv[++i]);
     else if (strcmp(argv[i], "--no-context-takeover") == 0) nct = 1;
-    else { fprintf(stderr, "usage: idle_memory [--connections N] [--deflate] [--window-bits B] [--no-context-takeover]\n"); return 2; }
+    else if (strcmp(argv[i], "--memory-level") == 0 && i + 1 < argc) mem_level = atoi(argv[++i]);
+    else { fprintf(stderr, "usage: idle_memory [--connections N] [--deflate] [--window-bits B] [--memory-level M] [--no-context-takeover]\n"); return 2; }
   }
   ws_callbacks scb = {0}, ccb = {0};
   scb.on_message = server_echo;
@@ -67,6 +69,8 @@ int main(int argc, char **argv) {
     ws_server_config_set_deflate_max_window_bits(sc, bits, bits);
     ws_client_config_set_deflate_max_window_bits(cc, bits, bits);
     ws_server_config_set_deflate_no_context_takeover(sc, nct, nct);
+    ws_server_config_set_deflate_memory_level(sc, mem_level);
+    ws_client_config_set_deflate_memory_level(cc, mem_level);
     ws_client_config_set_deflate_no_context_takeover(cc, nct, nct);
   }
   ws_server *srv = ws_server_listen("127.0.0.1", 0, sc, &scb, NULL);
@@ -97,9 +101,11 @@ int main(int argc, char **argv) {
   }
   sleep_ms(300);
   long after = rss_kib();
-  printf("%d connections (%d ends), deflate %s%s: %s\n", n, 2 * n,
-         deflate ? "on, window bits " : "off", deflate ? (nct ? "+ no context takeover" : "") : "",
-         n ? ws_conn_extensions(ws_client_conn(clients[0])) : "");
+  if (deflate)
+    printf("%d connections (%d ends), deflate on, memory level %d: %s\n", n, 2 * n, mem_level,
+           ws_conn_extensions(ws_client_conn(clients[0])));
+  else
+    printf("%d connections (%d ends), no compression\n", n, 2 * n);
   printf("  resident memory grew %ld KiB: %.1f KiB per connection end\n", after - before,
          (double)(after - before) / (2.0 * n));
   for (int i = 0; i < n; i++) ws_client_free(clients[i]);

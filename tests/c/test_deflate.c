@@ -24,6 +24,10 @@ static void test_setters(void) {
   CHECK_STATUS(ws_server_config_set_deflate_no_context_takeover(sc, 1, 1), WS_STATUS_OK, "server: no context takeover");
   CHECK_STATUS(ws_server_config_set_deflate_max_window_bits(sc, 9, 15), WS_STATUS_OK, "server: window bits 9/15");
   CHECK_STATUS(ws_server_config_set_deflate_level(sc, 1), WS_STATUS_OK, "server: level 1");
+  CHECK_STATUS(ws_server_config_set_deflate_memory_level(sc, 1), WS_STATUS_OK, "server: memory level 1");
+  EXPECT_STATUS(ws_server_config_set_deflate_memory_level(sc, 0), WS_ERR_INVALID_ARGUMENT, "server: memory level 0");
+  EXPECT_STATUS(ws_server_config_set_deflate_memory_level(sc, 10), WS_ERR_INVALID_ARGUMENT, "server: memory level 10");
+  EXPECT_STATUS(ws_server_config_set_deflate_memory_level(NULL, 8), WS_ERR_NULL, "server memory level: NULL");
   EXPECT_STATUS(ws_server_config_set_deflate_max_window_bits(sc, 8, 15), WS_ERR_INVALID_ARGUMENT, "server: window bits 8");
   EXPECT_STATUS(ws_server_config_set_deflate_max_window_bits(sc, 15, 16), WS_ERR_INVALID_ARGUMENT, "server: window bits 16");
   EXPECT_STATUS(ws_server_config_set_deflate_level(sc, 10), WS_ERR_INVALID_ARGUMENT, "server: level 10");
@@ -32,6 +36,9 @@ static void test_setters(void) {
   CHECK_STATUS(ws_client_config_set_deflate_no_context_takeover(cc, 0, 1), WS_STATUS_OK, "client: no context takeover");
   CHECK_STATUS(ws_client_config_set_deflate_max_window_bits(cc, 15, 10), WS_STATUS_OK, "client: window bits 15/10");
   CHECK_STATUS(ws_client_config_set_deflate_level(cc, 9), WS_STATUS_OK, "client: level 9");
+  CHECK_STATUS(ws_client_config_set_deflate_memory_level(cc, 9), WS_STATUS_OK, "client: memory level 9");
+  EXPECT_STATUS(ws_client_config_set_deflate_memory_level(cc, -1), WS_ERR_INVALID_ARGUMENT, "client: memory level -1");
+  EXPECT_STATUS(ws_client_config_set_deflate_memory_level(NULL, 8), WS_ERR_NULL, "client memory level: NULL");
   EXPECT_STATUS(ws_client_config_set_deflate_max_window_bits(cc, 7, 15), WS_ERR_INVALID_ARGUMENT, "client: window bits 7");
   EXPECT_STATUS(ws_client_config_set_deflate_level(cc, -1), WS_ERR_INVALID_ARGUMENT, "client: level -1");
   EXPECT_STATUS(ws_server_config_set_deflate(NULL, 1), WS_ERR_NULL, "server: NULL config");
@@ -52,7 +59,13 @@ static void test_setters(void) {
 /* A server and a client with `server_deflate` / `client_deflate`; sends
  * `len` bytes of text and checks the echo; returns the negotiated extension
  * seen by the client (static copy). */
+static const char *round_trip_mem(int server_deflate, int client_deflate, size_t len, int nct, int mem_level);
+
 static const char *round_trip(int server_deflate, int client_deflate, size_t len, int nct) {
+  return round_trip_mem(server_deflate, client_deflate, len, nct, 8);
+}
+
+static const char *round_trip_mem(int server_deflate, int client_deflate, size_t len, int nct, int mem_level) {
   static char extensions[256];
   extensions[0] = 0;
   rec sr, cr;
@@ -64,6 +77,8 @@ static const char *round_trip(int server_deflate, int client_deflate, size_t len
   ws_server_config_set_deflate(sc, server_deflate);
   ws_client_config_set_deflate(cc, client_deflate);
   if (nct) ws_client_config_set_deflate_no_context_takeover(cc, 1, 1);
+  if (server_deflate) ws_server_config_set_deflate_memory_level(sc, mem_level);
+  if (client_deflate) ws_client_config_set_deflate_memory_level(cc, mem_level);
   ws_server *srv = ws_server_listen("127.0.0.1", 0, sc, &CB, &sr);
   char url[64];
   snprintf(url, sizeof url, "ws://127.0.0.1:%u/", srv ? ws_server_port(srv) : 0);
@@ -102,6 +117,8 @@ static void test_round_trips(void) {
   ext = round_trip(1, 1, 300000, 1);
   CHECK(strstr(ext, "server_no_context_takeover") && strstr(ext, "client_no_context_takeover"),
         "no context takeover negotiated: \"%s\"", ext);
+  ext = round_trip_mem(1, 1, 200000, 0, 1);
+  CHECK(strncmp(ext, "permessage-deflate", 18) == 0, "memory level 1 on both ends: \"%s\"", ext);
   ext = round_trip(0, 1, 20000, 0);
   CHECK(ext[0] == 0, "server off: no extension (\"%s\")", ext);
   ext = round_trip(1, 0, 20000, 0);
