@@ -1955,14 +1955,30 @@ fn compressed_text_in_tiny_fragments_keeps_utf8_sequences_whole() {
 
 #[test]
 fn incompressible_message_of_exactly_max_message_size_is_accepted() {
+    incompressible_message_at_the_limit(100_000, 8);
+}
+
+#[test]
+fn incompressible_message_at_the_limit_with_the_lowest_memory_level() {
+    // Memory level 1 makes zlib emit a stored block every ~300 bytes: random
+    // data grows by about 4% when "compressed".
+    incompressible_message_at_the_limit(1_000_000, 1);
+}
+
+fn incompressible_message_at_the_limit(limit: usize, mem_level: u8) {
     // A message of exactly max_message_size bytes is within the limit
     // ("largest message accepted, in bytes (after reassembly)"), whether or
     // not it was compressed on the way. Random data does not compress: its
     // deflate form is a few bytes longer than the message itself.
-    let limit = 100_000;
-    let mut server = server_config(on(), 0);
+    let with_level = || {
+        Some(DeflateConfig {
+            mem_level,
+            ..DeflateConfig::default()
+        })
+    };
+    let mut server = server_config(with_level(), 0);
     server.connection.max_message_size = limit;
-    let mut client = client_config(on(), 0);
+    let mut client = client_config(with_level(), 0);
     client.connection.max_message_size = limit;
     let p = pair(server, client, true);
     assert!(!ext(&p.client).is_empty());

@@ -43,8 +43,10 @@ pub struct DeflateConfig {
     pub server_max_window_bits: u8,
     /// Largest LZ77 window (as bits, 9..=15) the client may compress with.
     pub client_max_window_bits: u8,
-    /// zlib memory level of the compressor (1..=9, default 8): its hash
-    /// tables take 2^(mem_level+9) bytes.
+    /// zlib memory level of the compressor (1..=9, default 8). In zlib-rs it
+    /// sizes the pending-symbol buffers, 7 × 2^(mem_level+6) bytes (112 KiB at
+    /// 8, under 1 KiB at 1; the hash table is a fixed 128 KiB). Lower levels
+    /// emit more blocks: incompressible data grows by up to ~4% at 1.
     pub mem_level: u8,
     /// zlib compression level (0..=9).
     pub level: u32,
@@ -590,8 +592,8 @@ impl Compressor {
     /// `window_bits` 8 (which a server may legally impose on a client) cannot
     /// be honoured by zlib's compressor, so it yields stored (uncompressed)
     /// deflate blocks, which contain no back-references at all. `level` is
-    /// capped at 9. `mem_level` (1..=9, clamped) sizes zlib's hash tables: its
-    /// memory is about 2^(window_bits+2) + 2^(mem_level+9) bytes.
+    /// capped at 9. `mem_level` (1..=9, clamped) sizes the pending-symbol
+    /// buffers (see [`DeflateConfig::mem_level`]).
     pub fn new(window_bits: u8, no_context_takeover: bool, level: u32, mem_level: u8) -> Self {
         let (bits, level) = if window_bits <= MIN_WIRE_BITS {
             (MIN_ZLIB_BITS, 0)

@@ -277,19 +277,32 @@ impl Connection {
         payload: &[u8],
         size: usize,
     ) -> Result<(), SendError> {
-        let mut compressor = deflate.compressor.lock().unwrap_or_else(|e| e.into_inner());
-        let mut body = Vec::with_capacity(payload.len() / 2 + 64);
-        compressor.compress(payload, &mut body);
-        let mut frame = Vec::with_capacity(body.len() + MAX_HEADER_LEN);
-        let mask = mask_for(self.role);
-        write_header(&mut frame, true, RSV1, opcode, mask, body.len());
-        let start = frame.len();
-        frame.extend_from_slice(&body);
-        if let Some(key) = mask {
-            apply_mask(&mut frame[start..], key, 0);
-        }
-        if self.commands.send(Command::Frame(frame, size)).is_err() {
+        let Ok(mut compressor) = deflate.compressor.lock() else {
+            // A send panicked mid-message: the peer's context no longer matches ours.
             self.queued.fetch_sub(size, Ordering::AcqRel);
+            let _ = self.close(Some(1011), "compressor failed");
+            return Err(SendError::NotOpen);
+        };
+        // Compress straight into the frame, after room for the largest header;
+        // then put the real header just before the body and drop the spare room.
+        let mut frame = vec![0u8; MAX_HEADER_LEN];
+        frame.reserve(payload.len() / 2 + 64);
+        compressor.compress(payload, &mut frame);
+        let body_len = frame.len() - MAX_HEADER_LEN;
+        let mask = mask_for(self.role);
+        let mut header = Vec::with_capacity(MAX_HEADER_LEN);
+        write_header(&mut header, true, RSV1, opcode, mask, body_len);
+        let start = MAX_HEADER_LEN - header.len();
+        frame[start..MAX_HEADER_LEN].copy_from_slice(&header);
+        frame.drain(..start);
+        if let Some(key) = mask {
+            apply_mask(&mut frame[header.len()..], key, 0);
+        }
+        // Charge what is really queued (incompressible data grows a little).
+        let charged = size.max(frame.len());
+        self.queued.fetch_add(charged - size, Ordering::AcqRel);
+        if self.commands.send(Command::Frame(frame, charged)).is_err() {
+            self.queued.fetch_sub(charged, Ordering::AcqRel);
             return Err(SendError::NotOpen);
         }
         Ok(())
