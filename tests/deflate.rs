@@ -501,45 +501,6 @@ fn pair(server: ServerConfig, client: ClientConfig, echo: bool) -> Pair {
     }
 }
 
-fn messages(events: &[Ev]) -> Vec<Ev> {
-    events
-        .iter()
-        .filter(|e| matches!(e, Ev::Text(_) | Ev::Binary(_)))
-        .cloned()
-        .collect()
-}
-
-fn send(conn: &Connection, message: &Ev) {
-    match message {
-        Ev::Text(d) => conn.send_text(d),
-        Ev::Binary(d) => conn.send_binary(d),
-        other => panic!("not a message: {other:?}"),
-    }
-    .expect("send");
-}
-
-/// Compares message lists without printing megabytes on failure.
-fn assert_same_messages(got: &[Ev], expected: &[Ev], side: &str) {
-    assert_eq!(got.len(), expected.len(), "{side}: message count");
-    for (i, (g, e)) in got.iter().zip(expected).enumerate() {
-        if g != e {
-            let describe = |m: &Ev| match m {
-                Ev::Text(d) => ("text", d.clone()),
-                Ev::Binary(d) => ("binary", d.clone()),
-                other => panic!("not a message: {other:?}"),
-            };
-            let ((kg, dg), (ke, de)) = (describe(g), describe(e));
-            let first_diff = dg.iter().zip(de.iter()).position(|(a, b)| a != b);
-            panic!(
-                "{side}: message #{i} differs: got {kg} of {} bytes, expected {ke} of {} bytes, \
-                 first differing byte at {first_diff:?}",
-                dg.len(),
-                de.len()
-            );
-        }
-    }
-}
-
 /// Sends `sent` from the client to the echoing server and checks both the
 /// server's and the client's copies.
 fn echo_round_trip(p: &Pair, sent: &[Ev]) {
@@ -821,25 +782,6 @@ fn cframe(fin: bool, rsv: u8, opcode: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 const RSV1: u8 = 0b100;
-
-/// Asserts the events of a connection the peer broke: Open, (messages),
-/// Error(Protocol), Close(1006).
-fn assert_failed_by_peer(rec: &Recorder, conn: &Arc<Connection>) {
-    assert_eq!(rec.wait_close(conn), (1006, String::new()));
-    let events = rec.events(conn);
-    assert!(
-        matches!(
-            &events[..],
-            [
-                Ev::Open,
-                Ev::Error(ErrorKind::Protocol, _),
-                Ev::Close(1006, _)
-            ]
-        ),
-        "{events:?}"
-    );
-    assert_eq!(conn.failure().map(|f| f.0), Some(ErrorKind::Protocol));
-}
 
 /// On a fresh raw connection that negotiated deflate, sends `bytes`; the
 /// server must answer with a close frame carrying `code` and close TCP.

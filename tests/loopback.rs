@@ -6,7 +6,7 @@ mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
-use support::{eventually, Ev, Recorder, WAIT};
+use support::{assert_same_messages, eventually, messages, send, Ev, Recorder, WAIT};
 use websocket::transport::client::connect;
 use websocket::transport::server::Server;
 use websocket::transport::{
@@ -56,50 +56,6 @@ fn pair_with(srec: Arc<Recorder>, config: ServerConfig) -> Pair {
 
 fn pair() -> Pair {
     pair_with(Recorder::new(), ServerConfig::default())
-}
-
-/// The messages (text and binary) among `events`.
-fn messages(events: &[Ev]) -> Vec<Ev> {
-    events
-        .iter()
-        .filter(|e| matches!(e, Ev::Text(_) | Ev::Binary(_)))
-        .cloned()
-        .collect()
-}
-
-fn send(conn: &Connection, message: &Ev) {
-    match message {
-        Ev::Text(d) => conn.send_text(d),
-        Ev::Binary(d) => conn.send_binary(d),
-        other => panic!("not a message: {other:?}"),
-    }
-    .expect("send");
-}
-
-/// Compares message lists without printing megabytes on failure.
-fn assert_same_messages(got: &[Ev], expected: &[Ev], side: &str) {
-    assert_eq!(got.len(), expected.len(), "{side}: message count");
-    for (i, (g, e)) in got.iter().zip(expected).enumerate() {
-        if g != e {
-            let (kind_g, data_g) = match g {
-                Ev::Text(d) => ("text", d),
-                Ev::Binary(d) => ("binary", d),
-                _ => unreachable!(),
-            };
-            let (kind_e, data_e) = match e {
-                Ev::Text(d) => ("text", d),
-                Ev::Binary(d) => ("binary", d),
-                _ => unreachable!(),
-            };
-            let first_diff = data_g.iter().zip(data_e.iter()).position(|(a, b)| a != b);
-            panic!(
-                "{side}: message #{i} differs: got {kind_g} of {} bytes, expected {kind_e} of {} \
-                 bytes, first differing byte at {first_diff:?}",
-                data_g.len(),
-                data_e.len()
-            );
-        }
-    }
 }
 
 #[test]

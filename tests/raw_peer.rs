@@ -50,24 +50,6 @@ fn client_config(f: impl FnOnce(&mut ConnectionConfig)) -> ClientConfig {
     }
 }
 
-/// Asserts the events of a connection the peer broke: Open, Error(Protocol), Close(1006).
-fn assert_failed_by_peer(rec: &Recorder, conn: &Arc<Connection>) {
-    assert_eq!(rec.wait_close(conn), (1006, String::new()));
-    let events = rec.events(conn);
-    assert!(
-        matches!(
-            &events[..],
-            [
-                Ev::Open,
-                Ev::Error(ErrorKind::Protocol, _),
-                Ev::Close(1006, _)
-            ]
-        ),
-        "{events:?}"
-    );
-    assert_eq!(conn.failure().map(|f| f.0), Some(ErrorKind::Protocol));
-}
-
 // ===========================================================================
 // A raw client against our server
 // ===========================================================================

@@ -1,5 +1,6 @@
 //! Shared helpers of the transport integration tests (`loopback.rs`,
-//! `raw_peer.rs` include this file with `#[path = "support.rs"] mod support;`).
+//! `raw_peer.rs`, `deflate.rs` include this file with
+//! `#[path = "support.rs"] mod support;`).
 //!
 //! - [`Recorder`]: a [`Handler`] that records every event in a `Mutex<Vec<_>>`
 //!   and wakes waiters through a `Condvar`; [`Recorder::wait`] polls a predicate
@@ -757,4 +758,67 @@ fn helpers_sha1_base64_and_frames() {
             assert!(parse_frame(&bytes[..bytes.len() - 1]).is_none() || len == 0);
         }
     }
+}
+
+/// The messages (text and binary) among `events`.
+pub fn messages(events: &[Ev]) -> Vec<Ev> {
+    events
+        .iter()
+        .filter(|e| matches!(e, Ev::Text(_) | Ev::Binary(_)))
+        .cloned()
+        .collect()
+}
+
+pub fn send(conn: &Connection, message: &Ev) {
+    match message {
+        Ev::Text(d) => conn.send_text(d),
+        Ev::Binary(d) => conn.send_binary(d),
+        other => panic!("not a message: {other:?}"),
+    }
+    .expect("send");
+}
+
+/// Compares message lists without printing megabytes on failure.
+pub fn assert_same_messages(got: &[Ev], expected: &[Ev], side: &str) {
+    assert_eq!(got.len(), expected.len(), "{side}: message count");
+    for (i, (g, e)) in got.iter().zip(expected).enumerate() {
+        if g != e {
+            let (kind_g, data_g) = match g {
+                Ev::Text(d) => ("text", d),
+                Ev::Binary(d) => ("binary", d),
+                _ => unreachable!(),
+            };
+            let (kind_e, data_e) = match e {
+                Ev::Text(d) => ("text", d),
+                Ev::Binary(d) => ("binary", d),
+                _ => unreachable!(),
+            };
+            let first_diff = data_g.iter().zip(data_e.iter()).position(|(a, b)| a != b);
+            panic!(
+                "{side}: message #{i} differs: got {kind_g} of {} bytes, expected {kind_e} of {} \
+                 bytes, first differing byte at {first_diff:?}",
+                data_g.len(),
+                data_e.len()
+            );
+        }
+    }
+}
+
+/// Asserts the events of a connection the peer broke: Open, (messages),
+/// Error(Protocol), Close(1006).
+pub fn assert_failed_by_peer(rec: &Recorder, conn: &Arc<Connection>) {
+    assert_eq!(rec.wait_close(conn), (1006, String::new()));
+    let events = rec.events(conn);
+    assert!(
+        matches!(
+            &events[..],
+            [
+                Ev::Open,
+                Ev::Error(ErrorKind::Protocol, _),
+                Ev::Close(1006, _)
+            ]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(conn.failure().map(|f| f.0), Some(ErrorKind::Protocol));
 }
