@@ -6,6 +6,8 @@
 //! - [`transport`]: the tokio runtime thread and the per-connection tasks;
 //! - [`ffi`]: the C ABI, generated into `include/websocket.h`.
 
+#![deny(missing_docs)]
+
 pub mod ffi;
 pub mod protocol;
 pub mod transport;

@@ -81,7 +81,10 @@ async fn run(target: WsUrl, config: ClientConfig, mut link: Link) {
         _ = link.commands.recv() => return finish(&link, 1006, String::new()).await,
     };
     match outcome {
-        Ok(Ok((stream, leftover))) => drive(stream, leftover, link).await,
+        Ok(Ok((stream, leftover))) => {
+            let (reader, writer) = stream.into_split();
+            drive(reader, writer, leftover, link).await
+        }
         Ok(Err((kind, message))) => fail_before_open(&link, kind, message).await,
         Err(_) => {
             let message = format!(

@@ -8,8 +8,7 @@ use crate::protocol::error::ProtocolError;
 use crate::protocol::frame::{encode_frame, OpCode};
 use crate::protocol::receiver::{Incoming, Receiver, Role};
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{sleep_until, Instant};
 
@@ -125,9 +124,15 @@ fn take_commands(
     }
 }
 
-/// Drives `stream` (the handshake done, `pending` holding bytes read past it)
-/// until the connection is closed, then delivers the `Close` event.
-pub(crate) async fn drive(mut stream: TcpStream, mut pending: Vec<u8>, mut link: Link) {
+/// Drives a connection over its `reader` and `writer` (the two halves of a
+/// TCP stream, or of any other byte stream), the handshake done and `pending`
+/// holding bytes read past it, until the connection is closed; then delivers
+/// the `Close` event.
+pub(crate) async fn drive<R, W>(mut reader: R, mut writer: W, mut pending: Vec<u8>, mut link: Link)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let conn = link.conn.clone();
     let handler = link.handler.clone();
     let role = conn.role();
@@ -233,7 +238,7 @@ pub(crate) async fn drive(mut stream: TcpStream, mut pending: Vec<u8>, mut link:
         // Once draining and flushed, the server closes its side first.
         if phase == Phase::Draining && out.is_empty() && !write_shut && role == Role::Server {
             write_shut = true;
-            let _ = stream.shutdown().await;
+            let _ = writer.shutdown().await;
         }
 
         if let Some(payload) = pending_pong.take_if(|_| out.len() < OUT_HIGH_WATER) {
@@ -258,9 +263,6 @@ pub(crate) async fn drive(mut stream: TcpStream, mut pending: Vec<u8>, mut link:
         }
         let step = {
             let slices = out.slices();
-            let (reader, writer) = stream.split();
-            let mut reader = reader;
-            let mut writer = writer;
             tokio::select! {
                 r = writer.write_vectored(&slices), if !slices.is_empty() => Step::Wrote(r),
                 r = reader.read(&mut buf[filled..]), if can_read => Step::Read(r),
@@ -323,7 +325,7 @@ pub(crate) async fn drive(mut stream: TcpStream, mut pending: Vec<u8>, mut link:
         }
     }
 
-    drop(stream);
+    drop((reader, writer));
     let (code, reason) = match peer_close {
         Some(close) => close,
         None => (1006, String::new()),

@@ -302,7 +302,8 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, slot: Slot) {
         // stop() ran between the check above and the registration.
         let _ = conn.close(Some(1001), "server shutting down");
     }
-    drive(stream, leftover, link).await;
+    let (reader, writer) = stream.into_split();
+    drive(reader, writer, leftover, link).await;
     let mut connections = shared.connections();
     connections.remove(&id);
     if connections.is_empty() {
