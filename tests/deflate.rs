@@ -794,27 +794,13 @@ fn deflate_violation(
     bytes: &[u8],
     code: u16,
 ) -> Duration {
-    let (mut raw, head) = raw_client_with(addr, OFFER);
+    let (raw, head) = raw_client_with(addr, OFFER);
     assert!(
         header(&head, "Sec-WebSocket-Extensions").is_some(),
         "{what}: {head}"
     );
     let conn = rec.opened(n);
-    let sent = Instant::now();
-    raw.send(bytes);
-    let (before, close) = raw.read_until_close();
-    let took = sent.elapsed();
-    assert!(
-        before.is_empty(),
-        "{what}: frames before the close: {before:?}"
-    );
-    assert!(!close.masked, "{what}");
-    let (got, reason) = close.close_code().expect("a close code");
-    assert_eq!(got, code, "{what}: close code (reason {reason:?})");
-    raw.expect_end();
-    drop(raw);
-    assert_failed_by_peer(rec, &conn);
-    took
+    expect_violation_close(raw, rec, &conn, what, bytes, code)
 }
 
 #[test]
@@ -1329,18 +1315,10 @@ fn raw_server_answering(
     let mut raw = accept(&listener);
     let head = raw.read_head();
     let key = header(&head, "Sec-WebSocket-Key").expect("Sec-WebSocket-Key");
-    let mut response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\n\
-         Upgrade: websocket\r\n\
-         Connection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {}\r\n",
-        accept_for(key)
-    );
-    if let Some(a) = answer {
-        response.push_str(&format!("Sec-WebSocket-Extensions: {a}\r\n"));
-    }
-    response.push_str("\r\n");
-    raw.send(response.as_bytes());
+    let extra = answer
+        .map(|a| format!("Sec-WebSocket-Extensions: {a}\r\n"))
+        .unwrap_or_default();
+    raw.send(switching_protocols(key, &extra).as_bytes());
     (conn, rec, raw, head)
 }
 
@@ -1765,12 +1743,8 @@ fn compressed_frames_right_after_the_handshake_are_inflated() {
     let mut raw = accept(&listener);
     let head = raw.read_head();
     let key = header(&head, "Sec-WebSocket-Key").unwrap();
-    let mut bytes = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
-        accept_for(key)
-    )
-    .into_bytes();
+    let mut bytes =
+        switching_protocols(key, "Sec-WebSocket-Extensions: permessage-deflate\r\n").into_bytes();
     bytes.extend(sframe(true, RSV1, BINARY, &deflated(&m)));
     raw.send(&bytes);
     assert_eq!(crec.wait_message(&client, 0), binary(m));

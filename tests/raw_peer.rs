@@ -212,21 +212,9 @@ fn max_connections_answers_503() {
 /// Runs one protocol violation on a fresh connection: the server must answer
 /// with a close frame carrying `code`, close TCP, and report the failure.
 fn violation(addr: SocketAddr, rec: &Recorder, n: usize, what: &str, bytes: &[u8], code: u16) {
-    let mut raw = raw_client(addr, "/");
+    let raw = raw_client(addr, "/");
     let conn = rec.opened(n);
-    raw.send(bytes);
-    let (before, close) = raw.read_until_close();
-    assert!(
-        before.is_empty(),
-        "{what}: frames before the close: {before:?}"
-    );
-    assert!(!close.masked, "{what}");
-    let (got, reason) = close.close_code().expect("a close code");
-    assert_eq!(got, code, "{what}: close code (reason {reason:?})");
-    // The server closes the TCP connection after its close frame.
-    raw.expect_end();
-    drop(raw);
-    assert_failed_by_peer(rec, &conn);
+    expect_violation_close(raw, rec, &conn, what, bytes, code);
 }
 
 #[test]
@@ -698,13 +686,8 @@ fn failed_handshake(response: impl FnOnce(&str) -> String) -> (Arc<Connection>, 
 
 #[test]
 fn wrong_accept_fails_the_handshake() {
-    let (conn, events) = failed_handshake(|_key| {
-        format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {}\r\n\r\n",
-            accept_for("AAAAAAAAAAAAAAAAAAAAAA==")
-        )
-    });
+    let (conn, events) =
+        failed_handshake(|_key| switching_protocols("AAAAAAAAAAAAAAAAAAAAAA==", ""));
     let [Ev::Error(ErrorKind::Handshake, message), Ev::Close(1006, _)] = &events[..] else {
         panic!("{events:?}");
     };
@@ -779,12 +762,7 @@ fn frame_pipelined_with_the_101_response_is_delivered() {
     let mut raw = accept(&listener);
     let head = raw.read_head();
     let key = header(&head, "Sec-WebSocket-Key").unwrap();
-    let mut bytes = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {}\r\n\r\n",
-        accept_for(key)
-    )
-    .into_bytes();
+    let mut bytes = switching_protocols(key, "").into_bytes();
     bytes.extend_from_slice(&server_frame(TEXT, b"early"));
     raw.send(&bytes);
     assert_eq!(rec.wait_message(&conn, 0), Ev::Text(b"early".to_vec()));
@@ -944,11 +922,7 @@ fn peer_dropping_tcp_without_a_close_frame_gives_1006() {
 #[test]
 fn server_selecting_an_extension_fails_the_handshake() {
     let (_conn, events) = failed_handshake(|key| {
-        format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
-            accept_for(key)
-        )
+        switching_protocols(key, "Sec-WebSocket-Extensions: permessage-deflate\r\n")
     });
     assert!(
         matches!(
@@ -987,12 +961,7 @@ fn response_split_byte_by_byte_is_accepted() {
     let mut raw = accept(&listener);
     let head = raw.read_head();
     let key = header(&head, "Sec-WebSocket-Key").unwrap();
-    let mut response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {}\r\n\r\n",
-        accept_for(key)
-    )
-    .into_bytes();
+    let mut response = switching_protocols(key, "").into_bytes();
     response.extend_from_slice(&server_frame(BINARY, b"\x00\x01"));
     for b in &response {
         raw.send(std::slice::from_ref(b));

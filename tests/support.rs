@@ -638,15 +638,48 @@ pub fn accept_ws(listener: &TcpListener) -> (Raw, String) {
     let mut raw = accept(listener);
     let head = raw.read_head();
     let key = header(&head, "Sec-WebSocket-Key").expect("Sec-WebSocket-Key");
-    let response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\n\
-         Upgrade: websocket\r\n\
-         Connection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {}\r\n\r\n",
-        accept_for(key)
-    );
-    raw.send(response.as_bytes());
+    raw.send(switching_protocols(key, "").as_bytes());
     (raw, head)
+}
+
+/// A `101 Switching Protocols` head answering `key`, with `extra` header lines
+/// (each ending in CRLF) before the blank line.
+pub fn switching_protocols(key: &str, extra: &str) -> String {
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\n{extra}\r\n",
+        accept_for(key)
+    )
+}
+
+/// Sends `bytes` (a protocol violation) from a raw client of our server, then
+/// checks what must follow: nothing but a close frame with `code`, the server
+/// closing TCP, and Error(Protocol) + Close(1006) on `conn`. Returns how long
+/// the close frame took.
+pub fn expect_violation_close(
+    mut raw: Raw,
+    rec: &Recorder,
+    conn: &Arc<Connection>,
+    what: &str,
+    bytes: &[u8],
+    code: u16,
+) -> Duration {
+    let sent = Instant::now();
+    raw.send(bytes);
+    let (before, close) = raw.read_until_close();
+    let took = sent.elapsed();
+    assert!(
+        before.is_empty(),
+        "{what}: frames before the close: {before:?}"
+    );
+    assert!(!close.masked, "{what}");
+    let (got, reason) = close.close_code().expect("a close code");
+    assert_eq!(got, code, "{what}: close code (reason {reason:?})");
+    // The server closes the TCP connection after its close frame.
+    raw.expect_end();
+    drop(raw);
+    assert_failed_by_peer(rec, conn);
+    took
 }
 
 // ---------------------------------------------------------------------------
