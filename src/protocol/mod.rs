@@ -9,6 +9,7 @@ pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
+pub mod proxy;
 pub mod receiver;
 pub mod url;
 pub mod utf8;

@@ -8,6 +8,7 @@ pub mod client;
 pub mod config;
 pub mod connection;
 mod driver;
+pub mod http_files;
 mod outqueue;
 pub mod random;
 pub mod runtime;

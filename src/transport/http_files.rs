@@ -1,0 +1,1 @@
+//! Static files over plain HTTP (being written).
