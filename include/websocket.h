@@ -84,6 +84,11 @@
 #define WS_TLS_HANDSHAKE_FAIL 1015
 
 /**
+ * Largest proxy answer head accepted, in bytes (16 KiB).
+ */
+#define MAX_CONNECT_HEAD (16 * 1024)
+
+/**
  * One WebSocket connection, shared between its driver and the application.
  */
 typedef struct ws_conn ws_conn;
@@ -98,6 +103,12 @@ typedef struct ws_client ws_client;
  * `ws_client_config_free`; `ws_client_connect` copies it.
  */
 typedef struct ws_client_config ws_client_config;
+
+/**
+ * An upgrade request waiting for `ws_handshake_accept` or `ws_handshake_reject`
+ * (opaque). Strings read from it stay valid until it is answered.
+ */
+typedef struct ws_handshake ws_handshake;
 
 /**
  * A listening server (opaque). Free with `ws_server_free`.
@@ -167,6 +178,14 @@ typedef struct {
    * timeout); `on_close` follows.
    */
   void (*on_error)(void *user_data, ws_conn *conn, ws_status status, const char *message);
+  /**
+   * Servers only: a WebSocket upgrade request arrived. Read it with
+   * `ws_handshake_*` and answer it once with `ws_handshake_accept` or
+   * `ws_handshake_reject`, now or later from any thread (within the
+   * handshake timeout; unanswered requests then get 503). When NULL, the
+   * server accepts every request its config allows.
+   */
+  void (*on_handshake)(void *user_data, ws_handshake *hs);
 } ws_callbacks;
 
 /**
@@ -245,7 +264,8 @@ typedef int ws_state;
 #define WS_ERR_BAD_URL -3
 
 /**
- * The request needs something this version does not support (wss:// for now).
+ * The request needs something this build does not support (not returned by
+ * this version; the code stays reserved).
  */
 #define WS_ERR_NOT_SUPPORTED -4
 
@@ -309,6 +329,14 @@ typedef int ws_state;
  */
 #define WS_ERR_INTERNAL -16
 
+/**
+ * TLS failed: an unreadable or mismatched certificate or key in a setter, or a
+ * TLS handshake that failed (untrusted certificate, wrong host name, peer not
+ * speaking TLS, client certificate refused). Connections that fail so report
+ * close code `WS_TLS_HANDSHAKE_FAIL` (1015).
+ */
+#define WS_ERR_TLS -17
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -325,11 +353,13 @@ const char *ws_version(void);
 ws_status ws_init(void);
 
 /**
- * Starts connecting to `url` (`ws://host[:port][/path][?query]`, IPv6 as
- * `ws://[::1]:9001/`) and returns at once; `on_open` or `on_error` + `on_close`
- * tell the outcome (or wait with `ws_conn_wait_open`). `config` and `callbacks`
- * may be NULL. Returns NULL at once for a malformed URL (`WS_ERR_BAD_URL`) or
- * `wss://` (`WS_ERR_NOT_SUPPORTED` in this version).
+ * Starts connecting to `url` (`ws://host[:port][/path][?query]` or `wss://...`
+ * for TLS, IPv6 as `ws://[::1]:9001/`) and returns at once; `on_open` or
+ * `on_error` + `on_close` tell the outcome (or wait with `ws_conn_wait_open`).
+ * A failed TLS handshake reports `WS_ERR_TLS` and close code 1015. `config`
+ * and `callbacks` may be NULL. Returns NULL at once for a malformed URL
+ * (`WS_ERR_BAD_URL`), a malformed proxy variable (`WS_ERR_INVALID_ARGUMENT`)
+ * or TLS options that cannot work, e.g. no trusted CA at all (`WS_ERR_TLS`).
  */
 ws_client *ws_client_connect(const char *url,
                              const ws_client_config *config,
@@ -428,9 +458,11 @@ ws_status ws_client_config_set_max_message_size(ws_client_config *cfg,
 ws_status ws_client_config_set_send_queue_limit(ws_client_config *cfg, uint64_t bytes);
 
 /**
- * Time allowed for the TCP connect plus the opening handshake, in ms (> 0). Default 10000.
+ * Time allowed for the TLS and WebSocket handshakes once the TCP connection
+ * is made, in ms (> 0). Default 10000. (The TCP connection itself has
+ * `ws_client_config_set_connect_timeout_ms`.)
  */
-ws_status ws_client_config_set_connect_timeout_ms(ws_client_config *cfg, uint64_t ms);
+ws_status ws_client_config_set_handshake_timeout_ms(ws_client_config *cfg, uint64_t ms);
 
 /**
  * Time the server has to answer a close frame, in ms (> 0). Default 5000.
@@ -440,9 +472,10 @@ ws_status ws_client_config_set_close_timeout_ms(ws_client_config *cfg, uint64_t 
 /**
  * Adds a header to the opening request (e.g. "Authorization", "Bearer x").
  * The name must be an HTTP token and neither may contain CR or LF; the
- * WebSocket headers the library writes itself (Host, Upgrade, Connection,
- * Sec-WebSocket-Key, Sec-WebSocket-Version) and, in this version,
- * Sec-WebSocket-Protocol and Sec-WebSocket-Extensions are refused.
+ * headers the library writes itself are refused: Host, Upgrade, Connection,
+ * Sec-WebSocket-Key, Sec-WebSocket-Version, Sec-WebSocket-Extensions, and
+ * those with their own setter: Sec-WebSocket-Protocol
+ * (`ws_client_config_add_subprotocol`) and Origin (`ws_client_config_set_origin`).
  *
  * # Safety
  * `name` and `value` are NUL-terminated strings (or NULL, an error).
@@ -492,6 +525,39 @@ ws_status ws_conn_close(ws_conn *c, uint16_t code, const char *reason);
  * The connection's state (`WS_STATE_*`), or a negative status for NULL.
  */
 ws_state ws_conn_state(const ws_conn *c);
+
+/**
+ * The subprotocol the opening handshake settled on; "" when none (or NULL
+ * connection). Valid as long as the connection handle.
+ */
+const char *ws_conn_subprotocol(const ws_conn *c);
+
+/**
+ * 1 when the connection runs over TLS, 0 when not or on error.
+ */
+int ws_conn_is_secure(const ws_conn *c);
+
+/**
+ * The value of the first opening-handshake header named `name`
+ * (case-insensitive) the peer sent: a request header on a server connection, a
+ * response header on a client one. NULL when there is none (the last error is
+ * then `WS_STATUS_OK`), before the connection opened, or on error. Valid as
+ * long as the connection handle.
+ */
+const char *ws_conn_header(const ws_conn *c, const char *name);
+
+/**
+ * How many handshake headers the peer sent (see `ws_conn_header`); negative
+ * status on error.
+ */
+int ws_conn_header_count(const ws_conn *c);
+
+/**
+ * The handshake header at `index` (0-based, in the order received): its name
+ * and value through `name` and `value` (either may be NULL), valid as long as
+ * the connection handle. `WS_ERR_INVALID_ARGUMENT` when out of range.
+ */
+ws_status ws_conn_header_at(const ws_conn *c, size_t index, const char **name, const char **value);
 
 /**
  * The peer's address, "127.0.0.1:54321" or "[::1]:54321" ("" before the TCP
@@ -684,6 +750,84 @@ int ws_dispatch(int max_events);
 ws_status ws_event_queue_set_limit(size_t bytes);
 
 /**
+ * The request method ("GET"); NULL on error.
+ */
+const char *ws_handshake_method(const ws_handshake *hs);
+
+/**
+ * The request path ("/chat", still percent-encoded); NULL on error.
+ */
+const char *ws_handshake_path(const ws_handshake *hs);
+
+/**
+ * The request query without "?" ("" when none); NULL on error.
+ */
+const char *ws_handshake_query(const ws_handshake *hs);
+
+/**
+ * The client's address as "ip:port" ("[v6]:port"); NULL on error.
+ */
+const char *ws_handshake_peer_address(const ws_handshake *hs);
+
+/**
+ * 1 when the request came over TLS, 0 when not or on error.
+ */
+int ws_handshake_is_secure(const ws_handshake *hs);
+
+/**
+ * The value of the first request header named `name` (case-insensitive);
+ * NULL when there is none (then the last error is `WS_STATUS_OK`) or on error.
+ */
+const char *ws_handshake_header(const ws_handshake *hs, const char *name);
+
+/**
+ * How many request headers there are; negative status on error.
+ */
+int ws_handshake_header_count(const ws_handshake *hs);
+
+/**
+ * The request header at `index` (0-based, in the order received): its name
+ * and value through `name` and `value` (either may be NULL).
+ * `WS_ERR_INVALID_ARGUMENT` when `index` is out of range.
+ */
+ws_status ws_handshake_header_at(const ws_handshake *hs,
+                                 size_t index,
+                                 const char **name,
+                                 const char **value);
+
+/**
+ * The `index`-th subprotocol the client offered (0-based, in its order);
+ * NULL past the last one or on error.
+ */
+const char *ws_handshake_subprotocol_at(const ws_handshake *hs, size_t index);
+
+/**
+ * Adds a header to the response, whether it accepts or rejects (e.g.
+ * "Set-Cookie", or "WWW-Authenticate" with a 401). The name must be an HTTP
+ * token, the value free of CR and LF; the headers the library writes (Upgrade,
+ * Connection, Content-Length, Sec-WebSocket-*) are refused.
+ */
+ws_status ws_handshake_add_header(ws_handshake *hs, const char *name, const char *value);
+
+/**
+ * Accepts the upgrade with `subprotocol` (one the client offered), or with
+ * NULL the server's own choice (`ws_server_config_add_subprotocol`). May be
+ * called from any thread, during `on_handshake` or later (within the
+ * handshake timeout). Ends the handle: later calls with it get
+ * `WS_ERR_BAD_STATE`. `WS_ERR_NOT_OPEN` when the client went away or the
+ * server stopped waiting; `WS_ERR_INVALID_ARGUMENT` (the handle stays) for a
+ * subprotocol the client did not offer.
+ */
+ws_status ws_handshake_accept(ws_handshake *hs, const char *subprotocol);
+
+/**
+ * Refuses the upgrade with an HTTP `status` (200-599 except 101; e.g. 401,
+ * 403, 404) and `body` (`len` bytes, NULL when 0; sent as text/plain unless a
+ * Content-Type header was added). Ends the handle as `ws_handshake_accept` does.
+ */
+ws_status ws_handshake_reject(ws_handshake *hs, int status, const uint8_t *body, size_t len);
+
+/**
  * Starts a server listening on `host` (a name or IP literal such as
  * "127.0.0.1", "::1", "0.0.0.0") and `port` (0 picks a free port; read it with
  * `ws_server_port`). `config` may be NULL for the defaults; `callbacks` may be
@@ -696,6 +840,12 @@ ws_server *ws_server_listen(const char *host,
                             const ws_server_config *config,
                             const ws_callbacks *callbacks,
                             void *user_data);
+
+/**
+ * 1 when the server speaks TLS (a certificate was configured), 0 when not or
+ * on error (NULL server).
+ */
+int ws_server_is_secure(const ws_server *server_);
 
 /**
  * The port the server listens on; 0 on error (NULL server).
@@ -768,6 +918,160 @@ const char *ws_last_error_message(void);
  * The name of a status code ("WS_ERR_NOT_OPEN"), or "WS_ERR_UNKNOWN". Static string.
  */
 const char *ws_status_name(ws_status status);
+
+/**
+ * Makes the server speak TLS only (wss://, https://) with the certificate
+ * chain (leaf first) and private key (PKCS#8, PKCS#1 or SEC1) in these PEM
+ * files. `WS_ERR_TLS` when a file is unreadable, holds no certificate or key,
+ * or the key does not belong to the certificate.
+ */
+ws_status ws_server_config_set_tls_cert_file(ws_server_config *cfg,
+                                             const char *cert_file,
+                                             const char *key_file);
+
+/**
+ * As `ws_server_config_set_tls_cert_file`, with the PEM text in memory.
+ */
+ws_status ws_server_config_set_tls_cert_pem(ws_server_config *cfg,
+                                            const uint8_t *cert_pem,
+                                            size_t cert_len,
+                                            const uint8_t *key_pem,
+                                            size_t key_len);
+
+/**
+ * Asks clients for a certificate and accepts those issued by the CAs in this
+ * PEM file (mutual TLS); may be called again to add CAs. Clients without an
+ * acceptable certificate fail the TLS handshake, unless
+ * `ws_server_config_set_tls_client_cert_optional` lets them in.
+ */
+ws_status ws_server_config_add_tls_client_ca_file(ws_server_config *cfg, const char *ca_file);
+
+/**
+ * As `ws_server_config_add_tls_client_ca_file`, with the PEM text in memory.
+ */
+ws_status ws_server_config_add_tls_client_ca_pem(ws_server_config *cfg,
+                                                 const uint8_t *ca_pem,
+                                                 size_t len);
+
+/**
+ * With client CAs set: non-zero lets clients without a certificate in (those
+ * that present one must still present a valid one); 0 (default) refuses them.
+ */
+ws_status ws_server_config_set_tls_client_cert_optional(ws_server_config *cfg, int optional);
+
+/**
+ * Trusts the CA certificates in this PEM file for wss:// servers, in addition
+ * to the system's store (see `ws_client_config_set_tls_system_roots`); may be
+ * called again to add more.
+ */
+ws_status ws_client_config_add_tls_ca_file(ws_client_config *cfg, const char *ca_file);
+
+/**
+ * As `ws_client_config_add_tls_ca_file`, with the PEM text in memory.
+ */
+ws_status ws_client_config_add_tls_ca_pem(ws_client_config *cfg, const uint8_t *ca_pem, size_t len);
+
+/**
+ * Non-zero (default) trusts the system's CA store (Debian: the
+ * ca-certificates package; `SSL_CERT_FILE` / `SSL_CERT_DIR` override it);
+ * 0 trusts only the CAs added with `ws_client_config_add_tls_ca_*`.
+ */
+ws_status ws_client_config_set_tls_system_roots(ws_client_config *cfg, int use_system);
+
+/**
+ * A client certificate and key (PEM files) for servers that ask for one
+ * (mutual TLS).
+ */
+ws_status ws_client_config_set_tls_client_cert_file(ws_client_config *cfg,
+                                                    const char *cert_file,
+                                                    const char *key_file);
+
+/**
+ * As `ws_client_config_set_tls_client_cert_file`, with the PEM text in memory.
+ */
+ws_status ws_client_config_set_tls_client_cert_pem(ws_client_config *cfg,
+                                                   const uint8_t *cert_pem,
+                                                   size_t cert_len,
+                                                   const uint8_t *key_pem,
+                                                   size_t key_len);
+
+/**
+ * DANGEROUS: accepts any server certificate, for any name, from anyone. The
+ * connection is encrypted but not authenticated, so anyone on the path can
+ * read and change it. Only for tests against a self-signed server; prefer
+ * `ws_client_config_add_tls_ca_file` with that server's certificate.
+ */
+ws_status ws_client_config_dangerous_disable_tls_verification(ws_client_config *cfg);
+
+/**
+ * Offers a subprotocol (call again to offer more, preferred first). The server
+ * must choose one of them, or the handshake fails; the chosen one is
+ * `ws_conn_subprotocol`.
+ */
+ws_status ws_client_config_add_subprotocol(ws_client_config *cfg, const char *name);
+
+/**
+ * The `Origin` header to send (e.g. "https://example.com"), or NULL for none
+ * (the default).
+ */
+ws_status ws_client_config_set_origin(ws_client_config *cfg, const char *origin);
+
+/**
+ * Time allowed to make the TCP connection, through the proxy if any, in ms
+ * (> 0). Default 10000. The TLS and WebSocket handshakes that follow have the
+ * handshake timeout.
+ */
+ws_status ws_client_config_set_connect_timeout_ms(ws_client_config *cfg, uint64_t ms);
+
+/**
+ * The HTTP proxy to tunnel through with CONNECT:
+ * - NULL (the default): from the environment, as curl reads it: `https_proxy`
+ *   or `HTTPS_PROXY` for wss://, `http_proxy` for ws://, then `all_proxy` /
+ *   `ALL_PROXY`; hosts matching `no_proxy` / `NO_PROXY` go direct;
+ * - "" : no proxy, whatever the environment says;
+ * - "http://[user:password@]host[:port]" (port 1080 by default): always this
+ *   one; user and password are sent as Basic `Proxy-Authorization`.
+ *
+ * Only http:// proxies are supported (`WS_ERR_INVALID_ARGUMENT` otherwise).
+ */
+ws_status ws_client_config_set_proxy(ws_client_config *cfg, const char *url);
+
+/**
+ * Adds a subprotocol the server speaks (call again for more, preferred first).
+ * The server answers with the first of its own that the client offered; a
+ * client offering only others gets 400. An `on_handshake` callback may choose
+ * differently with `ws_handshake_accept`.
+ */
+ws_status ws_server_config_add_subprotocol(ws_server_config *cfg, const char *name);
+
+/**
+ * Adds an origin (e.g. "https://example.com") to the allow-list. Once the
+ * list is not empty, upgrade requests whose `Origin` header is not in it get
+ * 403 (compared case-insensitively, a trailing "/" ignored). Requests without
+ * `Origin` are let through: browsers always send it, other clients need not.
+ */
+ws_status ws_server_config_add_allowed_origin(ws_server_config *cfg, const char *origin);
+
+/**
+ * Serves the files of directory `path` to requests that are not WebSocket
+ * upgrades (GET and HEAD; "index.html" for a directory; nothing outside the
+ * directory, no hidden files, no listings), so a server can serve its own web
+ * page on its own port. NULL turns it off. `WS_ERR_INVALID_ARGUMENT` when
+ * `path` is not a directory.
+ */
+ws_status ws_server_config_set_static_dir(ws_server_config *cfg, const char *path);
+
+/**
+ * The response to requests that are not WebSocket upgrades, when no static
+ * directory is set: `status` (100-599, not 101), `content_type` (NULL:
+ * "text/plain; charset=utf-8") and `body` (`len` bytes, NULL when 0). By
+ * default such requests get 400 naming the missing upgrade headers.
+ */
+ws_status ws_server_config_set_http_response(ws_server_config *cfg,
+                                             int status,
+                                             const char *content_type,
+                                             const uint8_t *body,
+                                             size_t len);
 
 #ifdef __cplusplus
 }  // extern "C"

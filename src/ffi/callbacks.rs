@@ -5,8 +5,10 @@ use super::constants::{
     ws_dispatch_mode, ws_message_type, WS_DISPATCH_POLL, WS_MESSAGE_BINARY, WS_MESSAGE_TEXT,
 };
 use super::events::{self, Queued, QueuedKind};
+use super::handshake::{self, ws_handshake};
 use super::status::ws_status;
 use super::status_of;
+use crate::transport::upgrade::{upgrade_cost, PendingUpgrade};
 use crate::transport::{event_cost, Connection, Event, Handler};
 use std::cell::Cell;
 use std::ffi::{c_char, c_void, CString};
@@ -81,6 +83,12 @@ pub struct ws_callbacks {
             message: *const c_char,
         ),
     >,
+    /// Servers only: a WebSocket upgrade request arrived. Read it with
+    /// `ws_handshake_*` and answer it once with `ws_handshake_accept` or
+    /// `ws_handshake_reject`, now or later from any thread (within the
+    /// handshake timeout; unanswered requests then get 503). When NULL, the
+    /// server accepts every request its config allows.
+    pub on_handshake: Option<unsafe extern "C" fn(user_data: *mut c_void, hs: *mut ws_handshake)>,
 }
 
 /// The application's `void *user_data`, carried to whichever thread runs callbacks.
@@ -172,9 +180,10 @@ impl Endpoint {
         self.runner.store(previous, Ordering::Release);
     }
 
-    /// Calls the C callback for an event now, on this thread.
-    pub fn invoke(&self, conn: &Arc<Connection>, event: &QueuedKind<'_>) {
-        let c = Arc::as_ptr(conn) as *mut Connection;
+    /// Calls the C callback for an event now, on this thread. `conn` is `None`
+    /// only for a handshake, which has no connection yet.
+    pub fn invoke(&self, conn: Option<&Arc<Connection>>, event: &QueuedKind<'_>) {
+        let c = conn.map_or(std::ptr::null_mut(), |c| Arc::as_ptr(c) as *mut Connection);
         self.run(|cb, ud| {
             // SAFETY: the callbacks were given by the application for exactly
             // these arguments; data pointers are valid for the call.
@@ -215,6 +224,11 @@ impl Endpoint {
                         if let Some(f) = cb.on_close {
                             let r = c_string(reason);
                             f(ud, c, code, r.as_ptr())
+                        }
+                    }
+                    QueuedKind::Handshake(pending) => {
+                        if let Some(f) = cb.on_handshake {
+                            f(ud, handshake::register(pending.clone()))
                         }
                     }
                 }
@@ -259,8 +273,28 @@ impl Handler for Endpoint {
             Event::Close { code, reason } => QueuedKind::Close(code, reason),
         };
         match (cost, self.me.upgrade()) {
-            (Some(cost), Some(me)) => events::push(Queued::new(me, conn.clone(), &kind, cost)),
-            _ => self.invoke(conn, &kind),
+            (Some(cost), Some(me)) => {
+                events::push(Queued::new(me, Some(conn.clone()), &kind, cost))
+            }
+            _ => self.invoke(Some(conn), &kind),
+        }
+    }
+
+    fn wants_upgrades(&self) -> bool {
+        self.callbacks.on_handshake.is_some()
+    }
+
+    /// Queues or runs `on_handshake`. If the endpoint was freed, or the
+    /// callback never answers, dropping the request makes the server refuse it.
+    fn upgrade(&self, request: Arc<PendingUpgrade>) {
+        let kind = QueuedKind::Handshake(&request);
+        let polled = self.flow_control().map(|(_, limit)| limit);
+        match (polled, self.me.upgrade()) {
+            (Some(limit), Some(me)) => {
+                let cost = upgrade_cost(&request.request, limit);
+                events::push(Queued::new(me, None, &kind, cost))
+            }
+            _ => self.invoke(None, &kind),
         }
     }
 

@@ -4,7 +4,9 @@ use super::callbacks::{ws_callbacks, Endpoint};
 use super::config::ws_client_config;
 use super::constants::{WS_DISPATCH_POLL, WS_DISPATCH_THREAD};
 use super::events;
-use super::status::{guard, Failure, WS_ERR_BAD_URL, WS_ERR_INTERNAL, WS_ERR_NOT_SUPPORTED};
+use super::status::{
+    guard, Failure, WS_ERR_BAD_URL, WS_ERR_INTERNAL, WS_ERR_INVALID_ARGUMENT, WS_ERR_TLS,
+};
 use super::text;
 use crate::transport::client::{connect, ConnectError};
 use crate::transport::{ClientConfig, Connection};
@@ -17,11 +19,13 @@ pub struct ws_client {
     endpoint: Arc<Endpoint>,
 }
 
-/// Starts connecting to `url` (`ws://host[:port][/path][?query]`, IPv6 as
-/// `ws://[::1]:9001/`) and returns at once; `on_open` or `on_error` + `on_close`
-/// tell the outcome (or wait with `ws_conn_wait_open`). `config` and `callbacks`
-/// may be NULL. Returns NULL at once for a malformed URL (`WS_ERR_BAD_URL`) or
-/// `wss://` (`WS_ERR_NOT_SUPPORTED` in this version).
+/// Starts connecting to `url` (`ws://host[:port][/path][?query]` or `wss://...`
+/// for TLS, IPv6 as `ws://[::1]:9001/`) and returns at once; `on_open` or
+/// `on_error` + `on_close` tell the outcome (or wait with `ws_conn_wait_open`).
+/// A failed TLS handshake reports `WS_ERR_TLS` and close code 1015. `config`
+/// and `callbacks` may be NULL. Returns NULL at once for a malformed URL
+/// (`WS_ERR_BAD_URL`), a malformed proxy variable (`WS_ERR_INVALID_ARGUMENT`)
+/// or TLS options that cannot work, e.g. no trusted CA at all (`WS_ERR_TLS`).
 #[no_mangle]
 pub unsafe extern "C" fn ws_client_connect(
     url: *const c_char,
@@ -41,7 +45,8 @@ pub unsafe extern "C" fn ws_client_connect(
         let endpoint = Endpoint::new(callbacks.as_ref(), user_data, dispatch);
         let conn = connect(url, inner, endpoint.clone()).map_err(|e| match e {
             ConnectError::BadUrl(m) => Failure::new(WS_ERR_BAD_URL, m),
-            ConnectError::NotSupported(m) => Failure::new(WS_ERR_NOT_SUPPORTED, m),
+            ConnectError::BadProxy(m) => Failure::new(WS_ERR_INVALID_ARGUMENT, m),
+            ConnectError::Tls(m) => Failure::new(WS_ERR_TLS, m),
             ConnectError::Runtime(m) => Failure::new(WS_ERR_INTERNAL, m),
         })?;
         Ok(Box::into_raw(Box::new(ws_client { conn, endpoint })))

@@ -242,9 +242,11 @@ pub extern "C" fn ws_client_config_set_send_queue_limit(
     })
 }
 
-/// Time allowed for the TCP connect plus the opening handshake, in ms (> 0). Default 10000.
+/// Time allowed for the TLS and WebSocket handshakes once the TCP connection
+/// is made, in ms (> 0). Default 10000. (The TCP connection itself has
+/// `ws_client_config_set_connect_timeout_ms`.)
 #[no_mangle]
-pub extern "C" fn ws_client_config_set_connect_timeout_ms(
+pub extern "C" fn ws_client_config_set_handshake_timeout_ms(
     cfg: *mut ws_client_config,
     ms: u64,
 ) -> ws_status {
@@ -266,9 +268,10 @@ pub extern "C" fn ws_client_config_set_close_timeout_ms(
 
 /// Adds a header to the opening request (e.g. "Authorization", "Bearer x").
 /// The name must be an HTTP token and neither may contain CR or LF; the
-/// WebSocket headers the library writes itself (Host, Upgrade, Connection,
-/// Sec-WebSocket-Key, Sec-WebSocket-Version) and, in this version,
-/// Sec-WebSocket-Protocol and Sec-WebSocket-Extensions are refused.
+/// headers the library writes itself are refused: Host, Upgrade, Connection,
+/// Sec-WebSocket-Key, Sec-WebSocket-Version, Sec-WebSocket-Extensions, and
+/// those with their own setter: Sec-WebSocket-Protocol
+/// (`ws_client_config_add_subprotocol`) and Origin (`ws_client_config_set_origin`).
 ///
 /// # Safety
 /// `name` and `value` are NUL-terminated strings (or NULL, an error).
@@ -302,9 +305,7 @@ pub unsafe extern "C" fn ws_client_config_add_header(
         {
             return Err(bad(format!("header {name} value contains CR or LF")));
         }
-        // Subprotocols and extensions need negotiation support (later versions):
-        // a server answering them would fail the handshake, so they are refused.
-        const RESERVED: [&str; 7] = [
+        const RESERVED: [&str; 8] = [
             "host",
             "upgrade",
             "connection",
@@ -312,9 +313,12 @@ pub unsafe extern "C" fn ws_client_config_add_header(
             "sec-websocket-version",
             "sec-websocket-protocol",
             "sec-websocket-extensions",
+            "origin",
         ];
         if RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
-            return Err(bad(format!("header {name} is written by the library")));
+            return Err(bad(format!(
+                "header {name} is written by the library (subprotocols and Origin have their own setters)"
+            )));
         }
         c.inner.headers.push((name.to_string(), value.to_string()));
         Ok(())

@@ -139,6 +139,69 @@ pub unsafe extern "C" fn ws_conn_state(c: *const Connection) -> ws_state {
     })
 }
 
+/// The subprotocol the opening handshake settled on; "" when none (or NULL
+/// connection). Valid as long as the connection handle.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_subprotocol(c: *const Connection) -> *const c_char {
+    guard(c"".as_ptr(), || Ok(conn(c)?.subprotocol().as_ptr()))
+}
+
+/// 1 when the connection runs over TLS, 0 when not or on error.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_is_secure(c: *const Connection) -> c_int {
+    guard(0, || Ok(conn(c)?.is_secure() as c_int))
+}
+
+/// The value of the first opening-handshake header named `name`
+/// (case-insensitive) the peer sent: a request header on a server connection, a
+/// response header on a client one. NULL when there is none (the last error is
+/// then `WS_STATUS_OK`), before the connection opened, or on error. Valid as
+/// long as the connection handle.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_header(
+    c: *const Connection,
+    name: *const c_char,
+) -> *const c_char {
+    guard(std::ptr::null(), || {
+        let name = super::text(name, "name")?;
+        Ok(conn(c)?.header(name).map_or(std::ptr::null(), CStr::as_ptr))
+    })
+}
+
+/// How many handshake headers the peer sent (see `ws_conn_header`); negative
+/// status on error.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_header_count(c: *const Connection) -> c_int {
+    guard_count(|| Ok(conn(c)?.headers().len().min(c_int::MAX as usize) as c_int))
+}
+
+/// The handshake header at `index` (0-based, in the order received): its name
+/// and value through `name` and `value` (either may be NULL), valid as long as
+/// the connection handle. `WS_ERR_INVALID_ARGUMENT` when out of range.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_header_at(
+    c: *const Connection,
+    index: usize,
+    name: *mut *const c_char,
+    value: *mut *const c_char,
+) -> ws_status {
+    guard_status(|| {
+        let (n, v) = conn(c)?.headers().get(index).ok_or_else(|| {
+            Failure::new(
+                WS_ERR_INVALID_ARGUMENT,
+                format!("header index {index} is out of range"),
+            )
+        })?;
+        if !name.is_null() {
+            *name = n.as_ptr();
+        }
+        if !value.is_null() {
+            *value = v.as_ptr();
+        }
+        Ok(())
+    })
+}
+
 /// The peer's address, "127.0.0.1:54321" or "[::1]:54321" ("" before the TCP
 /// connection exists, NULL for a NULL handle). Valid while the handle is held.
 #[no_mangle]

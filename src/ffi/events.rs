@@ -10,6 +10,7 @@ use super::status::{
     guard, guard_count, guard_status, ws_status, Failure, WS_ERR_BAD_STATE,
     WS_ERR_INVALID_ARGUMENT, WS_ERR_IO,
 };
+use crate::transport::upgrade::PendingUpgrade;
 use crate::transport::Connection;
 use std::collections::VecDeque;
 use std::ffi::c_int;
@@ -25,6 +26,7 @@ pub(crate) enum QueuedKind<'a> {
     Pong(&'a [u8]),
     Error(ws_status, &'a str),
     Close(u16, &'a str),
+    Handshake(&'a Arc<PendingUpgrade>),
 }
 
 /// An event as it waits in the queue (owned payloads).
@@ -35,6 +37,7 @@ enum Owned {
     Pong(Vec<u8>),
     Error(ws_status, String),
     Close(u16, String),
+    Handshake(Arc<PendingUpgrade>),
 }
 
 impl Owned {
@@ -46,6 +49,7 @@ impl Owned {
             Owned::Pong(d) => QueuedKind::Pong(d),
             Owned::Error(s, m) => QueuedKind::Error(*s, m),
             Owned::Close(c, r) => QueuedKind::Close(*c, r),
+            Owned::Handshake(p) => QueuedKind::Handshake(p),
         }
     }
 }
@@ -53,7 +57,8 @@ impl Owned {
 /// One queued event with what it needs to be dispatched.
 pub(crate) struct Queued {
     endpoint: Arc<Endpoint>,
-    conn: Arc<Connection>,
+    /// `None` for a handshake, which has no connection yet.
+    conn: Option<Arc<Connection>>,
     kind: Owned,
     /// Permits taken for it, given back when it is dispatched.
     cost: u32,
@@ -62,7 +67,7 @@ pub(crate) struct Queued {
 impl Queued {
     pub fn new(
         endpoint: Arc<Endpoint>,
-        conn: Arc<Connection>,
+        conn: Option<Arc<Connection>>,
         kind: &QueuedKind<'_>,
         cost: u32,
     ) -> Self {
@@ -73,6 +78,7 @@ impl Queued {
             QueuedKind::Pong(d) => Owned::Pong(d.to_vec()),
             QueuedKind::Error(s, m) => Owned::Error(s, m.to_string()),
             QueuedKind::Close(c, r) => Owned::Close(c, r.to_string()),
+            QueuedKind::Handshake(p) => Owned::Handshake(p.clone()),
         };
         Queued {
             endpoint,
@@ -228,7 +234,9 @@ pub extern "C" fn ws_dispatch(max_events: c_int) -> c_int {
             count += 1;
             // Give the permits back even if the callback unwinds.
             let _permits = GiveBack(&q.permits, event.cost);
-            event.endpoint.invoke(&event.conn, &event.kind.borrow());
+            event
+                .endpoint
+                .invoke(event.conn.as_ref(), &event.kind.borrow());
         }
         Ok(count.min(c_int::MAX as usize) as c_int)
     })

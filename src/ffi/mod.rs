@@ -16,13 +16,17 @@ pub mod conn;
 pub mod constants;
 pub mod deflate;
 pub mod events;
+pub mod handshake;
 pub mod server;
 pub mod status;
+pub mod tls;
+pub mod upgrade_config;
 
 use crate::transport::{runtime, ErrorKind};
 use status::{
     guard_status, ws_status, Failure, WS_ERR_BAD_STATE, WS_ERR_CONNECT, WS_ERR_HANDSHAKE,
     WS_ERR_INTERNAL, WS_ERR_INVALID_ARGUMENT, WS_ERR_IO, WS_ERR_PROTOCOL, WS_ERR_TIMEOUT,
+    WS_ERR_TLS,
 };
 use std::ffi::{c_char, c_int, CStr};
 use std::time::Duration;
@@ -94,5 +98,6 @@ fn status_of(kind: ErrorKind) -> ws_status {
         ErrorKind::Protocol => WS_ERR_PROTOCOL,
         ErrorKind::Io => WS_ERR_IO,
         ErrorKind::Timeout => WS_ERR_TIMEOUT,
+        ErrorKind::Tls => WS_ERR_TLS,
     }
 }

@@ -8,7 +8,7 @@ use super::constants::{
 use super::events;
 use super::status::{
     guard, guard_count, guard_status, ws_status, Failure, WS_ERR_INVALID_ARGUMENT, WS_ERR_IO,
-    WS_ERR_TIMEOUT,
+    WS_ERR_TIMEOUT, WS_ERR_TLS,
 };
 use super::{not_on_io_thread, text};
 use crate::transport::server::Server;
@@ -51,11 +51,20 @@ pub unsafe extern "C" fn ws_server_listen(
         if dispatch == WS_DISPATCH_POLL {
             events::queue()?;
         }
+        // TLS mistakes (key and certificate that cannot go together) as WS_ERR_TLS.
+        inner.tls.build().map_err(|e| Failure::new(WS_ERR_TLS, e))?;
         let endpoint = Endpoint::new(callbacks.as_ref(), user_data, dispatch);
         let server = Server::listen(host, port, inner, endpoint.clone())
             .map_err(|e| Failure::new(WS_ERR_IO, e.to_string()))?;
         Ok(Box::into_raw(Box::new(ws_server { server, endpoint })))
     })
+}
+
+/// 1 when the server speaks TLS (a certificate was configured), 0 when not or
+/// on error (NULL server).
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_is_secure(server_: *const ws_server) -> c_int {
+    guard(0, || Ok(server(server_)?.server.is_secure() as c_int))
 }
 
 /// The port the server listens on; 0 on error (NULL server).

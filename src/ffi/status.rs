@@ -15,7 +15,8 @@ pub const WS_ERR_NULL: ws_status = -1;
 pub const WS_ERR_INVALID_ARGUMENT: ws_status = -2;
 /// The URL is not a valid ws:// or wss:// URL.
 pub const WS_ERR_BAD_URL: ws_status = -3;
-/// The request needs something this version does not support (wss:// for now).
+/// The request needs something this build does not support (not returned by
+/// this version; the code stays reserved).
 pub const WS_ERR_NOT_SUPPORTED: ws_status = -4;
 /// The TCP connection could not be made (refused, unreachable, unknown host).
 pub const WS_ERR_CONNECT: ws_status = -5;
@@ -41,6 +42,11 @@ pub const WS_ERR_IO: ws_status = -14;
 pub const WS_ERR_BAD_STATE: ws_status = -15;
 /// A bug inside the library (a caught panic); the message says where.
 pub const WS_ERR_INTERNAL: ws_status = -16;
+/// TLS failed: an unreadable or mismatched certificate or key in a setter, or a
+/// TLS handshake that failed (untrusted certificate, wrong host name, peer not
+/// speaking TLS, client certificate refused). Connections that fail so report
+/// close code `WS_TLS_HANDSHAKE_FAIL` (1015).
+pub const WS_ERR_TLS: ws_status = -17;
 
 /// A failure to report: its status and a human sentence.
 #[derive(Debug, Clone)]

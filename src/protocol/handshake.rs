@@ -615,14 +615,17 @@ pub fn parse_response(buf: &[u8]) -> Result<Option<(Response, usize)>, Handshake
 }
 
 /// Checks the server's response to our request with key `key`: status 101,
-/// Upgrade/Connection tokens, and the right Sec-WebSocket-Accept; no subprotocol
-/// we did not ask for, and no extension unless `extensions_offered` (then the
-/// caller negotiates the `Sec-WebSocket-Extensions` answer itself).
+/// Upgrade/Connection tokens, and the right Sec-WebSocket-Accept; no extension
+/// unless `extensions_offered` (then the caller negotiates the
+/// `Sec-WebSocket-Extensions` answer itself). Returns the subprotocol the server
+/// chose: it must be one of `subprotocols` (what we offered), and when we offered
+/// any the server must choose one (as browsers and Node `ws` require).
 pub fn validate_response(
     resp: &Response,
     key: &str,
     extensions_offered: bool,
-) -> Result<(), HandshakeError> {
+    subprotocols: &[String],
+) -> Result<Option<String>, HandshakeError> {
     let h = &resp.headers;
     if resp.status != 101 {
         let answered = if resp.reason.is_empty() {
@@ -680,14 +683,43 @@ pub fn validate_response(
             list.join(", ")
         )));
     }
-    if h.count("Sec-WebSocket-Protocol") > 0 {
-        let list: Vec<&str> = h.all("Sec-WebSocket-Protocol").collect();
-        return Err(client_error(format!(
+    let chosen: Vec<&str> = h.all("Sec-WebSocket-Protocol").collect();
+    match (chosen.as_slice(), subprotocols) {
+        ([], []) => Ok(None),
+        ([], offered) => Err(client_error(format!(
+            "server chose none of the subprotocols we offered ({})",
+            offered.join(", ")
+        ))),
+        ([one], offered) if offered.iter().any(|o| o == one) => Ok(Some(one.to_string())),
+        (list, []) => Err(client_error(format!(
             "server selected subprotocol '{}' but we did not offer any",
             list.join(", ")
-        )));
+        ))),
+        ([one], offered) => Err(client_error(format!(
+            "server selected subprotocol '{one}', which we did not offer (we offered {})",
+            offered.join(", ")
+        ))),
+        (list, _) => Err(client_error(format!(
+            "server selected more than one subprotocol: {}",
+            list.join(", ")
+        ))),
     }
-    Ok(())
+}
+
+/// The subprotocols a client offers, in its order: the comma-separated values
+/// of every `Sec-WebSocket-Protocol` header, trimmed, empty items skipped.
+pub fn offered_subprotocols(req: &Request) -> Vec<&str> {
+    req.headers
+        .all("Sec-WebSocket-Protocol")
+        .flat_map(|v| v.split(','))
+        .map(|p| p.trim_matches(is_ows))
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Whether `name` can be a subprotocol: a non-empty HTTP token (RFC 6455 4.1).
+pub fn is_valid_subprotocol(name: &str) -> bool {
+    !name.is_empty() && is_token(name.as_bytes())
 }
 
 #[cfg(test)]
@@ -1237,7 +1269,7 @@ mod tests {
         let answer = build_accept_response(&key, &[]);
         let (resp, n) = parse_response(&answer).unwrap().unwrap();
         assert_eq!(n, answer.len());
-        validate_response(&resp, &key, false).unwrap();
+        validate_response(&resp, &key, false, &[]).unwrap();
     }
 
     #[test]
@@ -1326,19 +1358,19 @@ mod tests {
     // --- validate_response --------------------------------------------------
 
     fn resp_err(s: &str) -> HandshakeError {
-        let e = validate_response(&resp(s), KEY, false).expect_err("validation should fail");
+        let e = validate_response(&resp(s), KEY, false, &[]).expect_err("validation should fail");
         assert!(e.response.is_empty());
         e
     }
 
     #[test]
     fn validates_good_response() {
-        validate_response(&resp(&good_response()), KEY, false).unwrap();
+        validate_response(&resp(&good_response()), KEY, false, &[]).unwrap();
         let relaxed = format!(
             "HTTP/1.1 101 Web Socket Protocol Handshake\r\nupgrade: WebSocket\r\n\
              connection: keep-alive, upgrade\r\nsec-websocket-accept:{ACCEPT}\r\nServer: x\r\n\r\n"
         );
-        validate_response(&resp(&relaxed), KEY, false).unwrap();
+        validate_response(&resp(&relaxed), KEY, false, &[]).unwrap();
     }
 
     #[test]
@@ -1390,7 +1422,7 @@ mod tests {
         let e = resp_err(&dup);
         assert!(e.message.contains("more than one Sec-WebSocket-Accept"));
         // Right answer for another key.
-        let e = validate_response(&resp(&good), &generate_key([1; 16]), false).unwrap_err();
+        let e = validate_response(&resp(&good), &generate_key([1; 16]), false, &[]).unwrap_err();
         assert!(e
             .message
             .starts_with("server sent a wrong Sec-WebSocket-Accept"));
@@ -1412,5 +1444,54 @@ mod tests {
         let e = resp_err(&proto);
         assert!(e.message.contains("subprotocol 'chat'"));
         assert!(e.message.contains("did not offer"));
+    }
+
+    #[test]
+    fn response_subprotocol_rules() {
+        let good = good_response();
+        let with = |p: &str| {
+            resp(&good.replace(
+                "\r\n\r\n",
+                &format!("\r\nSec-WebSocket-Protocol: {p}\r\n\r\n"),
+            ))
+        };
+        let offered = vec!["chat".to_string(), "superchat".to_string()];
+        assert_eq!(
+            validate_response(&with("superchat"), KEY, false, &offered).unwrap(),
+            Some("superchat".to_string())
+        );
+        let e = validate_response(&resp(&good), KEY, false, &offered).unwrap_err();
+        assert_eq!(
+            e.message,
+            "server chose none of the subprotocols we offered (chat, superchat)"
+        );
+        let e = validate_response(&with("other"), KEY, false, &offered).unwrap_err();
+        assert!(e.message.contains("'other', which we did not offer"));
+        let e = validate_response(&with("chat, superchat"), KEY, false, &offered).unwrap_err();
+        assert!(
+            e.message.contains("which we did not offer"),
+            "{}",
+            e.message
+        );
+        let two = resp(&good.replace(
+            "\r\n\r\n",
+            "\r\nSec-WebSocket-Protocol: chat\r\nSec-WebSocket-Protocol: chat\r\n\r\n",
+        ));
+        let e = validate_response(&two, KEY, false, &offered).unwrap_err();
+        assert!(e.message.contains("more than one subprotocol"));
+    }
+
+    #[test]
+    fn offered_subprotocols_are_split_and_trimmed() {
+        let text = GOOD_REQUEST.replace(
+            "\r\n\r\n",
+            "\r\nSec-WebSocket-Protocol: a, b ,,c\r\nSec-WebSocket-Protocol: d\r\n\r\n",
+        );
+        let (r, _) = parse_request(text.as_bytes()).unwrap().unwrap();
+        assert_eq!(offered_subprotocols(&r), vec!["a", "b", "c", "d"]);
+        assert!(is_valid_subprotocol("chat.v2"));
+        assert!(!is_valid_subprotocol(""));
+        assert!(!is_valid_subprotocol("a b"));
+        assert!(!is_valid_subprotocol("a,b"));
     }
 }

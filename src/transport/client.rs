@@ -1,29 +1,37 @@
-//! Connecting: resolve, connect, run the client side of the opening handshake,
-//! then hand the connection to its driver.
+//! Connecting: TCP (directly or through an HTTP CONNECT proxy), TLS for
+//! wss://, the client side of the opening handshake, then the driver.
 
+use super::config::ProxyChoice;
 use super::connection::Connection;
 use super::driver::{drive, fail_before_open, finish, Link};
+use super::stream::Stream;
+use super::tls;
 use super::{runtime, ClientConfig, ErrorKind, Handler};
 use crate::protocol::deflate::{client_accept, client_offer};
 use crate::protocol::handshake::{
     build_request, generate_key, parse_response, validate_response, MAX_HEAD_BYTES,
 };
+use crate::protocol::proxy::{self, Proxy};
 use crate::protocol::receiver::Role;
 use crate::protocol::url::{self, WsUrl};
 use crate::transport::random;
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::timeout;
+use tokio::time::{timeout, timeout_at, Instant};
+use tokio_rustls::TlsConnector;
 
 /// Why a connection could not even be started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectError {
     /// The URL is not a valid ws:// or wss:// URL.
     BadUrl(String),
-    /// The URL asks for something not supported yet (wss://).
-    NotSupported(String),
+    /// The proxy setting (or environment variable) does not parse.
+    BadProxy(String),
+    /// The TLS options cannot work (no trusted CA at all, unusable certificate).
+    Tls(String),
     /// The runtime could not start.
     Runtime(String),
 }
@@ -31,16 +39,28 @@ pub enum ConnectError {
 impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConnectError::BadUrl(m) | ConnectError::NotSupported(m) | ConnectError::Runtime(m) => {
-                f.write_str(m)
-            }
+            ConnectError::BadUrl(m)
+            | ConnectError::BadProxy(m)
+            | ConnectError::Tls(m)
+            | ConnectError::Runtime(m) => f.write_str(m),
         }
     }
 }
 
+/// Everything settled before the connection task starts.
+struct Plan {
+    target: WsUrl,
+    config: ClientConfig,
+    proxy: Option<Proxy>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// A failure while opening: what kind, and the sentence.
+type Failed = (ErrorKind, String);
+
 /// Starts connecting to `url` and returns the connection at once, in the
 /// `Connecting` state. The outcome arrives as events: `Open`, or `Error` then
-/// `Close` (1006).
+/// `Close` (1006, or 1015 when TLS failed).
 pub fn connect(
     url: &str,
     config: ClientConfig,
@@ -48,11 +68,23 @@ pub fn connect(
 ) -> Result<Arc<Connection>, ConnectError> {
     let target =
         url::parse(url).map_err(|e| ConnectError::BadUrl(format!("bad URL {url:?}: {e}")))?;
-    if target.secure {
-        return Err(ConnectError::NotSupported(format!(
-            "{url}: wss:// (TLS) is not supported yet"
-        )));
-    }
+    let tls = if target.secure {
+        let tls = config.tls.build().map_err(ConnectError::Tls)?;
+        tls::server_name(&target.host).map_err(ConnectError::Tls)?;
+        Some(tls)
+    } else {
+        None
+    };
+    let proxy = match &config.proxy {
+        ProxyChoice::Direct => None,
+        ProxyChoice::Use(p) => Some(p.clone()),
+        ProxyChoice::FromEnvironment => {
+            proxy::proxy_from_env(target.secure, &target.host, target.port, |name| {
+                std::env::var(name).ok()
+            })
+            .map_err(ConnectError::BadProxy)?
+        }
+    };
     let rt = runtime::handle().map_err(|e| ConnectError::Runtime(e.to_string()))?;
     let (conn, commands) = Connection::new(
         Role::Client,
@@ -67,64 +99,192 @@ pub fn connect(
         commands,
         config: config.connection.clone(),
     };
-    rt.spawn(run(target, config, link));
+    let plan = Plan {
+        target,
+        config,
+        proxy,
+        tls,
+    };
+    rt.spawn(run(plan, link));
     Ok(conn)
 }
 
-async fn run(target: WsUrl, config: ClientConfig, mut link: Link) {
-    let limit = config.connection.handshake_timeout;
-    let opening = timeout(limit, open(&target, &config, &link.conn));
-    // While connecting, the only command that can arrive is a close (sends are
-    // refused until open): it abandons the attempt at once.
-    let outcome = tokio::select! {
-        outcome = opening => outcome,
-        _ = link.commands.recv() => return finish(&link, 1006, String::new()).await,
-    };
-    match outcome {
-        Ok(Ok((stream, leftover))) => {
-            let (reader, writer) = stream.into_split();
-            drive(reader, writer, leftover, link).await
-        }
-        Ok(Err((kind, message))) => fail_before_open(&link, kind, message).await,
-        Err(_) => {
+/// Runs `step` unless the application closes first (while connecting, the only
+/// command that can arrive is a close: sends are refused until open).
+async fn unless_closed<F: Future>(link: &mut Link, step: F) -> Option<F::Output> {
+    tokio::select! {
+        out = step => Some(out),
+        _ = link.commands.recv() => None,
+    }
+}
+
+async fn run(plan: Plan, mut link: Link) {
+    let target = &plan.target;
+    let where_ = format!("{}:{}", target.host, target.port);
+    let limit = plan.config.connect_timeout;
+    let tcp = match unless_closed(&mut link, timeout(limit, dial(&plan))).await {
+        None => return finish(&link, 1006, String::new()).await,
+        Some(Ok(Ok(tcp))) => tcp,
+        Some(Ok(Err((kind, message)))) => return fail_before_open(&link, kind, message).await,
+        Some(Err(_)) => {
             let message = format!(
-                "connect to {}:{}: no handshake within {} ms",
-                target.host,
-                target.port,
+                "connect to {where_}: no connection within {} ms",
                 limit.as_millis()
+            );
+            return fail_before_open(&link, ErrorKind::Timeout, message).await;
+        }
+    };
+    let _ = tcp.set_nodelay(true);
+    if let Ok(peer) = tcp.peer_addr() {
+        link.conn.set_peer(peer.to_string());
+    }
+    let deadline = Instant::now() + plan.config.connection.handshake_timeout;
+    let Some(tls) = plan.tls.clone() else {
+        return upgrade_and_drive(tcp, &plan, deadline, link).await;
+    };
+    let name = match tls::server_name(&target.host) {
+        Ok(name) => name,
+        Err(m) => return fail_before_open(&link, ErrorKind::Tls, m).await,
+    };
+    let handshake = timeout_at(deadline, TlsConnector::from(tls).connect(name, tcp));
+    match unless_closed(&mut link, handshake).await {
+        None => finish(&link, 1006, String::new()).await,
+        Some(Ok(Ok(stream))) => upgrade_and_drive(stream, &plan, deadline, link).await,
+        Some(Ok(Err(e))) => {
+            let why = tls::describe(&e, &target.host).unwrap_or_else(|| {
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    "the server closed the connection (is it a TLS server?)".to_string()
+                } else {
+                    e.to_string()
+                }
+            });
+            let message = format!("TLS handshake with {where_}: {why}");
+            fail_before_open(&link, ErrorKind::Tls, message).await
+        }
+        Some(Err(_)) => {
+            let message = format!(
+                "TLS handshake with {where_}: no answer within {} ms",
+                plan.config.connection.handshake_timeout.as_millis()
             );
             fail_before_open(&link, ErrorKind::Timeout, message).await
         }
     }
 }
 
-/// TCP connect plus the opening handshake.
-async fn open(
-    target: &WsUrl,
-    config: &ClientConfig,
-    conn: &Connection,
-) -> Result<(TcpStream, Vec<u8>), (ErrorKind, String)> {
-    let where_ = format!("{}:{}", target.host, target.port);
-    let mut stream = TcpStream::connect((target.host.as_str(), target.port))
+/// The TCP connection to the server, or to the proxy and through its tunnel.
+async fn dial(plan: &Plan) -> Result<TcpStream, Failed> {
+    let target = &plan.target;
+    let Some(proxy) = &plan.proxy else {
+        return TcpStream::connect((target.host.as_str(), target.port))
+            .await
+            .map_err(|e| {
+                let message = format!("connect to {}:{}: {e}", target.host, target.port);
+                (ErrorKind::Connect, message)
+            });
+    };
+    let at = format!("proxy {}:{}", proxy.host, proxy.port);
+    let failed = |m: String| (ErrorKind::Connect, format!("{at}: {m}"));
+    let mut stream = TcpStream::connect((proxy.host.as_str(), proxy.port))
         .await
-        .map_err(|e| (ErrorKind::Connect, format!("connect to {where_}: {e}")))?;
-    let _ = stream.set_nodelay(true);
-    if let Ok(peer) = stream.peer_addr() {
-        conn.set_peer(peer.to_string());
+        .map_err(|e| failed(format!("connect: {e}")))?;
+    let request =
+        proxy::build_connect_request(&target.host, target.port, proxy.authorization.as_deref());
+    stream
+        .write_all(&request)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    // Read the answer a byte at a time so no byte of the tunnel is taken.
+    let mut head = Vec::with_capacity(128);
+    loop {
+        let byte = stream.read_u8().await.map_err(|e| {
+            failed(match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => {
+                    "closed the connection without answering".into()
+                }
+                _ => e.to_string(),
+            })
+        })?;
+        head.push(byte);
+        if byte == b'\n' {
+            if let Some(_len) = proxy::parse_connect_response(&head).map_err(failed)? {
+                return Ok(stream);
+            }
+        } else if head.len() > proxy::MAX_CONNECT_HEAD {
+            proxy::parse_connect_response(&head).map_err(failed)?;
+        }
     }
+}
+
+/// Runs the opening handshake over `stream`, then the connection.
+async fn upgrade_and_drive<S: Stream>(
+    mut stream: S,
+    plan: &Plan,
+    deadline: Instant,
+    mut link: Link,
+) {
+    let conn = link.conn.clone();
+    let upgrade = timeout_at(deadline, upgrade(&mut stream, plan, &conn));
+    match unless_closed(&mut link, upgrade).await {
+        None => finish(&link, 1006, String::new()).await,
+        Some(Ok(Ok(leftover))) => {
+            let (reader, writer) = stream.into_halves();
+            drive(reader, writer, leftover, link).await
+        }
+        Some(Ok(Err((kind, message)))) => fail_before_open(&link, kind, message).await,
+        Some(Err(_)) => {
+            let message = format!(
+                "handshake with {}:{}: no answer within {} ms",
+                plan.target.host,
+                plan.target.port,
+                plan.config.connection.handshake_timeout.as_millis()
+            );
+            fail_before_open(&link, ErrorKind::Timeout, message).await
+        }
+    }
+}
+
+/// Sends the upgrade request, reads and checks the response; returns the bytes
+/// that followed the response head.
+async fn upgrade<S: Stream>(
+    stream: &mut S,
+    plan: &Plan,
+    conn: &Connection,
+) -> Result<Vec<u8>, Failed> {
+    let (target, config) = (&plan.target, &plan.config);
+    let where_ = format!("{}:{}", target.host, target.port);
     let mut nonce = [0u8; 16];
     random::fill(&mut nonce);
     let key = generate_key(nonce);
-    let mut headers = config.headers.clone();
+    let mut headers = Vec::new();
+    if let Some(origin) = &config.origin {
+        headers.push(("Origin".to_string(), origin.clone()));
+    }
+    if !config.subprotocols.is_empty() {
+        let list = config.subprotocols.join(", ");
+        headers.push(("Sec-WebSocket-Protocol".to_string(), list));
+    }
+    headers.extend(config.headers.iter().cloned());
     let deflate = config.connection.deflate.as_ref();
     if let Some(dc) = deflate {
         headers.push(("Sec-WebSocket-Extensions".into(), client_offer(dc)));
     }
     let request = build_request(&target.host_header(), &target.resource(), &key, &headers);
-    let io_err = |e: std::io::Error| {
-        (
+    // A TLS alert can arrive here (TLS 1.3 servers check client certificates
+    // after the client thinks the handshake is done): report it as TLS.
+    let io_err = |e: std::io::Error| match tls::describe(&e, &target.host) {
+        Some(why) => (
+            ErrorKind::Tls,
+            format!("TLS handshake with {where_}: {why}"),
+        ),
+        None => (
             ErrorKind::Handshake,
             format!("handshake with {where_}: {e}"),
+        ),
+    };
+    let failed = |m: String| {
+        (
+            ErrorKind::Handshake,
+            format!("handshake with {where_}: {m}"),
         )
     };
     stream.write_all(&request).await.map_err(io_err)?;
@@ -134,14 +294,9 @@ async fn open(
     loop {
         match parse_response(&buf) {
             Ok(Some((response, n))) => {
-                let failed = |m: String| {
-                    (
-                        ErrorKind::Handshake,
-                        format!("handshake with {where_}: {m}"),
-                    )
-                };
-                validate_response(&response, &key, deflate.is_some())
-                    .map_err(|e| failed(e.message))?;
+                let subprotocol =
+                    validate_response(&response, &key, deflate.is_some(), &config.subprotocols)
+                        .map_err(|e| failed(e.message))?;
                 if let Some(dc) = deflate {
                     let answer: Vec<&str> =
                         response.headers.all("Sec-WebSocket-Extensions").collect();
@@ -151,15 +306,15 @@ async fn open(
                         conn.set_deflate(&params, dc, config.connection.compression_threshold);
                     }
                 }
-                return Ok((stream, buf.split_off(n)));
+                conn.set_handshake(
+                    &response.headers,
+                    subprotocol.as_deref(),
+                    plan.tls.is_some(),
+                );
+                return Ok(buf.split_off(n));
             }
             Ok(None) => {}
-            Err(e) => {
-                return Err((
-                    ErrorKind::Handshake,
-                    format!("handshake with {where_}: {}", e.message),
-                ))
-            }
+            Err(e) => return Err(failed(e.message)),
         }
         let room = (MAX_HEAD_BYTES + 1 - buf.len()).min(chunk.len());
         let n = stream
@@ -167,10 +322,7 @@ async fn open(
             .await
             .map_err(io_err)?;
         if n == 0 {
-            return Err((
-                ErrorKind::Handshake,
-                format!("handshake with {where_}: the server closed the connection"),
-            ));
+            return Err(failed("the server closed the connection".into()));
         }
         buf.extend_from_slice(&chunk[..n]);
     }

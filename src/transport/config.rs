@@ -1,6 +1,9 @@
 //! Options of connections, servers and clients, with their documented defaults.
 
+use super::http_files::{PlainResponse, StaticDir};
+use super::tls::{ClientTls, ServerTls};
 use crate::protocol::deflate::DeflateConfig;
+use crate::protocol::proxy::Proxy;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -59,6 +62,21 @@ pub struct ServerConfig {
     /// Most connections at once, counting those still in the opening handshake;
     /// the next one gets HTTP 503. Default 10000.
     pub max_connections: usize,
+    /// TLS: with a certificate set, the port speaks only TLS (wss://, https://).
+    pub tls: ServerTls,
+    /// Subprotocols the server speaks, preferred first. When a client offers
+    /// some and none is here, the handshake is refused with 400.
+    pub subprotocols: Vec<String>,
+    /// When not empty, an upgrade request whose `Origin` is not in this list
+    /// gets 403 (compared case-insensitively). Requests without `Origin`
+    /// (clients that are not browsers) are let through.
+    pub allowed_origins: Vec<String>,
+    /// Requests that are not WebSocket upgrades are answered from this
+    /// directory (GET and HEAD) ...
+    pub static_dir: Option<StaticDir>,
+    /// ... or else with this response; with neither, with the 400 that names
+    /// what the request lacks to be an upgrade.
+    pub http_response: Option<PlainResponse>,
 }
 
 impl Default for ServerConfig {
@@ -66,15 +84,58 @@ impl Default for ServerConfig {
         ServerConfig {
             connection: ConnectionConfig::default(),
             max_connections: 10_000,
+            tls: ServerTls::default(),
+            subprotocols: Vec::new(),
+            allowed_origins: Vec::new(),
+            static_dir: None,
+            http_response: None,
         }
     }
 }
 
+/// Which HTTP proxy a client tunnels through.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ProxyChoice {
+    /// As curl does: `https_proxy` / `http_proxy` / `all_proxy`, minus `no_proxy`.
+    #[default]
+    FromEnvironment,
+    /// Connect directly, whatever the environment says.
+    Direct,
+    /// Always this proxy (`no_proxy` is not consulted).
+    Use(Proxy),
+}
+
 /// Options of a client.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// Options of the connection; `handshake_timeout` also bounds the TCP connect.
+    /// Options of the connection; `handshake_timeout` bounds the TLS and
+    /// WebSocket handshakes once the TCP connection is made.
     pub connection: ConnectionConfig,
+    /// Time allowed to make the TCP connection (through the proxy, if any).
+    /// Default 10 s.
+    pub connect_timeout: Duration,
     /// Extra request headers, sent after the standard ones.
     pub headers: Vec<(String, String)>,
+    /// Subprotocols to offer, preferred first; the server must choose one.
+    pub subprotocols: Vec<String>,
+    /// The `Origin` header to send, if any.
+    pub origin: Option<String>,
+    /// The proxy to go through.
+    pub proxy: ProxyChoice,
+    /// TLS options for wss:// URLs.
+    pub tls: ClientTls,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            connection: ConnectionConfig::default(),
+            connect_timeout: Duration::from_secs(10),
+            headers: Vec::new(),
+            subprotocols: Vec::new(),
+            origin: None,
+            proxy: ProxyChoice::default(),
+            tls: ClientTls::default(),
+        }
+    }
 }

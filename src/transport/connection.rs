@@ -10,6 +10,7 @@ use crate::protocol::deflate::{Compressor, Decompressor, DeflateConfig, DeflateP
 use crate::protocol::frame::{
     encode_frame, write_header, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN,
 };
+use crate::protocol::handshake::Headers;
 use crate::protocol::mask::apply_mask;
 use crate::protocol::receiver::Role;
 use crate::transport::{random, ErrorKind};
@@ -92,6 +93,16 @@ pub struct CloseInfo {
     pub reason: String,
 }
 
+/// What the opening handshake settled.
+struct HandshakeInfo {
+    /// The peer's handshake headers.
+    headers: Vec<(CString, CString)>,
+    /// The chosen subprotocol, "" when none.
+    subprotocol: CString,
+    /// Over TLS.
+    secure: bool,
+}
+
 /// One WebSocket connection, shared between its driver and the application.
 pub struct Connection {
     role: Role,
@@ -109,6 +120,8 @@ pub struct Connection {
     failure: OnceLock<(ErrorKind, String)>,
     /// permessage-deflate, once negotiated.
     deflate: OnceLock<Negotiated>,
+    /// What the opening handshake settled, once it completed.
+    handshake: OnceLock<HandshakeInfo>,
     /// Wakes the driver when the application asks to close, so the close
     /// timeout starts even if the close frame waits behind unsent data.
     close_notify: Notify,
@@ -153,6 +166,7 @@ impl Connection {
             close_info: OnceLock::new(),
             failure: OnceLock::new(),
             deflate: OnceLock::new(),
+            handshake: OnceLock::new(),
             close_notify: Notify::new(),
             changed_lock: Mutex::new(()),
             changed: Condvar::new(),
@@ -182,6 +196,36 @@ impl Connection {
             .get()
             .map(|d| d.header.as_c_str())
             .unwrap_or_default()
+    }
+
+    /// The subprotocol the handshake settled on ("" when none).
+    pub fn subprotocol(&self) -> &CStr {
+        self.handshake
+            .get()
+            .map(|h| h.subprotocol.as_c_str())
+            .unwrap_or_default()
+    }
+
+    /// The headers the peer sent in the opening handshake, in order: the
+    /// request's on a server, the response's on a client. Empty until then.
+    pub fn headers(&self) -> &[(CString, CString)] {
+        self.handshake
+            .get()
+            .map(|h| h.headers.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// The first handshake header named `name` (case-insensitive), if any.
+    pub fn header(&self, name: &str) -> Option<&CStr> {
+        self.headers()
+            .iter()
+            .find(|(n, _)| n.to_bytes().eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v.as_c_str())
+    }
+
+    /// True when the connection runs over TLS.
+    pub fn is_secure(&self) -> bool {
+        self.handshake.get().is_some_and(|h| h.secure)
     }
 
     /// The peer's address as `ip:port` (`[v6]:port`), empty until connected.
@@ -423,6 +467,19 @@ impl Connection {
         self.deflate
             .get()
             .map(|d| Decompressor::new(d.inflate.0, d.inflate.1))
+    }
+
+    /// Records what the opening handshake settled (before the connection opens).
+    pub(crate) fn set_handshake(&self, headers: &Headers, subprotocol: Option<&str>, secure: bool) {
+        let _ = self.handshake.set(HandshakeInfo {
+            headers: headers
+                .0
+                .iter()
+                .map(|(n, v)| (c_string(n.clone()), c_string(v.clone())))
+                .collect(),
+            subprotocol: c_string(subprotocol.unwrap_or_default().to_string()),
+            secure,
+        });
     }
 
     pub(crate) fn set_peer(&self, peer: String) {

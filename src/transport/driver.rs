@@ -54,11 +54,13 @@ pub(crate) async fn deliver(handler: &dyn Handler, conn: &Arc<Connection>, event
     handler.event(conn, event);
 }
 
-/// Delivers the error and the final close of a connection that never opened.
+/// Delivers the error and the final close of a connection that never opened:
+/// 1015 when TLS failed, 1006 otherwise.
 pub(crate) async fn fail_before_open(link: &Link, kind: ErrorKind, message: String) {
     link.conn.mark_failed(kind, message.clone());
     deliver(&*link.handler, &link.conn, Event::Error(kind, &message)).await;
-    finish(link, 1006, String::new()).await;
+    let code = if kind == ErrorKind::Tls { 1015 } else { 1006 };
+    finish(link, code, String::new()).await;
 }
 
 /// Marks the connection closed and delivers its `Close` event.

@@ -12,7 +12,11 @@ pub mod http_files;
 mod outqueue;
 pub mod random;
 pub mod runtime;
+mod serve;
 pub mod server;
+mod stream;
+pub mod tls;
+pub mod upgrade;
 
 pub use config::{ClientConfig, ConnectionConfig, ServerConfig};
 pub use connection::{CloseInfo, Connection, ConnectionState, SendError};
@@ -34,6 +38,9 @@ pub enum ErrorKind {
     Io,
     /// A handshake or close handshake took too long.
     Timeout,
+    /// The TLS handshake failed (untrusted or wrong certificate, not a TLS
+    /// peer, refused client certificate); the close code is 1015.
+    Tls,
 }
 
 /// Something that happened on a connection, handed to the [`Handler`].
@@ -76,4 +83,14 @@ pub trait Handler: Send + Sync + 'static {
     fn flow_control(&self) -> Option<(&Semaphore, u32)> {
         None
     }
+
+    /// True when the application decides on upgrade requests itself (a
+    /// server's handshake callback); then each one goes to [`Handler::upgrade`].
+    fn wants_upgrades(&self) -> bool {
+        false
+    }
+
+    /// An upgrade request for the application to answer (see
+    /// [`upgrade::PendingUpgrade::answer`]), now or later, from any thread.
+    fn upgrade(&self, _request: Arc<upgrade::PendingUpgrade>) {}
 }

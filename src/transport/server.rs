@@ -1,25 +1,18 @@
-//! Listening: accept TCP connections, run the server side of the opening
-//! handshake, then hand each connection to its driver.
+//! Listening: accept TCP connections and hand each to [`super::serve`];
+//! keep the set of open connections for broadcast, stop and wait_closed.
 
 use super::connection::Connection;
-use super::driver::{drive, Link};
+use super::serve::serve;
 use super::{runtime, Handler, ServerConfig};
-use crate::protocol::deflate::server_accept;
-use crate::protocol::handshake::{
-    build_accept_response, build_error_response, parse_request, validate_request, Request,
-    MAX_HEAD_BYTES,
-};
-use crate::protocol::receiver::Role;
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::time::timeout;
+use tokio_rustls::TlsAcceptor;
 
 /// A listening WebSocket server.
 pub struct Server {
@@ -27,9 +20,11 @@ pub struct Server {
     local: SocketAddr,
 }
 
-struct Shared {
-    config: ServerConfig,
-    handler: Arc<dyn Handler>,
+pub(super) struct Shared {
+    pub(super) config: ServerConfig,
+    pub(super) handler: Arc<dyn Handler>,
+    /// The TLS side, when the server speaks TLS.
+    pub(super) tls: Option<TlsAcceptor>,
     connections: Mutex<HashMap<u64, Arc<Connection>>>,
     /// Signalled when the last connection is removed.
     emptied: Condvar,
@@ -48,13 +43,19 @@ impl Shared {
 
 impl Server {
     /// Binds `host:port` (port 0 picks a free one) and starts accepting.
-    /// Binding happens before this returns, so its errors are returned here.
+    /// Binding and the TLS setup happen before this returns, so their errors
+    /// are returned here.
     pub fn listen(
         host: &str,
         port: u16,
         config: ServerConfig,
         handler: Arc<dyn Handler>,
     ) -> io::Result<Server> {
+        let tls = config
+            .tls
+            .build()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?
+            .map(TlsAcceptor::from);
         let rt = runtime::handle()?;
         let addrs: Vec<SocketAddr> = (host, port)
             .to_socket_addrs()
@@ -82,6 +83,7 @@ impl Server {
         let shared = Arc::new(Shared {
             config,
             handler,
+            tls,
             connections: Mutex::new(HashMap::new()),
             emptied: Condvar::new(),
             next_id: AtomicU64::new(1),
@@ -120,6 +122,11 @@ impl Server {
                 }
             })
             .count()
+    }
+
+    /// True when the server speaks TLS.
+    pub fn is_secure(&self) -> bool {
+        self.shared.tls.is_some()
     }
 
     /// Stops accepting and closes every connection with 1001 (going away).
@@ -188,37 +195,12 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
     }
 }
 
-/// Reads the request head; returns it with the bytes that followed it.
-async fn read_request(stream: &mut TcpStream) -> Result<(Request, Vec<u8>), Vec<u8>> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
-    loop {
-        match parse_request(&buf) {
-            Ok(Some((req, n))) => return Ok((req, buf.split_off(n))),
-            Ok(None) => {}
-            Err(e) => return Err(e.response),
-        }
-        let room = (MAX_HEAD_BYTES + 1 - buf.len()).min(chunk.len());
-        match stream.read(&mut chunk[..room.max(1)]).await {
-            Ok(0) | Err(_) => return Err(Vec::new()),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
-
-async fn reject(stream: &mut TcpStream, response: &[u8]) {
-    if !response.is_empty() {
-        let _ = stream.write_all(response).await;
-    }
-    let _ = stream.shutdown().await;
-}
-
 /// One accepted TCP connection counted against `max_connections`, from accept
 /// (so clients still in the handshake count too) until its task ends.
-struct Slot {
-    shared: Arc<Shared>,
+pub(super) struct Slot {
+    pub(super) shared: Arc<Shared>,
     /// More connections than allowed: this one only gets a 503.
-    over_limit: bool,
+    pub(super) over_limit: bool,
 }
 
 impl Slot {
@@ -237,76 +219,25 @@ impl Drop for Slot {
     }
 }
 
-async fn serve(mut stream: TcpStream, peer: SocketAddr, slot: Slot) {
-    let shared = slot.shared.clone();
-    let _ = stream.set_nodelay(true);
-    let config = &shared.config.connection;
-    let (request, leftover) = match timeout(config.handshake_timeout, read_request(&mut stream))
-        .await
-    {
-        Ok(Ok(r)) => r,
-        Ok(Err(response)) => return reject(&mut stream, &response).await,
-        Err(_) => {
-            let response = build_error_response(408, "Request Timeout", &[], "handshake timed out");
-            return reject(&mut stream, &response).await;
+impl Shared {
+    /// Adds an open connection; returns its id for [`Shared::unregister`].
+    pub(super) fn register(&self, conn: Arc<Connection>) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.connections().insert(id, conn);
+        id
+    }
+
+    /// Removes a finished connection, waking [`Server::wait_closed`] on the last.
+    pub(super) fn unregister(&self, id: u64) {
+        let mut connections = self.connections();
+        connections.remove(&id);
+        if connections.is_empty() {
+            self.emptied.notify_all();
         }
-    };
-    let key = match validate_request(&request) {
-        Ok(key) => key,
-        Err(e) => return reject(&mut stream, &e.response).await,
-    };
-    if slot.over_limit || shared.stopped.load(Ordering::Acquire) {
-        let response = build_error_response(
-            503,
-            "Service Unavailable",
-            &[],
-            "server is not accepting connections",
-        );
-        return reject(&mut stream, &response).await;
     }
-    // permessage-deflate: accept the client's first acceptable offer, if enabled.
-    let deflate = config.deflate.as_ref().and_then(|dc| {
-        let offers: Vec<&str> = request.headers.all("Sec-WebSocket-Extensions").collect();
-        server_accept(dc, &offers).map(|params| (dc, params))
-    });
-    let answer = deflate.as_ref().map(|(_, params)| params.to_header());
-    let extra: Vec<(&str, &str)> = answer
-        .iter()
-        .map(|a| ("Sec-WebSocket-Extensions", a.as_str()))
-        .collect();
-    let accepted = build_accept_response(&key, &extra);
-    match timeout(config.handshake_timeout, stream.write_all(&accepted)).await {
-        Ok(Ok(())) => {}
-        _ => return,
-    }
-    let (conn, commands) = Connection::new(
-        Role::Server,
-        request.path,
-        request.query,
-        config.send_queue_limit,
-    );
-    conn.set_peer(peer.to_string());
-    if let Some((dc, params)) = &deflate {
-        conn.set_deflate(params, dc, config.compression_threshold);
-    }
-    let conn = Arc::new(conn);
-    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    shared.connections().insert(id, conn.clone());
-    let link = Link {
-        conn: conn.clone(),
-        handler: shared.handler.clone(),
-        commands,
-        config: config.clone(),
-    };
-    if shared.stopped.load(Ordering::Acquire) {
-        // stop() ran between the check above and the registration.
-        let _ = conn.close(Some(1001), "server shutting down");
-    }
-    let (reader, writer) = stream.into_split();
-    drive(reader, writer, leftover, link).await;
-    let mut connections = shared.connections();
-    connections.remove(&id);
-    if connections.is_empty() {
-        shared.emptied.notify_all();
+
+    /// True once [`Server::stop`] ran.
+    pub(super) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
     }
 }

@@ -813,7 +813,7 @@ static void test_connect_failures(void) {
   /* a listener that never answers: connect timeout */
   int sfd = raw_listen(&rport, 0);
   cfg = ws_client_config_new();
-  ws_client_config_set_connect_timeout_ms(cfg, 1000);
+  ws_client_config_set_handshake_timeout_ms(cfg, 1000);
   rec_init(&cr, "silent");
   cl = connect_to(rport, "/", &cr, cfg);
   ws_client_config_free(cfg);

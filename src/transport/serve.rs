@@ -1,0 +1,301 @@
+//! One accepted TCP connection on a server: TLS (when configured), the request
+//! head, plain HTTP answers to requests that are not upgrades, the checks and
+//! the application's decision on the upgrade, the 101 answer, then the
+//! connection's driver.
+
+use super::connection::Connection;
+use super::driver::{drive, Link};
+use super::http_files::{self, reason_phrase};
+use super::server::Slot;
+use super::stream::Stream;
+use super::upgrade::{upgrade_cost, Answer, PendingUpgrade};
+use super::{Handler, ServerConfig};
+use crate::protocol::deflate::server_accept;
+use crate::protocol::handshake::{
+    build_accept_response, build_error_response, offered_subprotocols, parse_request,
+    validate_request, Request, MAX_HEAD_BYTES,
+};
+use crate::protocol::receiver::Role;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{timeout_at, Instant};
+
+/// The first byte of every TLS connection (a handshake record).
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// Serves one accepted connection until it ends.
+pub(super) async fn serve(tcp: TcpStream, peer: SocketAddr, slot: Slot) {
+    let _ = tcp.set_nodelay(true);
+    let deadline = Instant::now() + slot.shared.config.connection.handshake_timeout;
+    let Some(acceptor) = slot.shared.tls.clone() else {
+        return handle(tcp, peer, &slot, false, deadline).await;
+    };
+    let mut first = [0u8; 1];
+    match timeout_at(deadline, tcp.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => {}
+        Ok(Ok(1)) => {
+            // Most likely plain HTTP (ws:// or http://) sent to the TLS port.
+            let response = build_error_response(
+                400,
+                "Plain HTTP Request Sent To TLS Port",
+                &[],
+                "this server speaks TLS only: use wss:// or https://",
+            );
+            return reject(tcp, &response).await;
+        }
+        _ => return,
+    }
+    // A failed TLS handshake has no connection to report to: the client sees
+    // the alert, the server application nothing.
+    if let Ok(Ok(stream)) = timeout_at(deadline, acceptor.accept(tcp)).await {
+        handle(stream, peer, &slot, true, deadline).await;
+    }
+}
+
+/// The HTTP part: answer the request, and run the connection if it upgrades.
+async fn handle<S: Stream>(
+    mut stream: S,
+    peer: SocketAddr,
+    slot: &Slot,
+    secure: bool,
+    deadline: Instant,
+) {
+    let shared = &slot.shared;
+    let config = &shared.config;
+    let (request, leftover) = match timeout_at(deadline, read_request(&mut stream)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(response)) => return reject(stream, &response).await,
+        Err(_) => {
+            let response = build_error_response(408, "Request Timeout", &[], "handshake timed out");
+            return reject(stream, &response).await;
+        }
+    };
+    if !request.headers.has_token("Upgrade", "websocket") {
+        if let Some(dir) = &config.static_dir {
+            let _ = timeout_at(deadline, http_files::serve(&mut stream, dir, &request)).await;
+            return reject(stream, &[]).await;
+        }
+        if let Some(response) = &config.http_response {
+            let _ = timeout_at(
+                deadline,
+                http_files::write_plain(&mut stream, &request, response),
+            )
+            .await;
+            return reject(stream, &[]).await;
+        }
+    }
+    let key = match validate_request(&request) {
+        Ok(key) => key,
+        Err(e) => return reject(stream, &e.response).await,
+    };
+    if let Some(refusal) = refusal(config, &request) {
+        return reject(stream, &refusal).await;
+    }
+    if slot.over_limit || shared.is_stopped() {
+        let response = build_error_response(
+            503,
+            "Service Unavailable",
+            &[],
+            "server is not accepting connections",
+        );
+        return reject(stream, &response).await;
+    }
+    let answer = if shared.handler.wants_upgrades() {
+        ask(&*shared.handler, request.clone(), peer, secure, deadline).await
+    } else {
+        Answer::Accept {
+            subprotocol: None,
+            headers: Vec::new(),
+        }
+    };
+    let (subprotocol, mut headers) = match answer {
+        Answer::Reject {
+            status,
+            headers,
+            body,
+        } => return reject(stream, &http_response(status, &headers, &body)).await,
+        Answer::Accept {
+            subprotocol: Some(p),
+            headers,
+        } => (Some(p), headers),
+        Answer::Accept {
+            subprotocol: None,
+            headers,
+        } => match choose_subprotocol(&config.subprotocols, &offered_subprotocols(&request)) {
+            Ok(p) => (p, headers),
+            Err(response) => return reject(stream, &response).await,
+        },
+    };
+    // permessage-deflate: accept the client's first acceptable offer, if enabled.
+    let conn_config = &config.connection;
+    let deflate = conn_config.deflate.as_ref().and_then(|dc| {
+        let offers: Vec<&str> = request.headers.all("Sec-WebSocket-Extensions").collect();
+        server_accept(dc, &offers).map(|params| (dc, params))
+    });
+    if let Some((_, params)) = &deflate {
+        headers.push(("Sec-WebSocket-Extensions".into(), params.to_header()));
+    }
+    if let Some(p) = &subprotocol {
+        headers.push(("Sec-WebSocket-Protocol".into(), p.clone()));
+    }
+    let extra: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let accepted = build_accept_response(&key, &extra);
+    match timeout_at(deadline, stream.write_all(&accepted)).await {
+        Ok(Ok(())) => {}
+        _ => return,
+    }
+    let (conn, commands) = Connection::new(
+        Role::Server,
+        request.path.clone(),
+        request.query.clone(),
+        conn_config.send_queue_limit,
+    );
+    conn.set_peer(peer.to_string());
+    conn.set_handshake(&request.headers, subprotocol.as_deref(), secure);
+    if let Some((dc, params)) = &deflate {
+        conn.set_deflate(params, dc, conn_config.compression_threshold);
+    }
+    let conn = Arc::new(conn);
+    let id = shared.register(conn.clone());
+    let link = Link {
+        conn: conn.clone(),
+        handler: shared.handler.clone(),
+        commands,
+        config: conn_config.clone(),
+    };
+    if shared.is_stopped() {
+        // stop() ran between the check above and the registration.
+        let _ = conn.close(Some(1001), "server shutting down");
+    }
+    let (reader, writer) = stream.into_halves();
+    drive(reader, writer, leftover, link).await;
+    shared.unregister(id);
+}
+
+/// Reads the request head; returns it with the bytes that followed it, or the
+/// error response to send.
+async fn read_request<S: Stream>(stream: &mut S) -> Result<(Request, Vec<u8>), Vec<u8>> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    loop {
+        match parse_request(&buf) {
+            Ok(Some((req, n))) => return Ok((req, buf.split_off(n))),
+            Ok(None) => {}
+            Err(e) => return Err(e.response),
+        }
+        let room = (MAX_HEAD_BYTES + 1 - buf.len()).min(chunk.len());
+        match stream.read(&mut chunk[..room.max(1)]).await {
+            Ok(0) | Err(_) => return Err(Vec::new()),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// Sends `response` (if any) and closes.
+async fn reject<S: Stream>(mut stream: S, response: &[u8]) {
+    if !response.is_empty() {
+        let _ = stream.write_all(response).await;
+    }
+    let _ = stream.shutdown().await;
+}
+
+/// The 403 for an `Origin` outside the allow-list, if the list is set.
+fn refusal(config: &ServerConfig, request: &Request) -> Option<Vec<u8>> {
+    if config.allowed_origins.is_empty() {
+        return None;
+    }
+    let origin = request.headers.get("Origin")?;
+    let same = |allowed: &String| {
+        allowed
+            .trim_end_matches('/')
+            .eq_ignore_ascii_case(origin.trim_end_matches('/'))
+    };
+    if config.allowed_origins.iter().any(same) {
+        return None;
+    }
+    Some(build_error_response(
+        403,
+        "Forbidden",
+        &[],
+        &format!("origin '{origin}' is not allowed"),
+    ))
+}
+
+/// The server's own choice: the first of its subprotocols the client offered.
+/// None when the client offered none or the server has none; a 400 when the
+/// client offered some and the server speaks none of them.
+fn choose_subprotocol(ours: &[String], offered: &[&str]) -> Result<Option<String>, Vec<u8>> {
+    if offered.is_empty() || ours.is_empty() {
+        return Ok(None);
+    }
+    match ours.iter().find(|p| offered.contains(&p.as_str())) {
+        Some(p) => Ok(Some(p.clone())),
+        None => Err(build_error_response(
+            400,
+            "Bad Request",
+            &[],
+            &format!(
+                "none of the subprotocols offered ({}) is supported (supported: {})",
+                offered.join(", "),
+                ours.join(", ")
+            ),
+        )),
+    }
+}
+
+/// Hands the request to the application and waits for its answer until the
+/// handshake deadline.
+async fn ask(
+    handler: &dyn Handler,
+    request: Request,
+    peer: SocketAddr,
+    secure: bool,
+    deadline: Instant,
+) -> Answer {
+    let refuse = |status: u16, why: &str| Answer::Reject {
+        status,
+        headers: Vec::new(),
+        body: why.as_bytes().to_vec(),
+    };
+    if let Some((queue, limit)) = handler.flow_control() {
+        let cost = upgrade_cost(&request, limit);
+        match timeout_at(deadline, queue.acquire_many(cost)).await {
+            Ok(Ok(permit)) => permit.forget(),
+            _ => return refuse(503, "the server is too busy to answer"),
+        }
+    }
+    let (pending, answer) = PendingUpgrade::new(request, peer, secure);
+    handler.upgrade(Arc::new(pending));
+    match timeout_at(deadline, answer).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(_)) => refuse(500, "the application dropped the request without answering"),
+        Err(_) => refuse(503, "the application did not answer the handshake in time"),
+    }
+}
+
+/// A complete HTTP response for a rejection, closing the connection.
+fn http_response(status: u16, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status));
+    if !headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("Content-Type"))
+    {
+        out.push_str("Content-Type: text/plain; charset=utf-8\r\n");
+    }
+    out.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    ));
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str("\r\n");
+    let mut out = out.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
