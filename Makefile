@@ -9,7 +9,7 @@ EXAMPLES := $(patsubst examples-c/%.c,build/%,$(wildcard examples-c/*.c))
 CTESTS   := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/*.c))
 AUTOBAHN_DIR ?= $(wildcard ../shared/autobahn)
 
-.PHONY: all lib examples ctests test test-rust test-c test-examples conformance demo header bench clean lint
+.PHONY: all lib examples ctests test test-rust test-c test-examples test-browser conformance demo header bench clean lint
 all: lib examples
 
 lib:
@@ -36,8 +36,9 @@ ctests: $(CTESTS)
 header:
 	UPDATE_HEADER=1 $(CARGO) test --test header
 
-## test: every suite (Rust unit + integration, header check, C tests under valgrind, Autobahn)
-test: all ctests test-rust test-c test-examples conformance
+## test: every suite (Rust unit + integration, header check, C tests under valgrind,
+## example programs, a browser against echo_server, Autobahn)
+test: all ctests test-rust test-c test-examples test-browser conformance
 
 test-rust:
 	$(CARGO) test --release
@@ -48,6 +49,10 @@ test-c: all ctests
 ## test-examples: the command-line contracts of echo_server and wscat
 test-examples: all
 	tests/examples.sh
+
+## test-browser: headless Chromium loads a page from echo_server and echoes over wss:// and ws://
+test-browser: all
+	tests/browser.sh
 
 ## conformance: the Autobahn|Testsuite in both roles (needs ../shared/autobahn or AUTOBAHN_DIR)
 conformance: all

@@ -3,11 +3,18 @@
  * permessage-deflate (RFC 7692) from clients that offer it.
  *
  *   echo_server --host H --port P [--deflate] [--tls-cert F --tls-key F]
+ *               [--static DIR]
+ *
+ * With --tls-cert and --tls-key (PEM files: certificate chain, private key)
+ * the port speaks TLS only: wss:// and https://. With --static, requests that
+ * are not WebSocket upgrades get the files of DIR (index.html for "/"), so a
+ * browser can load a page from the server and open a WebSocket back to it
+ * (examples-c/www is such a page).
  *
  * A text message that is exactly "close-me" makes the server close that
  * connection with code 4000 and reason "bye". On SIGINT/SIGTERM it closes every
  * connection with 1001 (going away), waits for the close handshakes, and exits.
- * Prints "listening on ws://H:P/" once it accepts connections.
+ * Prints "listening on ws://H:P/" (wss:// with TLS) once it accepts connections.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -40,7 +47,7 @@ static void on_message(void *user_data, ws_conn *conn, ws_message_type type,
 static void usage(void) {
   fprintf(stderr,
           "usage: echo_server --host H --port P [--deflate] "
-          "[--tls-cert F --tls-key F]\n");
+          "[--tls-cert F --tls-key F] [--static DIR]\n");
   exit(2);
 }
 
@@ -48,6 +55,7 @@ int main(int argc, char **argv) {
   const char *host = "127.0.0.1";
   long port = 9001;
   int deflate = 0;
+  const char *cert = NULL, *key = NULL, *static_dir = NULL;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) {
       host = argv[++i];
@@ -57,10 +65,12 @@ int main(int argc, char **argv) {
       if (*end || port < 0 || port > 65535) usage();
     } else if (strcmp(argv[i], "--deflate") == 0) {
       deflate = 1;
-    } else if ((strcmp(argv[i], "--tls-cert") == 0 || strcmp(argv[i], "--tls-key") == 0) &&
-               i + 1 < argc) {
-      fprintf(stderr, "echo_server: %s: TLS is not supported yet\n", argv[i]);
-      return 2;
+    } else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc) {
+      cert = argv[++i];
+    } else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc) {
+      key = argv[++i];
+    } else if (strcmp(argv[i], "--static") == 0 && i + 1 < argc) {
+      static_dir = argv[++i];
     } else {
       usage();
     }
@@ -68,8 +78,18 @@ int main(int argc, char **argv) {
 
   ws_callbacks callbacks = {0};
   callbacks.on_message = on_message;
+  if (!cert != !key) {
+    fprintf(stderr, "echo_server: --tls-cert and --tls-key go together\n");
+    return 2;
+  }
   ws_server_config *config = ws_server_config_new();
   if (deflate) ws_server_config_set_deflate(config, 1); /* permessage-deflate */
+  if ((cert && ws_server_config_set_tls_cert_file(config, cert, key) != WS_STATUS_OK) ||
+      (static_dir && ws_server_config_set_static_dir(config, static_dir) != WS_STATUS_OK)) {
+    fprintf(stderr, "echo_server: %s\n", ws_last_error_message());
+    ws_server_config_free(config);
+    return 2;
+  }
   ws_server *server = ws_server_listen(host, (uint16_t)port, config, &callbacks, NULL);
   ws_server_config_free(config);
   if (!server) {
@@ -78,8 +98,9 @@ int main(int argc, char **argv) {
   }
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
-  const char *fmt = strchr(host, ':') ? "listening on ws://[%s]:%u/\n" : "listening on ws://%s:%u/\n";
-  printf(fmt, host, ws_server_port(server));
+  const char *scheme = ws_server_is_secure(server) ? "wss" : "ws";
+  const char *fmt = strchr(host, ':') ? "listening on %s://[%s]:%u/\n" : "listening on %s://%s:%u/\n";
+  printf(fmt, scheme, host, ws_server_port(server));
   fflush(stdout);
   while (!stop_requested) pause();
   /* Close every connection with 1001 and let the close handshakes finish. */

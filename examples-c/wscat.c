@@ -1,15 +1,21 @@
 /*
  * wscat: a small command-line WebSocket client (like `nc` for WebSockets).
  *
- *   wscat URL [--binary] [--deflate] [--ca F] [--subprotocol P] [-H 'K: V']...
+ *   wscat URL [--binary] [--deflate] [--ca F] [--subprotocol P]... [-H 'K: V']...
+ *             [--origin O] [--proxy URL] [--insecure]
  *
  * Connects to URL, then sends each line read from stdin (without its trailing
  * "\n") as one message: text by default, binary with --binary. A last line
  * without "\n" is sent too. Every message received is printed on stdout
  * followed by "\n" (binary messages as their raw bytes) and stdout is flushed
  * after each one. -H adds a header to the opening request (may be repeated).
- * --deflate offers permessage-deflate; --ca and --subprotocol are not supported
- * yet (exit 2).
+ * --deflate offers permessage-deflate. For wss:// URLs the server's certificate
+ * is checked against the system's CAs plus the CA file given with --ca;
+ * --insecure skips the check (never do this outside a test). --subprotocol
+ * offers a subprotocol (may be repeated; the chosen one is printed on stderr as
+ * "wscat: subprotocol: P"). --origin sends an Origin header. --proxy goes
+ * through an HTTP CONNECT proxy ("" for none); by default https_proxy /
+ * http_proxy / no_proxy are read as curl reads them.
  *
  * Ending, and the exit status:
  * - stdin EOF: wscat closes with 1000 and waits for the close handshake. If the
@@ -20,8 +26,8 @@
  *   3 otherwise. A failure after the connection opened (protocol violation by
  *   the server, I/O error) is printed first, as "wscat: error: MESSAGE".
  *   E.g. the echo server's "close-me" gives "wscat: closed: 4000 bye", exit 3.
- * - the connection cannot be made (bad URL, wss://, refused, handshake
- *   failure, timeout): one line "wscat: MESSAGE" on stderr, exit 1.
+ * - the connection cannot be made (bad URL, refused, TLS or handshake failure,
+ *   timeout): one line "wscat: MESSAGE" on stderr, exit 1.
  * - bad command line: usage on stderr, exit 2.
  * - a text line that is not valid UTF-8 is skipped with a warning on stderr.
  *
@@ -103,8 +109,8 @@ static int is_closed(void) {
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: wscat URL [--binary] [--deflate] [--ca F] [--subprotocol P] "
-          "[-H 'K: V']...\n");
+          "usage: wscat URL [--binary] [--deflate] [--ca F] [--subprotocol P]... "
+          "[-H 'K: V']... [--origin O] [--proxy URL] [--insecure]\n");
   exit(2);
 }
 
@@ -129,6 +135,14 @@ static void add_header(ws_client_config *cfg, const char *arg) {
     exit(2);
   }
   free(name);
+}
+
+/* Exits 2 with the library's reason when an option's value was refused. */
+static void option(ws_status status, const char *name, const char *value) {
+  if (status != WS_STATUS_OK) {
+    fprintf(stderr, "wscat: %s '%s': %s\n", name, value, ws_last_error_message());
+    exit(2);
+  }
 }
 
 /* Sends one line; waits while the send queue is full. Returns 0, or -1 once
@@ -230,11 +244,19 @@ int main(int argc, char **argv) {
     } else if (strcmp(argv[i], "--deflate") == 0) {
       ws_client_config_set_deflate(cfg, 1);
     } else if (strcmp(argv[i], "--ca") == 0 && i + 1 < argc) {
-      fprintf(stderr, "wscat: --ca: TLS is not supported yet\n");
-      return 2;
+      option(ws_client_config_add_tls_ca_file(cfg, argv[i + 1]), argv[i], argv[i + 1]);
+      i++;
     } else if (strcmp(argv[i], "--subprotocol") == 0 && i + 1 < argc) {
-      fprintf(stderr, "wscat: --subprotocol is not supported yet\n");
-      return 2;
+      option(ws_client_config_add_subprotocol(cfg, argv[i + 1]), argv[i], argv[i + 1]);
+      i++;
+    } else if (strcmp(argv[i], "--origin") == 0 && i + 1 < argc) {
+      option(ws_client_config_set_origin(cfg, argv[i + 1]), argv[i], argv[i + 1]);
+      i++;
+    } else if (strcmp(argv[i], "--proxy") == 0 && i + 1 < argc) {
+      option(ws_client_config_set_proxy(cfg, argv[i + 1]), argv[i], argv[i + 1]);
+      i++;
+    } else if (strcmp(argv[i], "--insecure") == 0) {
+      ws_client_config_dangerous_disable_tls_verification(cfg);
     } else if (argv[i][0] != '-' && !url) {
       url = argv[i];
     } else {
@@ -261,13 +283,13 @@ int main(int argc, char **argv) {
   callbacks.on_close = on_close;
   ws_client *client = ws_client_connect(url, cfg, &callbacks, NULL);
   ws_client_config_free(cfg);
-  if (!client) { /* malformed URL or wss:// */
+  if (!client) { /* malformed URL or proxy variable, no trusted CA */
     fprintf(stderr, "wscat: %s\n", ws_last_error_message());
     return 1;
   }
   ws_conn *conn = ws_client_conn(client);
 
-  /* The connect timeout of the library (10 s) bounds this wait. */
+  /* The library's connect and handshake timeouts (10 s each) bound this wait. */
   if (ws_conn_wait_open(conn, -1) != WS_STATUS_OK) {
     char msg[512];
     copy_line(msg, sizeof msg, ws_last_error_message());
@@ -275,6 +297,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "wscat: %s\n", msg[0] ? msg : st.error);
     return 1;
   }
+  if (ws_conn_subprotocol(conn)[0]) fprintf(stderr, "wscat: subprotocol: %s\n", ws_conn_subprotocol(conn));
 
   int we_closed = 0;
   if (pump_stdin(conn, binary, wake[0]) == 0) {

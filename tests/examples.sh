@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The command-line contracts of the example programs (DEVELOPERS.md), over loopback:
-# echo_server, wscat, and a clean shutdown of the server on SIGTERM.
+# echo_server, wscat, a clean shutdown of the server on SIGTERM, and TLS
+# (certificates made here with openssl) with the static page of examples-c/www.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,12 +17,12 @@ SERVER_PID=""
 cleanup() { [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null; rm -rf "$TMP"; }
 trap cleanup EXIT
 
-start_server() {
-  build/echo_server --host 127.0.0.1 --port 0 >"$TMP/server.out" 2>&1 &
+start_server() { # start_server [echo_server options...]
+  build/echo_server --host 127.0.0.1 --port 0 "$@" >"$TMP/server.out" 2>&1 &
   SERVER_PID=$!
   PORT=""
   for _ in $(seq 1 50); do
-    PORT=$(sed -n 's|^listening on ws://127.0.0.1:\([0-9]*\)/$|\1|p' "$TMP/server.out")
+    PORT=$(sed -n 's|^listening on wss*://127.0.0.1:\([0-9]*\)/$|\1|p' "$TMP/server.out")
     [[ -n "$PORT" ]] && return 0
     sleep 0.1
   done
@@ -69,6 +70,60 @@ check "echo_server exits 0 on SIGTERM" test "$src" -eq 0
 timeout 10 tail --pid="$WSCAT_PID" -f /dev/null
 check "a connected client is closed with 1001" grep -q '^wscat: closed: 1001' "$TMP/err"
 kill "$WSCAT_PID" 2>/dev/null
+
+# TLS: a CA, and a certificate for localhost and 127.0.0.1 signed by it.
+make_certs() {
+  local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  openssl req -x509 "${ec[@]}" -keyout "$TMP/ca.key" -out "$TMP/ca.pem" -days 2 -subj /CN=test-ca \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign &&
+    openssl req "${ec[@]}" -keyout "$TMP/server.key" -out "$TMP/server.csr" -subj /CN=localhost &&
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$TMP/san" &&
+    openssl x509 -req -in "$TMP/server.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" \
+      -CAcreateserial -days 1 -extfile "$TMP/san" -out "$TMP/server.pem"
+}
+check "openssl makes a CA and a server certificate" make_certs 2>/dev/null
+check "echo_server --tls-cert --tls-key --static starts and says wss://" \
+  start_server --tls-cert "$TMP/server.pem" --tls-key "$TMP/server.key" --static examples-c/www
+check "its banner says wss://" grep -q '^listening on wss://' "$TMP/server.out"
+
+printf 'secret\nsecond\n' | timeout 10 build/wscat "wss://localhost:$PORT/" --ca "$TMP/ca.pem" >"$TMP/out" 2>"$TMP/err"
+rc=$?
+check "wscat --ca: wss:// round trip, exit 0" test "$rc" -eq 0
+check "wscat --ca: the lines come back" diff <(printf 'secret\nsecond\n') "$TMP/out"
+printf 'packed\n' | timeout 10 build/wscat "wss://127.0.0.1:$PORT/" --ca "$TMP/ca.pem" --deflate >"$TMP/out" 2>&1
+check "wscat --deflate over TLS, to the IP address" grep -qx packed "$TMP/out"
+
+timeout 10 build/wscat "wss://localhost:$PORT/" </dev/null >"$TMP/out" 2>"$TMP/err"
+rc=$?
+check "wscat without --ca: exit 1" test "$rc" -eq 1
+check "wscat without --ca: one line saying the certificate is not trusted" \
+  bash -c "[[ \$(wc -l <'$TMP/err') -eq 1 ]] && grep -q 'not signed by a trusted CA' '$TMP/err'"
+timeout 10 build/wscat "ws://localhost:$PORT/" </dev/null >"$TMP/out" 2>"$TMP/err"
+check "ws:// to the TLS port: the server's 400 says why" grep -q 'Plain HTTP Request Sent To TLS Port' "$TMP/err"
+
+fetch() { # fetch URL [CAFILE]: prints the body of a GET
+  python3 - "$@" <<'PY'
+import ssl, sys, urllib.request
+ctx = ssl.create_default_context(cafile=sys.argv[2]) if len(sys.argv) > 2 else None
+sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], context=ctx, timeout=10).read())
+PY
+}
+fetch "https://localhost:$PORT/" "$TMP/ca.pem" >"$TMP/page" 2>"$TMP/err"
+check "the same port serves examples-c/www/index.html over https" cmp -s "$TMP/page" examples-c/www/index.html
+kill -TERM "$SERVER_PID"; wait "$SERVER_PID"; SERVER_PID=""
+
+check "echo_server --static without TLS" start_server --static examples-c/www
+fetch "http://127.0.0.1:$PORT/" >"$TMP/page" 2>"$TMP/err"
+check "plain http:// serves the page too" cmp -s "$TMP/page" examples-c/www/index.html
+printf 'still\n' | timeout 10 build/wscat "ws://127.0.0.1:$PORT/" >"$TMP/out" 2>&1
+check "and WebSockets on the same port" grep -qx still "$TMP/out"
+kill -TERM "$SERVER_PID"; wait "$SERVER_PID"; SERVER_PID=""
+
+build/echo_server --host 127.0.0.1 --port 0 --tls-cert "$TMP/server.pem" --tls-key "$TMP/ca.key" \
+  >/dev/null 2>"$TMP/err"
+rc=$?
+check "echo_server with a key that does not match: exit 2 and why" \
+  bash -c "[[ $rc -eq 2 ]] && grep -q 'does not belong to the certificate' '$TMP/err'"
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -3,6 +3,10 @@
 //! It starts on first use (or by [`start`]) and runs for the life of the process.
 //! Every connection task and every callback in thread-dispatch mode runs on it,
 //! so callbacks never run concurrently with each other.
+//!
+//! The thread blocks SIGPIPE: writing to a socket the peer has reset must give
+//! the writer an EPIPE error, not kill the host program (C programs keep the
+//! default SIGPIPE action, which is to terminate).
 
 use std::io;
 use std::sync::OnceLock;
@@ -27,12 +31,28 @@ fn boot() -> Result<Runtime, String> {
     let handle = rt.handle().clone();
     let thread = thread::Builder::new()
         .name(THREAD_NAME.into())
-        .spawn(move || rt.block_on(std::future::pending::<()>()))
+        .spawn(move || {
+            block_sigpipe();
+            rt.block_on(std::future::pending::<()>())
+        })
         .map_err(|e| format!("cannot start the I/O thread: {e}"))?;
     Ok(Runtime {
         handle,
         thread: thread.thread().id(),
     })
+}
+
+/// Blocks SIGPIPE on the calling thread (and on the threads it starts, such as
+/// tokio's blocking pool): a SIGPIPE raised by a socket write of this thread
+/// then stays pending instead of being delivered, and the write fails with EPIPE.
+fn block_sigpipe() {
+    // SAFETY: plain libc calls on a local, initialized signal set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
 }
 
 /// Starts the runtime if it is not running yet; an error says why it cannot start.
