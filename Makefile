@@ -63,12 +63,25 @@ demo: all
 	tests/demo.sh
 
 ## bench: throughput, latency and idle memory through the C ABI (figures go in BENCHMARKS.md)
-bench: build/bench/echo_bench build/bench/idle_memory
+bench: build/bench/echo_bench build/bench/idle_memory build/bench/tls/server.pem
 	build/bench/echo_bench
 	build/bench/echo_bench --deflate
+	build/bench/echo_bench --tls build/bench/tls/ca.pem build/bench/tls/server.pem build/bench/tls/server.key
 	build/bench/idle_memory
 	build/bench/idle_memory --deflate
 	build/bench/idle_memory --deflate --no-context-takeover
+
+# A CA and a certificate for 127.0.0.1 signed by it, for the TLS benchmark.
+build/bench/tls/server.pem:
+	@mkdir -p build/bench/tls
+	cd build/bench/tls && \
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+	  -keyout ca.key -out ca.pem -subj /CN=bench-ca -addext basicConstraints=critical,CA:TRUE && \
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+	  -keyout server.key -out server.csr -subj /CN=127.0.0.1 && \
+	printf 'subjectAltName=IP:127.0.0.1\n' >san && \
+	openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+	  -extfile san -out server.pem
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -14,7 +14,12 @@ check() { # check NAME CONDITION...
 
 TMP=$(mktemp -d)
 SERVER_PID=""
-cleanup() { [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null; rm -rf "$TMP"; }
+PROXY_PID=""
+cleanup() {
+  [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null
+  [[ -n "$PROXY_PID" ]] && kill "$PROXY_PID" 2>/dev/null
+  rm -rf "$TMP"
+}
 trap cleanup EXIT
 
 start_server() { # start_server [echo_server options...]
@@ -110,6 +115,28 @@ PY
 }
 fetch "https://localhost:$PORT/" "$TMP/ca.pem" >"$TMP/page" 2>"$TMP/err"
 check "the same port serves examples-c/www/index.html over https" cmp -s "$TMP/page" examples-c/www/index.html
+
+# Proxies from the environment, as curl users expect: https_proxy for wss://,
+# http_proxy for ws://, no_proxy to go direct.
+python3 tests/tools/connect_proxy.py "$TMP/proxy.log" >"$TMP/proxy.out" 2>&1 &
+PROXY_PID=$!
+for _ in $(seq 1 50); do
+  PROXY_PORT=$(sed -n 's/^listening on \([0-9]*\)$/\1/p' "$TMP/proxy.out")
+  [[ -n "$PROXY_PORT" ]] && break
+  sleep 0.1
+done
+printf 'tunnelled\n' | https_proxy="http://127.0.0.1:$PROXY_PORT" timeout 10 \
+  build/wscat "wss://localhost:$PORT/" --ca "$TMP/ca.pem" >"$TMP/out" 2>&1
+check "https_proxy: wss:// through the CONNECT proxy" grep -qx tunnelled "$TMP/out"
+check "https_proxy: the proxy saw CONNECT localhost:$PORT" grep -qx "CONNECT localhost:$PORT HTTP/1.1" "$TMP/proxy.log"
+: >"$TMP/proxy.log"
+printf 'direct\n' | https_proxy="http://127.0.0.1:$PROXY_PORT" no_proxy=localhost timeout 10 \
+  build/wscat "wss://localhost:$PORT/" --ca "$TMP/ca.pem" >"$TMP/out" 2>&1
+check "no_proxy=localhost: direct, the proxy saw nothing" \
+  bash -c "grep -qx direct '$TMP/out' && [[ ! -s '$TMP/proxy.log' ]]"
+printf 'x\n' | https_proxy="http://127.0.0.1:1" timeout 10 \
+  build/wscat "wss://localhost:$PORT/" --ca "$TMP/ca.pem" >"$TMP/out" 2>"$TMP/err"
+check "a proxy that is down: exit 1, the proxy named" grep -q "proxy 127.0.0.1:1" "$TMP/err"
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID"; SERVER_PID=""
 
 check "echo_server --static without TLS" start_server --static examples-c/www
@@ -117,6 +144,12 @@ fetch "http://127.0.0.1:$PORT/" >"$TMP/page" 2>"$TMP/err"
 check "plain http:// serves the page too" cmp -s "$TMP/page" examples-c/www/index.html
 printf 'still\n' | timeout 10 build/wscat "ws://127.0.0.1:$PORT/" >"$TMP/out" 2>&1
 check "and WebSockets on the same port" grep -qx still "$TMP/out"
+: >"$TMP/proxy.log"
+printf 'plain\n' | http_proxy="http://127.0.0.1:$PROXY_PORT" timeout 10 \
+  build/wscat "ws://127.0.0.1:$PORT/" >"$TMP/out" 2>&1
+check "http_proxy: ws:// through the proxy" \
+  bash -c "grep -qx plain '$TMP/out' && grep -qx 'CONNECT 127.0.0.1:$PORT HTTP/1.1' '$TMP/proxy.log'"
+kill "$PROXY_PID"
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID"; SERVER_PID=""
 
 build/echo_server --host 127.0.0.1 --port 0 --tls-cert "$TMP/server.pem" --tls-key "$TMP/ca.key" \

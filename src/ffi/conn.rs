@@ -154,9 +154,9 @@ pub unsafe extern "C" fn ws_conn_is_secure(c: *const Connection) -> c_int {
 
 /// The value of the first opening-handshake header named `name`
 /// (case-insensitive) the peer sent: a request header on a server connection, a
-/// response header on a client one. NULL when there is none (the last error is
-/// then `WS_STATUS_OK`), before the connection opened, or on error. Valid as
-/// long as the connection handle.
+/// response header on a client one. NULL when there is none or the connection
+/// has not opened yet; also NULL, with the last error set, when `c` or `name`
+/// is NULL. Valid as long as the connection handle.
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_header(
     c: *const Connection,

@@ -47,7 +47,9 @@ fn c_string(s: &str) -> CString {
     CString::new(&s[..end]).unwrap_or_default()
 }
 
-/// Registers a request and returns the handle the callback gets.
+/// Registers a request and returns the handle the callback gets. Requests the
+/// server no longer waits for (timed out, client gone) are dropped from the
+/// table on the way, so an application that never answers does not grow it.
 pub(crate) fn register(pending: Arc<PendingUpgrade>) -> *mut ws_handshake {
     let request = &pending.request;
     let entry = Entry {
@@ -70,9 +72,10 @@ pub(crate) fn register(pending: Arc<PendingUpgrade>) -> *mut ws_handshake {
         pending: pending.clone(),
     };
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    table()
-        .get_or_insert_with(HashMap::new)
-        .insert(id, Arc::new(entry));
+    let mut table = table();
+    let table = table.get_or_insert_with(HashMap::new);
+    table.retain(|_, e| e.pending.is_waiting());
+    table.insert(id, Arc::new(entry));
     id as usize as *mut ws_handshake
 }
 
@@ -132,7 +135,8 @@ pub extern "C" fn ws_handshake_is_secure(hs: *const ws_handshake) -> c_int {
 }
 
 /// The value of the first request header named `name` (case-insensitive);
-/// NULL when there is none (then the last error is `WS_STATUS_OK`) or on error.
+/// NULL when there is none; also NULL, with the last error set, on error
+/// (NULL or answered handle, NULL name).
 #[no_mangle]
 pub unsafe extern "C" fn ws_handshake_header(
     hs: *const ws_handshake,
@@ -250,8 +254,9 @@ fn answer(
 /// NULL the server's own choice (`ws_server_config_add_subprotocol`). May be
 /// called from any thread, during `on_handshake` or later (within the
 /// handshake timeout). Ends the handle: later calls with it get
-/// `WS_ERR_BAD_STATE`. `WS_ERR_NOT_OPEN` when the client went away or the
-/// server stopped waiting; `WS_ERR_INVALID_ARGUMENT` (the handle stays) for a
+/// `WS_ERR_BAD_STATE`. When the client went away or the server stopped
+/// waiting: `WS_ERR_NOT_OPEN` (or `WS_ERR_BAD_STATE` once the library dropped
+/// the abandoned handle). `WS_ERR_INVALID_ARGUMENT` (the handle stays) for a
 /// subprotocol the client did not offer.
 #[no_mangle]
 pub unsafe extern "C" fn ws_handshake_accept(

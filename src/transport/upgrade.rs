@@ -130,6 +130,16 @@ impl PendingUpgrade {
         (pending, rx)
     }
 
+    /// True while the server still waits for the answer (not answered yet,
+    /// not timed out, the client still there).
+    pub fn is_waiting(&self) -> bool {
+        self.reply
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|tx| !tx.is_closed())
+    }
+
     /// The subprotocols the client offered, in its order.
     pub fn offered_subprotocols(&self) -> Vec<&str> {
         offered_subprotocols(&self.request)
@@ -244,7 +254,9 @@ mod tests {
     #[test]
     fn gone_when_the_server_stopped_waiting() {
         let (p, rx) = pending("");
+        assert!(p.is_waiting());
         drop(rx);
+        assert!(!p.is_waiting());
         assert_eq!(p.answer(accept(None, &[])), Err(AnswerError::Gone));
     }
 }

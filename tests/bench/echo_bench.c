@@ -2,6 +2,7 @@
  * echo_bench: message throughput and round-trip latency through the C ABI.
  *
  *   build/bench/echo_bench [--messages N] [--size BYTES] [--window W] [--deflate]
+ *                          [--tls CA CERT KEY]
  *
  * Starts an echo server and one client in this process, both on the library's
  * I/O thread (WS_DISPATCH_THREAD), over 127.0.0.1. Three measurements:
@@ -12,6 +13,8 @@
  *   4. JSON: a 64 KiB JSON-like text message echoed, 4 in flight, 2000 times.
  * With --deflate both ends negotiate permessage-deflate (compression threshold
  * 0), so every message is compressed by the sender and inflated by the receiver.
+ * With --tls the connection is wss:// (the server uses CERT and KEY, the client
+ * trusts CA only); `make bench` makes them with openssl.
  * Prints messages/s and MB/s (payload bytes, one direction) per measurement.
  */
 #include <pthread.h>
@@ -116,13 +119,20 @@ int main(int argc, char **argv) {
   long messages = 1000000, window = 64;
   size_t size = 64;
   int deflate = 0;
+  const char *ca = NULL, *cert = NULL, *key = NULL;
+  const char *usage = "usage: echo_bench [--messages N] [--size B] [--window W] [--deflate] [--tls CA CERT KEY]\n";
   for (int i = 1; i < argc; i += 2) {
     if (strcmp(argv[i], "--deflate") == 0) { deflate = 1; i--; continue; }
-    if (i + 1 >= argc) { fprintf(stderr, "usage: echo_bench [--messages N] [--size B] [--window W] [--deflate]\n"); return 2; }
+    if (strcmp(argv[i], "--tls") == 0 && i + 3 < argc) {
+      ca = argv[i + 1], cert = argv[i + 2], key = argv[i + 3];
+      i += 2;
+      continue;
+    }
+    if (i + 1 >= argc) { fputs(usage, stderr); return 2; }
     if (strcmp(argv[i], "--messages") == 0) messages = atol(argv[i + 1]);
     else if (strcmp(argv[i], "--size") == 0) size = (size_t)atol(argv[i + 1]);
     else if (strcmp(argv[i], "--window") == 0) window = atol(argv[i + 1]);
-    else { fprintf(stderr, "usage: echo_bench [--messages N] [--size B] [--window W] [--deflate]\n"); return 2; }
+    else { fputs(usage, stderr); return 2; }
   }
   ws_callbacks server_cb = {0}, client_cb = {0};
   server_cb.on_message = server_echo;
@@ -132,12 +142,21 @@ int main(int argc, char **argv) {
     ws_server_config_set_deflate(scfg, 1);
     ws_server_config_set_compression_threshold(scfg, 0);
   }
+  if (cert && ws_server_config_set_tls_cert_file(scfg, cert, key) != WS_STATUS_OK) {
+    fprintf(stderr, "--tls: %s\n", ws_last_error_message());
+    return 1;
+  }
   ws_server *server = ws_server_listen("127.0.0.1", 0, scfg, &server_cb, NULL);
   ws_server_config_free(scfg);
   if (!server) { fprintf(stderr, "listen: %s\n", ws_last_error_message()); return 1; }
   char url[64];
-  snprintf(url, sizeof url, "ws://127.0.0.1:%u/", ws_server_port(server));
+  snprintf(url, sizeof url, "%s://127.0.0.1:%u/", ca ? "wss" : "ws", ws_server_port(server));
   ws_client_config *cfg = ws_client_config_new();
+  if (ca && (ws_client_config_set_tls_system_roots(cfg, 0) != WS_STATUS_OK ||
+             ws_client_config_add_tls_ca_file(cfg, ca) != WS_STATUS_OK)) {
+    fprintf(stderr, "--tls: %s\n", ws_last_error_message());
+    return 1;
+  }
   ws_client_config_set_max_message_size(cfg, 64u << 20);
   if (deflate) {
     ws_client_config_set_deflate(cfg, 1);
@@ -150,8 +169,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "connect: %s\n", ws_last_error_message());
     return 1;
   }
-  printf("libwebsocket %s, echo over 127.0.0.1, client and server in one process%s%s\n",
-         ws_version(), deflate ? ", permessage-deflate: " : "", deflate ? ws_conn_extensions(conn) : "");
+  printf("libwebsocket %s, echo over 127.0.0.1%s, client and server in one process%s%s\n",
+         ws_version(), ca ? " with TLS" : "", deflate ? ", permessage-deflate: " : "",
+         deflate ? ws_conn_extensions(conn) : "");
   char name[64];
   snprintf(name, sizeof name, "pipelined echo (window %ld)", window);
   report(name, messages, size, run(conn, messages, size, window));
