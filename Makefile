@@ -63,13 +63,15 @@ demo: all
 	tests/demo.sh
 
 ## bench: throughput, latency and idle memory through the C ABI (figures go in BENCHMARKS.md)
+BENCH_TLS := --tls build/bench/tls/ca.pem build/bench/tls/server.pem build/bench/tls/server.key
 bench: build/bench/echo_bench build/bench/idle_memory build/bench/tls/server.pem
 	build/bench/echo_bench
 	build/bench/echo_bench --deflate
-	build/bench/echo_bench --tls build/bench/tls/ca.pem build/bench/tls/server.pem build/bench/tls/server.key
+	build/bench/echo_bench $(BENCH_TLS)
 	build/bench/idle_memory
 	build/bench/idle_memory --deflate
 	build/bench/idle_memory --deflate --no-context-takeover
+	build/bench/idle_memory $(BENCH_TLS)
 
 # A CA and a certificate for 127.0.0.1 signed by it, for the TLS benchmark.
 build/bench/tls/server.pem:

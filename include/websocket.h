@@ -540,9 +540,9 @@ int ws_conn_is_secure(const ws_conn *c);
 /**
  * The value of the first opening-handshake header named `name`
  * (case-insensitive) the peer sent: a request header on a server connection, a
- * response header on a client one. NULL when there is none (the last error is
- * then `WS_STATUS_OK`), before the connection opened, or on error. Valid as
- * long as the connection handle.
+ * response header on a client one. NULL when there is none or the connection
+ * has not opened yet; also NULL, with the last error set, when `c` or `name`
+ * is NULL. Valid as long as the connection handle.
  */
 const char *ws_conn_header(const ws_conn *c, const char *name);
 
@@ -776,7 +776,8 @@ int ws_handshake_is_secure(const ws_handshake *hs);
 
 /**
  * The value of the first request header named `name` (case-insensitive);
- * NULL when there is none (then the last error is `WS_STATUS_OK`) or on error.
+ * NULL when there is none; also NULL, with the last error set, on error
+ * (NULL or answered handle, NULL name).
  */
 const char *ws_handshake_header(const ws_handshake *hs, const char *name);
 
@@ -814,8 +815,9 @@ ws_status ws_handshake_add_header(ws_handshake *hs, const char *name, const char
  * NULL the server's own choice (`ws_server_config_add_subprotocol`). May be
  * called from any thread, during `on_handshake` or later (within the
  * handshake timeout). Ends the handle: later calls with it get
- * `WS_ERR_BAD_STATE`. `WS_ERR_NOT_OPEN` when the client went away or the
- * server stopped waiting; `WS_ERR_INVALID_ARGUMENT` (the handle stays) for a
+ * `WS_ERR_BAD_STATE`. When the client went away or the server stopped
+ * waiting: `WS_ERR_NOT_OPEN` (or `WS_ERR_BAD_STATE` once the library dropped
+ * the abandoned handle). `WS_ERR_INVALID_ARGUMENT` (the handle stays) for a
  * subprotocol the client did not offer.
  */
 ws_status ws_handshake_accept(ws_handshake *hs, const char *subprotocol);

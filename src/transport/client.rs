@@ -4,13 +4,11 @@
 use super::config::ProxyChoice;
 use super::connection::Connection;
 use super::driver::{drive, fail_before_open, finish, Link};
-use super::stream::Stream;
+use super::stream::{read_more, Stream};
 use super::tls;
 use super::{runtime, ClientConfig, ErrorKind, Handler};
 use crate::protocol::deflate::{client_accept, client_offer};
-use crate::protocol::handshake::{
-    build_request, generate_key, parse_response, validate_response, MAX_HEAD_BYTES,
-};
+use crate::protocol::handshake::{build_request, generate_key, parse_response, validate_response};
 use crate::protocol::proxy::{self, Proxy};
 use crate::protocol::receiver::Role;
 use crate::protocol::url::{self, WsUrl};
@@ -142,6 +140,21 @@ async fn run(plan: Plan, mut link: Link) {
     let Some(tls) = plan.tls.clone() else {
         return upgrade_and_drive(tcp, &plan, deadline, link).await;
     };
+    // Boxed: TLS state is large, and plain connections should not carry its
+    // size in their own task.
+    Box::pin(secure_and_drive(tcp, tls, &plan, deadline, link)).await
+}
+
+/// The TLS handshake over `tcp`, then the opening handshake and the connection.
+async fn secure_and_drive(
+    tcp: TcpStream,
+    tls: Arc<rustls::ClientConfig>,
+    plan: &Plan,
+    deadline: Instant,
+    mut link: Link,
+) {
+    let target = &plan.target;
+    let where_ = format!("{}:{}", target.host, target.port);
     let name = match tls::server_name(&target.host) {
         Ok(name) => name,
         Err(m) => return fail_before_open(&link, ErrorKind::Tls, m).await,
@@ -149,7 +162,7 @@ async fn run(plan: Plan, mut link: Link) {
     let handshake = timeout_at(deadline, TlsConnector::from(tls).connect(name, tcp));
     match unless_closed(&mut link, handshake).await {
         None => finish(&link, 1006, String::new()).await,
-        Some(Ok(Ok(stream))) => upgrade_and_drive(stream, &plan, deadline, link).await,
+        Some(Ok(Ok(stream))) => upgrade_and_drive(stream, plan, deadline, link).await,
         Some(Ok(Err(e))) => {
             let why = tls::describe(&e, &target.host).unwrap_or_else(|| {
                 if e.kind() == std::io::ErrorKind::UnexpectedEof {
@@ -290,7 +303,6 @@ async fn upgrade<S: Stream>(
     stream.write_all(&request).await.map_err(io_err)?;
 
     let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
     loop {
         match parse_response(&buf) {
             Ok(Some((response, n))) => {
@@ -316,14 +328,9 @@ async fn upgrade<S: Stream>(
             Ok(None) => {}
             Err(e) => return Err(failed(e.message)),
         }
-        let room = (MAX_HEAD_BYTES + 1 - buf.len()).min(chunk.len());
-        let n = stream
-            .read(&mut chunk[..room.max(1)])
-            .await
-            .map_err(io_err)?;
+        let n = read_more(stream, &mut buf).await.map_err(io_err)?;
         if n == 0 {
             return Err(failed("the server closed the connection".into()));
         }
-        buf.extend_from_slice(&chunk[..n]);
     }
 }

@@ -7,18 +7,18 @@ use super::connection::Connection;
 use super::driver::{drive, Link};
 use super::http_files::{self, reason_phrase};
 use super::server::Slot;
-use super::stream::Stream;
+use super::stream::{read_more, Stream};
 use super::upgrade::{upgrade_cost, Answer, PendingUpgrade};
 use super::{Handler, ServerConfig};
 use crate::protocol::deflate::server_accept;
 use crate::protocol::handshake::{
     build_accept_response, build_error_response, offered_subprotocols, parse_request,
-    validate_request, Request, MAX_HEAD_BYTES,
+    validate_request, Request,
 };
 use crate::protocol::receiver::Role;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
@@ -48,10 +48,14 @@ pub(super) async fn serve(tcp: TcpStream, peer: SocketAddr, slot: Slot) {
         _ => return,
     }
     // A failed TLS handshake has no connection to report to: the client sees
-    // the alert, the server application nothing.
-    if let Ok(Ok(stream)) = timeout_at(deadline, acceptor.accept(tcp)).await {
-        handle(stream, peer, &slot, true, deadline).await;
-    }
+    // the alert, the server application nothing. Boxed: TLS state is large,
+    // and plain connections should not carry its size in their own task.
+    Box::pin(async move {
+        if let Ok(Ok(stream)) = timeout_at(deadline, acceptor.accept(tcp)).await {
+            handle(stream, peer, &slot, true, deadline).await;
+        }
+    })
+    .await
 }
 
 /// The HTTP part: answer the request, and run the connection if it upgrades.
@@ -181,17 +185,15 @@ async fn handle<S: Stream>(
 /// error response to send.
 async fn read_request<S: Stream>(stream: &mut S) -> Result<(Request, Vec<u8>), Vec<u8>> {
     let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
     loop {
         match parse_request(&buf) {
             Ok(Some((req, n))) => return Ok((req, buf.split_off(n))),
             Ok(None) => {}
             Err(e) => return Err(e.response),
         }
-        let room = (MAX_HEAD_BYTES + 1 - buf.len()).min(chunk.len());
-        match stream.read(&mut chunk[..room.max(1)]).await {
+        match read_more(stream, &mut buf).await {
             Ok(0) | Err(_) => return Err(Vec::new()),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(_) => {}
         }
     }
 }

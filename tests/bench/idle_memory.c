@@ -4,12 +4,14 @@
  *
  *   build/bench/idle_memory [--connections N] [--deflate] [--window-bits B]
  *                           [--memory-level M] [--no-context-takeover]
+ *                           [--tls CA CERT KEY]
  *
  * Opens N client connections to a server in this process (so each connection
  * is counted twice: its client end and its server end), sends one 20 KiB
  * message each way on each (so compressors and inflaters have worked), waits
  * until all is idle, and prints the growth of the resident set size per
- * connection end.
+ * connection end. With --tls the connections are wss:// (server CERT and KEY,
+ * the client trusts CA).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -52,13 +54,15 @@ static void client_got(void *u, ws_conn *c, ws_message_type t, const uint8_t *d,
 
 int main(int argc, char **argv) {
   int n = 500, deflate = 0, bits = 15, nct = 0, mem_level = 8;
+  const char *ca = NULL, *cert = NULL, *key = NULL;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--connections") == 0 && i + 1 < argc) n = atoi(argv[++i]);
     else if (strcmp(argv[i], "--deflate") == 0) deflate = 1;
     else if (strcmp(argv[i], "--window-bits") == 0 && i + 1 < argc) bits = atoi(argv[++i]);
     else if (strcmp(argv[i], "--no-context-takeover") == 0) nct = 1;
     else if (strcmp(argv[i], "--memory-level") == 0 && i + 1 < argc) mem_level = atoi(argv[++i]);
-    else { fprintf(stderr, "usage: idle_memory [--connections N] [--deflate] [--window-bits B] [--memory-level M] [--no-context-takeover]\n"); return 2; }
+    else if (strcmp(argv[i], "--tls") == 0 && i + 3 < argc) ca = argv[i + 1], cert = argv[i + 2], key = argv[i + 3], i += 3;
+    else { fprintf(stderr, "usage: idle_memory [--connections N] [--deflate] [--window-bits B] [--memory-level M] [--no-context-takeover] [--tls CA CERT KEY]\n"); return 2; }
   }
   ws_callbacks scb = {0}, ccb = {0};
   scb.on_message = server_echo;
@@ -73,10 +77,16 @@ int main(int argc, char **argv) {
     ws_client_config_set_deflate_memory_level(cc, mem_level);
     ws_client_config_set_deflate_no_context_takeover(cc, nct, nct);
   }
+  if (ca && (ws_server_config_set_tls_cert_file(sc, cert, key) != WS_STATUS_OK ||
+             ws_client_config_set_tls_system_roots(cc, 0) != WS_STATUS_OK ||
+             ws_client_config_add_tls_ca_file(cc, ca) != WS_STATUS_OK)) {
+    fprintf(stderr, "--tls: %s\n", ws_last_error_message());
+    return 1;
+  }
   ws_server *srv = ws_server_listen("127.0.0.1", 0, sc, &scb, NULL);
   if (!srv) { fprintf(stderr, "listen: %s\n", ws_last_error_message()); return 1; }
   char url[64];
-  snprintf(url, sizeof url, "ws://127.0.0.1:%u/", ws_server_port(srv));
+  snprintf(url, sizeof url, "%s://127.0.0.1:%u/", ca ? "wss" : "ws", ws_server_port(srv));
   ws_client **clients = calloc((size_t)n, sizeof *clients);
   char *msg = malloc(20480);
   for (int i = 0; i < 20480; i++) msg[i] = (char)('a' + (i * 31 + i / 7) % 26);
