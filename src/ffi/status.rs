@@ -165,6 +165,7 @@ pub extern "C" fn ws_status_name(status: ws_status) -> *const c_char {
         WS_ERR_IO => b"WS_ERR_IO\0",
         WS_ERR_BAD_STATE => b"WS_ERR_BAD_STATE\0",
         WS_ERR_INTERNAL => b"WS_ERR_INTERNAL\0",
+        WS_ERR_TLS => b"WS_ERR_TLS\0",
         _ => b"WS_ERR_UNKNOWN\0",
     };
     name.as_ptr().cast()

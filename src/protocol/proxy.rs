@@ -38,7 +38,10 @@ pub struct Proxy {
 /// password (`user:`), as curl does. Error messages show the URL with its
 /// password replaced by `***`, so they can be logged.
 pub fn parse_proxy_url(url: &str) -> Result<Proxy, String> {
-    let refuse = |why: &str| format!("the proxy URL '{}' {why}", redact_password(url));
+    let refuse = |why: &str| {
+        let shown = redact_password(url).escape_debug().to_string();
+        format!("the proxy URL '{shown}' {why}")
+    };
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(refuse("contains whitespace or a control character"));
     }

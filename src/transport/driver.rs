@@ -150,6 +150,8 @@ where
     let mut error: Option<(ErrorKind, String)> = None;
     let mut commands_open = true;
     let mut write_shut = false;
+    // Bytes were written since the last flush (see the write step below).
+    let mut unflushed = false;
     // The peer sent FIN: stop reading, but still flush what we owe it.
     let mut peer_eof = false;
     // A pong owed while `out` was over its mark (only the latest ping is answered).
@@ -248,7 +250,7 @@ where
                 out.push_with(|v| encode_frame(v, true, OpCode::Pong, mask_for(role), &payload));
             }
         }
-        if peer_eof && out.is_empty() {
+        if peer_eof && out.is_empty() && !unflushed {
             break 'run;
         }
         // Reading never waits for writing (two peers sending large messages to
@@ -258,6 +260,7 @@ where
         let accept_commands = commands_open && out.len() < OUT_HIGH_WATER;
         enum Step {
             Wrote(std::io::Result<usize>),
+            Flushed(std::io::Result<()>),
             Read(std::io::Result<usize>),
             Command(Option<Command>),
             CloseRequested,
@@ -265,8 +268,17 @@ where
         }
         let step = {
             let slices = out.slices();
+            // A TLS writer may take bytes into its own buffer when the socket is
+            // full: once `out` is empty, flush until they are all on the socket.
+            let writing = async {
+                if slices.is_empty() {
+                    Step::Flushed(writer.flush().await)
+                } else {
+                    Step::Wrote(writer.write_vectored(&slices).await)
+                }
+            };
             tokio::select! {
-                r = writer.write_vectored(&slices), if !slices.is_empty() => Step::Wrote(r),
+                step = writing, if !slices.is_empty() || unflushed => step,
                 r = reader.read(&mut buf[filled..]), if can_read => Step::Read(r),
                 c = link.commands.recv(), if accept_commands => Step::Command(c),
                 _ = conn.close_requested(), if deadline.is_none() => Step::CloseRequested,
@@ -274,13 +286,17 @@ where
             }
         };
         match step {
-            Step::Wrote(Ok(n)) => out.advance(n),
-            Step::Wrote(Err(e)) => {
+            Step::Wrote(Ok(n)) => {
+                out.advance(n);
+                unflushed = true;
+            }
+            Step::Flushed(Ok(())) => unflushed = false,
+            Step::Wrote(Err(e)) | Step::Flushed(Err(e)) => {
                 error.get_or_insert((ErrorKind::Io, format!("write failed: {e}")));
                 break 'run;
             }
             Step::Read(Ok(0)) => {
-                if out.is_empty() {
+                if out.is_empty() && !unflushed {
                     break 'run;
                 }
                 peer_eof = true;

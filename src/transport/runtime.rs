@@ -20,12 +20,18 @@ struct Runtime {
 
 static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
 
+/// How long an idle blocking thread (name lookups, file reads) stays.
+pub const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Name of the runtime thread, as debuggers and `top -H` show it.
 pub const THREAD_NAME: &str = "websocket-io";
 
 fn boot() -> Result<Runtime, String> {
     let rt = Builder::new_current_thread()
         .enable_all()
+        // Name lookups and static-file reads run on tokio's blocking threads:
+        // let an idle one end soon instead of after tokio's default 10 s.
+        .thread_keep_alive(BLOCKING_KEEP_ALIVE)
         .build()
         .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
     let handle = rt.handle().clone();

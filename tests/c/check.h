@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -577,6 +578,101 @@ static inline size_t raw_client_frame(unsigned char *out, int first_byte, const 
   i += 4;
   for (size_t k = 0; k < len; k++) out[i + k] = ((const unsigned char *)payload)[k] ^ key[k % 4];
   return i + len;
+}
+
+
+/* ------------------------------------------------------- files and HTTP */
+
+/* A new private directory under $TMPDIR (or /tmp) into buf; 0 on success. */
+static inline int temp_dir_make(char *buf, size_t cap, const char *tag) {
+  const char *base = getenv("TMPDIR");
+  if (!base || !base[0]) base = "/tmp";
+  snprintf(buf, cap, "%s/libwebsocket-%s-XXXXXX", base, tag);
+  return mkdtemp(buf) ? 0 : -1;
+}
+
+/* Removes a directory made by temp_dir_make and everything in it. */
+static inline int temp_dir_remove(const char *dir) {
+  if (!dir || !strstr(dir, "/libwebsocket-")) return -1; /* never anything else */
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Writes len bytes to dir/name; 0 on success. */
+static inline int write_file_in(const char *dir, const char *name, const void *data, size_t len) {
+  char path[1200];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "wb");
+  if (!f) return -1;
+  int ok = fwrite(data, 1, len, f) == len;
+  return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+/* The whole of dir/name, NUL-terminated, in a malloc'ed buffer (free it);
+ * NULL on error. *len (may be NULL) gets the size without the NUL. */
+static inline char *read_file_in(const char *dir, const char *name, size_t *len) {
+  char path[1200];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap);
+  while (buf) {
+    if (n + 1 >= cap) {
+      char *bigger = realloc(buf, cap * 2);
+      if (!bigger) {
+        free(buf);
+        buf = NULL;
+        break;
+      }
+      buf = bigger;
+      cap *= 2;
+    }
+    size_t got = fread(buf + n, 1, cap - 1 - n, f);
+    if (got == 0) break;
+    n += got;
+  }
+  fclose(f);
+  if (!buf) return NULL;
+  buf[n] = 0;
+  if (len) *len = n;
+  return buf;
+}
+
+/* Sends `request` to 127.0.0.1:port on a new connection and reads the answer
+ * until the server closes (or WAIT_MS pass) into resp (NUL-terminated).
+ * Returns the number of bytes read, or -1 when the connection failed. */
+static inline long raw_exchange(int port, const char *request, char *resp, size_t cap) {
+  resp[0] = 0;
+  int fd = raw_connect(port, 0);
+  if (fd < 0) return -1;
+  long n = -1;
+  if (raw_send_str(fd, request) == 0) n = (long)raw_read_until(fd, resp, cap, NULL);
+  close(fd);
+  return n;
+}
+
+/* The body of an HTTP response in resp (after the blank line), or NULL. */
+static inline const char *http_body(const char *resp) {
+  const char *p = strstr(resp, "\r\n\r\n");
+  return p ? p + 4 : NULL;
+}
+
+/* 1 when the head of the HTTP response in resp has the line "Name: value"
+ * (name compared case-insensitively, value exactly). */
+static inline int http_has_header(const char *resp, const char *name, const char *value) {
+  const char *end = strstr(resp, "\r\n\r\n");
+  size_t nl = strlen(name), vl = strlen(value);
+  for (const char *p = strstr(resp, "\r\n"); p && (!end || p < end); p = strstr(p + 2, "\r\n")) {
+    const char *line = p + 2;
+    if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+      const char *v = line + nl + 1;
+      while (*v == ' ') v++;
+      if (strncmp(v, value, vl) == 0 && v[vl] == '\r') return 1;
+    }
+  }
+  return 0;
 }
 
 #endif
