@@ -140,7 +140,9 @@ typedef int ws_message_type;
  * until `on_close` returns; call `ws_conn_retain` to keep it longer.
  * In `WS_DISPATCH_THREAD` mode the callbacks run on the library's I/O thread,
  * in `WS_DISPATCH_POLL` mode inside `ws_dispatch()` on the caller's thread.
- * Any library function may be called from a callback.
+ * Any library function may be called from a callback. The I/O thread blocks
+ * SIGPIPE (so that a peer resetting a connection cannot kill the program): a
+ * thread-mode callback writing to a closed pipe of its own gets EPIPE.
  */
 typedef struct {
   /**
@@ -815,10 +817,10 @@ ws_status ws_handshake_add_header(ws_handshake *hs, const char *name, const char
  * NULL the server's own choice (`ws_server_config_add_subprotocol`). May be
  * called from any thread, during `on_handshake` or later (within the
  * handshake timeout). Ends the handle: later calls with it get
- * `WS_ERR_BAD_STATE`. When the client went away or the server stopped
- * waiting: `WS_ERR_NOT_OPEN` (or `WS_ERR_BAD_STATE` once the library dropped
- * the abandoned handle). `WS_ERR_INVALID_ARGUMENT` (the handle stays) for a
- * subprotocol the client did not offer.
+ * `WS_ERR_BAD_STATE`. `WS_ERR_NOT_OPEN` when the server stopped waiting (the
+ * handshake timed out; the request then got 503). `WS_ERR_INVALID_ARGUMENT`
+ * (the handle stays) for a subprotocol the client did not offer. Every
+ * handshake must be answered: an unanswered handle keeps its memory.
  */
 ws_status ws_handshake_accept(ws_handshake *hs, const char *subprotocol);
 
@@ -1065,7 +1067,7 @@ ws_status ws_server_config_set_static_dir(ws_server_config *cfg, const char *pat
 
 /**
  * The response to requests that are not WebSocket upgrades, when no static
- * directory is set: `status` (100-599, not 101), `content_type` (NULL:
+ * directory is set: `status` (200-599), `content_type` (NULL:
  * "text/plain; charset=utf-8") and `body` (`len` bytes, NULL when 0). By
  * default such requests get 400 naming the missing upgrade headers.
  */

@@ -17,7 +17,10 @@
 //!   the environment (in a child process, so this process's environment is
 //!   never changed), and `connect_timeout` against a proxy that never answers.
 //! - Plain HTTP on the WebSocket port: static files, a fixed response, and the
-//!   400 when there is neither, with WebSocket clients still served.
+//!   400 when there is neither, with WebSocket clients still served; a long
+//!   download outlasts the handshake timeout while the client reads, a stalled
+//!   one is dropped; a large rejection reaches a client that sent more than
+//!   its request (the server drains before closing); a 204 rejection has no body.
 
 #[path = "support.rs"]
 mod support;
@@ -1072,4 +1075,135 @@ fn without_static_files_or_response_a_plain_get_is_a_400() {
         "missing Upgrade header (expected 'Upgrade: websocket')"
     );
     assert!(srec.all().is_empty());
+}
+
+// ===========================================================================
+// Ending plain HTTP answers well
+// ===========================================================================
+
+/// A server on a temporary directory holding `big.bin` of `size` bytes, with
+/// a 300 ms handshake timeout.
+fn big_file_server(name: &str, size: usize) -> (Server, TempDir, Vec<u8>) {
+    let dir = TempDir::new(name);
+    let content: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(dir.0.join("big.bin"), &content).unwrap();
+    let mut config = ServerConfig {
+        static_dir: Some(StaticDir::new(&dir.0).expect("static dir")),
+        ..ServerConfig::default()
+    };
+    config.connection.handshake_timeout = Duration::from_millis(300);
+    (listen(Recorder::new(), config), dir, content)
+}
+
+#[test]
+fn a_static_download_may_outlast_the_handshake_timeout_while_the_client_reads() {
+    let (server, _dir, content) = big_file_server("slow-reader", 4 << 20);
+    let mut stream = TcpStream::connect(server.local_addr()).unwrap();
+    stream.write_all(get("/big.bin").as_bytes()).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        // About 1.3 s in all: far past the 300 ms handshake timeout, but the
+        // transfer never stalls for 300 ms.
+        thread::sleep(Duration::from_millis(20));
+        match stream.read(&mut chunk).expect("read") {
+            0 => break,
+            n => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+    assert!(
+        started.elapsed() > Duration::from_millis(600),
+        "read too fast to test"
+    );
+    let end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(status(&String::from_utf8_lossy(&got[..end])), 200);
+    assert!(
+        got[end..] == content[..],
+        "got {} of {} bytes",
+        got.len() - end,
+        content.len()
+    );
+}
+
+#[test]
+fn a_client_that_stops_reading_a_static_download_is_dropped() {
+    let size = 64 << 20;
+    let (server, _dir, _) = big_file_server("stalled-reader", size);
+    let mut stream = TcpStream::connect(server.local_addr()).unwrap();
+    stream.write_all(get("/big.bin").as_bytes()).unwrap();
+    // Stop reading long enough for the server's 300 ms idle limit to pass.
+    thread::sleep(Duration::from_millis(1500));
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut total = 0usize;
+    let mut chunk = vec![0u8; 256 * 1024];
+    let started = Instant::now();
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => total += n,
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "the server kept the stalled download open"
+        );
+    }
+    assert!(
+        total < size,
+        "the whole file arrived ({total} bytes): nothing was dropped"
+    );
+}
+
+#[test]
+fn a_large_rejection_reaches_a_client_that_sent_more_after_its_request() {
+    // Closing a socket with unread input resets the connection at once, which
+    // throws away what is still unsent in the server's send buffer: the server
+    // must read (and drop) the client's extra bytes before it closes.
+    let body: Vec<u8> = (0..(4 << 20)).map(|i| b'a' + (i % 26) as u8).collect();
+    let answer = Answer::Reject {
+        status: 403,
+        headers: Vec::new(),
+        body: body.clone(),
+    };
+    let (decider, srec) = Decider::new(Decision::Now(answer));
+    let server = listen(decider, ServerConfig::default());
+    let mut stream = TcpStream::connect(server.local_addr()).unwrap();
+    let mut bytes = request("/", RFC_KEY, "").into_bytes();
+    bytes.extend(std::iter::repeat_n(0x81u8, 32 * 1024)); // early frames
+    stream.write_all(&bytes).unwrap();
+    // Let the server write what the socket takes and close, before reading.
+    thread::sleep(Duration::from_millis(300));
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut got = Vec::new();
+    let result = stream.read_to_end(&mut got);
+    let end = got
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head")
+        + 4;
+    assert!(got.starts_with(b"HTTP/1.1 403 Forbidden\r\n"));
+    assert_eq!(
+        got.len() - end,
+        body.len(),
+        "the body was cut short ({result:?})"
+    );
+    assert!(got[end..] == body[..]);
+    assert!(srec.all().is_empty());
+}
+
+#[test]
+fn a_204_rejection_has_no_body() {
+    let answer = Answer::Reject {
+        status: 204,
+        headers: pairs(&[("X-Why", "nothing")]),
+        body: b"dropped".to_vec(),
+    };
+    let (decider, _srec) = Decider::new(Decision::Now(answer));
+    let server = listen(decider, ServerConfig::default());
+    let (head, body) = raw_http(server.local_addr(), &request("/", RFC_KEY, ""));
+    assert!(head.starts_with("HTTP/1.1 204 No Content\r\n"), "{head}");
+    assert_eq!(header(&head, "X-Why"), Some("nothing"));
+    assert_eq!(header(&head, "Content-Length"), None, "{head}");
+    assert!(body.is_empty());
 }

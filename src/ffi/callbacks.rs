@@ -24,7 +24,9 @@ use tokio::sync::Semaphore;
 /// until `on_close` returns; call `ws_conn_retain` to keep it longer.
 /// In `WS_DISPATCH_THREAD` mode the callbacks run on the library's I/O thread,
 /// in `WS_DISPATCH_POLL` mode inside `ws_dispatch()` on the caller's thread.
-/// Any library function may be called from a callback.
+/// Any library function may be called from a callback. The I/O thread blocks
+/// SIGPIPE (so that a peer resetting a connection cannot kill the program): a
+/// thread-mode callback writing to a closed pipe of its own gets EPIPE.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct ws_callbacks {

@@ -47,9 +47,8 @@ fn c_string(s: &str) -> CString {
     CString::new(&s[..end]).unwrap_or_default()
 }
 
-/// Registers a request and returns the handle the callback gets. Requests the
-/// server no longer waits for (timed out, client gone) are dropped from the
-/// table on the way, so an application that never answers does not grow it.
+/// Registers a request and returns the handle the callback gets. It stays in
+/// the table until answered, so strings read from it stay valid until then.
 pub(crate) fn register(pending: Arc<PendingUpgrade>) -> *mut ws_handshake {
     let request = &pending.request;
     let entry = Entry {
@@ -72,10 +71,9 @@ pub(crate) fn register(pending: Arc<PendingUpgrade>) -> *mut ws_handshake {
         pending: pending.clone(),
     };
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let mut table = table();
-    let table = table.get_or_insert_with(HashMap::new);
-    table.retain(|_, e| e.pending.is_waiting());
-    table.insert(id, Arc::new(entry));
+    table()
+        .get_or_insert_with(HashMap::new)
+        .insert(id, Arc::new(entry));
     id as usize as *mut ws_handshake
 }
 
@@ -254,10 +252,10 @@ fn answer(
 /// NULL the server's own choice (`ws_server_config_add_subprotocol`). May be
 /// called from any thread, during `on_handshake` or later (within the
 /// handshake timeout). Ends the handle: later calls with it get
-/// `WS_ERR_BAD_STATE`. When the client went away or the server stopped
-/// waiting: `WS_ERR_NOT_OPEN` (or `WS_ERR_BAD_STATE` once the library dropped
-/// the abandoned handle). `WS_ERR_INVALID_ARGUMENT` (the handle stays) for a
-/// subprotocol the client did not offer.
+/// `WS_ERR_BAD_STATE`. `WS_ERR_NOT_OPEN` when the server stopped waiting (the
+/// handshake timed out; the request then got 503). `WS_ERR_INVALID_ARGUMENT`
+/// (the handle stays) for a subprotocol the client did not offer. Every
+/// handshake must be answered: an unanswered handle keeps its memory.
 #[no_mangle]
 pub unsafe extern "C" fn ws_handshake_accept(
     hs: *mut ws_handshake,

@@ -168,7 +168,7 @@ pub unsafe extern "C" fn ws_server_config_set_static_dir(
 }
 
 /// The response to requests that are not WebSocket upgrades, when no static
-/// directory is set: `status` (100-599, not 101), `content_type` (NULL:
+/// directory is set: `status` (200-599), `content_type` (NULL:
 /// "text/plain; charset=utf-8") and `body` (`len` bytes, NULL when 0). By
 /// default such requests get 400 naming the missing upgrade headers.
 #[no_mangle]

@@ -242,7 +242,9 @@ where
         // Once draining and flushed, the server closes its side first.
         if phase == Phase::Draining && out.is_empty() && !write_shut && role == Role::Server {
             write_shut = true;
-            let _ = writer.shutdown().await;
+            // Bounded: over TLS, shutdown also writes what the TLS layer still
+            // holds, which a peer that stopped reading would never take.
+            let _ = tokio::time::timeout(link.config.close_timeout, writer.shutdown()).await;
         }
 
         if let Some(payload) = pending_pong.take_if(|_| out.len() < OUT_HIGH_WATER) {

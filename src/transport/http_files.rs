@@ -51,6 +51,7 @@ impl StaticDir {
     }
 
     /// The canonical root.
+    #[cfg(test)]
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -7,7 +7,7 @@ use super::connection::Connection;
 use super::driver::{drive, Link};
 use super::http_files::{self, reason_phrase};
 use super::server::Slot;
-use super::stream::{read_more, Stream};
+use super::stream::{read_more, IdleTimeout, Stream};
 use super::upgrade::{upgrade_cost, Answer, PendingUpgrade};
 use super::{Handler, ServerConfig};
 use crate::protocol::deflate::server_accept;
@@ -18,9 +18,10 @@ use crate::protocol::handshake::{
 use crate::protocol::receiver::Role;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::AsyncWriteExt;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::{timeout_at, Instant};
+use tokio::time::{timeout, timeout_at, Instant};
 
 /// The first byte of every TLS connection (a handshake record).
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
@@ -43,7 +44,7 @@ pub(super) async fn serve(tcp: TcpStream, peer: SocketAddr, slot: Slot) {
                 &[],
                 "this server speaks TLS only: use wss:// or https://",
             );
-            return reject(tcp, &response).await;
+            return reject(tcp, &response, slot.shared.config.connection.close_timeout).await;
         }
         _ => return,
     }
@@ -68,35 +69,15 @@ async fn handle<S: Stream>(
 ) {
     let shared = &slot.shared;
     let config = &shared.config;
+    let linger = config.connection.close_timeout;
     let (request, leftover) = match timeout_at(deadline, read_request(&mut stream)).await {
         Ok(Ok(r)) => r,
-        Ok(Err(response)) => return reject(stream, &response).await,
+        Ok(Err(response)) => return reject(stream, &response, linger).await,
         Err(_) => {
             let response = build_error_response(408, "Request Timeout", &[], "handshake timed out");
-            return reject(stream, &response).await;
+            return reject(stream, &response, linger).await;
         }
     };
-    if !request.headers.has_token("Upgrade", "websocket") {
-        if let Some(dir) = &config.static_dir {
-            let _ = timeout_at(deadline, http_files::serve(&mut stream, dir, &request)).await;
-            return reject(stream, &[]).await;
-        }
-        if let Some(response) = &config.http_response {
-            let _ = timeout_at(
-                deadline,
-                http_files::write_plain(&mut stream, &request, response),
-            )
-            .await;
-            return reject(stream, &[]).await;
-        }
-    }
-    let key = match validate_request(&request) {
-        Ok(key) => key,
-        Err(e) => return reject(stream, &e.response).await,
-    };
-    if let Some(refusal) = refusal(config, &request) {
-        return reject(stream, &refusal).await;
-    }
     if slot.over_limit || shared.is_stopped() {
         let response = build_error_response(
             503,
@@ -104,7 +85,29 @@ async fn handle<S: Stream>(
             &[],
             "server is not accepting connections",
         );
-        return reject(stream, &response).await;
+        return reject(stream, &response, linger).await;
+    }
+    if !request.headers.has_token("Upgrade", "websocket") {
+        // Plain HTTP: the transfer may take as long as the client keeps
+        // reading; a client that stops reading for the handshake timeout ends it.
+        let idle = config.connection.handshake_timeout;
+        if let Some(dir) = &config.static_dir {
+            let mut writer = IdleTimeout::new(&mut stream, idle);
+            let _ = http_files::serve(&mut writer, dir, &request).await;
+            return reject(stream, &[], linger).await;
+        }
+        if let Some(response) = &config.http_response {
+            let mut writer = IdleTimeout::new(&mut stream, idle);
+            let _ = http_files::write_plain(&mut writer, &request, response).await;
+            return reject(stream, &[], linger).await;
+        }
+    }
+    let key = match validate_request(&request) {
+        Ok(key) => key,
+        Err(e) => return reject(stream, &e.response, linger).await,
+    };
+    if let Some(refusal) = refusal(config, &request) {
+        return reject(stream, &refusal, linger).await;
     }
     let answer = if shared.handler.wants_upgrades() {
         ask(&*shared.handler, request.clone(), peer, secure, deadline).await
@@ -119,7 +122,7 @@ async fn handle<S: Stream>(
             status,
             headers,
             body,
-        } => return reject(stream, &http_response(status, &headers, &body)).await,
+        } => return reject(stream, &http_response(status, &headers, &body), linger).await,
         Answer::Accept {
             subprotocol: Some(p),
             headers,
@@ -129,7 +132,7 @@ async fn handle<S: Stream>(
             headers,
         } => match choose_subprotocol(&config.subprotocols, &offered_subprotocols(&request)) {
             Ok(p) => (p, headers),
-            Err(response) => return reject(stream, &response).await,
+            Err(response) => return reject(stream, &response, linger).await,
         },
     };
     // permessage-deflate: accept the client's first acceptable offer, if enabled.
@@ -198,12 +201,27 @@ async fn read_request<S: Stream>(stream: &mut S) -> Result<(Request, Vec<u8>), V
     }
 }
 
-/// Sends `response` (if any) and closes.
-async fn reject<S: Stream>(mut stream: S, response: &[u8]) {
-    if !response.is_empty() {
-        let _ = stream.write_all(response).await;
-    }
-    let _ = stream.shutdown().await;
+/// Sends `response` (if any) and closes, all within `limit`. Before closing
+/// it reads and drops what the client still sends (up to 64 KiB): closing a
+/// socket with unread data resets the connection, which can destroy the
+/// response before the client reads it.
+async fn reject<S: Stream>(mut stream: S, response: &[u8], limit: Duration) {
+    let _ = timeout(limit, async {
+        if !response.is_empty() {
+            stream.write_all(response).await?;
+        }
+        stream.shutdown().await?;
+        let mut drained = 0;
+        let mut sink = [0u8; 1024];
+        while drained < 64 * 1024 {
+            match stream.read(&mut sink).await? {
+                0 => break,
+                n => drained += n,
+            }
+        }
+        Ok::<(), std::io::Error>(())
+    })
+    .await;
 }
 
 /// The 403 for an `Origin` outside the allow-list, if the list is set.
@@ -280,24 +298,28 @@ async fn ask(
     }
 }
 
-/// A complete HTTP response for a rejection, closing the connection.
+/// A complete HTTP response for a rejection, closing the connection. 204 and
+/// 304 have no body (nor its headers).
 fn http_response(status: u16, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
     let mut out = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status));
-    if !headers
-        .iter()
-        .any(|(n, _)| n.eq_ignore_ascii_case("Content-Type"))
-    {
-        out.push_str("Content-Type: text/plain; charset=utf-8\r\n");
+    let has_body = !matches!(status, 204 | 304);
+    if has_body {
+        if !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("Content-Type"))
+        {
+            out.push_str("Content-Type: text/plain; charset=utf-8\r\n");
+        }
+        out.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
-    out.push_str(&format!(
-        "Content-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    ));
+    out.push_str("Connection: close\r\n");
     for (name, value) in headers {
         out.push_str(&format!("{name}: {value}\r\n"));
     }
     out.push_str("\r\n");
     let mut out = out.into_bytes();
-    out.extend_from_slice(body);
+    if has_body {
+        out.extend_from_slice(body);
+    }
     out
 }

@@ -2,8 +2,81 @@
 //! how each splits into the read and write halves the driver takes.
 
 use crate::protocol::handshake::MAX_HEAD_BYTES;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::time::{sleep, Instant, Sleep};
+
+/// A writer that fails with `TimedOut` when a write or flush makes no progress
+/// for `idle`: a long transfer to a reading client goes on as long as it
+/// takes, one to a client that stopped reading ends.
+pub(crate) struct IdleTimeout<'a, W> {
+    inner: &'a mut W,
+    idle: Duration,
+    timer: Pin<Box<Sleep>>,
+    /// The timer runs: the last poll made no progress.
+    armed: bool,
+}
+
+impl<'a, W: AsyncWrite + Unpin> IdleTimeout<'a, W> {
+    /// Wraps `inner`.
+    pub(crate) fn new(inner: &'a mut W, idle: Duration) -> Self {
+        IdleTimeout {
+            inner,
+            idle,
+            timer: Box::pin(sleep(idle)),
+            armed: false,
+        }
+    }
+
+    /// Passes `result` on when ready; while pending, fails once `idle` passed.
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if result.is_ready() {
+            self.armed = false;
+            return result;
+        }
+        if !self.armed {
+            self.armed = true;
+            self.timer.as_mut().reset(Instant::now() + self.idle);
+        }
+        match self.timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<'_, W> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut *self.inner).poll_write(cx, buf);
+        self.watch(cx, result)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let result = Pin::new(&mut *self.inner).poll_flush(cx);
+        self.watch(cx, result)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let result = Pin::new(&mut *self.inner).poll_shutdown(cx);
+        self.watch(cx, result)
+    }
+}
 
 /// Reads what has arrived of an HTTP head into `head` (at most 4 KiB at a time,
 /// and one byte past `MAX_HEAD_BYTES` so the parser can tell it is too long).

@@ -180,8 +180,9 @@ pub struct ServerTls {
     pub identity: Option<Identity>,
     /// CAs whose client certificates are accepted; empty: no client certificates asked for.
     pub client_roots: Vec<CertificateDer<'static>>,
-    /// With `client_roots`: refuse clients without a certificate (default true).
-    /// False lets them in, still checking the certificates that are presented.
+    /// With `client_roots`: true lets clients without a certificate in (those
+    /// that present one must still present a valid one); false (the default)
+    /// refuses them.
     pub client_cert_optional: bool,
 }
 
@@ -232,8 +233,9 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, String> {
         .map_err(|_| format!("'{host}' is not a valid TLS server name"))
 }
 
-/// Explains a failed TLS handshake or TLS read, from the side of `who_failed`'s
-/// peer: "server" when we are the client. `None` when `error` is not a TLS error.
+/// Explains, for a client connecting to `host`, an I/O error that came from
+/// TLS (a refused certificate, an alert, a peer not speaking TLS). `None` when
+/// `error` is not a TLS error.
 pub fn describe(error: &std::io::Error, host: &str) -> Option<String> {
     let tls = error.get_ref()?.downcast_ref::<rustls::Error>()?;
     Some(match tls {

@@ -43,7 +43,7 @@ impl fmt::Display for AnswerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AnswerError::Gone => f.write_str(
-                "the handshake was already answered, or timed out, or the client went away",
+                "the handshake was already answered, or the server stopped waiting (timed out)",
             ),
             AnswerError::Invalid(m) => f.write_str(m),
         }
@@ -128,16 +128,6 @@ impl PendingUpgrade {
             reply: Mutex::new(Some(tx)),
         };
         (pending, rx)
-    }
-
-    /// True while the server still waits for the answer (not answered yet,
-    /// not timed out, the client still there).
-    pub fn is_waiting(&self) -> bool {
-        self.reply
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .is_some_and(|tx| !tx.is_closed())
     }
 
     /// The subprotocols the client offered, in its order.
@@ -254,9 +244,7 @@ mod tests {
     #[test]
     fn gone_when_the_server_stopped_waiting() {
         let (p, rx) = pending("");
-        assert!(p.is_waiting());
         drop(rx);
-        assert!(!p.is_waiting());
         assert_eq!(p.answer(accept(None, &[])), Err(AnswerError::Gone));
     }
 }
