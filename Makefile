@@ -9,7 +9,7 @@ EXAMPLES := $(patsubst examples-c/%.c,build/%,$(wildcard examples-c/*.c))
 CTESTS   := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/*.c))
 AUTOBAHN_DIR ?= $(wildcard ../shared/autobahn)
 
-.PHONY: all lib examples ctests test test-rust test-c test-examples test-browser conformance demo header bench clean lint
+.PHONY: all lib examples ctests test test-rust test-c test-examples test-browser test-perl conformance demo header bench clean lint
 all: lib examples
 
 lib:
@@ -37,8 +37,8 @@ header:
 	UPDATE_HEADER=1 $(CARGO) test --test header
 
 ## test: every suite (Rust unit + integration, header check, C tests under valgrind,
-## example programs, a browser against echo_server, Autobahn)
-test: all ctests test-rust test-c test-examples test-browser conformance
+## example programs, a browser against echo_server, the Perl binding, Autobahn)
+test: all ctests test-rust test-c test-examples test-browser test-perl conformance
 
 test-rust:
 	$(CARGO) test --release
@@ -53,6 +53,11 @@ test-examples: all
 ## test-browser: headless Chromium loads a page from echo_server and echoes over wss:// and ws://
 test-browser: all
 	tests/browser.sh
+
+## test-perl: the Perl binding's tests (bindings/perl, FFI::Platypus)
+test-perl: all
+	@if perl -MFFI::Platypus -e1 2>/dev/null; then prove -r bindings/perl/t; \
+	else echo "Perl tests skipped: FFI::Platypus is not installed (apt-get install libffi-platypus-perl)"; fi
 
 ## conformance: the Autobahn|Testsuite in both roles (needs ../shared/autobahn or AUTOBAHN_DIR)
 conformance: all

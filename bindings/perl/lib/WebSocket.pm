@@ -1,0 +1,142 @@
+package WebSocket;
+
+use strict;
+use warnings;
+use Exporter 'import';
+
+our $VERSION = '0.01';
+
+use constant {
+    WS_OK                       => 1000,
+    WS_GONE                     => 1001,
+    WS_PROTOCOL_ERROR           => 1002,
+    WS_NOT_ACCEPTABLE           => 1003,
+    WS_NO_STATUS                => 1005,
+    WS_CLOSED_ABNORMALLY        => 1006,
+    WS_BAD_MESSAGE              => 1007,
+    WS_FORBIDDEN                => 1008,
+    WS_MESSAGE_TOO_LARGE        => 1009,
+    WS_EXTENSIONS_NOT_AVAILABLE => 1010,
+    WS_INTERNAL_SERVER_ERROR    => 1011,
+    WS_TLS_HANDSHAKE_FAIL       => 1015,
+};
+
+our @WS_CONSTANTS = qw(
+  WS_OK WS_GONE WS_PROTOCOL_ERROR WS_NOT_ACCEPTABLE WS_NO_STATUS
+  WS_CLOSED_ABNORMALLY WS_BAD_MESSAGE WS_FORBIDDEN WS_MESSAGE_TOO_LARGE
+  WS_EXTENSIONS_NOT_AVAILABLE WS_INTERNAL_SERVER_ERROR WS_TLS_HANDSHAKE_FAIL
+);
+our @EXPORT_OK   = @WS_CONSTANTS;
+our %EXPORT_TAGS = ( ws => [@WS_CONSTANTS], all => [@WS_CONSTANTS] );
+
+my $compression_threshold = 10240;
+
+sub compression_threshold {
+    my $class = shift;
+    if (@_) {
+        my $bytes = shift;
+        die "compression_threshold: not a byte count: " . ( defined $bytes ? $bytes : 'undef' ) . "\n"
+          unless defined $bytes && $bytes =~ /\A[0-9]+\z/;
+        require WebSocket::FFI;
+        my $rc = WebSocket::FFI::ws_set_compression_threshold($bytes);
+        die "compression_threshold: " . WebSocket::FFI::ws_last_error_message() . "\n" if $rc < 0;
+        $compression_threshold = $bytes;
+    }
+    return $compression_threshold;
+}
+
+sub client {
+    my $class = shift;
+    require WebSocket::Client;
+    return WebSocket::Client->new(@_);
+}
+
+sub library_version {
+    require WebSocket::FFI;
+    return WebSocket::FFI::ws_version();
+}
+
+1;
+
+__END__
+
+=head1 NAME
+
+WebSocket - WebSocket client (and later server) for Perl over libwebsocket
+
+=head1 SYNOPSIS
+
+    use WebSocket qw( :ws );
+
+    print WS_OK, "\n";                          # 1000
+    WebSocket->compression_threshold(4096);     # compress messages >= 4 KiB
+
+    # build/echo_server listens on 127.0.0.1:9001 by default
+    my $client = WebSocket->client( 'ws://127.0.0.1:9001/', timeout => 5 );
+    $client->on_utf8( sub {
+        my ( $c, $text ) = @_;
+        print "received: $text\n";
+        $c->disconnect(WS_OK);
+    } );
+    $client->connect or die "cannot connect: ", $client->error, "\n";
+    $client->send_utf8('hello');
+    $client->start;                             # until disconnected
+
+=head1 DESCRIPTION
+
+A Perl binding, written with L<FFI::Platypus>, over libwebsocket: the Rust
+WebSocket library (RFC 6455, permessage-deflate RFC 7692, TLS) of this source
+tree, with its C ABI (C<include/websocket.h>). Its API follows the CPAN
+C<WebSocket> distribution: L<WebSocket::Client> for clients,
+L<WebSocket::Exception> for errors and this module for the close-code
+constants and library-wide settings.
+
+The library runs its I/O on its own thread, but never calls into Perl from
+it: events are queued, and the callbacks you give run on your thread when
+you call a client's C<connect>, C<start> or C<poll> (or the event loop of
+your choice wakes up on C<event_fd>).
+
+The library is found through C<$ENV{LIBWEBSOCKET_PATH}> (the path of
+C<libwebsocket.so>), else in the build tree this module belongs to
+(C<target/release/libwebsocket.so>, built by C<make>), else by the system's
+loader under the name C<libwebsocket.so>.
+
+=head1 CONSTANTS
+
+Exported on request, each by name or all with the tags C<:ws> or C<:all>:
+
+    WS_OK                        1000  normal closure
+    WS_GONE                      1001  going away
+    WS_PROTOCOL_ERROR            1002
+    WS_NOT_ACCEPTABLE            1003  unacceptable data type
+    WS_NO_STATUS                 1005  close frame without a code (never sent)
+    WS_CLOSED_ABNORMALLY         1006  no close frame at all (never sent)
+    WS_BAD_MESSAGE               1007  e.g. text that is not UTF-8
+    WS_FORBIDDEN                 1008  policy violation
+    WS_MESSAGE_TOO_LARGE         1009
+    WS_EXTENSIONS_NOT_AVAILABLE  1010
+    WS_INTERNAL_SERVER_ERROR     1011
+    WS_TLS_HANDSHAKE_FAIL        1015  TLS failed (never sent)
+
+=head1 CLASS METHODS
+
+=head2 compression_threshold( [$bytes] )
+
+Gets or sets the library-wide default size from which messages are
+compressed when permessage-deflate is in use (default 10240). Setting it
+applies to clients created afterwards; a client may override it with its own
+C<compression_threshold> option. Dies on a value that is not a byte count.
+
+=head2 client( $uri, %options )
+
+Shortcut for C<< WebSocket::Client->new( $uri, %options ) >>.
+
+=head2 library_version
+
+The version of the loaded libwebsocket, e.g. C<"0.1.0">.
+
+=head1 SEE ALSO
+
+L<WebSocket::Client>, L<WebSocket::Exception>.
+
+=cut

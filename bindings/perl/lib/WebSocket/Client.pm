@@ -1,0 +1,541 @@
+package WebSocket::Client;
+
+use strict;
+use warnings;
+use Carp ();
+use Encode ();
+use Time::HiRes ();
+use WebSocket qw( :ws );
+use WebSocket::Exception;
+use WebSocket::FFI;
+
+our $VERSION = '0.01';
+
+my @EVENTS = qw( on_connect on_recv on_utf8 on_binary on_ping on_pong on_disconnect on_error );
+
+my %OPTIONS = map { $_ => 1 } @EVENTS, qw(
+  uri origin subprotocol timeout max_payload_size extensions compression_threshold
+  ssl_ca_file ssl_no_verify ssl_cert_file ssl_key_file fatal headers
+);
+
+sub new {
+    my $class = shift;
+    my %opts  = @_ % 2 ? ( uri => @_ ) : @_;
+    for my $key ( sort keys %opts ) {
+        Carp::croak("WebSocket::Client->new: unknown option '$key'") unless $OPTIONS{$key};
+    }
+    my $self = bless { %opts, state => 'new' }, $class;
+    return $self;
+}
+
+# on_connect, on_recv, ...: get the callback, or set it and return the client.
+for my $event (@EVENTS) {
+    no strict 'refs';
+    *$event = sub {
+        my $self = shift;
+        return $self->{$event} unless @_;
+        my $cb = shift;
+        Carp::croak("$event: not a code reference") if defined $cb && ref $cb ne 'CODE';
+        $self->{$event} = $cb;
+        return $self;
+    };
+}
+
+sub uri   { $_[0]{uri} }
+sub error { $_[0]{error} }
+sub fatal { my $self = shift; $self->{fatal} = shift if @_; $self->{fatal} }
+
+# Records an error (code, message), dies with it under fatal, else returns
+# undef / an empty list.
+sub _fail {
+    my ( $self, $code, $message ) = @_;
+    $self->{error} = WebSocket::Exception->new( code => $code, message => $message );
+    die $self->{error} if $self->{fatal};
+    return;
+}
+
+sub _fail_last {
+    my ( $self, $what ) = @_;
+    my ( $code, $message ) = WebSocket::FFI::last_error();
+    return $self->_fail( $code, defined $what ? "$what: $message" : $message );
+}
+
+sub _config {
+    my ($self) = @_;
+    my $cfg = WebSocket::FFI::ws_client_config_new()
+      or return $self->_fail_last('client configuration');
+    my $ok = eval { $self->_configure($cfg); 1 };
+    my $err = $@;
+    if ( !$ok ) {
+        WebSocket::FFI::ws_client_config_free($cfg);
+        die $err unless ref $err && $err->isa('WebSocket::Exception');
+        return $self->_fail( $err->code, $err->message );
+    }
+    return $cfg;
+}
+
+sub _configure {
+    my ( $self, $cfg ) = @_;
+    my $check = sub {
+        my ( $what, $rc ) = @_;
+        return if $rc >= 0;
+        my ( $code, $message ) = WebSocket::FFI::last_error();
+        die WebSocket::Exception->new( code => $code, message => "$what: $message" );
+    };
+    $check->( dispatch => WebSocket::FFI::ws_client_config_set_dispatch( $cfg, WebSocket::FFI::WS_DISPATCH_POLL ) );
+    if ( defined $self->{origin} ) {
+        $check->( origin => WebSocket::FFI::ws_client_config_set_origin( $cfg, $self->{origin} ) );
+    }
+    if ( defined( my $sp = $self->{subprotocol} ) ) {
+        for my $name ( ref $sp eq 'ARRAY' ? @$sp : $sp ) {
+            $check->( subprotocol => WebSocket::FFI::ws_client_config_add_subprotocol( $cfg, $name ) );
+        }
+    }
+    if ( my $headers = $self->{headers} ) {
+        my @pairs = ref $headers eq 'HASH' ? map { ( $_, $headers->{$_} ) } sort keys %$headers : @$headers;
+        while ( my ( $name, $value ) = splice @pairs, 0, 2 ) {
+            $check->( "header $name" => WebSocket::FFI::ws_client_config_add_header( $cfg, $name, $value ) );
+        }
+    }
+    if ( defined $self->{timeout} ) {
+        my $ms = int( $self->{timeout} * 1000 );
+        $ms = 1 if $ms < 1;
+        $check->( timeout => WebSocket::FFI::ws_client_config_set_connect_timeout_ms( $cfg, $ms ) );
+        $check->( timeout => WebSocket::FFI::ws_client_config_set_handshake_timeout_ms( $cfg, $ms ) );
+    }
+    if ( defined $self->{max_payload_size} ) {
+        $check->( max_payload_size => WebSocket::FFI::ws_client_config_set_max_message_size( $cfg, $self->{max_payload_size} ) );
+    }
+    if ( defined( my $ext = $self->{extensions} ) ) {
+        for my $name ( ref $ext eq 'ARRAY' ? @$ext : split /\s*,\s*/, $ext ) {
+            if ( $name eq 'permessage-deflate' ) {
+                $check->( extensions => WebSocket::FFI::ws_client_config_set_deflate( $cfg, 1 ) );
+            }
+            else {
+                die WebSocket::Exception->new( code => -2, message => "extensions: '$name' is not supported (only permessage-deflate)" );
+            }
+        }
+    }
+    if ( defined $self->{compression_threshold} ) {
+        $check->( compression_threshold => WebSocket::FFI::ws_client_config_set_compression_threshold( $cfg, $self->{compression_threshold} ) );
+    }
+    if ( defined $self->{ssl_ca_file} ) {
+        $check->( ssl_ca_file => WebSocket::FFI::ws_client_config_add_tls_ca_file( $cfg, $self->{ssl_ca_file} ) );
+    }
+    if ( defined $self->{ssl_cert_file} || defined $self->{ssl_key_file} ) {
+        $check->( ssl_cert_file => WebSocket::FFI::ws_client_config_set_tls_client_cert_file( $cfg, $self->{ssl_cert_file}, $self->{ssl_key_file} ) );
+    }
+    if ( $self->{ssl_no_verify} ) {
+        $check->( ssl_no_verify => WebSocket::FFI::ws_client_config_dangerous_disable_tls_verification($cfg) );
+    }
+    return;
+}
+
+sub connect {
+    my ($self) = @_;
+    return $self->_fail( -15, 'connect: already connected or connecting' ) if $self->{client};
+    my $uri = $self->{uri};
+    return $self->_fail( -3, 'connect: no uri given' ) unless defined $uri && length $uri;
+    my $cfg = $self->_config or return;
+    $self->{id}    = WebSocket::FFI::register($self);
+    $self->{state} = 'connecting';
+    delete $self->{error};
+    my $client = WebSocket::FFI::ws_client_connect( "$uri", $cfg, $WebSocket::FFI::CALLBACKS, $self->{id} );
+    my @why = $client ? () : WebSocket::FFI::last_error();
+    WebSocket::FFI::ws_client_config_free($cfg);
+    unless ($client) {
+        WebSocket::FFI::unregister( delete $self->{id} );
+        $self->{state} = 'closed';
+        return $self->_fail( $why[0], "connect $uri: $why[1]" );
+    }
+    $self->{client} = $client;
+    $self->{conn}   = WebSocket::FFI::ws_client_conn($client);
+    WebSocket::FFI::wait_and_dispatch(1) while $self->{state} eq 'connecting';
+    return $self if $self->{state} eq 'open';
+    my $e = $self->{error} || WebSocket::Exception->new(
+        code    => $self->{close_code} // WS_CLOSED_ABNORMALLY,
+        message => "connect $uri: closed before it opened",
+    );
+    return $self->_fail( $e->code, $e->message );
+}
+
+sub start {
+    my ($self) = @_;
+    WebSocket::FFI::wait_and_dispatch(undef) while $self->{state} eq 'open' || $self->{state} eq 'closing' || $self->{state} eq 'connecting';
+    return $self;
+}
+
+sub poll     { WebSocket::FFI::dispatch(0) }
+sub event_fd { WebSocket::FFI::ws_event_fd() }
+
+sub connected { ( $_[0]{state} // '' ) eq 'open' && WebSocket::FFI::ws_conn_state( $_[0]{conn} ) == WebSocket::FFI::WS_STATE_OPEN ? 1 : 0 }
+
+sub subprotocol {
+    my ($self) = @_;
+    return undef unless $self->{conn};
+    my $p = WebSocket::FFI::ws_conn_subprotocol( $self->{conn} );
+    return defined $p && length $p ? $p : undef;
+}
+
+sub extensions {
+    my ($self) = @_;
+    return undef unless $self->{conn};
+    return WebSocket::FFI::ws_conn_extensions( $self->{conn} );
+}
+
+sub is_secure { $_[0]{conn} ? WebSocket::FFI::ws_conn_is_secure( $_[0]{conn} ) > 0 : 0 }
+
+# Calls $send->($conn, $ptr, $len) with the bytes of $data; undef + error on failure.
+sub _send_bytes {
+    my ( $self, $what, $fn, $data ) = @_;
+    return $self->_fail( -8, "$what: not connected" ) unless $self->{conn};
+    my $bytes = $data;
+    utf8::downgrade( $bytes, 1 )
+      or Carp::croak("$what: wide character in bytes (encode the string first)");
+    my ( $ptr, $len ) = WebSocket::FFI::buffer($bytes);
+    my $rc = $fn->( $self->{conn}, $ptr, $len );
+    return $self->_fail_last($what) if $rc < 0;
+    return $self;
+}
+
+sub send_utf8 {
+    my ( $self, $text ) = @_;
+    $text = '' unless defined $text;
+    return $self->_send_bytes( send_utf8 => \&WebSocket::FFI::ws_conn_send_text, Encode::encode( 'UTF-8', $text ) );
+}
+
+sub send { shift->send_utf8(@_) }
+
+sub send_binary {
+    my ( $self, $bytes ) = @_;
+    return $self->_send_bytes( send_binary => \&WebSocket::FFI::ws_conn_send_binary, defined $bytes ? $bytes : '' );
+}
+
+sub ping {
+    my ( $self, $data ) = @_;
+    return $self->_send_bytes( ping => \&WebSocket::FFI::ws_conn_ping, defined $data ? $data : '' );
+}
+
+sub pong {
+    my ( $self, $data ) = @_;
+    return $self->_send_bytes( pong => \&WebSocket::FFI::ws_conn_pong, defined $data ? $data : '' );
+}
+
+sub disconnect {
+    my ( $self, $code, $reason ) = @_;
+    $code   = WS_OK unless defined $code;
+    $reason = ''    unless defined $reason;
+    return $self->_fail( -8, 'disconnect: not connected' ) unless $self->{conn};
+    my $rc = WebSocket::FFI::ws_conn_close( $self->{conn}, $code, Encode::encode( 'UTF-8', $reason ) );
+    return $self->_fail_last('disconnect') if $rc < 0;
+    $self->{state} = 'closing' if $self->{state} eq 'open';
+    WebSocket::FFI::wait_and_dispatch(1) while $self->{state} eq 'closing';
+    return $self;
+}
+
+# --- Events from WebSocket::FFI (run inside ws_dispatch) ------------------
+
+sub _call {
+    my ( $self, $event, @args ) = @_;
+    my $cb = $self->{$event} or return;
+    $cb->( $self, @args );
+}
+
+sub _ws_open {
+    my ($self) = @_;
+    $self->{state} = 'open';
+    $self->_call('on_connect');
+}
+
+sub _ws_message {
+    my ( $self, $conn, $type, $bytes ) = @_;
+    if ( $type == WebSocket::FFI::WS_MESSAGE_TEXT ) {
+        $self->_call( on_recv => $bytes, 'text' );
+        $self->_call( on_utf8 => Encode::decode( 'UTF-8', $bytes ) ) if $self->{on_utf8};
+    }
+    else {
+        $self->_call( on_recv => $bytes, 'binary' );
+        $self->_call( on_binary => $bytes );
+    }
+}
+
+sub _ws_ping { my ( $self, $conn, $data ) = @_; $self->_call( on_ping => $data ) }
+sub _ws_pong { my ( $self, $conn, $data ) = @_; $self->_call( on_pong => $data ) }
+
+sub _ws_error {
+    my ( $self, $conn, $status, $message ) = @_;
+    $self->{error} = WebSocket::Exception->new( code => $status, message => $message );
+    $self->_call( on_error => $self->{error} );
+}
+
+sub _ws_close {
+    my ( $self, $conn, $code, $reason ) = @_;
+    my $was = $self->{state};
+    $self->{state}        = 'closed';
+    $self->{close_code}   = $code;
+    $self->{close_reason} = Encode::decode( 'UTF-8', $reason );
+    $self->_call( on_disconnect => $code, $self->{close_reason} ) if $was eq 'open' || $was eq 'closing';
+}
+
+sub close_code   { $_[0]{close_code} }
+sub close_reason { $_[0]{close_reason} }
+
+sub DESTROY {
+    my ($self) = @_;
+    WebSocket::FFI::unregister( $self->{id} ) if defined $self->{id};
+    if ( my $client = delete $self->{client} ) {
+        delete $self->{conn};
+        WebSocket::FFI::ws_client_free($client);
+    }
+}
+
+1;
+
+__END__
+
+=encoding utf8
+
+=head1 NAME
+
+WebSocket::Client - WebSocket client (ws:// and wss://) over libwebsocket
+
+=head1 SYNOPSIS
+
+    use utf8;
+    use WebSocket qw( :ws );
+    use WebSocket::Client;
+    binmode STDOUT, ':encoding(UTF-8)';
+
+    # build/echo_server listens on 127.0.0.1:9001 by default
+    my $client = WebSocket::Client->new( 'ws://127.0.0.1:9001/',
+        timeout => 5,
+        on_utf8 => sub {
+            my ( $c, $text ) = @_;
+            print "received: $text\n";
+            $c->disconnect(WS_OK);
+        },
+        on_disconnect => sub {
+            my ( $c, $code, $reason ) = @_;
+            print "closed with $code\n";
+        },
+    );
+    $client->connect or die "cannot connect: ", $client->error, "\n";
+    $client->send_utf8("héllo ☃");
+    $client->start;    # returns once the connection is closed
+
+=head1 DESCRIPTION
+
+A WebSocket client (RFC 6455, with permessage-deflate and TLS) whose
+protocol work is done by libwebsocket on its own I/O thread. Your callbacks
+never run on that thread: the library queues events, and they run on your
+thread inside C<connect>, C<start>, C<disconnect> and C<poll>. To combine the
+client with an event loop of your own, watch C<event_fd> for readability and
+call C<poll> when it is readable.
+
+Errors do not die (unless you ask for it with C<< fatal => 1 >>): a method
+that fails returns C<undef> (an empty list in list context) and C<error>
+returns a L<WebSocket::Exception> saying why.
+
+=head1 CONSTRUCTOR
+
+=head2 new( $uri, %options ) or new( uri => $uri, %options )
+
+Creates the client; nothing is connected until C<connect>. Unknown options
+are refused (croak). Options:
+
+=over 4
+
+=item uri
+
+C<ws://host[:port][/path][?query]> or C<wss://...>; IPv6 as C<ws://[::1]:9001/>.
+
+=item origin
+
+The C<Origin> header to send.
+
+=item subprotocol
+
+A subprotocol name or an array reference of them, offered in
+C<Sec-WebSocket-Protocol>; read the server's choice with C<subprotocol>.
+
+=item headers
+
+Extra request headers, as a hash reference or an array reference of
+name/value pairs (e.g. C<< [ Authorization => 'Bearer x' ] >>).
+
+=item timeout
+
+Seconds (fractions allowed) allowed for the TCP connection and, separately,
+for the TLS and WebSocket handshakes. Default 10 each.
+
+=item max_payload_size
+
+Largest message accepted, in bytes; a larger one fails the connection with
+1009 (C<WS_MESSAGE_TOO_LARGE>). Default 32 MiB.
+
+=item extensions
+
+C<'permessage-deflate'> offers compression (RFC 7692); the server may
+decline. Any other extension name is an error at C<connect>.
+
+=item compression_threshold
+
+Messages smaller than this many bytes are sent uncompressed (default:
+C<< WebSocket->compression_threshold >>, 10240).
+
+=item ssl_ca_file
+
+A PEM file of CA certificates to trust for wss://, in addition to the
+system's.
+
+=item ssl_no_verify
+
+DANGEROUS, for tests only: accept any server certificate.
+
+=item ssl_cert_file, ssl_key_file
+
+A client certificate and its key (PEM files), for servers that ask for one.
+
+=item fatal
+
+When true, failing methods die with their L<WebSocket::Exception> instead of
+returning C<undef>.
+
+=item on_connect, on_recv, on_utf8, on_binary, on_ping, on_pong, on_disconnect, on_error
+
+The callbacks, as described under L</CALLBACKS>.
+
+=back
+
+=head1 CALLBACKS
+
+Each is given at C<new> or set with the method of the same name, which
+returns the client (so calls chain) or, without an argument, returns the
+callback. Every callback gets the client first. An exception thrown by a
+callback propagates out of the method that ran it (C<connect>, C<start>,
+C<poll>, ...); the connection itself is not affected.
+
+=over 4
+
+=item on_connect($client)
+
+The connection is open.
+
+=item on_recv($client, $bytes, $type)
+
+Every message, as bytes (text messages as their UTF-8 bytes); C<$type> is
+C<'text'> or C<'binary'>. Runs before C<on_utf8> / C<on_binary>.
+
+=item on_utf8($client, $text)
+
+A text message, decoded to a character string.
+
+=item on_binary($client, $bytes)
+
+A binary message.
+
+=item on_ping($client, $payload), on_pong($client, $payload)
+
+A ping (already answered by the library) or a pong arrived.
+
+=item on_disconnect($client, $code, $reason)
+
+A connection that was open has closed. C<$code> is the peer's close code,
+1005 (C<WS_NO_STATUS>) if it sent none, 1006 (C<WS_CLOSED_ABNORMALLY>) if the
+connection ended without a close frame.
+
+=item on_error($client, $exception)
+
+Something failed: connecting, a handshake, TLS, a protocol violation by the
+peer, a timeout. C<$exception> is a L<WebSocket::Exception>, also kept as
+C<error>.
+
+=back
+
+=head1 METHODS
+
+=head2 connect
+
+Connects and runs the event loop until the connection is open or has
+failed. Returns the client, or C<undef> with C<error> set (a refused port, a
+bad URI, an untrusted certificate, a timeout ...).
+
+=head2 start
+
+Runs the event loop (a C<select> on C<event_fd>, then C<poll>) until the
+connection is closed. Returns the client.
+
+=head2 poll
+
+Runs the callbacks of every event already queued, without blocking, and
+returns how many events there were. The event queue is shared by all
+clients of the process: events of other clients run their callbacks too.
+
+=head2 event_fd
+
+A file descriptor that is readable while events wait for C<poll>. Only wait
+on it (select, poll, AnyEvent, IO::Async ...); do not read or close it.
+
+=head2 send($data), send_utf8($text)
+
+Queue a text message. C<$text> is a character string; it is encoded to
+UTF-8. Return the client, or C<undef> with C<error> set (not open, the send
+queue is full, ...).
+
+=head2 send_binary($bytes)
+
+Queues a binary message. Croaks if C<$bytes> holds characters above 255.
+
+=head2 ping($payload), pong($payload)
+
+Queue a ping (answered by a pong, see C<on_pong>) or an unsolicited pong,
+with at most 125 bytes of payload.
+
+=head2 disconnect( [$code = WS_OK, $reason = ''] )
+
+Starts the close handshake with C<$code> (1000-1003, 1007-1011, 3000-4999)
+and C<$reason> (at most 123 bytes of UTF-8), and runs the event loop until
+the connection is closed (the server answers or the close timeout of 5 s
+passes). Returns the client, or C<undef> with C<error> set (for instance when
+it was not open).
+
+=head2 connected
+
+True while the connection is open.
+
+=head2 subprotocol
+
+The subprotocol the server chose, or C<undef>.
+
+=head2 extensions
+
+The extension in use as a C<Sec-WebSocket-Extensions> value, e.g.
+C<"permessage-deflate">, or C<""> for none.
+
+=head2 is_secure
+
+True for a TLS (wss://) connection.
+
+=head2 close_code, close_reason
+
+After the connection closed: the peer's close code and reason.
+
+=head2 error
+
+The last L<WebSocket::Exception>, or C<undef>.
+
+=head2 uri, fatal
+
+The URI given; the C<fatal> flag (get, or set with an argument).
+
+=head1 LIFETIME
+
+When the client object goes away, its connection is closed with 1001
+(C<WS_GONE>) in the background and its resources are freed; no callback of it
+runs afterwards.
+
+=head1 SEE ALSO
+
+L<WebSocket>, L<WebSocket::Exception>.
+
+=cut

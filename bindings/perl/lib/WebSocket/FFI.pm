@@ -1,0 +1,249 @@
+package WebSocket::FFI;
+
+# Internal: loads libwebsocket.so, attaches the C functions the Perl modules
+# use, and turns the library's polled events into method calls on Perl
+# objects. Not a public API.
+
+use strict;
+use warnings;
+use Carp ();
+use Cwd ();
+use File::Basename ();
+use File::Spec;
+use FFI::Platypus 2.00;
+use FFI::Platypus::Buffer qw( buffer_to_scalar scalar_to_buffer );
+use Scalar::Util ();
+
+our $VERSION = '0.01';
+
+use constant {
+    WS_MESSAGE_TEXT    => 1,
+    WS_MESSAGE_BINARY  => 2,
+    WS_STATE_CONNECTING => 0,
+    WS_STATE_OPEN      => 1,
+    WS_STATE_CLOSING   => 2,
+    WS_STATE_CLOSED    => 3,
+    WS_DISPATCH_POLL   => 1,
+    WS_STATUS_OK       => 0,
+};
+
+# Where the library is, in order: $LIBWEBSOCKET_PATH, the build tree this
+# module sits in, then the system loader's search path.
+sub library_path {
+    if ( defined( my $path = $ENV{LIBWEBSOCKET_PATH} ) ) {
+        die "WebSocket: LIBWEBSOCKET_PATH is $path, which is not a file\n" unless -f $path;
+        return $path;
+    }
+    my $here = File::Basename::dirname( Cwd::abs_path(__FILE__) );
+    my $tree = File::Spec->catfile( $here, ( File::Spec->updir ) x 4,
+        'target', 'release', 'libwebsocket.so' );
+    return Cwd::abs_path($tree) if -f $tree;
+    return 'libwebsocket.so';
+}
+
+our $LIBRARY = library_path();
+our $ffi = FFI::Platypus->new( api => 2, lib => [$LIBRARY] );
+{
+    my @why;
+    local $SIG{__WARN__} = sub { push @why, $_[0] =~ s/ at \S+ line \d+\.?\n?\z//r };
+    unless ( $ffi->find_symbol('ws_version') ) {
+        die "WebSocket: cannot load libwebsocket ($LIBRARY"
+          . ( @why ? ": @why" : '' )
+          . "): set LIBWEBSOCKET_PATH to the libwebsocket.so file, or run `make` in the source tree\n";
+    }
+}
+
+my %functions = (
+    ws_version                   => [ [] => 'string' ],
+    ws_last_error_code           => [ [] => 'int' ],
+    ws_last_error_message        => [ [] => 'string' ],
+    ws_status_name               => [ ['int'] => 'string' ],
+    ws_set_compression_threshold => [ ['uint64'] => 'int' ],
+    ws_event_fd                  => [ [] => 'int' ],
+    ws_dispatch                  => [ ['int'] => 'int' ],
+
+    ws_client_connect => [ [ 'string', 'opaque', 'opaque', 'opaque' ] => 'opaque' ],
+    ws_client_conn    => [ ['opaque'] => 'opaque' ],
+    ws_client_free    => [ ['opaque'] => 'void' ],
+
+    ws_client_config_new                    => [ [] => 'opaque' ],
+    ws_client_config_free                   => [ ['opaque'] => 'void' ],
+    ws_client_config_set_dispatch           => [ [ 'opaque', 'int' ] => 'int' ],
+    ws_client_config_set_origin             => [ [ 'opaque', 'string' ] => 'int' ],
+    ws_client_config_add_subprotocol        => [ [ 'opaque', 'string' ] => 'int' ],
+    ws_client_config_add_header             => [ [ 'opaque', 'string', 'string' ] => 'int' ],
+    ws_client_config_set_connect_timeout_ms => [ [ 'opaque', 'uint64' ] => 'int' ],
+    ws_client_config_set_handshake_timeout_ms => [ [ 'opaque', 'uint64' ] => 'int' ],
+    ws_client_config_set_max_message_size   => [ [ 'opaque', 'uint64' ] => 'int' ],
+    ws_client_config_set_deflate            => [ [ 'opaque', 'int' ] => 'int' ],
+    ws_client_config_set_compression_threshold => [ [ 'opaque', 'uint64' ] => 'int' ],
+    ws_client_config_add_tls_ca_file        => [ [ 'opaque', 'string' ] => 'int' ],
+    ws_client_config_set_tls_client_cert_file => [ [ 'opaque', 'string', 'string' ] => 'int' ],
+    ws_client_config_dangerous_disable_tls_verification => [ ['opaque'] => 'int' ],
+
+    ws_conn_send_text     => [ [ 'opaque', 'opaque', 'size_t' ] => 'int' ],
+    ws_conn_send_binary   => [ [ 'opaque', 'opaque', 'size_t' ] => 'int' ],
+    ws_conn_ping          => [ [ 'opaque', 'opaque', 'size_t' ] => 'int' ],
+    ws_conn_pong          => [ [ 'opaque', 'opaque', 'size_t' ] => 'int' ],
+    ws_conn_close         => [ [ 'opaque', 'uint16', 'string' ] => 'int' ],
+    ws_conn_state         => [ ['opaque'] => 'int' ],
+    ws_conn_subprotocol   => [ ['opaque'] => 'string' ],
+    ws_conn_extensions    => [ ['opaque'] => 'string' ],
+    ws_conn_is_secure     => [ ['opaque'] => 'int' ],
+    ws_conn_close_code    => [ ['opaque'] => 'int' ],
+);
+$ffi->attach( $_ => @{ $functions{$_} } ) for sort keys %functions;
+
+# --- Events -------------------------------------------------------------
+#
+# Every endpoint is created in WS_DISPATCH_POLL mode, so the library only
+# queues events; the callbacks below run inside ws_dispatch(), on the Perl
+# thread that calls it. One set of closures serves every endpoint: the
+# user_data pointer is a small integer naming the Perl object in %OWNERS
+# (held weakly, so an object that goes away is simply no longer called).
+
+my %OWNERS;
+my $next_id = 0;
+my @pending_errors;    # exceptions thrown by Perl callbacks, rethrown after ws_dispatch
+
+sub register {
+    my ($obj) = @_;
+    my $id = ++$next_id;
+    $OWNERS{$id} = $obj;
+    Scalar::Util::weaken( $OWNERS{$id} );
+    return $id;
+}
+
+sub unregister { delete $OWNERS{ $_[0] } }
+
+sub _deliver {
+    my ( $id, $method, @args ) = @_;
+    my $obj = defined $id ? $OWNERS{$id} : undef;
+    return unless $obj;
+    # An exception must not unwind through the C frames of ws_dispatch:
+    # keep it and rethrow it once ws_dispatch has returned.
+    eval { $obj->$method(@args); 1 } or push @pending_errors, $@;
+    return;
+}
+
+my @closures = (
+    [ '(opaque,opaque)->void' => sub { _deliver( $_[0], '_ws_open', $_[1] ) } ],
+    [
+        '(opaque,opaque,int,opaque,size_t)->void' => sub {
+            my ( $id, $conn, $type, $data, $len ) = @_;
+            _deliver( $id, '_ws_message', $conn, $type, _bytes( $data, $len ) );
+        }
+    ],
+    [ '(opaque,opaque,opaque,size_t)->void' => sub { _deliver( $_[0], '_ws_ping', $_[1], _bytes( @_[ 2, 3 ] ) ) } ],
+    [ '(opaque,opaque,opaque,size_t)->void' => sub { _deliver( $_[0], '_ws_pong', $_[1], _bytes( @_[ 2, 3 ] ) ) } ],
+    [ '(opaque,opaque,uint16,string)->void' => sub { _deliver( $_[0], '_ws_close', $_[1], $_[2], $_[3] // '' ) } ],
+    [ '(opaque,opaque,int,string)->void' => sub { _deliver( $_[0], '_ws_error', $_[1], $_[2], $_[3] // '' ) } ],
+);
+
+sub _bytes {
+    my ( $ptr, $len ) = @_;
+    return '' unless $len;
+    return buffer_to_scalar( $ptr, $len );
+}
+
+# The closures live as long as the program (they are shared by every
+# endpoint), and so does the ws_callbacks record built from them:
+# on_open, on_message, on_ping, on_pong, on_close, on_error, on_handshake.
+our @CLOSURES = map { $ffi->closure( $_->[1] ) } @closures;
+my @pointers = map { $ffi->cast( $closures[$_][0] => 'opaque', $CLOSURES[$_] ) } 0 .. $#closures;
+our $CALLBACKS_RECORD = pack( 'J7', @pointers, 0 );    # on_handshake: NULL for clients
+our $CALLBACKS = ( scalar_to_buffer($CALLBACKS_RECORD) )[0];
+
+# Runs queued callbacks (all of them when $max <= 0). Returns how many events
+# were taken, or a negative status. Rethrows the first exception a callback threw.
+sub dispatch {
+    my ($max) = @_;
+    my $n = ws_dispatch( $max // 0 );
+    if (@pending_errors) {
+        my $err = shift @pending_errors;
+        @pending_errors = ();
+        die $err;
+    }
+    return $n;
+}
+
+# Waits up to $timeout seconds (undef: no limit) for the event fd to become
+# readable, then dispatches. Returns the number of events dispatched.
+sub wait_and_dispatch {
+    my ($timeout) = @_;
+    my $fd = ws_event_fd();
+    my $rin = '';
+    vec( $rin, $fd, 1 ) = 1;
+    my $n = select( my $rout = $rin, undef, undef, $timeout );
+    return 0 if $n < 0 && $!{EINTR};
+    return dispatch(0);
+}
+
+# A Perl string as a (pointer, length) pair that stays valid while $_[0] does.
+sub buffer { return scalar_to_buffer( $_[0] ) }
+
+sub last_error {
+    return ( ws_last_error_code(), ws_last_error_message() // 'unknown error' );
+}
+
+1;
+
+__END__
+
+=head1 NAME
+
+WebSocket::FFI - internal: the FFI::Platypus glue of the WebSocket modules
+
+=head1 SYNOPSIS
+
+    use WebSocket::FFI;
+    print WebSocket::FFI::ws_version(), " from $WebSocket::FFI::LIBRARY\n";
+
+=head1 DESCRIPTION
+
+Not a public API: L<WebSocket::Client> and its siblings use it. It loads
+libwebsocket (from C<$ENV{LIBWEBSOCKET_PATH}>, else the build tree at
+C<target/release/libwebsocket.so> four directories above this file, else the
+name C<libwebsocket.so> through the system loader; it dies saying what to do
+when none loads), attaches the C functions the modules call under their C
+names (C<WebSocket::FFI::ws_conn_send_text> ...), and builds one
+C<ws_callbacks> record whose function pointers are L<FFI::Platypus> closures
+kept for the life of the program.
+
+Every endpoint is created in C<WS_DISPATCH_POLL> mode, so the library's
+thread never calls Perl: its events wait in a queue until C<dispatch> runs
+them on the Perl thread. The C<user_data> of an endpoint is a number given
+by C<register>; each event becomes a method call (C<_ws_open>,
+C<_ws_message>, C<_ws_ping>, C<_ws_pong>, C<_ws_close>, C<_ws_error>) on the
+object registered under it, which is held weakly.
+
+=head1 FUNCTIONS
+
+=head2 register($object), unregister($id)
+
+Gives an object an id to pass as C<user_data>; forgets it.
+
+=head2 dispatch($max)
+
+Runs up to C<$max> queued events (all when 0) and returns how many. An
+exception thrown by a Perl callback is held while C frames are on the stack
+and rethrown here.
+
+=head2 wait_and_dispatch($timeout)
+
+Waits up to C<$timeout> seconds (C<undef>: no limit) for C<ws_event_fd> to be
+readable, then dispatches.
+
+=head2 buffer($scalar)
+
+The (pointer, length) of a byte string, valid while the scalar is unchanged.
+
+=head2 last_error
+
+The calling thread's last (status, message) of the library.
+
+=head2 library_path
+
+Where the library is looked for, as described above.
+
+=cut

@@ -1,0 +1,51 @@
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib", "$FindBin::Bin/lib";
+use Test::More;
+
+alarm 30;    # a hang fails the test instead of stalling the suite
+use File::Temp ();
+use TestPeer qw( start_echo );
+
+# The SYNOPSIS of each module runs as written, against build/echo_server
+# (on a free port instead of the default 9001).
+my $peer = start_echo();
+my $lib  = "$FindBin::Bin/../lib";
+
+sub synopsis {
+    my ($file) = @_;
+    open my $fh, '<', $file or die "$file: $!";
+    my $pod = do { local $/; <$fh> };
+    my ($code) = $pod =~ /^=head1 SYNOPSIS\n(.*?)^=head1/ms or die "no SYNOPSIS in $file";
+    $code =~ s/^    //mg;
+    $code =~ s/:9001/':' . $peer->port/ge;
+    return $code;
+}
+
+sub run_synopsis {
+    my ($module) = @_;
+    my $tmp = File::Temp->new( SUFFIX => '.pl' );
+    print $tmp synopsis("$lib/$module");
+    close $tmp;
+    my $out = `'$^X' '-I$lib' '$tmp' 2>&1`;
+    return ( $? >> 8, $out );
+}
+
+my ( $rc, $out ) = run_synopsis('WebSocket.pm');
+is( $rc, 0, 'WebSocket SYNOPSIS runs' ) or diag $out;
+is( $out, "1000\nreceived: hello\n", '... and prints what it says' );
+
+( $rc, $out ) = run_synopsis('WebSocket/Client.pm');
+is( $rc, 0, 'WebSocket::Client SYNOPSIS runs' ) or diag $out;
+is( $out, "received: héllo ☃\nclosed with 1000\n", '... and prints the echo and the close' );
+
+( $rc, $out ) = run_synopsis('WebSocket/Exception.pm');
+is( $rc, 0, 'WebSocket::Exception SYNOPSIS runs' ) or diag $out;
+like( $out, qr/^failed \(-5\): .*refused.*\nsame text: .*refused/is, '... and shows the error' );
+
+( $rc, $out ) = run_synopsis('WebSocket/FFI.pm');
+is( $rc, 0, 'WebSocket::FFI SYNOPSIS runs' ) or diag $out;
+like( $out, qr{^\d+\.\d+\.\d+ from /}, '... and prints the version and the path' );
+
+done_testing;

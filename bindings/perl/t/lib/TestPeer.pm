@@ -1,0 +1,84 @@
+package TestPeer;
+
+# Test helper: runs the project's build/echo_server as the peer of the tests
+# and makes a CA + server certificate with openssl for the TLS tests.
+
+use strict;
+use warnings;
+use Cwd ();
+use File::Basename ();
+use File::Spec;
+use Exporter 'import';
+use IO::Select;
+
+our @EXPORT_OK = qw( repo_root start_echo make_certs );
+
+# A test's alarm (its guard against hanging) dies, so that the servers it
+# started are stopped (DESTROY, END) instead of outliving it.
+$SIG{ALRM} = sub { die "timed out (the test's alarm rang)\n" };
+my %RUNNING;    # pid => 1 of the echo_servers started and not yet stopped
+END { kill 'TERM', keys %RUNNING if %RUNNING }
+
+sub repo_root {
+    my $t = File::Basename::dirname( Cwd::abs_path(__FILE__) );    # bindings/perl/t/lib
+    return Cwd::abs_path( File::Spec->catdir( $t, ( File::Spec->updir ) x 4 ) );
+}
+
+# start_echo(@args): starts echo_server on a free port with @args; returns an
+# object with ->port, ->url and ->scheme. The server is stopped when the
+# object goes away.
+sub start_echo {
+    my @args   = @_;
+    my $server = File::Spec->catfile( repo_root(), 'build', 'echo_server' );
+    die "$server is missing: run `make` in " . repo_root() . " first\n" unless -x $server;
+    my $pid = open( my $fh, '-|', $server, '--host', '127.0.0.1', '--port', '0', @args )
+      or die "cannot start $server: $!\n";
+    my $line = IO::Select->new($fh)->can_read(10) ? readline($fh) : undef;
+    $RUNNING{$pid} = 1;
+    die "echo_server did not say where it listens\n" unless defined $line && $line =~ m{^listening on (wss?)://127\.0\.0\.1:(\d+)/};
+    return bless { pid => $pid, fh => $fh, scheme => $1, port => $2 }, __PACKAGE__;
+}
+
+sub port   { $_[0]{port} }
+sub scheme { $_[0]{scheme} }
+sub url    { my ( $self, $host ) = @_; "$self->{scheme}://" . ( $host // '127.0.0.1' ) . ":$self->{port}/" }
+
+sub stop {
+    my ($self) = @_;
+    my $pid = delete $self->{pid} or return;
+    kill 'TERM', $pid;
+    delete $RUNNING{$pid};
+    close $self->{fh};    # waits for the server to exit
+}
+
+sub DESTROY { $_[0]->stop }
+
+# make_certs($dir): writes ca.pem, server.pem and server.key (for localhost and
+# 127.0.0.1, signed by the CA) into $dir, as tests/examples.sh does.
+sub make_certs {
+    my ($dir) = @_;
+    my @ec = qw( -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes );
+    open my $san, '>', "$dir/san" or die "$dir/san: $!";
+    print $san "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
+    close $san;
+    for my $cmd (
+        [ qw( openssl req -x509 ), @ec, '-keyout', "$dir/ca.key", '-out', "$dir/ca.pem", '-days', '2', '-subj', '/CN=test-ca',
+          '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=keyCertSign' ],
+        [ qw( openssl req ), @ec, '-keyout', "$dir/server.key", '-out', "$dir/server.csr", qw( -subj /CN=localhost ) ],
+        [ qw( openssl x509 -req -in ), "$dir/server.csr", '-CA', "$dir/ca.pem", '-CAkey', "$dir/ca.key",
+          qw( -CAcreateserial -days 1 -extfile ), "$dir/san", '-out', "$dir/server.pem" ],
+      )
+    {
+        my $pid = fork // die "fork: $!";
+        if ( !$pid ) {
+            open STDOUT, '>', '/dev/null';
+            open STDERR, '>', '/dev/null';
+            exec @$cmd or exit 127;
+        }
+        waitpid $pid, 0;
+        die "@$cmd failed\n" if $?;
+    }
+    return ( "$dir/ca.pem", "$dir/server.pem", "$dir/server.key" );
+}
+
+1;
