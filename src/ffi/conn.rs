@@ -185,21 +185,7 @@ pub unsafe extern "C" fn ws_conn_header_at(
     name: *mut *const c_char,
     value: *mut *const c_char,
 ) -> ws_status {
-    guard_status(|| {
-        let (n, v) = conn(c)?.headers().get(index).ok_or_else(|| {
-            Failure::new(
-                WS_ERR_INVALID_ARGUMENT,
-                format!("header index {index} is out of range"),
-            )
-        })?;
-        if !name.is_null() {
-            *name = n.as_ptr();
-        }
-        if !value.is_null() {
-            *value = v.as_ptr();
-        }
-        Ok(())
-    })
+    guard_status(|| super::header_at(conn(c)?.headers(), index, name, value))
 }
 
 /// The peer's address, "127.0.0.1:54321" or "[::1]:54321" ("" before the TCP

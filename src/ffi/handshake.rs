@@ -9,10 +9,11 @@ use super::status::{
     guard, guard_count, guard_status, ws_status, Failure, WS_ERR_BAD_STATE,
     WS_ERR_INVALID_ARGUMENT, WS_ERR_NOT_OPEN,
 };
-use super::{bytes, text};
+use super::{bytes, header_at, text};
+use crate::transport::connection::find_header;
 use crate::transport::upgrade::{check_response_header, Answer, AnswerError, PendingUpgrade};
 use std::collections::HashMap;
-use std::ffi::{c_char, c_int, CString};
+use std::ffi::{c_char, c_int, CStr, CString};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -143,11 +144,7 @@ pub unsafe extern "C" fn ws_handshake_header(
     guard(std::ptr::null(), || {
         let name = text(name, "name")?;
         let entry = entry(hs)?;
-        Ok(entry
-            .headers
-            .iter()
-            .find(|(n, _)| n.to_bytes().eq_ignore_ascii_case(name.as_bytes()))
-            .map_or(std::ptr::null(), |(_, v)| v.as_ptr()))
+        Ok(find_header(&entry.headers, name).map_or(std::ptr::null(), CStr::as_ptr))
     })
 }
 
@@ -167,22 +164,7 @@ pub unsafe extern "C" fn ws_handshake_header_at(
     name: *mut *const c_char,
     value: *mut *const c_char,
 ) -> ws_status {
-    guard_status(|| {
-        let entry = entry(hs)?;
-        let (n, v) = entry.headers.get(index).ok_or_else(|| {
-            Failure::new(
-                WS_ERR_INVALID_ARGUMENT,
-                format!("header index {index} is out of range"),
-            )
-        })?;
-        if !name.is_null() {
-            *name = n.as_ptr();
-        }
-        if !value.is_null() {
-            *value = v.as_ptr();
-        }
-        Ok(())
-    })
+    guard_status(|| header_at(&entry(hs)?.headers, index, name, value))
 }
 
 /// The `index`-th subprotocol the client offered (0-based, in its order);

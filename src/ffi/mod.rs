@@ -28,7 +28,7 @@ use status::{
     WS_ERR_INTERNAL, WS_ERR_INVALID_ARGUMENT, WS_ERR_IO, WS_ERR_PROTOCOL, WS_ERR_TIMEOUT,
     WS_ERR_TLS,
 };
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{c_char, c_int, CStr, CString};
 use std::time::Duration;
 
 /// The library version, "MAJOR.MINOR.PATCH" (a static string).
@@ -72,6 +72,29 @@ unsafe fn bytes<'a>(data: *const u8, len: usize) -> Result<&'a [u8], Failure> {
         ));
     }
     Ok(std::slice::from_raw_parts(data, len))
+}
+
+/// Hands out the header at `index` of `headers` through the `name` and `value`
+/// out-pointers (each may be NULL); `WS_ERR_INVALID_ARGUMENT` when out of range.
+unsafe fn header_at(
+    headers: &[(CString, CString)],
+    index: usize,
+    name: *mut *const c_char,
+    value: *mut *const c_char,
+) -> Result<(), Failure> {
+    let (n, v) = headers.get(index).ok_or_else(|| {
+        Failure::new(
+            WS_ERR_INVALID_ARGUMENT,
+            format!("header index {index} is out of range"),
+        )
+    })?;
+    if !name.is_null() {
+        *name = n.as_ptr();
+    }
+    if !value.is_null() {
+        *value = v.as_ptr();
+    }
+    Ok(())
 }
 
 /// A wait of `ms` milliseconds; negative means no limit.

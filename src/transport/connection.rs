@@ -217,10 +217,7 @@ impl Connection {
 
     /// The first handshake header named `name` (case-insensitive), if any.
     pub fn header(&self, name: &str) -> Option<&CStr> {
-        self.headers()
-            .iter()
-            .find(|(n, _)| n.to_bytes().eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v.as_c_str())
+        find_header(self.headers(), name)
     }
 
     /// True when the connection runs over TLS.
@@ -560,6 +557,15 @@ pub(crate) fn mask_for(role: Role) -> Option<[u8; 4]> {
 }
 
 /// A C string of `s`, cut at the first NUL byte if it has one.
+/// The value of the first header named `name` (case-insensitive) in a list of
+/// C-string pairs, as connections and pending handshakes keep them.
+pub fn find_header<'a>(headers: &'a [(CString, CString)], name: &str) -> Option<&'a CStr> {
+    headers
+        .iter()
+        .find(|(n, _)| n.to_bytes().eq_ignore_ascii_case(name.as_bytes()))
+        .map(|(_, v)| v.as_c_str())
+}
+
 fn c_string(mut s: String) -> CString {
     if let Some(nul) = s.find('\0') {
         s.truncate(nul);
