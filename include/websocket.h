@@ -105,6 +105,14 @@ typedef struct ws_client ws_client;
 typedef struct ws_client_config ws_client_config;
 
 /**
+ * A frame decoder (opaque): append bytes in any pieces, take out whole
+ * messages and control frames one at a time. Create with
+ * `ws_frame_decoder_new`, free with `ws_frame_decoder_free`. Not thread-safe:
+ * use one decoder from one thread at a time.
+ */
+typedef struct ws_frame_decoder ws_frame_decoder;
+
+/**
  * An upgrade request waiting for `ws_handshake_accept` or `ws_handshake_reject`
  * (opaque). Strings read from it stay valid until it is answered.
  */
@@ -201,6 +209,11 @@ typedef int ws_dispatch_mode;
 typedef int ws_state;
 
 /**
+ * A frame opcode (RFC 6455 5.2): one of `WS_OPCODE_*`.
+ */
+typedef int ws_opcode;
+
+/**
  * A text message (UTF-8).
  */
 #define WS_MESSAGE_TEXT 1
@@ -244,6 +257,42 @@ typedef int ws_state;
  * handshakes and timeouts wait too) until you dispatch: keep dispatching.
  */
 #define WS_DISPATCH_POLL 1
+
+/**
+ * 0: a continuation frame of a fragmented message.
+ */
+#define WS_OPCODE_CONTINUATION 0
+
+/**
+ * 1: the first frame of a text message (UTF-8).
+ */
+#define WS_OPCODE_TEXT 1
+
+/**
+ * 2: the first frame of a binary message.
+ */
+#define WS_OPCODE_BINARY 2
+
+/**
+ * 8: a close frame (payload: an optional 2-byte big-endian code, then a UTF-8 reason).
+ */
+#define WS_OPCODE_CLOSE 8
+
+/**
+ * 9: a ping frame.
+ */
+#define WS_OPCODE_PING 9
+
+/**
+ * 10: a pong frame.
+ */
+#define WS_OPCODE_PONG 10
+
+/**
+ * Returned by `ws_frame_decoder_next` (a positive status, not an error) when
+ * no message or control frame is complete yet: append more bytes.
+ */
+#define WS_FRAME_NONE 1
 
 /**
  * Success.
@@ -423,6 +472,14 @@ ws_status ws_server_config_set_handshake_timeout_ms(ws_server_config *cfg, uint6
 ws_status ws_server_config_set_close_timeout_ms(ws_server_config *cfg, uint64_t ms);
 
 /**
+ * Keepalive of each connection, in ms (0, the default, turns it off): after
+ * this long without hearing from the client, the server pings it; when the
+ * client stays silent as long again, the connection fails (`on_error` with
+ * `WS_ERR_TIMEOUT`, then `on_close` with 1006).
+ */
+ws_status ws_server_config_set_keepalive_ms(ws_server_config *cfg, uint64_t ms);
+
+/**
  * Most connections at once, counting those still in the opening handshake
  * (> 0); further clients get HTTP 503. Default 10000.
  */
@@ -472,6 +529,14 @@ ws_status ws_client_config_set_handshake_timeout_ms(ws_client_config *cfg, uint6
 ws_status ws_client_config_set_close_timeout_ms(ws_client_config *cfg, uint64_t ms);
 
 /**
+ * Keepalive, in ms (0, the default, turns it off): after this long without
+ * hearing from the server, the client pings it; when the server stays silent
+ * as long again, the connection fails (`on_error` with `WS_ERR_TIMEOUT`, then
+ * `on_close` with 1006).
+ */
+ws_status ws_client_config_set_keepalive_ms(ws_client_config *cfg, uint64_t ms);
+
+/**
  * Adds a header to the opening request (e.g. "Authorization", "Bearer x").
  * The name must be an HTTP token and neither may contain CR or LF; the
  * headers the library writes itself are refused: Host, Upgrade, Connection,
@@ -483,6 +548,20 @@ ws_status ws_client_config_set_close_timeout_ms(ws_client_config *cfg, uint64_t 
  * `name` and `value` are NUL-terminated strings (or NULL, an error).
  */
 ws_status ws_client_config_add_header(ws_client_config *cfg, const char *name, const char *value);
+
+/**
+ * Most frames one incoming message may be made of; a message with more fails
+ * the connection with 1009 (`WS_MESSAGE_TOO_LARGE`). 0, the default, means
+ * no limit.
+ */
+ws_status ws_server_config_set_max_fragments(ws_server_config *cfg, uint64_t count);
+
+/**
+ * Most frames one incoming message may be made of; a message with more fails
+ * the connection with 1009 (`WS_MESSAGE_TOO_LARGE`). 0, the default, means
+ * no limit.
+ */
+ws_status ws_client_config_set_max_fragments(ws_client_config *cfg, uint64_t count);
 
 /**
  * Queues a message of `type_` (`WS_MESSAGE_TEXT`, checked to be UTF-8, or
@@ -752,6 +831,137 @@ int ws_dispatch(int max_events);
 ws_status ws_event_queue_set_limit(size_t bytes);
 
 /**
+ * The number of bytes `ws_frame_encode` writes for a frame with `payload_len`
+ * bytes of payload, masked (`masked` != 0) or not: 2 to 14 header bytes plus
+ * the payload. `SIZE_MAX` if that does not fit in a `size_t`.
+ */
+size_t ws_frame_encoded_size(size_t payload_len, int masked);
+
+/**
+ * Encodes one frame into `out`: `opcode` (`WS_OPCODE_*`), the FIN bit (`fin`
+ * != 0: the last frame of its message) and, when `masked` != 0, a fresh random
+ * masking key (clients mask every frame they send, servers never do).
+ * `payload` (`len` bytes, NULL allowed when `len` is 0) is copied as given
+ * (text is not checked here: a fragment may end inside a UTF-8 sequence that
+ * the next one completes; receivers check whole messages).
+ * `out` holds `capacity` bytes and must not overlap `payload`; on success
+ * `*written` gets the frame's size, `ws_frame_encoded_size(len, masked)`.
+ *
+ * Errors: `WS_ERR_NULL` (`written`, `out`, or `payload` with `len` > 0),
+ * `WS_ERR_INVALID_ARGUMENT` for an unknown opcode, a control frame (close,
+ * ping, pong) without FIN, or a `capacity` too small (the message says how
+ * many bytes are needed), `WS_ERR_TOO_LARGE` for a control frame payload over
+ * 125 bytes. Nothing is written on error.
+ *
+ * # Safety
+ * `payload` points to `len` readable bytes, `out` to `capacity` writable bytes.
+ */
+ws_status ws_frame_encode(ws_opcode opcode,
+                          int fin,
+                          int masked,
+                          const uint8_t *payload,
+                          size_t len,
+                          uint8_t *out,
+                          size_t capacity,
+                          size_t *written);
+
+/**
+ * A new decoder. It accepts frames masked or not (both directions), allows
+ * messages of up to 65536 bytes (`ws_frame_decoder_set_max_payload_size`)
+ * made of up to 128 frames (`ws_frame_decoder_set_max_fragments`). NULL only
+ * if memory ran out.
+ */
+ws_frame_decoder *ws_frame_decoder_new(void);
+
+/**
+ * Frees a decoder and what it holds. NULL is a no-op.
+ *
+ * # Safety
+ * `d` is NULL or from `ws_frame_decoder_new`, not yet freed.
+ */
+void ws_frame_decoder_free(ws_frame_decoder *d);
+
+/**
+ * Largest message (after reassembly of its fragments) or control frame
+ * payload accepted, in bytes (> 0; default 65536). A frame that would go over
+ * it fails the stream with close code 1009 as soon as its header arrives,
+ * before its payload is buffered. Applies from the next frame on.
+ *
+ * # Safety
+ * `d` is NULL (an error) or a live decoder.
+ */
+ws_status ws_frame_decoder_set_max_payload_size(ws_frame_decoder *d, uint64_t bytes);
+
+/**
+ * Most frames one message may be made of (default 128; 0: no limit). A
+ * message with more fails the stream with close code 1009 when the first
+ * frame over the limit arrives. Control frames do not count. Applies from the
+ * next frame on.
+ *
+ * # Safety
+ * `d` is NULL (an error) or a live decoder.
+ */
+ws_status ws_frame_decoder_set_max_fragments(ws_frame_decoder *d, uint64_t count);
+
+/**
+ * Gives the decoder the next `len` bytes of the stream (any piece: a byte, a
+ * frame, several frames); they are copied. Then call `ws_frame_decoder_next`
+ * until it returns `WS_FRAME_NONE`.
+ *
+ * Memory is bounded: a decoder holds at most the larger of max_payload_size
+ * and 65536, plus 14, bytes not yet decoded (bytes of a frame's payload go to
+ * its message as `ws_frame_decoder_next` decodes them, so after it returned
+ * `WS_FRAME_NONE` fewer than 14 remain). An append that would go over it is
+ * refused and nothing is taken: `WS_ERR_QUEUE_FULL` when decoding first makes
+ * room (call `ws_frame_decoder_next` until `WS_FRAME_NONE`, then append
+ * again), `WS_ERR_TOO_LARGE` when `len` alone is over it (append in smaller
+ * pieces). After the stream failed, returns `WS_ERR_PROTOCOL` again.
+ * `WS_ERR_NULL` for a NULL `d`, or NULL `data` with `len` > 0.
+ *
+ * # Safety
+ * `d` is NULL (an error) or a live decoder; `data` points to `len` bytes.
+ */
+ws_status ws_frame_decoder_append(ws_frame_decoder *d, const uint8_t *data, size_t len);
+
+/**
+ * Takes the next complete message or control frame out of the decoder.
+ *
+ * Returns `WS_STATUS_OK` with `*opcode` = `WS_OPCODE_TEXT` (valid UTF-8),
+ * `WS_OPCODE_BINARY` (fragments already joined), `WS_OPCODE_PING`,
+ * `WS_OPCODE_PONG` or `WS_OPCODE_CLOSE` (payload: the code as 2 big-endian
+ * bytes and the UTF-8 reason, or empty), and `*data` / `*len` its payload,
+ * valid until the next call with this decoder (copy what you keep).
+ * Control frames that arrive between the fragments of a message come out
+ * first, as they arrive. Returns `WS_FRAME_NONE` (1) when nothing is complete
+ * yet; the out-parameters are then untouched.
+ *
+ * On a protocol error (bad UTF-8, a continuation without a message, a
+ * reserved opcode or RSV bit, a message over max_payload_size or with too
+ * many fragments, an invalid close frame...) returns `WS_ERR_PROTOCOL`, with
+ * the reason in `ws_last_error_message()` and the close code to send the
+ * peer in `ws_frame_decoder_close_code(d)`; the stream is failed and every
+ * later call returns the same error. `WS_ERR_NULL` for a NULL argument.
+ *
+ * # Safety
+ * `d` is NULL (an error) or a live decoder; the out-pointers are writable.
+ */
+ws_status ws_frame_decoder_next(ws_frame_decoder *d,
+                                ws_opcode *opcode,
+                                const uint8_t **data,
+                                size_t *len);
+
+/**
+ * The close code to send the peer after `ws_frame_decoder_next` failed the
+ * stream: 1002 (`WS_PROTOCOL_ERROR`), 1007 (`WS_BAD_MESSAGE`, e.g. invalid
+ * UTF-8) or 1009 (`WS_MESSAGE_TOO_LARGE`). 0 while the stream is fine, and
+ * for NULL.
+ *
+ * # Safety
+ * `d` is NULL or a live decoder.
+ */
+int ws_frame_decoder_close_code(const ws_frame_decoder *d);
+
+/**
  * The request method ("GET"); NULL on error.
  */
 const char *ws_handshake_method(const ws_handshake *hs);
@@ -811,6 +1021,13 @@ const char *ws_handshake_subprotocol_at(const ws_handshake *hs, size_t index);
  * Connection, Content-Length, Sec-WebSocket-*) are refused.
  */
 ws_status ws_handshake_add_header(ws_handshake *hs, const char *name, const char *value);
+
+/**
+ * Sets the user data the connection starts with if this request is accepted
+ * (read it with `ws_conn_get_user_data`, e.g. in `on_open`): it ties what the
+ * application decided during the handshake to the connection it becomes.
+ */
+ws_status ws_handshake_set_user_data(ws_handshake *hs, void *user_data);
 
 /**
  * Accepts the upgrade with `subprotocol` (one the client offered), or with

@@ -258,6 +258,7 @@ fn accept_with(subprotocol: Option<&str>, headers: &[(&str, &str)]) -> Answer {
     Answer::Accept {
         subprotocol: subprotocol.map(str::to_string),
         headers: pairs(headers),
+        app_data: 0,
     }
 }
 

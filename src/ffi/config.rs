@@ -72,6 +72,9 @@ fn set_connection_option(
         Option_::CloseTimeout => {
             c.close_timeout = Duration::from_millis(positive(value, "close timeout")?)
         }
+        Option_::Keepalive => {
+            c.keepalive = (value > 0).then(|| Duration::from_millis(value));
+        }
     }
     Ok(())
 }
@@ -82,6 +85,7 @@ enum Option_ {
     SendQueueLimit,
     HandshakeTimeout,
     CloseTimeout,
+    Keepalive,
 }
 
 /// A server configuration with the defaults: thread dispatch, 32 MiB messages,
@@ -165,6 +169,20 @@ pub extern "C" fn ws_server_config_set_close_timeout_ms(
 ) -> ws_status {
     with(cfg, "config", |c| {
         set_connection_option(&mut c.inner.connection, Option_::CloseTimeout, ms)
+    })
+}
+
+/// Keepalive of each connection, in ms (0, the default, turns it off): after
+/// this long without hearing from the client, the server pings it; when the
+/// client stays silent as long again, the connection fails (`on_error` with
+/// `WS_ERR_TIMEOUT`, then `on_close` with 1006).
+#[no_mangle]
+pub extern "C" fn ws_server_config_set_keepalive_ms(
+    cfg: *mut ws_server_config,
+    ms: u64,
+) -> ws_status {
+    with(cfg, "config", |c| {
+        set_connection_option(&mut c.inner.connection, Option_::Keepalive, ms)
     })
 }
 
@@ -266,6 +284,20 @@ pub extern "C" fn ws_client_config_set_close_timeout_ms(
     })
 }
 
+/// Keepalive, in ms (0, the default, turns it off): after this long without
+/// hearing from the server, the client pings it; when the server stays silent
+/// as long again, the connection fails (`on_error` with `WS_ERR_TIMEOUT`, then
+/// `on_close` with 1006).
+#[no_mangle]
+pub extern "C" fn ws_client_config_set_keepalive_ms(
+    cfg: *mut ws_client_config,
+    ms: u64,
+) -> ws_status {
+    with(cfg, "config", |c| {
+        set_connection_option(&mut c.inner.connection, Option_::Keepalive, ms)
+    })
+}
+
 /// Adds a header to the opening request (e.g. "Authorization", "Bearer x").
 /// The name must be an HTTP token and neither may contain CR or LF; the
 /// headers the library writes itself are refused: Host, Upgrade, Connection,
@@ -321,6 +353,34 @@ pub unsafe extern "C" fn ws_client_config_add_header(
             )));
         }
         c.inner.headers.push((name.to_string(), value.to_string()));
+        Ok(())
+    })
+}
+
+/// Most frames one incoming message may be made of; a message with more fails
+/// the connection with 1009 (`WS_MESSAGE_TOO_LARGE`). 0, the default, means
+/// no limit.
+#[no_mangle]
+pub extern "C" fn ws_server_config_set_max_fragments(
+    cfg: *mut ws_server_config,
+    count: u64,
+) -> ws_status {
+    with(cfg, "config", |c| {
+        c.inner.connection.max_fragments = usize::try_from(count).unwrap_or(usize::MAX);
+        Ok(())
+    })
+}
+
+/// Most frames one incoming message may be made of; a message with more fails
+/// the connection with 1009 (`WS_MESSAGE_TOO_LARGE`). 0, the default, means
+/// no limit.
+#[no_mangle]
+pub extern "C" fn ws_client_config_set_max_fragments(
+    cfg: *mut ws_client_config,
+    count: u64,
+) -> ws_status {
+    with(cfg, "config", |c| {
+        c.inner.connection.max_fragments = usize::try_from(count).unwrap_or(usize::MAX);
         Ok(())
     })
 }

@@ -14,7 +14,7 @@ use crate::transport::connection::find_header;
 use crate::transport::upgrade::{check_response_header, Answer, AnswerError, PendingUpgrade};
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, CStr, CString};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// An upgrade request waiting for `ws_handshake_accept` or `ws_handshake_reject`
@@ -34,6 +34,8 @@ struct Entry {
     subprotocols: Vec<CString>,
     /// Response headers added so far.
     response_headers: Mutex<Vec<(String, String)>>,
+    /// The connection's user data if accepted (`ws_handshake_set_user_data`).
+    user_data: AtomicUsize,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -69,6 +71,7 @@ pub(crate) fn register(pending: Arc<PendingUpgrade>) -> *mut ws_handshake {
             .map(c_string)
             .collect(),
         response_headers: Mutex::new(Vec::new()),
+        user_data: AtomicUsize::new(0),
         pending: pending.clone(),
     };
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
@@ -206,11 +209,27 @@ pub unsafe extern "C" fn ws_handshake_add_header(
     })
 }
 
+/// Sets the user data the connection starts with if this request is accepted
+/// (read it with `ws_conn_get_user_data`, e.g. in `on_open`): it ties what the
+/// application decided during the handshake to the connection it becomes.
+#[no_mangle]
+pub extern "C" fn ws_handshake_set_user_data(
+    hs: *mut ws_handshake,
+    user_data: *mut std::ffi::c_void,
+) -> ws_status {
+    guard_status(|| {
+        entry(hs)?
+            .user_data
+            .store(user_data as usize, Ordering::Relaxed);
+        Ok(())
+    })
+}
+
 /// Sends `answer` for the handle: on success or when the request is gone the
 /// handle is removed; when the answer is invalid it stays, to be answered again.
 fn answer(
     hs: *const ws_handshake,
-    make: impl FnOnce(Vec<(String, String)>) -> Answer,
+    make: impl FnOnce(Vec<(String, String)>, usize) -> Answer,
 ) -> Result<(), Failure> {
     let entry = entry(hs)?;
     let headers = entry
@@ -218,7 +237,8 @@ fn answer(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    let result = entry.pending.answer(make(headers));
+    let user_data = entry.user_data.load(Ordering::Relaxed);
+    let result = entry.pending.answer(make(headers, user_data));
     if !matches!(result, Err(AnswerError::Invalid(_))) {
         if let Some(t) = table().as_mut() {
             t.remove(&(hs as usize as u64));
@@ -249,9 +269,10 @@ pub unsafe extern "C" fn ws_handshake_accept(
         } else {
             Some(text(subprotocol, "subprotocol")?.to_string())
         };
-        answer(hs, |headers| Answer::Accept {
+        answer(hs, |headers, app_data| Answer::Accept {
             subprotocol,
             headers,
+            app_data,
         })
     })
 }
@@ -269,7 +290,7 @@ pub unsafe extern "C" fn ws_handshake_reject(
     guard_status(|| {
         let body = bytes(body, len)?.to_vec();
         let status = u16::try_from(status).unwrap_or(0);
-        answer(hs, |headers| Answer::Reject {
+        answer(hs, |headers, _| Answer::Reject {
             status,
             headers,
             body,

@@ -16,6 +16,7 @@ pub mod conn;
 pub mod constants;
 pub mod deflate;
 pub mod events;
+pub mod frame;
 pub mod handshake;
 pub mod server;
 pub mod status;

@@ -166,6 +166,7 @@ pub extern "C" fn ws_status_name(status: ws_status) -> *const c_char {
         WS_ERR_BAD_STATE => b"WS_ERR_BAD_STATE\0",
         WS_ERR_INTERNAL => b"WS_ERR_INTERNAL\0",
         WS_ERR_TLS => b"WS_ERR_TLS\0",
+        super::frame::WS_FRAME_NONE => b"WS_FRAME_NONE\0",
         _ => b"WS_ERR_UNKNOWN\0",
     };
     name.as_ptr().cast()

@@ -61,7 +61,13 @@ enum Deliver {
 /// The receive state machine of one connection.
 pub struct Receiver {
     role: Role,
+    /// Accept frames masked or not, whatever `role` says (standalone decoders).
+    any_masking: bool,
     max_message_size: usize,
+    /// Most frames one message may have (0: no limit).
+    max_fragments: usize,
+    /// Frames of the message in progress so far.
+    fragments: usize,
     frame: Option<CurrentFrame>,
     /// Opcode (Text/Binary) of the fragmented message in progress.
     message_opcode: Option<OpCode>,
@@ -80,6 +86,9 @@ pub struct Receiver {
     clear_control: bool,
 }
 
+/// The reason of the error for a message with more frames than allowed.
+pub(crate) const FRAGMENTS_REASON: &str = "message has more fragments than allowed";
+
 /// Assembly buffers larger than this are released after use instead of kept,
 /// so an idle connection does not keep the memory of its largest message.
 const KEEP_CAPACITY: usize = 8 * 1024;
@@ -91,7 +100,10 @@ impl Receiver {
     pub fn new(role: Role, max_message_size: usize, inflater: Option<Decompressor>) -> Self {
         Receiver {
             role,
+            any_masking: false,
             max_message_size,
+            max_fragments: 0,
+            fragments: 0,
             frame: None,
             message_opcode: None,
             message: Vec::new(),
@@ -102,6 +114,37 @@ impl Receiver {
             clear_message: false,
             clear_control: false,
         }
+    }
+
+    /// Refuses (1009) a message made of more than `max_fragments` frames;
+    /// 0, the default, means no limit.
+    pub fn with_max_fragments(mut self, max_fragments: usize) -> Self {
+        self.set_max_fragments(max_fragments);
+        self
+    }
+
+    /// Changes the fragment limit (see [`Receiver::with_max_fragments`]); it
+    /// applies from the next frame on.
+    pub fn set_max_fragments(&mut self, max_fragments: usize) {
+        self.max_fragments = max_fragments;
+    }
+
+    /// The fragment limit (0: none).
+    pub fn max_fragments(&self) -> usize {
+        self.max_fragments
+    }
+
+    /// Changes the largest message size; it applies from the next frame on.
+    pub fn set_max_message_size(&mut self, max_message_size: usize) {
+        self.max_message_size = max_message_size;
+    }
+
+    /// Accepts frames whether they are masked or not, as a standalone frame
+    /// decoder does; every other rule still holds. Connections never use it:
+    /// there the role decides (RFC 6455 5.1).
+    pub fn accept_any_masking(mut self) -> Self {
+        self.any_masking = true;
+        self
     }
 
     /// Decodes from `buf` (modified in place: payloads are unmasked).
@@ -286,6 +329,7 @@ impl Receiver {
             self.compressed = header.rsv & 0b100 != 0;
         }
         match (self.role, header.mask.is_some()) {
+            _ if self.any_masking => {}
             (Role::Server, false) => {
                 return Err(ProtocolError::protocol("client frame is not masked"))
             }
@@ -303,8 +347,20 @@ impl Receiver {
                     "new message before the last one was finished",
                 ))
             }
-            OpCode::Text | OpCode::Binary => self.message_opcode = Some(header.opcode),
+            OpCode::Text | OpCode::Binary => {
+                self.message_opcode = Some(header.opcode);
+                self.fragments = 0;
+            }
             _ => {}
+        }
+        if !header.opcode.is_control() {
+            self.fragments += 1;
+            if self.max_fragments != 0 && self.fragments > self.max_fragments {
+                return Err(ProtocolError {
+                    code: 1009,
+                    reason: FRAGMENTS_REASON,
+                });
+            }
         }
         // Compressed frames are checked as they inflate. Their compressed size
         // alone is bounded loosely (twice the limit: incompressible data grows,
@@ -576,6 +632,100 @@ mod tests {
         // Checked before the next call releases the buffer. Plain doubling
         // would have reached 4 MiB for 3 MB.
         assert!(rx.message.capacity() <= limit, "{}", rx.message.capacity());
+    }
+
+    /// A message of `n` frames ("a" each), masked with KEY or not.
+    fn fragmented(n: usize, masked: bool) -> Vec<u8> {
+        let mut wire = Vec::new();
+        for i in 0..n {
+            let op = if i == 0 {
+                OpCode::Text
+            } else {
+                OpCode::Continuation
+            };
+            let key = masked.then_some(KEY);
+            encode_frame(&mut wire, i + 1 == n, op, key, b"a");
+        }
+        wire
+    }
+
+    #[test]
+    fn fragment_limit_counts_frames_of_a_message() {
+        let mut rx = server().with_max_fragments(3);
+        assert_eq!(rx.max_fragments(), 3);
+        // Exactly the limit, with control frames in between (not counted).
+        let mut wire = frame(false, OpCode::Text, b"a");
+        wire.extend(frame(true, OpCode::Ping, b"p"));
+        wire.extend(frame(false, OpCode::Continuation, b"b"));
+        wire.extend(frame(true, OpCode::Pong, b""));
+        wire.extend(frame(true, OpCode::Continuation, b"c"));
+        assert_eq!(
+            run(&mut rx, &wire, 1).unwrap(),
+            vec![
+                Owned::Ping(b"p".to_vec()),
+                Owned::Pong(vec![]),
+                Owned::Text(b"abc".to_vec())
+            ]
+        );
+        // The count starts again with each message.
+        assert_eq!(run(&mut rx, &fragmented(3, true), 7).unwrap().len(), 1);
+        assert_eq!(run(&mut rx, &fragmented(1, true), 7).unwrap().len(), 1);
+        // One more frame fails on its header, with 1009.
+        let e = run(&mut rx, &fragmented(4, true), 100).unwrap_err();
+        assert_eq!((e.code, e.reason), (1009, FRAGMENTS_REASON));
+        // The failing frame's header is enough: no payload needed.
+        let mut rx = server().with_max_fragments(1);
+        let mut two = frame(false, OpCode::Binary, b"x");
+        write_header(&mut two, true, 0, OpCode::Continuation, Some(KEY), 1000);
+        assert_eq!(rx.decode(&mut two).unwrap_err().code, 1009);
+    }
+
+    #[test]
+    fn no_fragment_limit_by_default() {
+        assert_eq!(server().max_fragments(), 0);
+        let events = run(&mut server(), &fragmented(1000, true), 4096).unwrap();
+        assert_eq!(events, vec![Owned::Text(vec![b'a'; 1000])]);
+        let mut rx = server().with_max_fragments(5);
+        rx.set_max_fragments(0);
+        assert_eq!(
+            run(&mut rx, &fragmented(1000, true), 4096).unwrap().len(),
+            1
+        );
+    }
+
+    #[test]
+    fn any_masking_accepts_both_and_keeps_other_rules() {
+        for role in [Role::Server, Role::Client] {
+            let mut rx = Receiver::new(role, 1024, None).accept_any_masking();
+            let mut wire = fragmented(2, true);
+            wire.extend(fragmented(3, false));
+            let mut mixed = frame(false, OpCode::Binary, b"m");
+            encode_frame(&mut mixed, true, OpCode::Continuation, None, b"u");
+            wire.extend(mixed);
+            assert_eq!(
+                run(&mut rx, &wire, 3).unwrap(),
+                vec![
+                    Owned::Text(b"aa".to_vec()),
+                    Owned::Text(b"aaa".to_vec()),
+                    Owned::Binary(b"mu".to_vec())
+                ]
+            );
+            let mut bad = Vec::new();
+            encode_frame(&mut bad, true, OpCode::Text, None, &[0xff]);
+            assert_eq!(run(&mut rx, &bad, 100).unwrap_err().code, 1007);
+        }
+    }
+
+    #[test]
+    fn limits_can_change_between_messages() {
+        let mut rx = server();
+        rx.set_max_message_size(2);
+        assert_eq!(
+            run(&mut rx, &frame(true, OpCode::Binary, b"abc"), 100)
+                .unwrap_err()
+                .code,
+            1009
+        );
     }
 
     #[test]

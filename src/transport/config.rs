@@ -27,6 +27,9 @@ pub struct ConnectionConfig {
     /// Largest message accepted, in bytes (after reassembly); larger ones fail
     /// the connection with 1009. Default 32 MiB.
     pub max_message_size: usize,
+    /// Most frames one message may be made of; a message with more fails the
+    /// connection with 1009. 0 (the default) means no limit.
+    pub max_fragments: usize,
     /// Most bytes of outgoing messages waiting to be written; a send beyond it is
     /// refused with a "queue full" error instead of growing memory. Default 64 MiB.
     pub send_queue_limit: usize,
@@ -34,6 +37,12 @@ pub struct ConnectionConfig {
     pub handshake_timeout: Duration,
     /// Time allowed for the peer to answer our close frame. Default 5 s.
     pub close_timeout: Duration,
+    /// Keepalive: after this long without hearing from the peer, send it a
+    /// ping; when it stays silent as long again (not even a pong), the
+    /// connection fails with a timeout error and closes with 1006, so dead
+    /// peers and broken networks do not hold connections open. `None` (the
+    /// default) never pings.
+    pub keepalive: Option<Duration>,
     /// permessage-deflate settings; `None` (the default) neither offers nor accepts it.
     pub deflate: Option<DeflateConfig>,
     /// When compression was negotiated, messages smaller than this many bytes
@@ -45,9 +54,11 @@ impl Default for ConnectionConfig {
     fn default() -> Self {
         ConnectionConfig {
             max_message_size: 32 << 20,
+            max_fragments: 0,
             send_queue_limit: 64 << 20,
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
+            keepalive: None,
             deflate: None,
             compression_threshold: default_compression_threshold(),
         }

@@ -10,7 +10,7 @@ use crate::protocol::receiver::{Incoming, Receiver, Role};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc::UnboundedReceiver;
-use tokio::time::{sleep_until, Instant};
+use tokio::time::{sleep_until, Instant, Sleep};
 
 /// First size of a connection's read buffer.
 const READ_MIN: usize = 8 * 1024;
@@ -80,6 +80,61 @@ pub(crate) async fn finish(link: &Link, code: u16, reason: String) {
     .await;
 }
 
+/// The keepalive of a connection (`ConnectionConfig::keepalive`): pings a
+/// peer that went quiet, and says when it stayed quiet too long.
+struct Keepalive {
+    interval: std::time::Duration,
+    /// When the peer was last heard from.
+    heard: Instant,
+    /// A ping went out since then.
+    pinged: bool,
+    /// Fires at the next time to check.
+    timer: std::pin::Pin<Box<Sleep>>,
+}
+
+/// What the keepalive timer asks for when it fires.
+enum KeepaliveAction {
+    /// Nothing yet (the peer was heard from since the timer was set).
+    Wait,
+    /// Send a ping.
+    Ping,
+    /// The peer did not answer: fail the connection.
+    Fail,
+}
+
+impl Keepalive {
+    fn new(interval: std::time::Duration) -> Self {
+        let now = Instant::now();
+        Keepalive {
+            interval,
+            heard: now,
+            pinged: false,
+            timer: Box::pin(sleep_until(now + interval)),
+        }
+    }
+
+    fn heard(&mut self) {
+        self.heard = Instant::now();
+        self.pinged = false;
+    }
+
+    /// Called when the timer fired: re-arms it and says what to do.
+    fn fired(&mut self) -> KeepaliveAction {
+        let now = Instant::now();
+        let quiet_until = self.heard + self.interval;
+        if now < quiet_until {
+            self.timer.as_mut().reset(quiet_until);
+            KeepaliveAction::Wait
+        } else if !self.pinged {
+            self.pinged = true;
+            self.timer.as_mut().reset(now + self.interval);
+            KeepaliveAction::Ping
+        } else {
+            KeepaliveAction::Fail
+        }
+    }
+}
+
 /// Where the close handshake is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -138,7 +193,8 @@ where
     let conn = link.conn.clone();
     let handler = link.handler.clone();
     let role = conn.role();
-    let mut rx = Receiver::new(role, link.config.max_message_size, conn.inflater());
+    let mut rx = Receiver::new(role, link.config.max_message_size, conn.inflater())
+        .with_max_fragments(link.config.max_fragments);
     let mut out = OutQueue::default();
     let mut buf = std::mem::take(&mut pending);
     let mut filled = buf.len();
@@ -158,6 +214,7 @@ where
     let mut pending_pong: Option<Vec<u8>> = None;
     // Size of the last read, to notice when traffic goes quiet.
     let mut last_read = 0;
+    let mut keepalive = link.config.keepalive.map(Keepalive::new);
 
     if conn.mark_open() {
         deliver(&*handler, &conn, Event::Open).await;
@@ -267,6 +324,7 @@ where
             Command(Option<Command>),
             CloseRequested,
             Timeout,
+            Keepalive,
         }
         let step = {
             let slices = out.slices();
@@ -285,6 +343,8 @@ where
                 c = link.commands.recv(), if accept_commands => Step::Command(c),
                 _ = conn.close_requested(), if deadline.is_none() => Step::CloseRequested,
                 _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => Step::Timeout,
+                _ = async { keepalive.as_mut().unwrap().timer.as_mut().await },
+                    if keepalive.is_some() && deadline.is_none() => Step::Keepalive,
             }
         };
         match step {
@@ -306,6 +366,9 @@ where
             }
             Step::Read(Ok(n)) => {
                 last_read = n;
+                if let Some(k) = keepalive.as_mut() {
+                    k.heard();
+                }
                 if phase != Phase::Draining {
                     filled += n;
                     // A read that filled the buffer: more is coming, read bigger.
@@ -324,6 +387,26 @@ where
             Step::Command(Some(cmd)) => {
                 take_commands(&mut link, &mut out, &mut phase, &mut deadline, Some(cmd))
             }
+            Step::Keepalive => match keepalive.as_mut().map(Keepalive::fired) {
+                Some(KeepaliveAction::Ping) => {
+                    take_commands(&mut link, &mut out, &mut phase, &mut deadline, None);
+                    if phase == Phase::Open {
+                        out.push_with(|v| encode_frame(v, true, OpCode::Ping, mask_for(role), &[]));
+                    }
+                }
+                Some(KeepaliveAction::Fail) => {
+                    let silence = link.config.keepalive.unwrap_or_default() * 2;
+                    error.get_or_insert((
+                        ErrorKind::Timeout,
+                        format!(
+                            "the peer sent nothing for {} ms, not even a pong to our ping",
+                            silence.as_millis()
+                        ),
+                    ));
+                    break 'run;
+                }
+                Some(KeepaliveAction::Wait) | None => {}
+            },
             Step::CloseRequested => {
                 // The close frame may wait behind data the peer is slow to read:
                 // the close timeout runs from the request, not from the frame.

@@ -17,6 +17,7 @@ use crate::protocol::handshake::{
 };
 use crate::protocol::receiver::Role;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -115,9 +116,10 @@ async fn handle<S: Stream>(
         Answer::Accept {
             subprotocol: None,
             headers: Vec::new(),
+            app_data: 0,
         }
     };
-    let (subprotocol, mut headers) = match answer {
+    let (subprotocol, mut headers, app_data) = match answer {
         Answer::Reject {
             status,
             headers,
@@ -126,12 +128,14 @@ async fn handle<S: Stream>(
         Answer::Accept {
             subprotocol: Some(p),
             headers,
-        } => (Some(p), headers),
+            app_data,
+        } => (Some(p), headers, app_data),
         Answer::Accept {
             subprotocol: None,
             headers,
+            app_data,
         } => match choose_subprotocol(&config.subprotocols, &offered_subprotocols(&request)) {
-            Ok(p) => (p, headers),
+            Ok(p) => (p, headers, app_data),
             Err(response) => return reject(stream, &response, linger).await,
         },
     };
@@ -163,6 +167,8 @@ async fn handle<S: Stream>(
         conn_config.send_queue_limit,
     );
     conn.set_peer(peer.to_string());
+    conn.app_data
+        .store(app_data as *mut std::ffi::c_void, Ordering::Release);
     conn.set_handshake(&request.headers, subprotocol.as_deref(), secure);
     if let Some((dc, params)) = &deflate {
         conn.set_deflate(params, dc, conn_config.compression_threshold);

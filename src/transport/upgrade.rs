@@ -18,6 +18,10 @@ pub enum Answer {
         subprotocol: Option<String>,
         /// Extra response headers.
         headers: Vec<(String, String)>,
+        /// Given to the connection as its `app_data` (the C API's
+        /// `ws_conn_get_user_data`), so the application finds the state it
+        /// made for the request; 0 for none.
+        app_data: usize,
     },
     /// Refuse with this HTTP response.
     Reject {
@@ -154,6 +158,7 @@ impl PendingUpgrade {
             Answer::Accept {
                 subprotocol,
                 headers,
+                ..
             } => {
                 if let Some(p) = subprotocol {
                     if !is_valid_subprotocol(p) {
@@ -200,6 +205,7 @@ mod tests {
     fn accept(p: Option<&str>, headers: &[(&str, &str)]) -> Answer {
         Answer::Accept {
             subprotocol: p.map(str::to_string),
+            app_data: 0,
             headers: headers
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.to_string()))

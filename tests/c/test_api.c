@@ -1311,6 +1311,43 @@ static void test_close_timeout(void) {
   rec_destroy(&sr);
 }
 
+static void test_keepalive(void) {
+  note("keepalive: a quiet peer is pinged, then dropped when it stays silent");
+  EXPECT_STATUS(ws_server_config_set_keepalive_ms(NULL, 10), WS_ERR_NULL, "server set_keepalive_ms(NULL cfg)");
+  EXPECT_STATUS(ws_client_config_set_keepalive_ms(NULL, 10), WS_ERR_NULL, "client set_keepalive_ms(NULL cfg)");
+  ws_client_config *ccfg = ws_client_config_new();
+  CHECK_STATUS(ws_client_config_set_keepalive_ms(ccfg, 0), WS_STATUS_OK, "client set_keepalive_ms(0) turns it off");
+  CHECK_STATUS(ws_client_config_set_keepalive_ms(ccfg, 30000), WS_STATUS_OK, "client set_keepalive_ms(30000)");
+  ws_client_config_free(ccfg);
+  rec sr;
+  rec_init(&sr, "server");
+  sr.retain_open = 1;
+  ws_server_config *cfg = ws_server_config_new();
+  CHECK_STATUS(ws_server_config_set_keepalive_ms(cfg, 0), WS_STATUS_OK, "server set_keepalive_ms(0)");
+  CHECK_STATUS(ws_server_config_set_keepalive_ms(cfg, 200), WS_STATUS_OK, "server set_keepalive_ms(200)");
+  ws_server *srv = listen_on("127.0.0.1", &sr, cfg);
+  ws_server_config_free(cfg);
+  if (!srv) return;
+  char resp[2048];
+  int fd = raw_connect(ws_server_port(srv), 0);
+  long long t0 = now_ms();
+  CHECK(raw_ws_handshake(fd, "/quiet", resp, sizeof resp) == 0, "raw handshake");
+  unsigned char payload[256];
+  size_t plen = 99;
+  int op = raw_read_frame(fd, payload, sizeof payload, &plen);
+  long long pinged = now_ms() - t0;
+  CHECK(op == 0x89 && plen == 0, "the quiet peer gets an empty ping (op %#x)", op);
+  CHECK(pinged >= 150, "after about the keepalive interval (%lld ms)", pinged);
+  CHECK(rec_wait(&sr, &sr.n_close, 1, WAIT_MS), "on_close once the peer stayed silent");
+  CHECK(now_ms() - t0 >= 350, "after two intervals of silence (%lld ms)", now_ms() - t0);
+  CHECK(sr.n_error == 1 && sr.err_status == WS_ERR_TIMEOUT, "on_error(WS_ERR_TIMEOUT, \"%s\")", sr.err_msg);
+  CHECK(sr.close_code == WS_CLOSED_ABNORMALLY, "on_close(1006) (got %d)", sr.close_code);
+  CHECK(raw_wait_eof(fd, WAIT_MS), "the server dropped the TCP connection");
+  close(fd);
+  ws_server_free(srv);
+  rec_destroy(&sr);
+}
+
 /* ------------------------------------------------------------ limits */
 
 static void test_limits(void) {
@@ -1544,6 +1581,7 @@ int main(void) {
   test_free_in_callbacks();
   test_raw_handshakes();
   test_close_timeout();
+  test_keepalive();
   test_limits();
   test_concurrent_sends();
   test_queue_full();

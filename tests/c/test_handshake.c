@@ -520,6 +520,7 @@ static void inspect_and_accept(hsrec *h, ws_handshake *hs) {
   EXPECT_STATUS(ws_handshake_reject(hs, 403, NULL, 5), WS_ERR_NULL, "ws_handshake_reject(NULL body, len 5)");
   CHECK(str_eq(ws_handshake_method(hs), "GET"), "the handle is still usable");
 
+  CHECK_STATUS(ws_handshake_set_user_data(hs, (void *)0x5eed), WS_STATUS_OK, "ws_handshake_set_user_data(0x5eed)");
   CHECK_STATUS(ws_handshake_add_header(hs, "X-Hello", "world"), WS_STATUS_OK, "ws_handshake_add_header(X-Hello: world)");
   CHECK_STATUS(ws_handshake_add_header(hs, "Set-Cookie", "sid=1; HttpOnly"), WS_STATUS_OK,
                "ws_handshake_add_header(Set-Cookie)");
@@ -543,6 +544,7 @@ static void inspect_and_accept(hsrec *h, ws_handshake *hs) {
   EXPECT_STATUS(ws_handshake_add_header(hs, "X-Late", "1"), WS_ERR_BAD_STATE, "answered: ws_handshake_add_header");
   EXPECT_STATUS(ws_handshake_accept(hs, NULL), WS_ERR_BAD_STATE, "answered: ws_handshake_accept again");
   EXPECT_STATUS(ws_handshake_reject(hs, 403, NULL, 0), WS_ERR_BAD_STATE, "answered: ws_handshake_reject");
+  EXPECT_STATUS(ws_handshake_set_user_data(hs, NULL), WS_ERR_BAD_STATE, "answered: ws_handshake_set_user_data");
 }
 
 static void on_handshake(void *ud, ws_handshake *hs) {
@@ -612,6 +614,7 @@ static void test_handshake_null(void) {
   EXPECT_STATUS(ws_handshake_accept(NULL, NULL), WS_ERR_NULL, "ws_handshake_accept(NULL)");
   EXPECT_STATUS(ws_handshake_accept(NULL, "chat"), WS_ERR_NULL, "ws_handshake_accept(NULL, \"chat\")");
   EXPECT_STATUS(ws_handshake_reject(NULL, 403, NULL, 0), WS_ERR_NULL, "ws_handshake_reject(NULL)");
+  EXPECT_STATUS(ws_handshake_set_user_data(NULL, NULL), WS_ERR_NULL, "ws_handshake_set_user_data(NULL)");
 }
 
 static void test_on_handshake_inspect(void) {
@@ -647,6 +650,8 @@ static void test_on_handshake_inspect(void) {
     ws_conn *s = h.r.n_conns ? h.r.conns[0] : NULL;
     CHECK(s && str_eq(ws_conn_subprotocol(s), "chat.v2"), "server: subprotocol chat.v2");
     CHECK(s && str_eq(ws_conn_peer_address(s), h.peer), "ws_handshake_peer_address == the connection's (%s)", h.peer);
+    CHECK(s && ws_conn_get_user_data(s) == (void *)0x5eed,
+          "the accepted connection starts with the handshake's user data (ws_handshake_set_user_data)");
     CHECK(echo_once(cl, &cr, "after on_handshake"), "messages flow");
     CHECK(close_normally(cl), "closed with 1000");
   }

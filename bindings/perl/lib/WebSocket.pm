@@ -45,10 +45,21 @@ sub compression_threshold {
     return $compression_threshold;
 }
 
+sub new {
+    my $class = shift;
+    return bless {@_}, ref $class || $class;
+}
+
 sub client {
     my $class = shift;
     require WebSocket::Client;
     return WebSocket::Client->new(@_);
+}
+
+sub server {
+    my $class = shift;
+    require WebSocket::Server;
+    return WebSocket::Server->new(@_);
 }
 
 sub library_version {
@@ -62,7 +73,7 @@ __END__
 
 =head1 NAME
 
-WebSocket - WebSocket client (and later server) for Perl over libwebsocket
+WebSocket - WebSocket client and server for Perl over libwebsocket
 
 =head1 SYNOPSIS
 
@@ -88,12 +99,14 @@ A Perl binding, written with L<FFI::Platypus>, over libwebsocket: the Rust
 WebSocket library (RFC 6455, permessage-deflate RFC 7692, TLS) of this source
 tree, with its C ABI (C<include/websocket.h>). Its API follows the CPAN
 C<WebSocket> distribution: L<WebSocket::Client> for clients,
+L<WebSocket::Server> and L<WebSocket::Connection> for servers,
+L<WebSocket::Frame> to build and parse frames yourself,
 L<WebSocket::Exception> for errors and this module for the close-code
 constants and library-wide settings.
 
 The library runs its I/O on its own thread, but never calls into Perl from
 it: events are queued, and the callbacks you give run on your thread when
-you call a client's C<connect>, C<start> or C<poll> (or the event loop of
+you call a client's or server's C<connect>, C<start> or C<poll> (or the event loop of
 your choice wakes up on C<event_fd>).
 
 The library is found through C<$ENV{LIBWEBSOCKET_PATH}> (the path of
@@ -124,12 +137,21 @@ Exported on request, each by name or all with the tags C<:ws> or C<:all>:
 
 Gets or sets the library-wide default size from which messages are
 compressed when permessage-deflate is in use (default 10240). Setting it
-applies to clients created afterwards; a client may override it with its own
-C<compression_threshold> option. Dies on a value that is not a byte count.
+applies to clients and servers created afterwards; each may override it with
+its own C<compression_threshold> option. Dies on a value that is not a byte count.
+
+=head2 new( %options )
+
+An object to call C<client> and C<server> on (they also work as class
+methods); it holds the options given, for programs that keep settings in it.
 
 =head2 client( $uri, %options )
 
 Shortcut for C<< WebSocket::Client->new( $uri, %options ) >>.
+
+=head2 server( %options )
+
+Shortcut for C<< WebSocket::Server->new( %options ) >>.
 
 =head2 library_version
 
@@ -137,6 +159,7 @@ The version of the loaded libwebsocket, e.g. C<"0.1.0">.
 
 =head1 SEE ALSO
 
-L<WebSocket::Client>, L<WebSocket::Exception>.
+L<WebSocket::Client>, L<WebSocket::Server>, L<WebSocket::Connection>,
+L<WebSocket::Frame>, L<WebSocket::Exception>.
 
 =cut

@@ -7,6 +7,8 @@ use Test::More;
 use_ok('WebSocket');
 use_ok('WebSocket::Client');
 use_ok('WebSocket::Exception');
+use_ok('WebSocket::Server');
+use_ok('WebSocket::Connection');
 
 my %codes = (
     WS_OK => 1000, WS_GONE => 1001, WS_PROTOCOL_ERROR => 1002, WS_NOT_ACCEPTABLE => 1003,
@@ -51,6 +53,11 @@ ok( $e, 'an exception is true' );
 my $c = WebSocket->client( 'ws://127.0.0.1:1/', timeout => 3 );
 isa_ok( $c, 'WebSocket::Client', 'WebSocket->client' );
 is( $c->uri, 'ws://127.0.0.1:1/', 'the uri is kept' );
+isa_ok( WebSocket->server( port => 0 ), 'WebSocket::Server', 'WebSocket->server' );
+my $ws = WebSocket->new;
+isa_ok( $ws, 'WebSocket', 'WebSocket->new' );
+isa_ok( $ws->client('ws://127.0.0.1:1/'), 'WebSocket::Client', '$ws->client' );
+isa_ok( $ws->server( port => 0 ), 'WebSocket::Server', '$ws->server' );
 ok( !eval { WebSocket::Client->new( 'ws://x/', bogus => 1 ); 1 }, 'an unknown option is refused' );
 like( $@, qr/unknown option 'bogus'/, '... saying which' );
 

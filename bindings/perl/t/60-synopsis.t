@@ -40,9 +40,21 @@ is( $out, "1000\nreceived: hello\n", '... and prints what it says' );
 is( $rc, 0, 'WebSocket::Client SYNOPSIS runs' ) or diag $out;
 is( $out, "received: héllo ☃\nclosed with 1000\n", '... and prints the echo and the close' );
 
+( $rc, $out ) = run_synopsis('WebSocket/Server.pm');
+is( $rc, 0, 'WebSocket::Server SYNOPSIS runs' ) or diag $out;
+like( $out, qr{^listening on ws://127\.0\.0\.1:\d+/\necho: hello\n\z}, '... and prints the port and the echo' );
+
+( $rc, $out ) = run_synopsis('WebSocket/Connection.pm');
+is( $rc, 0, 'WebSocket::Connection SYNOPSIS runs' ) or diag $out;
+is( $out, "client got: welcome\nclient got: you said: hi\nclient left with 1000\n", '... and prints both sides' );
+
 ( $rc, $out ) = run_synopsis('WebSocket/Exception.pm');
 is( $rc, 0, 'WebSocket::Exception SYNOPSIS runs' ) or diag $out;
 like( $out, qr/^failed \(-5\): .*refused.*\nsame text: .*refused/is, '... and shows the error' );
+
+( $rc, $out ) = run_synopsis('WebSocket/Frame.pm');
+is( $rc, 0, 'WebSocket::Frame SYNOPSIS runs' ) or diag $out;
+is( $out, "text: héllo ☃\nping: still there?\n", '... and prints the decoded messages' );
 
 ( $rc, $out ) = run_synopsis('WebSocket/FFI.pm');
 is( $rc, 0, 'WebSocket::FFI SYNOPSIS runs' ) or diag $out;

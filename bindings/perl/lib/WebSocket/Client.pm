@@ -3,7 +3,6 @@ package WebSocket::Client;
 use strict;
 use warnings;
 use Carp ();
-use Encode ();
 use Time::HiRes ();
 use WebSocket qw( :ws );
 use WebSocket::Exception;
@@ -11,11 +10,12 @@ use WebSocket::FFI;
 
 our $VERSION = '0.01';
 
-my @EVENTS = qw( on_connect on_recv on_utf8 on_binary on_ping on_pong on_disconnect on_error );
+my @EVENTS = qw( on_connect on_handshake on_recv on_utf8 on_binary on_ping on_pong on_send on_disconnect on_error );
 
 my %OPTIONS = map { $_ => 1 } @EVENTS, qw(
-  uri origin subprotocol timeout max_payload_size extensions compression_threshold
-  ssl_ca_file ssl_no_verify ssl_cert_file ssl_key_file fatal headers
+  uri origin subprotocol cookie version timeout max_payload_size max_fragments_amount
+  extensions compression_threshold ssl_ca_file ssl_no_verify ssl_cert_file ssl_key_file
+  silence_max fatal headers
 );
 
 sub new {
@@ -91,6 +91,10 @@ sub _configure {
             $check->( subprotocol => WebSocket::FFI::ws_client_config_add_subprotocol( $cfg, $name ) );
         }
     }
+    if ( defined( my $cookie = $self->{cookie} ) ) {
+        $cookie = join '; ', map { "$_=$cookie->{$_}" } sort keys %$cookie if ref $cookie eq 'HASH';
+        $check->( cookie => WebSocket::FFI::ws_client_config_add_header( $cfg, Cookie => $cookie ) );
+    }
     if ( my $headers = $self->{headers} ) {
         my @pairs = ref $headers eq 'HASH' ? map { ( $_, $headers->{$_} ) } sort keys %$headers : @$headers;
         while ( my ( $name, $value ) = splice @pairs, 0, 2 ) {
@@ -105,6 +109,13 @@ sub _configure {
     }
     if ( defined $self->{max_payload_size} ) {
         $check->( max_payload_size => WebSocket::FFI::ws_client_config_set_max_message_size( $cfg, $self->{max_payload_size} ) );
+    }
+    if ( defined $self->{max_fragments_amount} ) {
+        $check->( max_fragments_amount => WebSocket::FFI::ws_client_config_set_max_fragments( $cfg, $self->{max_fragments_amount} ) );
+    }
+    if ( $self->{silence_max} ) {
+        my $ms = int( $self->{silence_max} * 1000 );
+        $check->( silence_max => WebSocket::FFI::ws_client_config_set_keepalive_ms( $cfg, $ms < 1 ? 1 : $ms ) );
     }
     if ( defined( my $ext = $self->{extensions} ) ) {
         for my $name ( ref $ext eq 'ARRAY' ? @$ext : split /\s*,\s*/, $ext ) {
@@ -136,6 +147,8 @@ sub connect {
     return $self->_fail( -15, 'connect: already connected or connecting' ) if $self->{client};
     my $uri = $self->{uri};
     return $self->_fail( -3, 'connect: no uri given' ) unless defined $uri && length $uri;
+    return $self->_fail( -2, "connect: version $self->{version} is not supported (only 13, RFC 6455)" )
+      if defined $self->{version} && $self->{version} ne '13';
     my $cfg = $self->_config or return;
     $self->{id}    = WebSocket::FFI::register($self);
     $self->{state} = 'connecting';
@@ -185,6 +198,19 @@ sub extensions {
 
 sub is_secure { $_[0]{conn} ? WebSocket::FFI::ws_conn_is_secure( $_[0]{conn} ) > 0 : 0 }
 
+sub header {
+    my ( $self, $name ) = @_;
+    return undef unless $self->{conn} && defined $name;
+    return WebSocket::FFI::ws_conn_header( $self->{conn}, $name );
+}
+
+sub headers {
+    my ($self) = @_;
+    return unless $self->{conn};
+    return WebSocket::FFI::header_pairs( $self->{conn}, \&WebSocket::FFI::ws_conn_header_count,
+        \&WebSocket::FFI::ws_conn_header_at );
+}
+
 # Calls $send->($conn, $ptr, $len) with the bytes of $data; undef + error on failure.
 sub _send_bytes {
     my ( $self, $what, $fn, $data ) = @_;
@@ -201,14 +227,19 @@ sub _send_bytes {
 sub send_utf8 {
     my ( $self, $text ) = @_;
     $text = '' unless defined $text;
-    return $self->_send_bytes( send_utf8 => \&WebSocket::FFI::ws_conn_send_text, Encode::encode( 'UTF-8', $text ) );
+    $self->_send_bytes( send_utf8 => \&WebSocket::FFI::ws_conn_send_text, WebSocket::FFI::text_to_utf8($text) ) or return;
+    $self->_call( on_send => $text, 'text' );
+    return $self;
 }
 
 sub send { shift->send_utf8(@_) }
 
 sub send_binary {
     my ( $self, $bytes ) = @_;
-    return $self->_send_bytes( send_binary => \&WebSocket::FFI::ws_conn_send_binary, defined $bytes ? $bytes : '' );
+    $bytes = '' unless defined $bytes;
+    $self->_send_bytes( send_binary => \&WebSocket::FFI::ws_conn_send_binary, $bytes ) or return;
+    $self->_call( on_send => $bytes, 'binary' );
+    return $self;
 }
 
 sub ping {
@@ -226,7 +257,7 @@ sub disconnect {
     $code   = WS_OK unless defined $code;
     $reason = ''    unless defined $reason;
     return $self->_fail( -8, 'disconnect: not connected' ) unless $self->{conn};
-    my $rc = WebSocket::FFI::ws_conn_close( $self->{conn}, $code, Encode::encode( 'UTF-8', $reason ) );
+    my $rc = WebSocket::FFI::ws_conn_close( $self->{conn}, $code, WebSocket::FFI::text_to_utf8($reason) );
     return $self->_fail_last('disconnect') if $rc < 0;
     $self->{state} = 'closing' if $self->{state} eq 'open';
     WebSocket::FFI::wait_and_dispatch(1) while $self->{state} eq 'closing';
@@ -244,6 +275,7 @@ sub _call {
 sub _ws_open {
     my ($self) = @_;
     $self->{state} = 'open';
+    $self->_call('on_handshake');
     $self->_call('on_connect');
 }
 
@@ -251,7 +283,7 @@ sub _ws_message {
     my ( $self, $conn, $type, $bytes ) = @_;
     if ( $type == WebSocket::FFI::WS_MESSAGE_TEXT ) {
         $self->_call( on_recv => $bytes, 'text' );
-        $self->_call( on_utf8 => Encode::decode( 'UTF-8', $bytes ) ) if $self->{on_utf8};
+        $self->_call( on_utf8 => WebSocket::FFI::utf8_to_text($bytes) ) if $self->{on_utf8};
     }
     else {
         $self->_call( on_recv => $bytes, 'binary' );
@@ -273,7 +305,7 @@ sub _ws_close {
     my $was = $self->{state};
     $self->{state}        = 'closed';
     $self->{close_code}   = $code;
-    $self->{close_reason} = Encode::decode( 'UTF-8', $reason );
+    $self->{close_reason} = WebSocket::FFI::utf8_to_text($reason);
     $self->_call( on_disconnect => $code, $self->{close_reason} ) if $was eq 'open' || $was eq 'closing';
 }
 
@@ -357,6 +389,17 @@ The C<Origin> header to send.
 
 A subprotocol name or an array reference of them, offered in
 C<Sec-WebSocket-Protocol>; read the server's choice with C<subprotocol>.
+As in browsers, C<connect> fails when the server chooses none of them.
+
+=item cookie
+
+A C<Cookie> header to send: a string (C<"a=1; b=2">) or a hash reference
+of names and values.
+
+=item version
+
+The protocol version: only 13 (RFC 6455) is supported; another value makes
+C<connect> fail.
 
 =item headers
 
@@ -372,6 +415,17 @@ for the TLS and WebSocket handshakes. Default 10 each.
 
 Largest message accepted, in bytes; a larger one fails the connection with
 1009 (C<WS_MESSAGE_TOO_LARGE>). Default 32 MiB.
+
+=item max_fragments_amount
+
+Most frames a message may arrive in (default: no limit); more fail the
+connection with 1009.
+
+=item silence_max
+
+Seconds: when the server has been silent this long, the client pings it,
+and when it stays silent as long again the connection fails (C<on_error>,
+then C<on_disconnect> with 1006). Default 0: never.
 
 =item extensions
 
@@ -401,7 +455,7 @@ A client certificate and its key (PEM files), for servers that ask for one.
 When true, failing methods die with their L<WebSocket::Exception> instead of
 returning C<undef>.
 
-=item on_connect, on_recv, on_utf8, on_binary, on_ping, on_pong, on_disconnect, on_error
+=item on_connect, on_handshake, on_recv, on_utf8, on_binary, on_ping, on_pong, on_send, on_disconnect, on_error
 
 The callbacks, as described under L</CALLBACKS>.
 
@@ -416,6 +470,11 @@ callback propagates out of the method that ran it (C<connect>, C<start>,
 C<poll>, ...); the connection itself is not affected.
 
 =over 4
+
+=item on_handshake($client)
+
+The server accepted the opening handshake; its response headers are
+readable with C<header> and C<headers>. C<on_connect> follows.
 
 =item on_connect($client)
 
@@ -437,6 +496,11 @@ A binary message.
 =item on_ping($client, $payload), on_pong($client, $payload)
 
 A ping (already answered by the library) or a pong arrived.
+
+=item on_send($client, $data, $type)
+
+A message was queued by C<send_utf8> (C<$type> C<'text'>, C<$data> the
+characters) or C<send_binary> (C<'binary'>, the bytes).
 
 =item on_disconnect($client, $code, $reason)
 
@@ -515,6 +579,11 @@ C<"permessage-deflate">, or C<""> for none.
 =head2 is_secure
 
 True for a TLS (wss://) connection.
+
+=head2 header($name), headers
+
+One header of the server's handshake response (case-insensitive; C<undef>
+when absent), or all of them as C<[name, value]> pairs.
 
 =head2 close_code, close_reason
 

@@ -91,6 +91,54 @@ my %functions = (
     ws_conn_extensions    => [ ['opaque'] => 'string' ],
     ws_conn_is_secure     => [ ['opaque'] => 'int' ],
     ws_conn_close_code    => [ ['opaque'] => 'int' ],
+    ws_conn_header        => [ [ 'opaque', 'string' ] => 'string' ],
+    ws_conn_header_count  => [ ['opaque'] => 'int' ],
+    ws_conn_header_at     => [ [ 'opaque', 'size_t', 'opaque*', 'opaque*' ] => 'int' ],
+    ws_conn_peer_address  => [ ['opaque'] => 'string' ],
+    ws_conn_path          => [ ['opaque'] => 'string' ],
+    ws_conn_query         => [ ['opaque'] => 'string' ],
+    ws_conn_buffered_amount => [ ['opaque'] => 'size_t' ],
+    ws_conn_retain        => [ ['opaque'] => 'opaque' ],
+    ws_conn_release       => [ ['opaque'] => 'void' ],
+    ws_conn_get_user_data => [ ['opaque'] => 'opaque' ],
+
+    ws_server_config_new                    => [ [] => 'opaque' ],
+    ws_server_config_free                   => [ ['opaque'] => 'void' ],
+    ws_server_config_set_dispatch           => [ [ 'opaque', 'int' ] => 'int' ],
+    ws_server_config_set_max_message_size   => [ [ 'opaque', 'uint64' ] => 'int' ],
+    ws_server_config_set_handshake_timeout_ms => [ [ 'opaque', 'uint64' ] => 'int' ],
+    ws_server_config_set_max_connections    => [ [ 'opaque', 'uint64' ] => 'int' ],
+    ws_server_config_set_keepalive_ms       => [ [ 'opaque', 'uint64' ] => 'int' ],
+    ws_server_config_set_max_fragments      => [ [ 'opaque', 'uint64' ] => 'int' ],
+    ws_server_config_set_deflate            => [ [ 'opaque', 'int' ] => 'int' ],
+    ws_server_config_set_compression_threshold => [ [ 'opaque', 'uint64' ] => 'int' ],
+    ws_server_config_add_subprotocol        => [ [ 'opaque', 'string' ] => 'int' ],
+    ws_server_config_set_tls_cert_file      => [ [ 'opaque', 'string', 'string' ] => 'int' ],
+    ws_server_config_add_tls_client_ca_file => [ [ 'opaque', 'string' ] => 'int' ],
+    ws_server_config_set_tls_client_cert_optional => [ [ 'opaque', 'int' ] => 'int' ],
+
+    ws_server_listen           => [ [ 'string', 'uint16', 'opaque', 'opaque', 'opaque' ] => 'opaque' ],
+    ws_server_port             => [ ['opaque'] => 'uint16' ],
+    ws_server_is_secure        => [ ['opaque'] => 'int' ],
+    ws_server_connection_count => [ ['opaque'] => 'size_t' ],
+    ws_server_stop             => [ ['opaque'] => 'int' ],
+    ws_server_free             => [ ['opaque'] => 'void' ],
+
+    ws_client_config_set_keepalive_ms  => [ [ 'opaque', 'uint64' ] => 'int' ],
+    ws_client_config_set_max_fragments => [ [ 'opaque', 'uint64' ] => 'int' ],
+
+    ws_handshake_path          => [ ['opaque'] => 'string' ],
+    ws_handshake_query         => [ ['opaque'] => 'string' ],
+    ws_handshake_peer_address  => [ ['opaque'] => 'string' ],
+    ws_handshake_is_secure     => [ ['opaque'] => 'int' ],
+    ws_handshake_header        => [ [ 'opaque', 'string' ] => 'string' ],
+    ws_handshake_header_count  => [ ['opaque'] => 'int' ],
+    ws_handshake_header_at     => [ [ 'opaque', 'size_t', 'opaque*', 'opaque*' ] => 'int' ],
+    ws_handshake_subprotocol_at => [ [ 'opaque', 'size_t' ] => 'string' ],
+    ws_handshake_add_header    => [ [ 'opaque', 'string', 'string' ] => 'int' ],
+    ws_handshake_set_user_data => [ [ 'opaque', 'opaque' ] => 'int' ],
+    ws_handshake_accept        => [ [ 'opaque', 'string' ] => 'int' ],
+    ws_handshake_reject        => [ [ 'opaque', 'int', 'opaque', 'size_t' ] => 'int' ],
 );
 $ffi->attach( $_ => @{ $functions{$_} } ) for sort keys %functions;
 
@@ -138,6 +186,7 @@ my @closures = (
     [ '(opaque,opaque,opaque,size_t)->void' => sub { _deliver( $_[0], '_ws_pong', $_[1], _bytes( @_[ 2, 3 ] ) ) } ],
     [ '(opaque,opaque,uint16,string)->void' => sub { _deliver( $_[0], '_ws_close', $_[1], $_[2], $_[3] // '' ) } ],
     [ '(opaque,opaque,int,string)->void' => sub { _deliver( $_[0], '_ws_error', $_[1], $_[2], $_[3] // '' ) } ],
+    [ '(opaque,opaque)->void' => sub { _deliver( $_[0], '_ws_handshake', $_[1] ) } ],
 );
 
 sub _bytes {
@@ -148,10 +197,11 @@ sub _bytes {
 
 # The closures live as long as the program (they are shared by every
 # endpoint), and so does the ws_callbacks record built from them:
-# on_open, on_message, on_ping, on_pong, on_close, on_error, on_handshake.
+# on_open, on_message, on_ping, on_pong, on_close, on_error, on_handshake
+# (which only servers call).
 our @CLOSURES = map { $ffi->closure( $_->[1] ) } @closures;
 my @pointers = map { $ffi->cast( $closures[$_][0] => 'opaque', $CLOSURES[$_] ) } 0 .. $#closures;
-our $CALLBACKS_RECORD = pack( 'J7', @pointers, 0 );    # on_handshake: NULL for clients
+our $CALLBACKS_RECORD = pack( 'J7', @pointers );
 our $CALLBACKS = ( scalar_to_buffer($CALLBACKS_RECORD) )[0];
 
 # Runs queued callbacks (all of them when $max <= 0). Returns how many events
@@ -181,6 +231,37 @@ sub wait_and_dispatch {
 
 # A Perl string as a (pointer, length) pair that stays valid while $_[0] does.
 sub buffer { return scalar_to_buffer( $_[0] ) }
+
+# Text as UTF-8 bytes, and back. Perl's own conversions, not Encode's
+# 'UTF-8' (which replaces noncharacters such as U+FFFE with U+FFFD): text
+# must round-trip exactly. Surrogates and code points above U+10FFFF become
+# bytes the library refuses as invalid UTF-8; received text was already
+# validated by the library.
+sub text_to_utf8 {
+    my $bytes = defined $_[0] ? "$_[0]" : '';
+    utf8::encode($bytes);
+    return $bytes;
+}
+
+sub utf8_to_text {
+    my $text = defined $_[0] ? "$_[0]" : '';
+    utf8::decode($text);
+    return $text;
+}
+
+# The headers of a connection or handshake as a list of [name, value] pairs,
+# through its *_header_count and *_header_at functions.
+sub header_pairs {
+    my ( $handle, $count, $at ) = @_;
+    my $n = $count->($handle);
+    my @pairs;
+    for my $i ( 0 .. $n - 1 ) {
+        my ( $name, $value );
+        next if $at->( $handle, $i, \$name, \$value ) < 0;
+        push @pairs, [ map { defined $_ ? $ffi->cast( opaque => string => $_ ) : '' } $name, $value ];
+    }
+    return @pairs;
+}
 
 sub last_error {
     return ( ws_last_error_code(), ws_last_error_message() // 'unknown error' );
@@ -215,7 +296,8 @@ thread never calls Perl: its events wait in a queue until C<dispatch> runs
 them on the Perl thread. The C<user_data> of an endpoint is a number given
 by C<register>; each event becomes a method call (C<_ws_open>,
 C<_ws_message>, C<_ws_ping>, C<_ws_pong>, C<_ws_close>, C<_ws_error>) on the
-object registered under it, which is held weakly.
+object registered under it, which is held weakly; servers also get
+C<_ws_handshake> for each upgrade request.
 
 =head1 FUNCTIONS
 
@@ -237,6 +319,15 @@ readable, then dispatches.
 =head2 buffer($scalar)
 
 The (pointer, length) of a byte string, valid while the scalar is unchanged.
+
+=head2 text_to_utf8($text), utf8_to_text($bytes)
+
+A character string as UTF-8 bytes, and back, exactly (noncharacters such as
+U+FFFE included).
+
+=head2 header_pairs($handle, \&count, \&at)
+
+The headers of a connection or handshake handle as C<[name, value]> pairs.
 
 =head2 last_error
 

@@ -1,0 +1,531 @@
+package WebSocket::Connection;
+
+use strict;
+use warnings;
+use Carp ();
+use Scalar::Util ();
+use WebSocket qw( :ws );
+use WebSocket::Exception;
+use WebSocket::FFI;
+
+our $VERSION = '0.01';
+
+my @EVENTS = qw( handshake origin ready utf8 binary ping pong disconnect error );
+
+# Made by WebSocket::Server for each upgrade request, around its handshake
+# handle (valid until the request is answered).
+sub _new {
+    my ( $class, %args ) = @_;
+    my $self = bless {
+        state => 'handshake',
+        fatal => $args{fatal},
+        id    => $args{id},
+    }, $class;
+    $self->{server} = $args{server};
+    Scalar::Util::weaken( $self->{server} );
+    my $hs = $self->{hs} = $args{handshake};
+    $self->{path}    = WebSocket::FFI::ws_handshake_path($hs)         // '/';
+    $self->{query}   = WebSocket::FFI::ws_handshake_query($hs)        // '';
+    $self->{peer}    = WebSocket::FFI::ws_handshake_peer_address($hs) // '';
+    $self->{secure}  = WebSocket::FFI::ws_handshake_is_secure($hs) > 0;
+    $self->{headers} = [
+        WebSocket::FFI::header_pairs(
+            $hs, \&WebSocket::FFI::ws_handshake_header_count, \&WebSocket::FFI::ws_handshake_header_at
+        )
+    ];
+    my @offered;
+    while ( defined( my $p = WebSocket::FFI::ws_handshake_subprotocol_at( $hs, scalar @offered ) ) ) {
+        push @offered, $p;
+    }
+    $self->{offered} = \@offered;
+    return $self;
+}
+
+# --- Callbacks ------------------------------------------------------------
+
+sub on {
+    my $self = shift;
+    Carp::croak('on: expects event => callback pairs') if @_ % 2;
+    while ( my ( $event, $cb ) = splice @_, 0, 2 ) {
+        my $method = "on_$event";
+        Carp::croak("on: unknown event '$event'") unless $self->can($method) && grep { $_ eq $event } @EVENTS;
+        $self->$method($cb);
+    }
+    return $self;
+}
+
+# on_handshake, on_ready, ...: get the callback, or set it and return the connection.
+for my $event (@EVENTS) {
+    no strict 'refs';
+    my $key = "on_$event";
+    *$key = sub {
+        my $self = shift;
+        return $self->{$key} unless @_;
+        my $cb = shift;
+        Carp::croak("$key: not a code reference") if defined $cb && ref $cb ne 'CODE';
+        $self->{$key} = $cb;
+        return $self;
+    };
+}
+
+sub _call {
+    my ( $self, $event, @args ) = @_;
+    my $cb = $self->{"on_$event"} or return;
+    return $cb->( $self, @args );
+}
+
+# --- Errors ---------------------------------------------------------------
+
+sub error { $_[0]{error} }
+sub fatal { my $self = shift; $self->{fatal} = shift if @_; $self->{fatal} }
+
+sub _fail {
+    my ( $self, $code, $message ) = @_;
+    $self->{error} = WebSocket::Exception->new( code => $code, message => $message );
+    die $self->{error} if $self->{fatal};
+    return;
+}
+
+sub _fail_last {
+    my ( $self, $what ) = @_;
+    my ( $code, $message ) = WebSocket::FFI::last_error();
+    return $self->_fail( $code, "$what: $message" );
+}
+
+# --- The opening handshake -----------------------------------------------
+
+# Runs on_handshake and on_origin (after the server's on_connect) and answers
+# the request, unless a callback already did.
+sub _decide {
+    my ($self) = @_;
+    for my $step (
+        sub { $self->_call('handshake') },
+        sub { $self->_call( origin => $self->origin ) },
+      )
+    {
+        last if $self->{state} ne 'handshake';
+        my $verdict = $step->();
+        $self->_reject( 403, 'Forbidden' ) if defined $verdict && !$verdict && $self->{state} eq 'handshake';
+    }
+    return $self->_accept if $self->{state} eq 'handshake';
+    return;
+}
+
+sub _accept {
+    my ($self) = @_;
+    my $hs = delete $self->{hs};
+    $self->{state} = 'accepted';
+    WebSocket::FFI::ws_handshake_set_user_data( $hs, $self->{id} );
+    my $rc = WebSocket::FFI::ws_handshake_accept( $hs, $self->{choice} );
+    return 1 if $rc >= 0;
+    my @why = WebSocket::FFI::last_error();
+    # An invalid answer (a subprotocol the client did not offer) keeps the
+    # handle open: refuse the request instead of leaving it unanswered.
+    WebSocket::FFI::ws_handshake_reject( $hs, 500, undef, 0 );
+    $self->{state} = 'closed';
+    return $self->_fail( $why[0], "accept: $why[1]" );
+}
+
+sub _reject {
+    my ( $self, $status, $body ) = @_;
+    my $hs = $self->{hs} or return $self->_fail( -15, 'the handshake is over' );
+    $body = WebSocket::FFI::text_to_utf8( defined $body ? $body : '' );
+    my ( $ptr, $len ) = WebSocket::FFI::buffer($body);
+    my $rc = WebSocket::FFI::ws_handshake_reject( $hs, $status, $len ? $ptr : undef, $len );
+    return $self->_fail_last('http_error') if $rc < 0;
+    delete $self->{hs};
+    $self->{state} = 'closed';
+    return $self;
+}
+
+sub http_error {
+    my ( $self, $status, $message ) = @_;
+    $status = 400 unless defined $status;
+    return $self->_fail( -2, "http_error: $status is not an HTTP error status (400-599)" )
+      unless $status =~ /\A[45][0-9][0-9]\z/;
+    return $self->_fail( -15, 'http_error: the handshake is over' ) unless $self->{hs};
+    return $self->_reject( $status, defined $message ? $message : '' );
+}
+
+# --- Events, routed here by WebSocket::Server -----------------------------
+
+sub _opened {
+    my ( $self, $conn ) = @_;
+    $self->{conn}  = WebSocket::FFI::ws_conn_retain($conn);
+    $self->{state} = 'ready';
+    $self->_call('ready');
+}
+
+sub _message {
+    my ( $self, $type, $bytes ) = @_;
+    if ( $type == WebSocket::FFI::WS_MESSAGE_TEXT ) {
+        $self->_call( utf8 => WebSocket::FFI::utf8_to_text($bytes) ) if $self->{on_utf8};
+    }
+    else {
+        $self->_call( binary => $bytes );
+    }
+}
+
+sub _failed {
+    my ( $self, $status, $message ) = @_;
+    $self->{error} = WebSocket::Exception->new( code => $status, message => $message );
+    $self->_call( error => $self->{error} );
+}
+
+sub _closed {
+    my ( $self, $code, $reason ) = @_;
+    $self->{state}        = 'closed';
+    $self->{close_code}   = $code;
+    $self->{close_reason} = WebSocket::FFI::utf8_to_text($reason);
+    $self->_call( disconnect => $code, $self->{close_reason} );
+}
+
+# --- Sending --------------------------------------------------------------
+
+sub _send_bytes {
+    my ( $self, $what, $fn, $bytes ) = @_;
+    return $self->_fail( -8, "$what: the connection is not open" ) unless $self->{conn};
+    utf8::downgrade( $bytes, 1 )
+      or Carp::croak("$what: wide character in bytes (encode the string first)");
+    if ( my $max = $self->{max_send_size} ) {
+        return $self->_fail( -2, "$what: " . length($bytes) . " bytes is more than max_send_size ($max)" )
+          if length($bytes) > $max;
+    }
+    my ( $ptr, $len ) = WebSocket::FFI::buffer($bytes);
+    my $rc = $fn->( $self->{conn}, $ptr, $len );
+    return $self->_fail_last($what) if $rc < 0;
+    return $self;
+}
+
+sub send_utf8 {
+    my ( $self, $text ) = @_;
+    return $self->_send_bytes( send_utf8 => \&WebSocket::FFI::ws_conn_send_text,
+        WebSocket::FFI::text_to_utf8( defined $text ? $text : '' ) );
+}
+
+sub send_binary {
+    my ( $self, $bytes ) = @_;
+    return $self->_send_bytes( send_binary => \&WebSocket::FFI::ws_conn_send_binary, defined $bytes ? $bytes : '' );
+}
+
+sub ping {
+    my ( $self, $data ) = @_;
+    return $self->_send_bytes( ping => \&WebSocket::FFI::ws_conn_ping, defined $data ? $data : '' );
+}
+
+sub pong {
+    my ( $self, $data ) = @_;
+    return $self->_send_bytes( pong => \&WebSocket::FFI::ws_conn_pong, defined $data ? $data : '' );
+}
+
+my %SEND = (
+    text   => 'send_utf8',
+    utf8   => 'send_utf8',
+    binary => 'send_binary',
+    ping   => 'ping',
+    pong   => 'pong',
+);
+
+sub send {
+    my ( $self, $type, $data ) = @_;
+    my $method = defined $type ? $SEND{$type} : undef;
+    return $self->_fail( -2, 'send: unknown message type ' . ( defined $type ? "'$type'" : 'undef' )
+          . ' (text, binary, ping or pong)' )
+      unless $method;
+    return $self->$method($data);
+}
+
+sub disconnect {
+    my ( $self, $code, $reason ) = @_;
+    return $self->_reject( 403, 'Forbidden' ) if $self->{hs};
+    return $self->_fail( -8, 'disconnect: the connection is not open' ) unless $self->{conn};
+    $code   = WS_OK unless defined $code;
+    $reason = ''    unless defined $reason;
+    my $rc = WebSocket::FFI::ws_conn_close( $self->{conn}, $code, WebSocket::FFI::text_to_utf8($reason) );
+    return $self->_fail_last('disconnect') if $rc < 0;
+    return $self;
+}
+
+# --- What the connection is ------------------------------------------------
+
+sub server { $_[0]{server} }
+
+sub is_ready {
+    my ($self) = @_;
+    return 0 unless $self->{conn} && $self->{state} eq 'ready';
+    return WebSocket::FFI::ws_conn_state( $self->{conn} ) == WebSocket::FFI::WS_STATE_OPEN ? 1 : 0;
+}
+
+sub request_uri {
+    my ($self) = @_;
+    return length $self->{query} ? "$self->{path}?$self->{query}" : $self->{path};
+}
+
+sub header {
+    my ( $self, $name ) = @_;
+    for my $pair ( @{ $self->{headers} } ) {
+        return $pair->[1] if lc $pair->[0] eq lc $name;
+    }
+    return undef;
+}
+
+sub headers { map { [@$_] } @{ $_[0]{headers} } }
+sub origin  { $_[0]->header('Origin') }
+
+sub ip {
+    my ($self) = @_;
+    my ($ip) = $self->{peer} =~ /\A\[?(.*?)\]?:\d+\z/;
+    return $ip;
+}
+
+sub port {
+    my ($self) = @_;
+    my ($port) = $self->{peer} =~ /:(\d+)\z/;
+    return $port;
+}
+
+sub is_secure { $_[0]{secure} ? 1 : 0 }
+
+sub subprotocols { @{ $_[0]{offered} } }
+
+sub subprotocol {
+    my $self = shift;
+    if (@_) {
+        return $self->_fail( -15, 'subprotocol: can only be chosen during the handshake' ) unless $self->{hs};
+        my $name = shift;
+        return $self->_fail( -2, "subprotocol: the client did not offer '$name'" )
+          if defined $name && !grep { $_ eq $name } @{ $self->{offered} };
+        $self->{choice} = $name;
+        return $self;
+    }
+    return $self->{choice} unless $self->{conn};
+    my $p = WebSocket::FFI::ws_conn_subprotocol( $self->{conn} );
+    return defined $p && length $p ? $p : undef;
+}
+
+sub extensions {
+    my ($self) = @_;
+    return undef unless $self->{conn};
+    return WebSocket::FFI::ws_conn_extensions( $self->{conn} );
+}
+
+sub max_recv_size {
+    my ($self) = @_;
+    my $server = $self->{server};
+    return $server ? $server->max_payload_size : undef;
+}
+
+sub max_send_size {
+    my $self = shift;
+    return $self->{max_send_size} unless @_;
+    my $bytes = shift;
+    return $self->_fail( -2, 'max_send_size: not a byte count' ) if defined $bytes && $bytes !~ /\A[0-9]+\z/;
+    $self->{max_send_size} = $bytes;
+    return $self;
+}
+
+sub close_code   { $_[0]{close_code} }
+sub close_reason { $_[0]{close_reason} }
+
+sub DESTROY {
+    my ($self) = @_;
+    WebSocket::FFI::ws_conn_release( delete $self->{conn} ) if $self->{conn};
+}
+
+1;
+
+__END__
+
+=encoding utf8
+
+=head1 NAME
+
+WebSocket::Connection - one client of a WebSocket::Server
+
+=head1 SYNOPSIS
+
+    use WebSocket qw( :ws );
+    use WebSocket::Server;
+
+    my $server = WebSocket::Server->new(
+        host       => '127.0.0.1',
+        port       => 0,
+        on_connect => sub {
+            my ( $server, $conn ) = @_;
+            $conn->on(
+                handshake => sub {
+                    my ($conn) = @_;
+                    return $conn->request_uri eq '/chat';    # others get 403
+                },
+                ready => sub { $_[0]->send_utf8('welcome') },
+                utf8  => sub {
+                    my ( $conn, $text ) = @_;
+                    $conn->send_utf8("you said: $text");
+                },
+                disconnect => sub {
+                    my ( $conn, $code, $reason ) = @_;
+                    print "client left with $code\n";
+                    $conn->server->shutdown;
+                },
+            );
+        },
+    );
+    $server->listen or die $server->error;
+
+    # A client in the same program, to show both sides.
+    use WebSocket::Client;
+    my $client = WebSocket::Client->new( 'ws://127.0.0.1:' . $server->port . '/chat',
+        on_utf8 => sub {
+            my ( $c, $text ) = @_;
+            print "client got: $text\n";
+            $text eq 'welcome' ? $c->send_utf8('hi') : $c->disconnect(WS_OK);
+        },
+    );
+    $client->connect or die $client->error;
+    $server->start;    # returns after the shutdown
+
+=head1 DESCRIPTION
+
+A L<WebSocket::Server> makes one WebSocket::Connection per upgrade request
+and gives it to its C<on_connect> callback, which sets the connection's
+callbacks. The object lives from the request through the opening handshake
+(when it can still be refused with an HTTP error) to the end of the
+connection. Callbacks run on the Perl thread, inside the server's C<start>
+or C<poll>.
+
+Errors follow the binding's model: failing methods return C<undef> and set
+C<error> to a L<WebSocket::Exception>, or die with it when the server was
+made with C<< fatal => 1 >>.
+
+=head1 CALLBACKS
+
+Set them with C<< $conn->on( event => sub { ... }, ... ) >> or with the
+C<on_*> method of the same name (which returns the connection, or the
+callback without an argument). Each gets the connection first.
+
+=over 4
+
+=item on_handshake($conn)
+
+The request arrived (its path, headers and offered subprotocols are
+readable). Returning a defined false value refuses it with HTTP 403;
+C<http_error> refuses it with another status; C<subprotocol($name)> chooses
+the subprotocol to answer with.
+
+=item on_origin($conn, $origin)
+
+Then, with the C<Origin> header (C<undef> when the client sent none, as
+non-browser clients do). A defined false return refuses the request with
+403.
+
+=item on_ready($conn)
+
+The handshake completed; the connection is open.
+
+=item on_utf8($conn, $text), on_binary($conn, $bytes)
+
+A text message (decoded to characters) or a binary message arrived.
+
+=item on_ping($conn, $payload), on_pong($conn, $payload)
+
+A ping (the library has already answered it) or a pong arrived.
+
+=item on_error($conn, $exception)
+
+The connection failed (a protocol violation by the client, a timeout, the
+client stopped answering the server's keepalive pings); C<on_disconnect>
+follows.
+
+=item on_disconnect($conn, $code, $reason)
+
+The connection closed: the client's close code and reason, 1005 when its
+close frame had none, 1006 when the connection ended without a close frame.
+
+=back
+
+=head1 METHODS
+
+=head2 send($type, $data)
+
+C<$type> is C<'text'> (or C<'utf8'>), C<'binary'>, C<'ping'> or C<'pong'>;
+the same as the methods below.
+
+=head2 send_utf8($text), send_binary($bytes), ping($payload), pong($payload)
+
+Queue a message or control frame. Return the connection, or C<undef> with
+C<error> set (not open, the send queue is full, larger than
+C<max_send_size>, a control payload over 125 bytes ...). C<send_binary>
+croaks on characters above 255.
+
+=head2 disconnect( [$code = WS_OK, $reason = ''] )
+
+After the handshake: starts the close handshake (it does not wait; see
+C<on_disconnect>). During the handshake: refuses the request with 403.
+
+=head2 http_error( [$status = 400, $message] )
+
+During the handshake only: refuses the request with this HTTP status
+(400-599) and C<$message> as its body.
+
+=head2 is_ready
+
+True while the connection is open.
+
+=head2 request_uri
+
+The request's path and query (C</chat?room=1>).
+
+=head2 header($name), headers
+
+One request header (case-insensitive; C<undef> when absent), or all of them
+as C<[name, value]> pairs in the order received.
+
+=head2 origin
+
+The C<Origin> header, or C<undef>.
+
+=head2 ip, port
+
+The client's address and port.
+
+=head2 subprotocols
+
+The subprotocols the client offered, in its order.
+
+=head2 subprotocol( [$name] )
+
+Without an argument: the subprotocol in use (or chosen so far). With one,
+during the handshake: answer with C<$name>, which the client must have
+offered. Without a choice, the server's C<subprotocol> list decides.
+
+=head2 extensions
+
+C<"permessage-deflate..."> when compression was negotiated, C<""> otherwise.
+
+=head2 is_secure
+
+True over TLS (wss://).
+
+=head2 max_recv_size
+
+The largest message accepted from the client: the server's
+C<max_payload_size>.
+
+=head2 max_send_size( [$bytes] )
+
+The largest message C<send_*> accepts (C<undef> or 0: no limit other than
+the send queue); sets it with an argument and returns the connection.
+
+=head2 close_code, close_reason
+
+After the connection closed: the client's close code and reason.
+
+=head2 server, error, fatal
+
+The server; the last L<WebSocket::Exception>; the C<fatal> flag.
+
+=head1 SEE ALSO
+
+L<WebSocket::Server>, L<WebSocket::Client>, L<WebSocket>.
+
+=cut

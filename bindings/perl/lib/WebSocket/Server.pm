@@ -1,0 +1,580 @@
+package WebSocket::Server;
+
+use strict;
+use warnings;
+use Carp ();
+use Time::HiRes ();
+use WebSocket qw( :ws );
+use WebSocket::Connection;
+use WebSocket::Exception;
+use WebSocket::FFI;
+
+our $VERSION = '0.01';
+
+my @EVENTS = qw( on_connect on_shutdown on_tick );
+
+my %OPTIONS = map { $_ => 1 } @EVENTS, qw(
+  port host extensions compression_threshold subprotocol version silence_max
+  tick_period timeout max_payload_size max_fragments_amount max_connections
+  ssl_cert_file ssl_key_file ssl_ca_file ssl_client_cert_optional fatal
+);
+
+# The error of the last failed class method call (new).
+my $CLASS_ERROR;
+
+# How long shutdown waits for the close handshakes (the library's close
+# timeout, 5 s, plus a margin).
+use constant SHUTDOWN_WAIT => 6;
+
+sub new {
+    my $class = shift;
+    my %opts  = @_;
+    for my $key ( sort keys %opts ) {
+        Carp::croak("WebSocket::Server->new: unknown option '$key'") unless $OPTIONS{$key};
+        Carp::croak("WebSocket::Server->new: $key is not a code reference")
+          if $key =~ /^on_/ && defined $opts{$key} && ref $opts{$key} ne 'CODE';
+    }
+    my $why =
+        defined $opts{version} && $opts{version} ne '13' ? "version $opts{version} is not supported (only 13, RFC 6455)"
+      : defined $opts{port} && ( $opts{port} !~ /\A[0-9]+\z/ || $opts{port} > 65535 ) ? "port '$opts{port}' is not a port number"
+      : defined $opts{tick_period} && !( $opts{tick_period} =~ /\A[0-9.]+\z/ && $opts{tick_period} > 0 ) ? 'tick_period must be a positive number of seconds'
+      : defined $opts{silence_max} && $opts{silence_max} !~ /\A[0-9.]+\z/ ? 'silence_max must be a number of seconds'
+      :                                                                   undef;
+    if ($why) {
+        $CLASS_ERROR = WebSocket::Exception->new( code => -2, message => "WebSocket::Server->new: $why" );
+        die $CLASS_ERROR if $opts{fatal};
+        return;
+    }
+    return bless {
+        port  => 8080,
+        host  => '0.0.0.0',
+        %opts,
+        conns   => {},    # id => WebSocket::Connection, open or closing
+        pending => {},    # id => [WebSocket::Connection, time]: accepted, not yet open
+        next_id => 0,
+    }, $class;
+}
+
+# on_connect, on_shutdown, on_tick: get or set (returns the server).
+for my $event (@EVENTS) {
+    no strict 'refs';
+    *$event = sub {
+        my $self = shift;
+        return $self->{$event} unless @_;
+        my $cb = shift;
+        Carp::croak("$event: not a code reference") if defined $cb && ref $cb ne 'CODE';
+        $self->{$event} = $cb;
+        return $self;
+    };
+}
+
+sub error { ref $_[0] ? $_[0]{error} : $CLASS_ERROR }
+sub fatal { my $self = shift; $self->{fatal} = shift if @_; $self->{fatal} }
+
+sub _fail {
+    my ( $self, $code, $message ) = @_;
+    $self->{error} = WebSocket::Exception->new( code => $code, message => $message );
+    die $self->{error} if $self->{fatal};
+    return;
+}
+
+sub _call {
+    my ( $self, $event, @args ) = @_;
+    my $cb = $self->{$event} or return;
+    return $cb->( $self, @args );
+}
+
+# --- Listening -------------------------------------------------------------
+
+sub _configure {
+    my ( $self, $cfg ) = @_;
+    my $check = sub {
+        my ( $what, $rc ) = @_;
+        return if $rc >= 0;
+        my ( $code, $message ) = WebSocket::FFI::last_error();
+        die WebSocket::Exception->new( code => $code, message => "$what: $message" );
+    };
+    my $ms = sub { my $ms = int( $_[0] * 1000 ); $ms < 1 ? 1 : $ms };
+    $check->( dispatch => WebSocket::FFI::ws_server_config_set_dispatch( $cfg, WebSocket::FFI::WS_DISPATCH_POLL ) );
+    if ( defined( my $ext = $self->{extensions} ) ) {
+        for my $name ( ref $ext eq 'ARRAY' ? @$ext : split /\s*,\s*/, $ext ) {
+            die WebSocket::Exception->new( code => -2, message => "extensions: '$name' is not supported (only permessage-deflate)" )
+              unless $name eq 'permessage-deflate';
+            $check->( extensions => WebSocket::FFI::ws_server_config_set_deflate( $cfg, 1 ) );
+        }
+    }
+    if ( defined $self->{compression_threshold} ) {
+        $check->( compression_threshold => WebSocket::FFI::ws_server_config_set_compression_threshold( $cfg, $self->{compression_threshold} ) );
+    }
+    if ( defined( my $sp = $self->{subprotocol} ) ) {
+        for my $name ( ref $sp eq 'ARRAY' ? @$sp : $sp ) {
+            $check->( subprotocol => WebSocket::FFI::ws_server_config_add_subprotocol( $cfg, $name ) );
+        }
+    }
+    if ( $self->{silence_max} ) {
+        $check->( silence_max => WebSocket::FFI::ws_server_config_set_keepalive_ms( $cfg, $ms->( $self->{silence_max} ) ) );
+    }
+    if ( defined $self->{timeout} ) {
+        $check->( timeout => WebSocket::FFI::ws_server_config_set_handshake_timeout_ms( $cfg, $ms->( $self->{timeout} ) ) );
+    }
+    if ( defined $self->{max_payload_size} ) {
+        $check->( max_payload_size => WebSocket::FFI::ws_server_config_set_max_message_size( $cfg, $self->{max_payload_size} ) );
+    }
+    if ( defined $self->{max_fragments_amount} ) {
+        $check->( max_fragments_amount => WebSocket::FFI::ws_server_config_set_max_fragments( $cfg, $self->{max_fragments_amount} ) );
+    }
+    if ( defined $self->{max_connections} ) {
+        $check->( max_connections => WebSocket::FFI::ws_server_config_set_max_connections( $cfg, $self->{max_connections} ) );
+    }
+    if ( defined $self->{ssl_cert_file} || defined $self->{ssl_key_file} ) {
+        $check->( ssl_cert_file => WebSocket::FFI::ws_server_config_set_tls_cert_file( $cfg, $self->{ssl_cert_file}, $self->{ssl_key_file} ) );
+    }
+    if ( defined $self->{ssl_ca_file} ) {
+        $check->( ssl_ca_file => WebSocket::FFI::ws_server_config_add_tls_client_ca_file( $cfg, $self->{ssl_ca_file} ) );
+        if ( $self->{ssl_client_cert_optional} ) {
+            $check->( ssl_client_cert_optional => WebSocket::FFI::ws_server_config_set_tls_client_cert_optional( $cfg, 1 ) );
+        }
+    }
+    return;
+}
+
+sub listen {
+    my ($self) = @_;
+    return $self if $self->{server};
+    my $cfg = WebSocket::FFI::ws_server_config_new()
+      or return $self->_fail( WebSocket::FFI::last_error() );
+    unless ( eval { $self->_configure($cfg); 1 } ) {
+        my $err = $@;
+        WebSocket::FFI::ws_server_config_free($cfg);
+        die $err unless ref $err && $err->isa('WebSocket::Exception');
+        return $self->_fail( $err->code, $err->message );
+    }
+    $self->{id} = WebSocket::FFI::register($self);
+    my $server = WebSocket::FFI::ws_server_listen( $self->{host}, $self->{port}, $cfg, $WebSocket::FFI::CALLBACKS, $self->{id} );
+    my @why = $server ? () : WebSocket::FFI::last_error();
+    WebSocket::FFI::ws_server_config_free($cfg);
+    unless ($server) {
+        WebSocket::FFI::unregister( delete $self->{id} );
+        return $self->_fail( $why[0], "listen on $self->{host}:$self->{port}: $why[1]" );
+    }
+    $self->{server}    = $server;
+    $self->{next_tick} = Time::HiRes::time() + $self->{tick_period} if $self->{tick_period};
+    delete $self->{error};
+    return $self;
+}
+
+sub start {
+    my ($self) = @_;
+    $self->listen or return;
+    $self->{running} = 1;
+    while ( $self->{running} && $self->{server} ) {
+        my $wait = defined $self->{next_tick} ? $self->{next_tick} - Time::HiRes::time() : undef;
+        $wait = 0 if defined $wait && $wait < 0;
+        WebSocket::FFI::wait_and_dispatch($wait);
+        $self->_tick_if_due;
+    }
+    return $self;
+}
+
+sub poll {
+    my ( $self, $timeout ) = @_;
+    my $n = $timeout ? WebSocket::FFI::wait_and_dispatch($timeout) : WebSocket::FFI::dispatch(0);
+    $self->_tick_if_due;
+    return $n;
+}
+
+sub event_fd { WebSocket::FFI::ws_event_fd() }
+
+sub stop {
+    my ($self) = @_;
+    $self->{running} = 0;
+    return $self;
+}
+
+sub shutdown {
+    my ($self) = @_;
+    my $server = $self->{server} or return $self;
+    $self->{running} = 0;
+    WebSocket::FFI::ws_server_stop($server);
+    # Let the close handshakes finish, so every on_disconnect runs.
+    my $until = Time::HiRes::time() + SHUTDOWN_WAIT;
+    while ( %{ $self->{conns} } && ( my $left = $until - Time::HiRes::time() ) > 0 ) {
+        WebSocket::FFI::wait_and_dispatch($left);
+    }
+    delete $self->{server};
+    WebSocket::FFI::unregister( delete $self->{id} );
+    WebSocket::FFI::ws_server_free($server);
+    $self->{conns}   = {};
+    $self->{pending} = {};
+    $self->_call('on_shutdown');
+    return $self;
+}
+
+sub _tick_if_due {
+    my ($self) = @_;
+    my $next = $self->{next_tick} or return;
+    my $now = Time::HiRes::time();
+    return if $now < $next || !$self->{server};
+    # The next tick is a whole period after this one (skipping missed ones).
+    $next += $self->{tick_period} while $next <= $now;
+    $self->{next_tick} = $next;
+    $self->_call('on_tick');
+}
+
+# --- What the server is ----------------------------------------------------
+
+sub connections {
+    my ($self) = @_;
+    my $conns = $self->{conns};
+    return grep { $_->is_ready } map { $conns->{$_} } sort { $a <=> $b } keys %$conns;
+}
+
+sub ip { $_[0]{host} }
+
+sub port {
+    my ($self) = @_;
+    return $self->{server} ? WebSocket::FFI::ws_server_port( $self->{server} ) : $self->{port};
+}
+
+sub is_ssl {
+    my ($self) = @_;
+    return WebSocket::FFI::ws_server_is_secure( $self->{server} ) > 0 ? 1 : 0 if $self->{server};
+    return defined $self->{ssl_cert_file} ? 1 : 0;
+}
+
+sub max_payload_size { defined $_[0]{max_payload_size} ? $_[0]{max_payload_size} : 32 << 20 }
+
+# --- Events from WebSocket::FFI (run inside ws_dispatch) --------------------
+
+# Accepted requests that never opened (the client left during the 101) are
+# forgotten after this many seconds.
+use constant PENDING_LIFETIME => 60;
+
+sub _ws_handshake {
+    my ( $self, $hs ) = @_;
+    my $id   = ++$self->{next_id};
+    my $conn = WebSocket::Connection->_new( server => $self, handshake => $hs, id => $id, fatal => $self->{fatal} );
+    my $ok   = eval {
+        my $verdict = $self->_call( on_connect => $conn );
+        $conn->_reject( 403, 'Forbidden' ) if defined $verdict && !$verdict && $conn->{hs};
+        $conn->_decide if $conn->{hs};
+        1;
+    };
+    my $err = $@;
+    # A callback that died refuses the request; the exception propagates.
+    $conn->_reject( 500, 'Internal Server Error' ) if $conn->{hs};
+    if ( $conn->{state} eq 'accepted' ) {
+        my $now = time;
+        delete @{ $self->{pending} }{ grep { $self->{pending}{$_}[1] < $now - PENDING_LIFETIME } keys %{ $self->{pending} } };
+        $self->{pending}{$id} = [ $conn, $now ];
+    }
+    die $err unless $ok;
+}
+
+sub _conn_of {
+    my ( $self, $handle ) = @_;
+    my $id = WebSocket::FFI::ws_conn_get_user_data($handle) or return;
+    return $self->{conns}{$id};
+}
+
+sub _ws_open {
+    my ( $self, $handle ) = @_;
+    my $id      = WebSocket::FFI::ws_conn_get_user_data($handle) or return;
+    my $pending = delete $self->{pending}{$id} or return;
+    my $conn    = $pending->[0];
+    $self->{conns}{$id} = $conn;
+    $conn->_opened($handle);
+}
+
+sub _ws_message {
+    my ( $self, $handle, $type, $bytes ) = @_;
+    my $conn = $self->_conn_of($handle) or return;
+    $conn->_message( $type, $bytes );
+}
+
+sub _ws_ping {
+    my ( $self, $handle, $data ) = @_;
+    my $conn = $self->_conn_of($handle) or return;
+    $conn->_call( ping => $data );
+}
+
+sub _ws_pong {
+    my ( $self, $handle, $data ) = @_;
+    my $conn = $self->_conn_of($handle) or return;
+    $conn->_call( pong => $data );
+}
+
+sub _ws_error {
+    my ( $self, $handle, $status, $message ) = @_;
+    my $conn = $self->_conn_of($handle) or return;
+    $conn->_failed( $status, $message );
+}
+
+sub _ws_close {
+    my ( $self, $handle, $code, $reason ) = @_;
+    my $id = WebSocket::FFI::ws_conn_get_user_data($handle) or return;
+    my $conn = delete $self->{conns}{$id} or return;
+    $conn->_closed( $code, $reason );
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    WebSocket::FFI::unregister( $self->{id} ) if defined $self->{id};
+    WebSocket::FFI::ws_server_free( delete $self->{server} ) if $self->{server};
+}
+
+1;
+
+__END__
+
+=encoding utf8
+
+=head1 NAME
+
+WebSocket::Server - WebSocket server (ws:// and wss://) over libwebsocket
+
+=head1 SYNOPSIS
+
+    use WebSocket qw( :ws );
+    use WebSocket::Server;
+
+    my $server = WebSocket::Server->new(
+        host        => '127.0.0.1',
+        port        => 0,                       # 0: any free port
+        extensions  => 'permessage-deflate',
+        silence_max => 30,                      # ping quiet clients, drop dead ones
+        tick_period => 0.2,
+        on_tick     => sub {
+            my ($server) = @_;
+            $_->send_utf8( 'time: ' . time ) for $server->connections;
+        },
+        on_connect => sub {
+            my ( $server, $conn ) = @_;
+            $conn->on(
+                utf8 => sub {
+                    my ( $conn, $text ) = @_;
+                    $conn->send_utf8($text);    # echo
+                },
+                binary => sub {
+                    my ( $conn, $bytes ) = @_;
+                    $conn->send_binary($bytes);
+                },
+            );
+            return 1;    # a defined false value would refuse the client (403)
+        },
+    ) or die WebSocket::Server->error;
+    $server->listen or die $server->error;
+    print "listening on ws://127.0.0.1:", $server->port, "/\n";
+
+    # A client in the same program (usually it would be elsewhere).
+    use WebSocket::Client;
+    my $client = WebSocket::Client->new( 'ws://127.0.0.1:' . $server->port . '/',
+        on_utf8 => sub {
+            my ( $c, $text ) = @_;
+            return if $text =~ /^time:/;
+            print "echo: $text\n";
+            $server->shutdown;    # closes every client with 1001, then start returns
+        },
+    );
+    $client->connect or die $client->error;
+    $client->send_utf8('hello');
+    $server->start;
+
+=head1 DESCRIPTION
+
+A WebSocket server (RFC 6455, with permessage-deflate and TLS) whose
+protocol and I/O work is done by libwebsocket on its own thread. Your
+callbacks never run on that thread: the library queues events and they run
+on your thread inside C<start> or C<poll>. To combine the server with an
+event loop of your own (AnyEvent, IO::Async, ...), watch C<event_fd> for
+readability and call C<poll> when it is readable.
+
+Each upgrade request becomes a L<WebSocket::Connection> handed to
+C<on_connect>, where you set its callbacks (C<< $conn->on(...) >>); those
+callbacks can read the request and refuse it before the handshake
+completes.
+
+Errors do not die (unless you ask with C<< fatal => 1 >>): a method that
+fails returns C<undef> (an empty list in list context) and C<error> returns
+a L<WebSocket::Exception>.
+
+=head1 CONSTRUCTOR
+
+=head2 new(%options)
+
+Creates the server; nothing listens until C<listen> or C<start>. Unknown
+options are refused (croak); invalid values make C<new> return C<undef>
+with C<< WebSocket::Server->error >> set. Options:
+
+=over 4
+
+=item port
+
+The TCP port (default 8080); 0 picks a free one, which C<port> then returns.
+
+=item host
+
+The address to listen on (default C<0.0.0.0>; C<127.0.0.1>, C<::1>, a name).
+
+=item extensions
+
+C<'permessage-deflate'> accepts compression (RFC 7692) from clients that
+offer it.
+
+=item compression_threshold
+
+Messages smaller than this many bytes are sent uncompressed (default
+C<< WebSocket->compression_threshold >>).
+
+=item subprotocol
+
+A name or an array reference of names, preferred first. A client that
+offers subprotocols gets the first of these it offered; one that offers
+only others is refused (400). A connection's C<on_handshake> may choose
+instead.
+
+=item version
+
+The protocol version: only 13 (RFC 6455) is supported.
+
+=item silence_max
+
+Seconds: a client silent this long is pinged, and when it stays silent as
+long again (not even a pong) it is dropped (C<on_error>, then
+C<on_disconnect> with 1006). Default 0: never.
+
+=item tick_period, on_tick
+
+Calls C<on_tick($server)> every C<tick_period> seconds while C<start> runs
+(or, under your own loop, from C<poll> when a tick is due).
+
+=item timeout
+
+Seconds a client has to complete the opening handshake (default 10).
+
+=item max_payload_size
+
+Largest message accepted, in bytes (default 32 MiB); a larger one fails the
+connection with 1009.
+
+=item max_fragments_amount
+
+Most frames a message may arrive in (default: no limit); more fail the
+connection with 1009.
+
+=item max_connections
+
+Most connections at once (default 10000); further clients get HTTP 503.
+
+=item ssl_cert_file, ssl_key_file
+
+A certificate chain and its private key (PEM files): the port then speaks
+TLS only (wss://).
+
+=item ssl_ca_file, ssl_client_cert_optional
+
+Asks clients for a certificate issued by these CAs (mutual TLS); with
+C<ssl_client_cert_optional>, clients without one are let in too.
+
+=item fatal
+
+When true, failing methods (of the server and its connections) die with
+their L<WebSocket::Exception>.
+
+=item on_connect, on_shutdown, on_tick
+
+The callbacks below.
+
+=back
+
+=head1 CALLBACKS
+
+Each is given at C<new> or set with the method of the same name (which
+returns the server, or the callback without an argument). An exception
+thrown by a callback propagates out of C<start> or C<poll> after the event
+is handled; a request whose C<on_connect> died is refused with 500.
+
+=over 4
+
+=item on_connect($server, $conn)
+
+An upgrade request arrived, as a L<WebSocket::Connection> still in its
+handshake: set its callbacks here. Returning a defined false value refuses
+it with HTTP 403.
+
+=item on_shutdown($server)
+
+C<shutdown> finished.
+
+=item on_tick($server)
+
+Every C<tick_period> seconds (see the option).
+
+Errors of a connection (a protocol violation, a timeout) go to its own
+C<on_error>; see L<WebSocket::Connection>.
+
+=back
+
+=head1 METHODS
+
+=head2 listen
+
+Binds the port now (C<start> does it too). Returns the server, or C<undef>
+with C<error> set (address in use, unreadable certificate ...).
+
+=head2 start
+
+Listens if needed, then runs the event loop until C<stop> or C<shutdown>.
+Returns the server.
+
+=head2 poll( [$timeout] )
+
+Runs the callbacks of the events already queued (waiting up to C<$timeout>
+seconds for one when given), runs C<on_tick> if due, and returns how many
+events ran. The event queue is shared by every server and client of the
+process.
+
+=head2 event_fd
+
+A file descriptor that is readable while events wait for C<poll>. Only wait
+on it; do not read or close it.
+
+=head2 stop
+
+Makes C<start> return once the current callback is done. The server keeps
+listening and its clients stay connected; C<start> may be called again.
+
+=head2 shutdown
+
+Stops listening, closes every connection with 1001 (C<WS_GONE>), runs the
+event loop until their close handshakes are done (at most about 6 s: clients
+that do not answer are dropped after the 5 s close timeout), then calls
+C<on_shutdown>. C<start> returns. It blocks while it waits: under an event
+loop of your own, peers living in the same loop cannot answer meanwhile.
+
+=head2 connections
+
+The open connections (L<WebSocket::Connection> objects), oldest first.
+
+=head2 ip, port
+
+The address given as C<host>, and the port listened on.
+
+=head2 is_ssl
+
+True when the server speaks TLS.
+
+=head2 max_payload_size
+
+The largest message accepted.
+
+=head2 error, fatal
+
+The last L<WebSocket::Exception> (as a class method: the one of the last
+failed C<new>); the C<fatal> flag.
+
+=head1 SEE ALSO
+
+L<WebSocket::Connection>, L<WebSocket::Client>, L<WebSocket>.
+
+=cut
