@@ -147,7 +147,8 @@ static void test_version_names_constants(void) {
     CHECK(str_eq(ws_status_name(names[i].code), names[i].name), "ws_status_name(%d) == \"%s\" (got \"%s\")",
           names[i].code, names[i].name, ws_status_name(names[i].code));
   }
-  static const int unknown[] = {1, -18, 1000, -1000, 2147483647, -2147483647 - 1};
+  CHECK(str_eq(ws_status_name(WS_FRAME_NONE), "WS_FRAME_NONE"), "ws_status_name(WS_FRAME_NONE) (the one positive status)");
+  static const int unknown[] = {2, -18, 1000, -1000, 2147483647, -2147483647 - 1};
   for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++)
     CHECK(str_eq(ws_status_name(unknown[i]), "WS_ERR_UNKNOWN"), "ws_status_name(%d) == \"WS_ERR_UNKNOWN\"",
           unknown[i]);
