@@ -13,7 +13,8 @@ use support::*;
 use websocket::transport::client::connect;
 use websocket::transport::server::Server;
 use websocket::transport::{
-    ClientConfig, Connection, ConnectionConfig, ConnectionState, ErrorKind, ServerConfig,
+    ClientConfig, Connection, ConnectionConfig, ConnectionState, ErrorKind, Event, Handler,
+    ServerConfig,
 };
 
 const INTERVAL: Duration = Duration::from_millis(200);
@@ -138,6 +139,61 @@ fn client_pings_a_quiet_server_and_drops_it_when_it_stays_silent() {
     // Then stay silent.
     raw.expect_end();
     assert_dropped_for_silence(&rec, &conn);
+}
+
+/// Records like [`Recorder`], and blocks the I/O thread for a while on the
+/// text message "block" (a slow thread-dispatch callback of another connection).
+struct Blocking(Arc<Recorder>);
+
+impl Handler for Blocking {
+    fn event(&self, conn: &Arc<Connection>, event: Event<'_>) {
+        if matches!(event, Event::Message { data: b"block", .. }) {
+            std::thread::sleep(INTERVAL * 2);
+        }
+        self.0.event(conn, event);
+    }
+}
+
+#[test]
+fn a_pong_that_waited_while_the_io_thread_was_busy_counts() {
+    let rec = Recorder::new();
+    let config = ServerConfig {
+        connection: ConnectionConfig {
+            keepalive: Some(INTERVAL),
+            ..ConnectionConfig::default()
+        },
+        ..ServerConfig::default()
+    };
+    let server = Server::listen("127.0.0.1", 0, config, Arc::new(Blocking(rec.clone()))).unwrap();
+    let addr = server.local_addr();
+    // Several quiet peers, each pinged at about the same time: every one
+    // answers at once, while another connection's callback holds the I/O
+    // thread past their deadline. When it lets go, each driver finds both
+    // its expired timer and the pong; the pong must win, every time.
+    let mut quiet: Vec<Raw> = (0..8).map(|_| raw_client(addr, "/quiet")).collect();
+    let mut busy = raw_client(addr, "/busy");
+    eventually("all open", || rec.count() >= 9);
+    let conns: Vec<_> = (0..9).map(|n| rec.opened(n)).collect();
+    for raw in quiet.iter_mut() {
+        assert_eq!(raw.read_frame().opcode, PING);
+    }
+    busy.send(&client_frame(TEXT, b"block"));
+    std::thread::sleep(INTERVAL / 4);
+    for raw in quiet.iter_mut() {
+        raw.send(&client_frame(PONG, b""));
+    }
+    eventually("the callback returned", || {
+        rec.all().iter().any(|e| *e == Ev::Text(b"block".to_vec()))
+    });
+    std::thread::sleep(INTERVAL / 2);
+    for conn in &conns {
+        let events = rec.events(conn);
+        assert!(
+            !events.iter().any(|e| matches!(e, Ev::Error(..))),
+            "{events:?}"
+        );
+        assert_eq!(conn.state(), ConnectionState::Open);
+    }
 }
 
 #[test]

@@ -8,6 +8,7 @@ use crate::protocol::error::ProtocolError;
 use crate::protocol::frame::{encode_frame, OpCode};
 use crate::protocol::receiver::{Incoming, Receiver, Role};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{sleep_until, Instant, Sleep};
@@ -83,7 +84,7 @@ pub(crate) async fn finish(link: &Link, code: u16, reason: String) {
 /// The keepalive of a connection (`ConnectionConfig::keepalive`): pings a
 /// peer that went quiet, and says when it stayed quiet too long.
 struct Keepalive {
-    interval: std::time::Duration,
+    interval: Duration,
     /// When the peer was last heard from.
     heard: Instant,
     /// A ping went out since then.
@@ -103,7 +104,7 @@ enum KeepaliveAction {
 }
 
 impl Keepalive {
-    fn new(interval: std::time::Duration) -> Self {
+    fn new(interval: Duration) -> Self {
         let now = Instant::now();
         Keepalive {
             interval,
@@ -111,6 +112,11 @@ impl Keepalive {
             pinged: false,
             timer: Box::pin(sleep_until(now + interval)),
         }
+    }
+
+    /// The peer was pinged and has stayed silent past the deadline.
+    fn expired(&self) -> bool {
+        self.pinged && Instant::now() >= self.heard + self.interval
     }
 
     fn heard(&mut self) {
@@ -346,6 +352,18 @@ where
                 _ = async { keepalive.as_mut().unwrap().timer.as_mut().await },
                     if keepalive.is_some() && deadline.is_none() => Step::Keepalive,
             }
+        };
+        // The driver may have been held up (delivering to a full event queue)
+        // while the peer's pong arrived: before giving up on the peer, take
+        // what the socket already has.
+        let step = match step {
+            Step::Keepalive if can_read && keepalive.as_ref().is_some_and(Keepalive::expired) => {
+                match tokio::time::timeout(Duration::ZERO, reader.read(&mut buf[filled..])).await {
+                    Ok(r) => Step::Read(r),
+                    Err(_) => Step::Keepalive,
+                }
+            }
+            step => step,
         };
         match step {
             Step::Wrote(Ok(n)) => {

@@ -35,11 +35,14 @@ sub compression_threshold {
     my $class = shift;
     if (@_) {
         my $bytes = shift;
-        die "compression_threshold: not a byte count: " . ( defined $bytes ? $bytes : 'undef' ) . "\n"
+        require WebSocket::Exception;
+        die WebSocket::Exception->new( code => -2,
+            message => 'compression_threshold: not a byte count: ' . ( defined $bytes ? $bytes : 'undef' ) )
           unless defined $bytes && $bytes =~ /\A[0-9]+\z/;
         require WebSocket::FFI;
-        my $rc = WebSocket::FFI::ws_set_compression_threshold($bytes);
-        die "compression_threshold: " . WebSocket::FFI::ws_last_error_message() . "\n" if $rc < 0;
+        die WebSocket::Exception->new( code => WebSocket::FFI::ws_last_error_code(),
+            message => 'compression_threshold: ' . WebSocket::FFI::ws_last_error_message() )
+          if WebSocket::FFI::ws_set_compression_threshold($bytes) < 0;
         $compression_threshold = $bytes;
     }
     return $compression_threshold;
@@ -138,7 +141,8 @@ Exported on request, each by name or all with the tags C<:ws> or C<:all>:
 Gets or sets the library-wide default size from which messages are
 compressed when permessage-deflate is in use (default 10240). Setting it
 applies to clients and servers created afterwards; each may override it with
-its own C<compression_threshold> option. Dies on a value that is not a byte count.
+its own C<compression_threshold> option. Dies with a L<WebSocket::Exception> on a
+value that is not a byte count.
 
 =head2 new( %options )
 

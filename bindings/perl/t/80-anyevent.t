@@ -128,4 +128,56 @@ is( $c->poll, 0, 'nothing is left queued' );
     is_deeply( \%closed, { a => 4000, b => 4000 }, 'both are closed by the server' );
 }
 
+# Everything from inside the loop: a WebSocket::Server and a client made,
+# connected, closed and shut down by AnyEvent timers, with blocking => 0, so
+# that no call blocks the loop (a 10 ms timer measures the longest gap).
+{
+    require WebSocket::Server;
+    my $cv = AnyEvent->condvar;
+    my ( @got, @trace, $client );
+    my $server = WebSocket::Server->new(
+        host        => '127.0.0.1',
+        port        => 0,
+        blocking    => 0,
+        on_shutdown => sub { push @trace, 'shutdown'; $cv->send },
+        on_connect  => sub {
+            $_[1]->on(
+                utf8       => sub { $_[0]->send_utf8( scalar reverse $_[1] ) },
+                disconnect => sub { push @trace, "server saw $_[1]" },
+            );
+        },
+    );
+    ok( $server->listen, 'a server listens inside the AnyEvent test' ) or diag $server->error;
+    my $w = AnyEvent->io( fh => $server->event_fd, poll => 'r', cb => sub { $server->poll(0) } );
+    my ( $last, $gap ) = ( AnyEvent->time, 0 );
+    my $tick = AnyEvent->timer(
+        after    => 0.01,
+        interval => 0.01,
+        cb       => sub {
+            my $now = AnyEvent->time;
+            $gap  = $now - $last if $now - $last > $gap;
+            $last = $now;
+        },
+    );
+    my $start = AnyEvent->timer(
+        after => 0.05,
+        cb    => sub {
+            $client = WebSocket::Client->new(
+                'ws://127.0.0.1:' . $server->port . '/',
+                blocking      => 0,
+                on_connect    => sub { push @trace, 'open'; $_[0]->send_utf8('stressed') },
+                on_utf8       => sub { push @got, $_[1]; $server->shutdown },
+                on_disconnect => sub { push @trace, "client saw $_[1]" },
+            );
+            $client->connect or diag $client->error;
+        },
+    );
+    my $g = AnyEvent->timer( after => 10, cb => sub { $cv->send } );
+    $cv->recv;
+    is_deeply( \@got, ['desserts'], 'the in-process server answered' );
+    is_deeply( [ sort @trace ], [ sort 'open', 'client saw 1001', 'server saw 1001', 'shutdown' ],
+        'open, then shutdown closed both ends with 1001 and ran on_shutdown' );
+    cmp_ok( $gap, '<', 0.2, sprintf( 'the loop was never blocked (longest gap between ticks %.3f s)', $gap ) );
+}
+
 done_testing;

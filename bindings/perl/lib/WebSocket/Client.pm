@@ -15,7 +15,7 @@ my @EVENTS = qw( on_connect on_handshake on_recv on_utf8 on_binary on_ping on_po
 my %OPTIONS = map { $_ => 1 } @EVENTS, qw(
   uri origin subprotocol cookie version timeout max_payload_size max_fragments_amount
   extensions compression_threshold ssl_ca_file ssl_no_verify ssl_cert_file ssl_key_file
-  silence_max fatal headers
+  silence_max fatal headers blocking
 );
 
 sub new {
@@ -43,7 +43,21 @@ for my $event (@EVENTS) {
 
 sub uri   { $_[0]{uri} }
 sub error { $_[0]{error} }
-sub fatal { my $self = shift; $self->{fatal} = shift if @_; $self->{fatal} }
+sub fatal {
+    my $self = shift;
+    return $self->{fatal} unless @_;
+    $self->{fatal} = shift;
+    return $self;
+}
+
+# The C handles are owned by the interpreter that made them: a thread's copy
+# of the object must not free them again.
+sub CLONE_SKIP { 1 }
+
+# Whether connect and disconnect wait for their outcome: not inside a
+# callback (that would run other callbacks nested in it), nor with
+# blocking => 0 (under an event loop of your own).
+sub _waits { ( $_[0]{blocking} // 1 ) && !WebSocket::FFI::in_callback() }
 
 # Records an error (code, message), dies with it under fatal, else returns
 # undef / an empty list.
@@ -144,7 +158,9 @@ sub _configure {
 
 sub connect {
     my ($self) = @_;
-    return $self->_fail( -15, 'connect: already connected or connecting' ) if $self->{client};
+    return $self->_fail( -15, 'connect: already connected or connecting' )
+      if $self->{client} && $self->{state} ne 'closed';
+    $self->_release;    # the previous connection, when reconnecting
     my $uri = $self->{uri};
     return $self->_fail( -3, 'connect: no uri given' ) unless defined $uri && length $uri;
     return $self->_fail( -2, "connect: version $self->{version} is not supported (only 13, RFC 6455)" )
@@ -163,6 +179,7 @@ sub connect {
     }
     $self->{client} = $client;
     $self->{conn}   = WebSocket::FFI::ws_client_conn($client);
+    return $self unless $self->_waits;
     WebSocket::FFI::wait_and_dispatch(1) while $self->{state} eq 'connecting';
     return $self if $self->{state} eq 'open';
     my $e = $self->{error} || WebSocket::Exception->new(
@@ -178,7 +195,12 @@ sub start {
     return $self;
 }
 
-sub poll     { WebSocket::FFI::dispatch(0) }
+sub poll {
+    my ($self) = @_;
+    my $n = WebSocket::FFI::dispatch(0);
+    return $self->_fail_last('poll') if $n < 0;
+    return $n;
+}
 sub event_fd { WebSocket::FFI::ws_event_fd() }
 
 sub connected { ( $_[0]{state} // '' ) eq 'open' && WebSocket::FFI::ws_conn_state( $_[0]{conn} ) == WebSocket::FFI::WS_STATE_OPEN ? 1 : 0 }
@@ -257,9 +279,12 @@ sub disconnect {
     $code   = WS_OK unless defined $code;
     $reason = ''    unless defined $reason;
     return $self->_fail( -8, 'disconnect: not connected' ) unless $self->{conn};
+    my $bad = WebSocket::FFI::bad_close( $code, $reason );
+    return $self->_fail( -2, "disconnect: $bad" ) if $bad;
     my $rc = WebSocket::FFI::ws_conn_close( $self->{conn}, $code, WebSocket::FFI::text_to_utf8($reason) );
     return $self->_fail_last('disconnect') if $rc < 0;
     $self->{state} = 'closing' if $self->{state} eq 'open';
+    return $self unless $self->_waits;
     WebSocket::FFI::wait_and_dispatch(1) while $self->{state} eq 'closing';
     return $self;
 }
@@ -312,14 +337,17 @@ sub _ws_close {
 sub close_code   { $_[0]{close_code} }
 sub close_reason { $_[0]{close_reason} }
 
-sub DESTROY {
+# Frees the connection (closing it with 1001 if still open).
+sub _release {
     my ($self) = @_;
-    WebSocket::FFI::unregister( $self->{id} ) if defined $self->{id};
+    WebSocket::FFI::unregister( delete $self->{id} ) if defined $self->{id};
     if ( my $client = delete $self->{client} ) {
         delete $self->{conn};
         WebSocket::FFI::ws_client_free($client);
     }
 }
+
+sub DESTROY { $_[0]->_release }
 
 1;
 
@@ -455,6 +483,15 @@ A client certificate and its key (PEM files), for servers that ask for one.
 When true, failing methods die with their L<WebSocket::Exception> instead of
 returning C<undef>.
 
+=item blocking
+
+Default 1: C<connect> and C<disconnect> run the event loop until the
+connection is open (or failed) or closed. With C<< blocking => 0 >>, for use
+under an event loop of your own, they return at once and the callbacks
+(C<on_connect>, C<on_error>, C<on_disconnect>) tell the outcome. Called from
+inside a callback they never wait, whatever this option says, so callbacks
+never run nested in one another.
+
 =item on_connect, on_handshake, on_recv, on_utf8, on_binary, on_ping, on_pong, on_send, on_disconnect, on_error
 
 The callbacks, as described under L</CALLBACKS>.
@@ -522,7 +559,10 @@ C<error>.
 
 Connects and runs the event loop until the connection is open or has
 failed. Returns the client, or C<undef> with C<error> set (a refused port, a
-bad URI, an untrusted certificate, a timeout ...).
+bad URI, an untrusted certificate, a timeout ...). Without waiting (see
+C<blocking>) it returns the client once the connection is under way, and
+fails at once only for what can be seen before connecting (a bad URI ...).
+After a connection has closed, C<connect> makes a new one.
 
 =head2 start
 
@@ -560,8 +600,9 @@ with at most 125 bytes of payload.
 Starts the close handshake with C<$code> (1000-1003, 1007-1011, 3000-4999)
 and C<$reason> (at most 123 bytes of UTF-8), and runs the event loop until
 the connection is closed (the server answers or the close timeout of 5 s
-passes). Returns the client, or C<undef> with C<error> set (for instance when
-it was not open).
+passes; see C<blocking> for when it does not wait). Returns the client, or
+C<undef> with C<error> set (when it was not open, for a code outside
+1000-4999 ...).
 
 =head2 connected
 
@@ -596,6 +637,13 @@ The last L<WebSocket::Exception>, or C<undef>.
 =head2 uri, fatal
 
 The URI given; the C<fatal> flag (get, or set with an argument).
+
+=head1 CALLBACKS AND THE EVENT LOOP
+
+Do not leave a callback with C<exit>, C<last> or C<next> (those would jump
+over the library's frames): return from it, and call C<exit> once C<start>
+or C<poll> has returned. Exceptions (C<die>) are fine. Objects belong to the
+thread (interpreter) that made them; a new Perl thread does not get copies.
 
 =head1 LIFETIME
 

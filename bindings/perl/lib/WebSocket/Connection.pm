@@ -77,7 +77,16 @@ sub _call {
 # --- Errors ---------------------------------------------------------------
 
 sub error { $_[0]{error} }
-sub fatal { my $self = shift; $self->{fatal} = shift if @_; $self->{fatal} }
+sub fatal {
+    my $self = shift;
+    return $self->{fatal} unless @_;
+    $self->{fatal} = shift;
+    return $self;
+}
+
+# The C handles are owned by the interpreter that made them: a thread's copy
+# of the object must not free them again.
+sub CLONE_SKIP { 1 }
 
 sub _fail {
     my ( $self, $code, $message ) = @_;
@@ -94,36 +103,60 @@ sub _fail_last {
 
 # --- The opening handshake -----------------------------------------------
 
-# Runs on_handshake and on_origin (after the server's on_connect) and answers
-# the request, unless a callback already did.
-sub _decide {
-    my ($self) = @_;
-    for my $step (
-        sub { $self->_call('handshake') },
-        sub { $self->_call( origin => $self->origin ) },
-      )
-    {
-        last if $self->{state} ne 'handshake';
-        my $verdict = $step->();
-        $self->_reject( 403, 'Forbidden' ) if defined $verdict && !$verdict && $self->{state} eq 'handshake';
+# Runs a handshake-time callback and applies its verdict: a defined false
+# return refuses with 403; a refusal the callback tried that failed (an
+# http_error with a bad status ...) refuses with 500 rather than letting the
+# request in.
+sub _judge {
+    my ( $self, $run ) = @_;
+    my $error_before = Scalar::Util::refaddr( $self->{error} ) // 0;
+    my $verdict      = $run->();
+    return unless $self->{hs};
+    if ( ( Scalar::Util::refaddr( $self->{error} ) // 0 ) != $error_before ) {
+        $self->_reject( 500, 'Internal Server Error' );
     }
-    return $self->_accept if $self->{state} eq 'handshake';
+    elsif ( defined $verdict && !$verdict ) {
+        $self->_reject( 403, 'Forbidden' );
+    }
     return;
 }
 
+# After the server's on_connect: runs on_handshake and on_origin and answers
+# the request, unless a callback already did.
+sub _decide {
+    my ($self) = @_;
+    $self->_judge( sub { $self->_call('handshake') } );
+    $self->_judge( sub { $self->_call( origin => $self->origin ) } ) if $self->{hs};
+    $self->_accept if $self->{hs};
+    return;
+}
+
+# Accepts with the subprotocol chosen by on_handshake, else the server's
+# first one the client offered (the library's rule, applied here so that a
+# request is never refused after Perl accepted it). Failures (the request
+# timed out while it waited in the queue) go to on_error, never die: they
+# are the peer's doing, not a misuse.
 sub _accept {
     my ($self) = @_;
+    my $choice = $self->{choice};
+    my @ours   = $self->{server} ? $self->{server}->_subprotocols : ();
+    if ( !defined $choice && @ours && @{ $self->{offered} } ) {
+        my %offered = map { $_ => 1 } @{ $self->{offered} };
+        ($choice) = grep { $offered{$_} } @ours;
+        return $self->_reject( 400, 'none of the subprotocols offered (' . join( ', ', @{ $self->{offered} } )
+              . ') is supported (supported: ' . join( ', ', @ours ) . ')' )
+          unless defined $choice;
+    }
     my $hs = delete $self->{hs};
-    $self->{state} = 'accepted';
     WebSocket::FFI::ws_handshake_set_user_data( $hs, $self->{id} );
-    my $rc = WebSocket::FFI::ws_handshake_accept( $hs, $self->{choice} );
-    return 1 if $rc >= 0;
-    my @why = WebSocket::FFI::last_error();
-    # An invalid answer (a subprotocol the client did not offer) keeps the
-    # handle open: refuse the request instead of leaving it unanswered.
-    WebSocket::FFI::ws_handshake_reject( $hs, 500, undef, 0 );
-    $self->{state} = 'closed';
-    return $self->_fail( $why[0], "accept: $why[1]" );
+    if ( WebSocket::FFI::ws_handshake_accept( $hs, $choice ) < 0 ) {
+        my ( $code, $message ) = WebSocket::FFI::last_error();
+        $self->{state} = 'closed';
+        $self->_failed( $code, "accept: $message" );
+        return;
+    }
+    $self->{state} = 'accepted';
+    return 1;
 }
 
 sub _reject {
@@ -153,6 +186,9 @@ sub _opened {
     my ( $self, $conn ) = @_;
     $self->{conn}  = WebSocket::FFI::ws_conn_retain($conn);
     $self->{state} = 'ready';
+    my $p = WebSocket::FFI::ws_conn_subprotocol($conn);
+    $self->{choice}     = defined $p && length $p ? $p : undef;
+    $self->{extensions} = WebSocket::FFI::ws_conn_extensions($conn) // '';
     $self->_call('ready');
 }
 
@@ -177,7 +213,13 @@ sub _closed {
     $self->{state}        = 'closed';
     $self->{close_code}   = $code;
     $self->{close_reason} = WebSocket::FFI::utf8_to_text($reason);
-    $self->_call( disconnect => $code, $self->{close_reason} );
+    my $ok = eval { $self->_call( disconnect => $code, $self->{close_reason} ); 1 };
+    my $err = $@;
+    # Nothing more will happen: drop the callbacks (which often hold the
+    # connection itself, a cycle that would keep it forever) and the handle.
+    delete @$self{ map {"on_$_"} @EVENTS };
+    WebSocket::FFI::ws_conn_release( delete $self->{conn} ) if $self->{conn};
+    die $err unless $ok;
 }
 
 # --- Sending --------------------------------------------------------------
@@ -241,6 +283,8 @@ sub disconnect {
     return $self->_fail( -8, 'disconnect: the connection is not open' ) unless $self->{conn};
     $code   = WS_OK unless defined $code;
     $reason = ''    unless defined $reason;
+    my $bad = WebSocket::FFI::bad_close( $code, $reason );
+    return $self->_fail( -2, "disconnect: $bad" ) if $bad;
     my $rc = WebSocket::FFI::ws_conn_close( $self->{conn}, $code, WebSocket::FFI::text_to_utf8($reason) );
     return $self->_fail_last('disconnect') if $rc < 0;
     return $self;
@@ -290,24 +334,16 @@ sub subprotocols { @{ $_[0]{offered} } }
 
 sub subprotocol {
     my $self = shift;
-    if (@_) {
-        return $self->_fail( -15, 'subprotocol: can only be chosen during the handshake' ) unless $self->{hs};
-        my $name = shift;
-        return $self->_fail( -2, "subprotocol: the client did not offer '$name'" )
-          if defined $name && !grep { $_ eq $name } @{ $self->{offered} };
-        $self->{choice} = $name;
-        return $self;
-    }
-    return $self->{choice} unless $self->{conn};
-    my $p = WebSocket::FFI::ws_conn_subprotocol( $self->{conn} );
-    return defined $p && length $p ? $p : undef;
+    return $self->{choice} unless @_;
+    return $self->_fail( -15, 'subprotocol: can only be chosen during the handshake' ) unless $self->{hs};
+    my $name = shift;
+    return $self->_fail( -2, "subprotocol: the client did not offer '$name'" )
+      if defined $name && !grep { $_ eq $name } @{ $self->{offered} };
+    $self->{choice} = $name;
+    return $self;
 }
 
-sub extensions {
-    my ($self) = @_;
-    return undef unless $self->{conn};
-    return WebSocket::FFI::ws_conn_extensions( $self->{conn} );
-}
+sub extensions { $_[0]{extensions} }
 
 sub max_recv_size {
     my ($self) = @_;
@@ -410,7 +446,9 @@ callback without an argument). Each gets the connection first.
 The request arrived (its path, headers and offered subprotocols are
 readable). Returning a defined false value refuses it with HTTP 403;
 C<http_error> refuses it with another status; C<subprotocol($name)> chooses
-the subprotocol to answer with.
+the subprotocol to answer with. When a call made here fails (an
+C<http_error> with a status that is not an error ...), the request is refused
+with 500 rather than let in.
 
 =item on_origin($conn, $origin)
 
@@ -434,12 +472,16 @@ A ping (the library has already answered it) or a pong arrived.
 
 The connection failed (a protocol violation by the client, a timeout, the
 client stopped answering the server's keepalive pings); C<on_disconnect>
-follows.
+follows. Also when the request could not be accepted any more (it waited
+longer than the handshake timeout and the client got 503); then no other
+callback follows.
 
 =item on_disconnect($conn, $code, $reason)
 
 The connection closed: the client's close code and reason, 1005 when its
 close frame had none, 1006 when the connection ended without a close frame.
+It is the last callback: afterwards the connection forgets its callbacks
+(so callbacks that refer to C<$conn> do not keep it alive) and its handle.
 
 =back
 

@@ -152,7 +152,8 @@ $ffi->attach( $_ => @{ $functions{$_} } ) for sort keys %functions;
 
 my %OWNERS;
 my $next_id = 0;
-my @pending_errors;    # exceptions thrown by Perl callbacks, rethrown after ws_dispatch
+our @pending_errors;    # exceptions thrown by Perl callbacks, rethrown after ws_dispatch
+our $DEPTH = 0;        # how many dispatch calls are running (callbacks run at depth > 0)
 
 sub register {
     my ($obj) = @_;
@@ -199,8 +200,13 @@ sub _bytes {
 # endpoint), and so does the ws_callbacks record built from them:
 # on_open, on_message, on_ping, on_pong, on_close, on_error, on_handshake
 # (which only servers call).
-our @CLOSURES = map { $ffi->closure( $_->[1] ) } @closures;
-my @pointers = map { $ffi->cast( $closures[$_][0] => 'opaque', $CLOSURES[$_] ) } 0 .. $#closures;
+#
+# They are held by an object of a class that threads do not copy: a new Perl
+# thread's copy of a closure would free the C trampoline, shared with this
+# interpreter, when the thread ends.
+our $CLOSURES = bless [ map { $ffi->closure( $_->[1] ) } @closures ], 'WebSocket::FFI::Closures';
+sub WebSocket::FFI::Closures::CLONE_SKIP { 1 }
+my @pointers = map { $ffi->cast( $closures[$_][0] => 'opaque', $CLOSURES->[$_] ) } 0 .. $#closures;
 our $CALLBACKS_RECORD = pack( 'J7', @pointers );
 our $CALLBACKS = ( scalar_to_buffer($CALLBACKS_RECORD) )[0];
 
@@ -208,14 +214,22 @@ our $CALLBACKS = ( scalar_to_buffer($CALLBACKS_RECORD) )[0];
 # were taken, or a negative status. Rethrows the first exception a callback threw.
 sub dispatch {
     my ($max) = @_;
+    # Each level keeps its own exceptions: a dispatch nested in a callback
+    # (poll called from a callback) rethrows only those of its own callbacks.
+    local @pending_errors;
+    local $DEPTH = $DEPTH + 1;
     my $n = ws_dispatch( $max // 0 );
     if (@pending_errors) {
-        my $err = shift @pending_errors;
-        @pending_errors = ();
+        my ( $err, @more ) = @pending_errors;
+        warn "WebSocket: another callback also died: $_" for @more;
         die $err;
     }
     return $n;
 }
+
+# True inside a callback: the methods that wait for the library (connect,
+# disconnect, shutdown) then do not wait, so callbacks never run nested.
+sub in_callback { $DEPTH > 0 }
 
 # Waits up to $timeout seconds (undef: no limit) for the event fd to become
 # readable, then dispatches. Returns the number of events dispatched.
@@ -247,6 +261,17 @@ sub utf8_to_text {
     my $text = defined $_[0] ? "$_[0]" : '';
     utf8::decode($text);
     return $text;
+}
+
+# Why a close code and reason cannot be sent (undef when they can). The C
+# call takes the code as 16 bits and the reason as a C string: check here
+# what those would silently change; the library checks the rest.
+sub bad_close {
+    my ( $code, $reason ) = @_;
+    return "close code '$code' is not a number from 1000 to 4999"
+      unless $code =~ /\A[0-9]+\z/ && $code >= 1000 && $code <= 4999;
+    return 'the close reason contains a NUL character' if index( $reason, "\0" ) >= 0;
+    return;
 }
 
 # The headers of a connection or handshake as a list of [name, value] pairs,
@@ -309,7 +334,11 @@ Gives an object an id to pass as C<user_data>; forgets it.
 
 Runs up to C<$max> queued events (all when 0) and returns how many. An
 exception thrown by a Perl callback is held while C frames are on the stack
-and rethrown here.
+and rethrown here (when several callbacks died, the others are warned about).
+
+=head2 in_callback
+
+True while a callback runs (inside C<dispatch>).
 
 =head2 wait_and_dispatch($timeout)
 
@@ -324,6 +353,10 @@ The (pointer, length) of a byte string, valid while the scalar is unchanged.
 
 A character string as UTF-8 bytes, and back, exactly (noncharacters such as
 U+FFFE included).
+
+=head2 bad_close($code, $reason)
+
+Why C<$code> and C<$reason> cannot be sent in a close frame, or C<undef>.
 
 =head2 header_pairs($handle, \&count, \&at)
 

@@ -16,7 +16,7 @@ my @EVENTS = qw( on_connect on_shutdown on_tick );
 my %OPTIONS = map { $_ => 1 } @EVENTS, qw(
   port host extensions compression_threshold subprotocol version silence_max
   tick_period timeout max_payload_size max_fragments_amount max_connections
-  ssl_cert_file ssl_key_file ssl_ca_file ssl_client_cert_optional fatal
+  ssl_cert_file ssl_key_file ssl_ca_file ssl_client_cert_optional fatal blocking
 );
 
 # The error of the last failed class method call (new).
@@ -25,6 +25,10 @@ my $CLASS_ERROR;
 # How long shutdown waits for the close handshakes (the library's close
 # timeout, 5 s, plus a margin).
 use constant SHUTDOWN_WAIT => 6;
+
+# Accepted requests that never opened (the client left during the 101) are
+# forgotten after this many seconds.
+use constant PENDING_LIFETIME => 30;
 
 sub new {
     my $class = shift;
@@ -69,7 +73,22 @@ for my $event (@EVENTS) {
 }
 
 sub error { ref $_[0] ? $_[0]{error} : $CLASS_ERROR }
-sub fatal { my $self = shift; $self->{fatal} = shift if @_; $self->{fatal} }
+sub fatal {
+    my $self = shift;
+    return $self->{fatal} unless @_;
+    $self->{fatal} = shift;
+    return $self;
+}
+
+# The C handles are owned by the interpreter that made them: a thread's copy
+# of the object must not free them again.
+sub CLONE_SKIP { 1 }
+
+# The subprotocols the server speaks, preferred first.
+sub _subprotocols {
+    my $sp = $_[0]{subprotocol};
+    return defined $sp ? ( ref $sp eq 'ARRAY' ? @$sp : $sp ) : ();
+}
 
 sub _fail {
     my ( $self, $code, $message ) = @_;
@@ -106,10 +125,8 @@ sub _configure {
     if ( defined $self->{compression_threshold} ) {
         $check->( compression_threshold => WebSocket::FFI::ws_server_config_set_compression_threshold( $cfg, $self->{compression_threshold} ) );
     }
-    if ( defined( my $sp = $self->{subprotocol} ) ) {
-        for my $name ( ref $sp eq 'ARRAY' ? @$sp : $sp ) {
-            $check->( subprotocol => WebSocket::FFI::ws_server_config_add_subprotocol( $cfg, $name ) );
-        }
+    for my $name ( $self->_subprotocols ) {
+        $check->( subprotocol => WebSocket::FFI::ws_server_config_add_subprotocol( $cfg, $name ) );
     }
     if ( $self->{silence_max} ) {
         $check->( silence_max => WebSocket::FFI::ws_server_config_set_keepalive_ms( $cfg, $ms->( $self->{silence_max} ) ) );
@@ -167,11 +184,11 @@ sub start {
     my ($self) = @_;
     $self->listen or return;
     $self->{running} = 1;
-    while ( $self->{running} && $self->{server} ) {
+    while ( $self->{server} && ( $self->{running} || $self->{shutting_down} ) ) {
         my $wait = defined $self->{next_tick} ? $self->{next_tick} - Time::HiRes::time() : undef;
         $wait = 0 if defined $wait && $wait < 0;
         WebSocket::FFI::wait_and_dispatch($wait);
-        $self->_tick_if_due;
+        $self->_housekeeping;
     }
     return $self;
 }
@@ -179,7 +196,7 @@ sub start {
 sub poll {
     my ( $self, $timeout ) = @_;
     my $n = $timeout ? WebSocket::FFI::wait_and_dispatch($timeout) : WebSocket::FFI::dispatch(0);
-    $self->_tick_if_due;
+    $self->_housekeeping;
     return $n;
 }
 
@@ -194,26 +211,48 @@ sub stop {
 sub shutdown {
     my ($self) = @_;
     my $server = $self->{server} or return $self;
-    $self->{running} = 0;
+    return $self if $self->{shutting_down};
+    $self->{running}       = 0;
+    $self->{shutting_down} = 1;
     WebSocket::FFI::ws_server_stop($server);
-    # Let the close handshakes finish, so every on_disconnect runs.
-    my $until = Time::HiRes::time() + SHUTDOWN_WAIT;
-    while ( %{ $self->{conns} } && ( my $left = $until - Time::HiRes::time() ) > 0 ) {
-        WebSocket::FFI::wait_and_dispatch($left);
+    if ( !%{ $self->{conns} } ) {
+        $self->_shut;
     }
-    delete $self->{server};
+    elsif ( ( $self->{blocking} // 1 ) && !WebSocket::FFI::in_callback() ) {
+        # Let the close handshakes finish, so every on_disconnect runs.
+        my $until = Time::HiRes::time() + SHUTDOWN_WAIT;
+        while ( $self->{server} && ( my $left = $until - Time::HiRes::time() ) > 0 ) {
+            WebSocket::FFI::wait_and_dispatch($left);
+        }
+        $self->_shut;
+    }
+    # Otherwise the last connection's close finishes the shutdown.
+    return $self;
+}
+
+# Ends a shutdown: frees the server and runs on_shutdown.
+sub _shut {
+    my ($self) = @_;
+    my $server = delete $self->{server} or return;
+    delete $self->{shutting_down};
     WebSocket::FFI::unregister( delete $self->{id} );
     WebSocket::FFI::ws_server_free($server);
     $self->{conns}   = {};
     $self->{pending} = {};
     $self->_call('on_shutdown');
-    return $self;
 }
 
-sub _tick_if_due {
+# Between dispatches: runs on_tick when due, and forgets accepted requests
+# that never opened (their client left during the 101 response).
+sub _housekeeping {
     my ($self) = @_;
-    my $next = $self->{next_tick} or return;
     my $now = Time::HiRes::time();
+    my $pending = $self->{pending};
+    if ( %$pending && $now - ( $self->{swept} // 0 ) >= 1 ) {
+        $self->{swept} = $now;
+        delete @$pending{ grep { $pending->{$_}[1] < $now - PENDING_LIFETIME } keys %$pending };
+    }
+    my $next = $self->{next_tick} or return;
     return if $now < $next || !$self->{server};
     # The next tick is a whole period after this one (skipping missed ones).
     $next += $self->{tick_period} while $next <= $now;
@@ -246,28 +285,19 @@ sub max_payload_size { defined $_[0]{max_payload_size} ? $_[0]{max_payload_size}
 
 # --- Events from WebSocket::FFI (run inside ws_dispatch) --------------------
 
-# Accepted requests that never opened (the client left during the 101) are
-# forgotten after this many seconds.
-use constant PENDING_LIFETIME => 60;
-
 sub _ws_handshake {
     my ( $self, $hs ) = @_;
     my $id   = ++$self->{next_id};
     my $conn = WebSocket::Connection->_new( server => $self, handshake => $hs, id => $id, fatal => $self->{fatal} );
     my $ok   = eval {
-        my $verdict = $self->_call( on_connect => $conn );
-        $conn->_reject( 403, 'Forbidden' ) if defined $verdict && !$verdict && $conn->{hs};
+        $conn->_judge( sub { $self->_call( on_connect => $conn ) } );
         $conn->_decide if $conn->{hs};
         1;
     };
     my $err = $@;
     # A callback that died refuses the request; the exception propagates.
     $conn->_reject( 500, 'Internal Server Error' ) if $conn->{hs};
-    if ( $conn->{state} eq 'accepted' ) {
-        my $now = time;
-        delete @{ $self->{pending} }{ grep { $self->{pending}{$_}[1] < $now - PENDING_LIFETIME } keys %{ $self->{pending} } };
-        $self->{pending}{$id} = [ $conn, $now ];
-    }
+    $self->{pending}{$id} = [ $conn, Time::HiRes::time() ] if $conn->{state} eq 'accepted';
     die $err unless $ok;
 }
 
@@ -314,7 +344,10 @@ sub _ws_close {
     my ( $self, $handle, $code, $reason ) = @_;
     my $id = WebSocket::FFI::ws_conn_get_user_data($handle) or return;
     my $conn = delete $self->{conns}{$id} or return;
-    $conn->_closed( $code, $reason );
+    my $ok = eval { $conn->_closed( $code, $reason ); 1 };
+    my $err = $@;
+    $self->_shut if $self->{shutting_down} && !%{ $self->{conns} };
+    die $err unless $ok;
 }
 
 sub DESTROY {
@@ -481,6 +514,13 @@ C<ssl_client_cert_optional>, clients without one are let in too.
 When true, failing methods (of the server and its connections) die with
 their L<WebSocket::Exception>.
 
+=item blocking
+
+Default 1: C<shutdown> runs the event loop until the connections have
+closed. With C<< blocking => 0 >> (or when called from a callback) it
+returns at once; the last close then finishes the shutdown and runs
+C<on_shutdown>, and C<start>, if running, returns.
+
 =item on_connect, on_shutdown, on_tick
 
 The callbacks below.
@@ -546,11 +586,11 @@ listening and its clients stay connected; C<start> may be called again.
 
 =head2 shutdown
 
-Stops listening, closes every connection with 1001 (C<WS_GONE>), runs the
-event loop until their close handshakes are done (at most about 6 s: clients
-that do not answer are dropped after the 5 s close timeout), then calls
-C<on_shutdown>. C<start> returns. It blocks while it waits: under an event
-loop of your own, peers living in the same loop cannot answer meanwhile.
+Stops listening and closes every connection with 1001 (C<WS_GONE>). When
+the close handshakes are done (at most about 6 s: clients that do not answer
+are dropped after the 5 s close timeout), it frees the port, calls
+C<on_shutdown>, and C<start> returns. It waits for them, running the event
+loop, unless C<< blocking => 0 >> or called from a callback.
 
 =head2 connections
 
@@ -572,6 +612,13 @@ The largest message accepted.
 
 The last L<WebSocket::Exception> (as a class method: the one of the last
 failed C<new>); the C<fatal> flag.
+
+=head1 CALLBACKS AND THE EVENT LOOP
+
+Do not leave a callback with C<exit>, C<last> or C<next> (those would jump
+over the library's frames): return from it, call C<stop> or C<shutdown>,
+and exit once C<start> has returned. Exceptions (C<die>) are fine. Objects
+belong to the thread (interpreter) that made them.
 
 =head1 SEE ALSO
 

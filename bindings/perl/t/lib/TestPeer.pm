@@ -54,19 +54,26 @@ sub stop {
 sub DESTROY { $_[0]->stop }
 
 # make_certs($dir): writes ca.pem, server.pem and server.key (for localhost and
-# 127.0.0.1, signed by the CA) into $dir, as tests/examples.sh does.
+# 127.0.0.1, signed by the CA) into $dir, as tests/examples.sh does, and a
+# client certificate client.pem + client.key signed by the same CA.
 sub make_certs {
     my ($dir) = @_;
     my @ec = qw( -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes );
     open my $san, '>', "$dir/san" or die "$dir/san: $!";
     print $san "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
     close $san;
+    open my $usage, '>', "$dir/client-ext" or die "$dir/client-ext: $!";
+    print $usage "extendedKeyUsage=clientAuth\n";    # an X.509 v3 certificate, as TLS wants
+    close $usage;
     for my $cmd (
         [ qw( openssl req -x509 ), @ec, '-keyout', "$dir/ca.key", '-out', "$dir/ca.pem", '-days', '2', '-subj', '/CN=test-ca',
           '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=keyCertSign' ],
         [ qw( openssl req ), @ec, '-keyout', "$dir/server.key", '-out', "$dir/server.csr", qw( -subj /CN=localhost ) ],
         [ qw( openssl x509 -req -in ), "$dir/server.csr", '-CA', "$dir/ca.pem", '-CAkey', "$dir/ca.key",
           qw( -CAcreateserial -days 1 -extfile ), "$dir/san", '-out', "$dir/server.pem" ],
+        [ qw( openssl req ), @ec, '-keyout', "$dir/client.key", '-out', "$dir/client.csr", qw( -subj /CN=test-client ) ],
+        [ qw( openssl x509 -req -in ), "$dir/client.csr", '-CA', "$dir/ca.pem", '-CAkey', "$dir/ca.key",
+          qw( -CAcreateserial -days 1 -extfile ), "$dir/client-ext", '-out', "$dir/client.pem" ],
       )
     {
         my $pid = fork // die "fork: $!";
