@@ -6,11 +6,13 @@ use Test::More;
 
 alarm 30;    # a hang fails the test instead of stalling the suite
 use File::Temp ();
-use TestPeer qw( start_echo );
+use TestPeer qw( start_echo start_echo_at );
 
-# The SYNOPSIS of each module runs as written, against build/echo_server
-# (on a free port instead of the default 9001).
-my $peer = start_echo();
+# The SYNOPSIS of each module runs as written. The client ones talk to
+# build/echo_server on its default port 9001; only when that port is taken
+# here do they get a free port instead.
+my $peer = eval { start_echo_at(9001) } || start_echo();
+diag 'port 9001 is taken: the SYNOPSIS examples use port ' . $peer->port . ' instead' if $peer->port != 9001;
 my $lib  = "$FindBin::Bin/../lib";
 
 sub synopsis {

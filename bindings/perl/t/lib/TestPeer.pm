@@ -11,7 +11,7 @@ use File::Spec;
 use Exporter 'import';
 use IO::Select;
 
-our @EXPORT_OK = qw( repo_root start_echo make_certs );
+our @EXPORT_OK = qw( repo_root start_echo start_echo_at make_certs );
 
 # A test's alarm (its guard against hanging) dies, so that the servers it
 # started are stopped (DESTROY, END) instead of outliving it.
@@ -27,11 +27,14 @@ sub repo_root {
 # start_echo(@args): starts echo_server on a free port with @args; returns an
 # object with ->port, ->url and ->scheme. The server is stopped when the
 # object goes away.
-sub start_echo {
-    my @args   = @_;
+sub start_echo { start_echo_at( 0, @_ ) }
+
+# start_echo_at($port, @args): the same on a given port (dies if it is taken).
+sub start_echo_at {
+    my ( $port, @args ) = @_;
     my $server = File::Spec->catfile( repo_root(), 'build', 'echo_server' );
     die "$server is missing: run `make` in " . repo_root() . " first\n" unless -x $server;
-    my $pid = open( my $fh, '-|', $server, '--host', '127.0.0.1', '--port', '0', @args )
+    my $pid = open( my $fh, '-|', $server, '--host', '127.0.0.1', '--port', $port, @args )
       or die "cannot start $server: $!\n";
     my $line = IO::Select->new($fh)->can_read(10) ? readline($fh) : undef;
     $RUNNING{$pid} = 1;
