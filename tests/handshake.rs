@@ -728,6 +728,57 @@ fn the_application_may_answer_later_from_another_thread() {
 }
 
 #[test]
+fn an_accepted_request_whose_client_left_ends_in_error_and_close() {
+    use std::os::fd::AsRawFd;
+    let answer = Answer::Accept {
+        subprotocol: None,
+        headers: Vec::new(),
+        app_data: 0x5eed,
+    };
+    let (decider, srec) = Decider::new(Decision::Later(Duration::from_millis(300), answer));
+    let server = listen(decider.clone(), ServerConfig::default());
+    let mut raw = TcpStream::connect(server.local_addr()).unwrap();
+    raw.write_all(request("/", RFC_KEY, "").as_bytes()).unwrap();
+    eventually("the request reaches the application", || {
+        !decider.seen().is_empty()
+    });
+    // Leave with a reset (linger 0): the 101 written later fails.
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket and a linger struct of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            raw.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+    drop(raw);
+    eventually("the answer's result", || !decider.results().is_empty());
+    let closed = srec.wait("the Close", |recs| {
+        recs.iter()
+            .find(|r| matches!(r.ev, Ev::Close(..)))
+            .map(|r| r.conn.clone())
+    });
+    let events = srec.events(&closed);
+    assert!(
+        matches!(&events[..], [Ev::Error(ErrorKind::Io, m), Ev::Close(1006, _)] if m.contains("101")),
+        "{events:?}"
+    );
+    assert_eq!(
+        closed.app_data.load(Ordering::Relaxed) as usize,
+        0x5eed,
+        "the connection has the answer's app_data"
+    );
+    assert_eq!(server.connection_count(), 0);
+}
+
+#[test]
 fn an_unanswered_request_gets_503_after_the_handshake_timeout() {
     let (decider, srec) = Decider::new(Decision::Never);
     let mut config = ServerConfig::default();

@@ -212,6 +212,9 @@ pub unsafe extern "C" fn ws_handshake_add_header(
 /// Sets the user data the connection starts with if this request is accepted
 /// (read it with `ws_conn_get_user_data`, e.g. in `on_open`): it ties what the
 /// application decided during the handshake to the connection it becomes.
+/// An accepted request always ends in `on_open`, or, when the 101 response
+/// cannot be written (the client left), in `on_error` and `on_close` with
+/// that connection, so state attached here can always be freed.
 #[no_mangle]
 pub extern "C" fn ws_handshake_set_user_data(
     hs: *mut ws_handshake,

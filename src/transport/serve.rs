@@ -4,12 +4,12 @@
 //! connection's driver.
 
 use super::connection::Connection;
-use super::driver::{drive, Link};
+use super::driver::{drive, fail_before_open, Link};
 use super::http_files::{self, reason_phrase};
 use super::server::Slot;
 use super::stream::{read_more, IdleTimeout, Stream};
 use super::upgrade::{upgrade_cost, Answer, PendingUpgrade};
-use super::{Handler, ServerConfig};
+use super::{ErrorKind, Handler, ServerConfig};
 use crate::protocol::deflate::server_accept;
 use crate::protocol::handshake::{
     build_accept_response, build_error_response, offered_subprotocols, parse_request,
@@ -156,10 +156,6 @@ async fn handle<S: Stream>(
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
     let accepted = build_accept_response(&key, &extra);
-    match timeout_at(deadline, stream.write_all(&accepted)).await {
-        Ok(Ok(())) => {}
-        _ => return,
-    }
     let (conn, commands) = Connection::new(
         Role::Server,
         request.path.clone(),
@@ -174,13 +170,29 @@ async fn handle<S: Stream>(
         conn.set_deflate(params, dc, conn_config.compression_threshold);
     }
     let conn = Arc::new(conn);
-    let id = shared.register(conn.clone());
     let link = Link {
         conn: conn.clone(),
         handler: shared.handler.clone(),
         commands,
         config: conn_config.clone(),
     };
+    // Every accepted request ends in an open connection or in a failure the
+    // application hears of: it may hold state for it (its user data).
+    let failure = match timeout_at(deadline, stream.write_all(&accepted)).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some((
+            ErrorKind::Io,
+            format!("writing the 101 response failed: {e}"),
+        )),
+        Err(_) => Some((
+            ErrorKind::Timeout,
+            "the client did not take the 101 response within the handshake timeout".to_string(),
+        )),
+    };
+    if let Some((kind, message)) = failure {
+        return fail_before_open(&link, kind, message).await;
+    }
+    let id = shared.register(conn.clone());
     if shared.is_stopped() {
         // stop() ran between the check above and the registration.
         let _ = conn.close(Some(1001), "server shutting down");

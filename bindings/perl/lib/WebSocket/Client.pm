@@ -250,7 +250,7 @@ sub send_utf8 {
     my ( $self, $text ) = @_;
     $text = '' unless defined $text;
     $self->_send_bytes( send_utf8 => \&WebSocket::FFI::ws_conn_send_text, WebSocket::FFI::text_to_utf8($text) ) or return;
-    $self->_call( on_send => $text, 'text' );
+    WebSocket::FFI::as_callback( sub { $self->_call( on_send => $text, 'text' ) } );
     return $self;
 }
 
@@ -260,7 +260,7 @@ sub send_binary {
     my ( $self, $bytes ) = @_;
     $bytes = '' unless defined $bytes;
     $self->_send_bytes( send_binary => \&WebSocket::FFI::ws_conn_send_binary, $bytes ) or return;
-    $self->_call( on_send => $bytes, 'binary' );
+    WebSocket::FFI::as_callback( sub { $self->_call( on_send => $bytes, 'binary' ) } );
     return $self;
 }
 
@@ -283,7 +283,7 @@ sub disconnect {
     return $self->_fail( -2, "disconnect: $bad" ) if $bad;
     my $rc = WebSocket::FFI::ws_conn_close( $self->{conn}, $code, WebSocket::FFI::text_to_utf8($reason) );
     return $self->_fail_last('disconnect') if $rc < 0;
-    $self->{state} = 'closing' if $self->{state} eq 'open';
+    $self->{state} = 'closing' if $self->{state} eq 'open' || $self->{state} eq 'connecting';
     return $self unless $self->_waits;
     WebSocket::FFI::wait_and_dispatch(1) while $self->{state} eq 'closing';
     return $self;
@@ -321,6 +321,9 @@ sub _ws_pong { my ( $self, $conn, $data ) = @_; $self->_call( on_pong => $data )
 
 sub _ws_error {
     my ( $self, $conn, $status, $message ) = @_;
+    # A failure before the connection opened is its end (on_error is the
+    # outcome of a non-blocking connect; connect may be called again in it).
+    $self->{state} = 'closed' if $self->{state} eq 'connecting';
     $self->{error} = WebSocket::Exception->new( code => $status, message => $message );
     $self->_call( on_error => $self->{error} );
 }
@@ -642,10 +645,16 @@ The URI given; the C<fatal> flag (get, or set with an argument).
 
 Do not leave a callback with C<exit>, C<last> or C<next> (those would jump
 over the library's frames): return from it, and call C<exit> once C<start>
-or C<poll> has returned. Exceptions (C<die>) are fine. Objects belong to the
-thread (interpreter) that made them; a new Perl thread does not get copies.
+or C<poll> has returned. Exceptions (C<die>) are fine. Use the binding only
+from the thread that loaded it (other Perl threads get no copies of its
+objects, and their calls croak).
 
 =head1 LIFETIME
+
+Callbacks get the client as their first argument: use it (C<$_[0]>) rather
+than the variable holding the client, since a callback that refers to that
+variable keeps the client (and its connection's resources) alive as long as
+the callback exists.
 
 When the client object goes away, its connection is closed with 1001
 (C<WS_GONE>) in the background and its resources are freed; no callback of it

@@ -159,13 +159,22 @@ sub _accept {
     return 1;
 }
 
+# Refuses the request. A status the library refuses is the caller's error
+# (the request stays open); any other failure (the request timed out while
+# it waited in the queue) is the end of it, reported to on_error.
 sub _reject {
     my ( $self, $status, $body ) = @_;
     my $hs = $self->{hs} or return $self->_fail( -15, 'the handshake is over' );
     $body = WebSocket::FFI::text_to_utf8( defined $body ? $body : '' );
     my ( $ptr, $len ) = WebSocket::FFI::buffer($body);
-    my $rc = WebSocket::FFI::ws_handshake_reject( $hs, $status, $len ? $ptr : undef, $len );
-    return $self->_fail_last('http_error') if $rc < 0;
+    if ( WebSocket::FFI::ws_handshake_reject( $hs, $status, $len ? $ptr : undef, $len ) < 0 ) {
+        my ( $code, $message ) = WebSocket::FFI::last_error();
+        return $self->_fail( $code, "http_error: $message" ) if $code == WebSocket::FFI::WS_ERR_INVALID_ARGUMENT;
+        delete $self->{hs};
+        $self->{state} = 'closed';
+        $self->_failed( $code, "refuse: $message" );
+        return;
+    }
     delete $self->{hs};
     $self->{state} = 'closed';
     return $self;
@@ -215,11 +224,16 @@ sub _closed {
     $self->{close_reason} = WebSocket::FFI::utf8_to_text($reason);
     my $ok = eval { $self->_call( disconnect => $code, $self->{close_reason} ); 1 };
     my $err = $@;
-    # Nothing more will happen: drop the callbacks (which often hold the
-    # connection itself, a cycle that would keep it forever) and the handle.
+    $self->_forget;
+    die $err unless $ok;
+}
+
+# Nothing more will happen: drops the callbacks (which often hold the
+# connection itself, a cycle that would keep it forever) and the handle.
+sub _forget {
+    my ($self) = @_;
     delete @$self{ map {"on_$_"} @EVENTS };
     WebSocket::FFI::ws_conn_release( delete $self->{conn} ) if $self->{conn};
-    die $err unless $ok;
 }
 
 # --- Sending --------------------------------------------------------------
@@ -472,15 +486,18 @@ A ping (the library has already answered it) or a pong arrived.
 
 The connection failed (a protocol violation by the client, a timeout, the
 client stopped answering the server's keepalive pings); C<on_disconnect>
-follows. Also when the request could not be accepted any more (it waited
-longer than the handshake timeout and the client got 503); then no other
-callback follows.
+follows. Also when the request could not be answered any more (it waited
+longer than the handshake timeout and the client got 503), or the client
+left before the 101 response; then C<on_disconnect> follows only if the
+request had been accepted.
 
 =item on_disconnect($conn, $code, $reason)
 
 The connection closed: the client's close code and reason, 1005 when its
 close frame had none, 1006 when the connection ended without a close frame.
-It is the last callback: afterwards the connection forgets its callbacks
+It also comes for an accepted request closed before it was ready (by a
+shutdown at that moment), without C<on_ready>. It is the last callback:
+afterwards the connection forgets its callbacks
 (so callbacks that refer to C<$conn> do not keep it alive) and its handle.
 
 =back

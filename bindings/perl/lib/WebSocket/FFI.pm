@@ -25,6 +25,7 @@ use constant {
     WS_STATE_CLOSED    => 3,
     WS_DISPATCH_POLL   => 1,
     WS_STATUS_OK       => 0,
+    WS_ERR_INVALID_ARGUMENT => -2,
 };
 
 # Where the library is, in order: $LIBWEBSOCKET_PATH, the build tree this
@@ -155,8 +156,20 @@ my $next_id = 0;
 our @pending_errors;    # exceptions thrown by Perl callbacks, rethrown after ws_dispatch
 our $DEPTH = 0;        # how many dispatch calls are running (callbacks run at depth > 0)
 
+# The binding serves the thread (interpreter) that loaded it: the callback
+# record points at this interpreter's closures, and the event queue belongs
+# to the whole process.
+my $THREAD = _thread_id();
+sub _thread_id { $INC{'threads.pm'} ? threads->tid : 0 }
+
+sub _check_thread {
+    return if _thread_id() == $THREAD;
+    Carp::croak('WebSocket: use the binding only from the thread that loaded it');
+}
+
 sub register {
     my ($obj) = @_;
+    _check_thread();
     my $id = ++$next_id;
     $OWNERS{$id} = $obj;
     Scalar::Util::weaken( $OWNERS{$id} );
@@ -216,6 +229,7 @@ sub dispatch {
     my ($max) = @_;
     # Each level keeps its own exceptions: a dispatch nested in a callback
     # (poll called from a callback) rethrows only those of its own callbacks.
+    _check_thread();
     local @pending_errors;
     local $DEPTH = $DEPTH + 1;
     my $n = ws_dispatch( $max // 0 );
@@ -230,6 +244,14 @@ sub dispatch {
 # True inside a callback: the methods that wait for the library (connect,
 # disconnect, shutdown) then do not wait, so callbacks never run nested.
 sub in_callback { $DEPTH > 0 }
+
+# Runs a callback the binding calls itself (on_tick, on_shutdown, on_send),
+# counted as one for in_callback.
+sub as_callback {
+    my ($code) = @_;
+    local $DEPTH = $DEPTH + 1;
+    return $code->();
+}
 
 # Waits up to $timeout seconds (undef: no limit) for the event fd to become
 # readable, then dispatches. Returns the number of events dispatched.
@@ -338,7 +360,11 @@ and rethrown here (when several callbacks died, the others are warned about).
 
 =head2 in_callback
 
-True while a callback runs (inside C<dispatch>).
+True while a callback runs (inside C<dispatch>, or C<as_callback>).
+
+=head2 as_callback($code)
+
+Runs C<$code> as a callback (for those the binding calls itself).
 
 =head2 wait_and_dispatch($timeout)
 

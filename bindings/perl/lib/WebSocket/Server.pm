@@ -26,9 +26,6 @@ my $CLASS_ERROR;
 # timeout, 5 s, plus a margin).
 use constant SHUTDOWN_WAIT => 6;
 
-# Accepted requests that never opened (the client left during the 101) are
-# forgotten after this many seconds.
-use constant PENDING_LIFETIME => 30;
 
 sub new {
     my $class = shift;
@@ -54,7 +51,7 @@ sub new {
         host  => '0.0.0.0',
         %opts,
         conns   => {},    # id => WebSocket::Connection, open or closing
-        pending => {},    # id => [WebSocket::Connection, time]: accepted, not yet open
+        pending => {},    # id => WebSocket::Connection accepted, not yet open
         next_id => 0,
     }, $class;
 }
@@ -196,6 +193,7 @@ sub start {
 sub poll {
     my ( $self, $timeout ) = @_;
     my $n = $timeout ? WebSocket::FFI::wait_and_dispatch($timeout) : WebSocket::FFI::dispatch(0);
+    return $self->_fail( WebSocket::FFI::last_error() ) if $n < 0;
     $self->_housekeeping;
     return $n;
 }
@@ -211,11 +209,9 @@ sub stop {
 sub shutdown {
     my ($self) = @_;
     my $server = $self->{server} or return $self;
-    return $self if $self->{shutting_down};
-    $self->{running}       = 0;
-    $self->{shutting_down} = 1;
-    WebSocket::FFI::ws_server_stop($server);
-    if ( !%{ $self->{conns} } ) {
+    $self->{running} = 0;
+    WebSocket::FFI::ws_server_stop($server) unless $self->{shutting_down}++;
+    if ( $self->_idle ) {
         $self->_shut;
     }
     elsif ( ( $self->{blocking} // 1 ) && !WebSocket::FFI::in_callback() ) {
@@ -230,34 +226,33 @@ sub shutdown {
     return $self;
 }
 
-# Ends a shutdown: frees the server and runs on_shutdown.
+# No connection is open or on its way to opening.
+sub _idle { !%{ $_[0]{conns} } && !%{ $_[0]{pending} } }
+
+# Ends a shutdown: frees the server and runs on_shutdown. Connections still
+# there (only when the wait for them ran out) are forgotten.
 sub _shut {
     my ($self) = @_;
     my $server = delete $self->{server} or return;
     delete $self->{shutting_down};
     WebSocket::FFI::unregister( delete $self->{id} );
     WebSocket::FFI::ws_server_free($server);
+    $_->_forget for values %{ $self->{conns} }, values %{ $self->{pending} };
     $self->{conns}   = {};
     $self->{pending} = {};
-    $self->_call('on_shutdown');
+    WebSocket::FFI::as_callback( sub { $self->_call('on_shutdown') } );
 }
 
-# Between dispatches: runs on_tick when due, and forgets accepted requests
-# that never opened (their client left during the 101 response).
+# Between dispatches: runs on_tick when due.
 sub _housekeeping {
     my ($self) = @_;
-    my $now = Time::HiRes::time();
-    my $pending = $self->{pending};
-    if ( %$pending && $now - ( $self->{swept} // 0 ) >= 1 ) {
-        $self->{swept} = $now;
-        delete @$pending{ grep { $pending->{$_}[1] < $now - PENDING_LIFETIME } keys %$pending };
-    }
     my $next = $self->{next_tick} or return;
+    my $now  = Time::HiRes::time();
     return if $now < $next || !$self->{server};
     # The next tick is a whole period after this one (skipping missed ones).
     $next += $self->{tick_period} while $next <= $now;
     $self->{next_tick} = $next;
-    $self->_call('on_tick');
+    WebSocket::FFI::as_callback( sub { $self->_call('on_tick') } );
 }
 
 # --- What the server is ----------------------------------------------------
@@ -297,21 +292,23 @@ sub _ws_handshake {
     my $err = $@;
     # A callback that died refuses the request; the exception propagates.
     $conn->_reject( 500, 'Internal Server Error' ) if $conn->{hs};
-    $self->{pending}{$id} = [ $conn, Time::HiRes::time() ] if $conn->{state} eq 'accepted';
+    # An accepted request ends in _ws_open, or in _ws_error + _ws_close when
+    # the 101 could not be written; a refused one is over.
+    if   ( $conn->{state} eq 'accepted' && $self->{server} ) { $self->{pending}{$id} = $conn }
+    else                                                     { $conn->_forget }
     die $err unless $ok;
 }
 
 sub _conn_of {
     my ( $self, $handle ) = @_;
     my $id = WebSocket::FFI::ws_conn_get_user_data($handle) or return;
-    return $self->{conns}{$id};
+    return $self->{conns}{$id} || $self->{pending}{$id};
 }
 
 sub _ws_open {
     my ( $self, $handle ) = @_;
-    my $id      = WebSocket::FFI::ws_conn_get_user_data($handle) or return;
-    my $pending = delete $self->{pending}{$id} or return;
-    my $conn    = $pending->[0];
+    my $id   = WebSocket::FFI::ws_conn_get_user_data($handle) or return;
+    my $conn = delete $self->{pending}{$id} or return;
     $self->{conns}{$id} = $conn;
     $conn->_opened($handle);
 }
@@ -343,10 +340,10 @@ sub _ws_error {
 sub _ws_close {
     my ( $self, $handle, $code, $reason ) = @_;
     my $id = WebSocket::FFI::ws_conn_get_user_data($handle) or return;
-    my $conn = delete $self->{conns}{$id} or return;
+    my $conn = delete $self->{conns}{$id} || delete $self->{pending}{$id} or return;
     my $ok = eval { $conn->_closed( $code, $reason ); 1 };
     my $err = $@;
-    $self->_shut if $self->{shutting_down} && !%{ $self->{conns} };
+    $self->_shut if $self->{shutting_down} && $self->_idle;
     die $err unless $ok;
 }
 
@@ -617,8 +614,9 @@ failed C<new>); the C<fatal> flag.
 
 Do not leave a callback with C<exit>, C<last> or C<next> (those would jump
 over the library's frames): return from it, call C<stop> or C<shutdown>,
-and exit once C<start> has returned. Exceptions (C<die>) are fine. Objects
-belong to the thread (interpreter) that made them.
+and exit once C<start> has returned. Exceptions (C<die>) are fine. Use the
+binding only from the thread that loaded it (other Perl threads get no
+copies of its objects, and their calls croak).
 
 =head1 SEE ALSO
 
