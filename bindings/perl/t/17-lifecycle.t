@@ -400,6 +400,13 @@ SKIP: {
         $client->send_utf8('after the thread');
         run_until( 'echo', sub { @got } );
         is( $got[0], 'after the thread', 'and works' );
+        my $in_thread = threads->create(
+            sub {
+                my $other = WebSocket::Client->new( 'ws://127.0.0.1:1/', blocking => 0 );
+                return eval { $other->connect; 'no error' } // "$@";
+            }
+        )->join;
+        like( $in_thread, qr/only from the thread that loaded it/, 'another thread is told not to use the binding' );
     };
 }
 

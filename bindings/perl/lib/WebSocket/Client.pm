@@ -158,6 +158,7 @@ sub _configure {
 
 sub connect {
     my ($self) = @_;
+    WebSocket::FFI::check_thread();
     return $self->_fail( -15, 'connect: already connected or connecting' )
       if $self->{client} && $self->{state} ne 'closed';
     $self->_release;    # the previous connection, when reconnecting

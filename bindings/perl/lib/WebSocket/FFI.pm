@@ -162,14 +162,14 @@ our $DEPTH = 0;        # how many dispatch calls are running (callbacks run at d
 my $THREAD = _thread_id();
 sub _thread_id { $INC{'threads.pm'} ? threads->tid : 0 }
 
-sub _check_thread {
+sub check_thread {
     return if _thread_id() == $THREAD;
     Carp::croak('WebSocket: use the binding only from the thread that loaded it');
 }
 
 sub register {
     my ($obj) = @_;
-    _check_thread();
+    check_thread();
     my $id = ++$next_id;
     $OWNERS{$id} = $obj;
     Scalar::Util::weaken( $OWNERS{$id} );
@@ -229,7 +229,7 @@ sub dispatch {
     my ($max) = @_;
     # Each level keeps its own exceptions: a dispatch nested in a callback
     # (poll called from a callback) rethrows only those of its own callbacks.
-    _check_thread();
+    check_thread();
     local @pending_errors;
     local $DEPTH = $DEPTH + 1;
     my $n = ws_dispatch( $max // 0 );
@@ -357,6 +357,10 @@ Gives an object an id to pass as C<user_data>; forgets it.
 Runs up to C<$max> queued events (all when 0) and returns how many. An
 exception thrown by a Perl callback is held while C frames are on the stack
 and rethrown here (when several callbacks died, the others are warned about).
+
+=head2 check_thread
+
+Croaks unless called from the thread that loaded the binding.
 
 =head2 in_callback
 

@@ -154,6 +154,7 @@ sub _configure {
 
 sub listen {
     my ($self) = @_;
+    WebSocket::FFI::check_thread();
     return $self if $self->{server};
     my $cfg = WebSocket::FFI::ws_server_config_new()
       or return $self->_fail( WebSocket::FFI::last_error() );
