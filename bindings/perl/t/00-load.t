@@ -9,6 +9,8 @@ use_ok('WebSocket::Client');
 use_ok('WebSocket::Exception');
 use_ok('WebSocket::Server');
 use_ok('WebSocket::Connection');
+use_ok('WebSocket::Object');
+use_ok('WebSocket::Endpoint');
 
 my %codes = (
     WS_OK => 1000, WS_GONE => 1001, WS_PROTOCOL_ERROR => 1002, WS_NOT_ACCEPTABLE => 1003,

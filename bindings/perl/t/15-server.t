@@ -8,26 +8,13 @@ use IO::Socket::INET;
 use Time::HiRes ();
 
 alarm 60;    # a hang fails the test instead of stalling the suite
-use TestPeer ();
+use TestPeer qw( run_until raw_ws_server );
 use WebSocket qw( :ws );
 use WebSocket::Client;
 use WebSocket::Server;
 
 # Our server and our client against each other, in one process: every
 # event of both runs inside the same dispatch calls.
-
-sub run_until {
-    my ( $what, $cond, $timeout ) = @_;
-    my $until = Time::HiRes::time() + ( $timeout // 5 );
-    until ( $cond->() ) {
-        if ( Time::HiRes::time() > $until ) {
-            fail("timed out waiting for $what");
-            return 0;
-        }
-        WebSocket::FFI::wait_and_dispatch(0.05);
-    }
-    return 1;
-}
 
 # A server on a free port whose connections record their events in @$log.
 sub recording_server {
@@ -372,27 +359,18 @@ subtest 'max_fragments_amount, both sides' => sub {
     is( unpack( 'n', $close // '' ), WS_MESSAGE_TOO_LARGE, 'with close code 1009' );
 
     # Our client against a raw server that sends three fragments.
-    my $listener = IO::Socket::INET->new( Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0, ReuseAddr => 1 ) or die $!;
+    my ( $port, $pid ) = raw_ws_server(
+        sub {
+            my ($peer) = @_;
+            print $peer join '', map {
+                WebSocket::Frame->new( buffer => $_->[0], opcode => $_->[1], fin => $_->[2] )->to_bytes
+            } [ 'x', 1, 0 ], [ 'y', 0, 0 ], [ 'z', 0, 1 ];
+            sysread( $peer, my $rest, 4096 );    # until the client closes
+        }
+    );
     my @closed;
-    my $client = WebSocket::Client->new( 'ws://127.0.0.1:' . $listener->sockport . '/',
+    my $client = WebSocket::Client->new( "ws://127.0.0.1:$port/",
         max_fragments_amount => 2, on_disconnect => sub { push @closed, $_[1] } );
-    my $pid = fork // die "fork: $!";
-    if ( !$pid ) {
-        my $peer = $listener->accept or exit 1;
-        my $head = '';
-        while ( $head !~ /\r\n\r\n/ ) { sysread( $peer, $head, 4096, length $head ) or exit 1 }
-        my ($key) = $head =~ /Sec-WebSocket-Key: (\S+)/i;
-        require Digest::SHA;
-        require MIME::Base64;
-        my $accept = MIME::Base64::encode_base64( Digest::SHA::sha1( $key . '258EAFA5-E914-47DA-95CA-C5AB0DC85B11' ), '' );
-        print $peer "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-          . "Sec-WebSocket-Accept: $accept\r\n\r\n";
-        print $peer join '', map {
-            WebSocket::Frame->new( buffer => $_->[0], opcode => $_->[1], fin => $_->[2] )->to_bytes
-        } [ 'x', 1, 0 ], [ 'y', 0, 0 ], [ 'z', 0, 1 ];
-        sysread( $peer, my $rest, 4096 );    # until the client closes
-        exit 0;
-    }
     ok( $client->connect, 'the client connects to the raw server' ) or diag $client->error;
     run_until( 'the client closes', sub { @closed } );
     like( $client->error // '', qr/fragments/, 'the client refused three fragments' );

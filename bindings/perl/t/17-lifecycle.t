@@ -12,7 +12,7 @@ use Socket ();
 use Time::HiRes ();
 
 alarm 60;    # a hang fails the test instead of stalling the suite
-use TestPeer ();
+use TestPeer qw( run_until raw_ws_server );
 use WebSocket qw( :ws );
 use WebSocket::Client;
 use WebSocket::Server;
@@ -21,17 +21,16 @@ use WebSocket::Server;
 # die, objects kept alive by their own callbacks, reconnecting, non-blocking
 # use, keepalive on the client side, mutual TLS, threads.
 
-sub run_until {
-    my ( $what, $cond, $timeout ) = @_;
-    my $until = Time::HiRes::time() + ( $timeout // 5 );
-    until ( $cond->() ) {
-        if ( Time::HiRes::time() > $until ) {
-            fail("timed out waiting for $what");
-            return 0;
-        }
-        WebSocket::FFI::wait_and_dispatch(0.05);
+# Runs the event loop until $cond holds (5 s at most), keeping the first
+# exception a callback threw instead of stopping; returns it.
+sub dispatch_catching {
+    my ($cond) = @_;
+    my $err;
+    my $until = Time::HiRes::time() + 5;
+    until ( $cond->() || Time::HiRes::time() > $until ) {
+        $err //= $@ unless eval { WebSocket::FFI::wait_and_dispatch(0.05); 1 };
     }
-    return 1;
+    return $err;
 }
 
 sub server {
@@ -81,11 +80,7 @@ subtest 'a callback that dies does not cut another one short' => sub {
         },
     );
     $client->connect or die $client->error;
-    my $err;
-    my $until = Time::HiRes::time() + 5;
-    until ( @done || Time::HiRes::time() > $until ) {
-        $err //= $@ unless eval { WebSocket::FFI::wait_and_dispatch(0.05); 1 };
-    }
+    my $err = dispatch_catching( sub { @done } );
     is( $err, "callback a failed\n", 'the exception of the first callback came out of poll' );
     is_deeply( \@done, ['b'], 'the second callback ran to its end' );
 };
@@ -104,11 +99,7 @@ subtest 'poll inside a callback does not rethrow an earlier callback\'s exceptio
         },
     );
     $client->connect or die $client->error;
-    my $err;
-    my $until = Time::HiRes::time() + 5;
-    until ( @done || Time::HiRes::time() > $until ) {
-        $err //= $@ unless eval { WebSocket::FFI::wait_and_dispatch(0.05); 1 };
-    }
+    my $err = dispatch_catching( sub { @done } );
     is_deeply( \@done, ['b'], 'the callback that polled ran to its end' );
     is( $err, "callback a failed\n", 'the outer dispatch rethrew a\'s exception' );
 };
@@ -326,23 +317,12 @@ subtest 'on_tick runs from poll under an outside loop, as a callback, skipping m
 };
 
 subtest 'client silence_max drops a server that stops answering' => sub {
-    my $listener = IO::Socket::INET->new( Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0, ReuseAddr => 1 ) or die $!;
-    my $pid = fork // die "fork: $!";
-    if ( !$pid ) {
-        my $peer = $listener->accept or exit 1;
-        my $head = '';
-        while ( $head !~ /\r\n\r\n/ ) { sysread( $peer, $head, 4096, length $head ) or exit 1 }
-        my ($key) = $head =~ /Sec-WebSocket-Key: (\S+)/i;
-        require Digest::SHA;
-        require MIME::Base64;
-        my $accept = MIME::Base64::encode_base64( Digest::SHA::sha1( $key . '258EAFA5-E914-47DA-95CA-C5AB0DC85B11' ), '' );
-        print $peer "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-          . "Sec-WebSocket-Accept: $accept\r\n\r\n";
-        1 while sysread( $peer, my $ignored, 4096 );    # reads the pings, never answers
-        exit 0;
-    }
-    my $port = $listener->sockport;
-    close $listener;
+    my ( $port, $pid ) = raw_ws_server(
+        sub {
+            my ($peer) = @_;
+            1 while sysread( $peer, my $ignored, 4096 );    # reads the pings, never answers
+        }
+    );
     my ( @errors, @closed );
     my $client = WebSocket::Client->new(
         "ws://127.0.0.1:$port/",

@@ -58,6 +58,14 @@ like( $out, qr/^failed \(-5\): .*refused.*\nsame text: .*refused/is, '... and sh
 is( $rc, 0, 'WebSocket::Frame SYNOPSIS runs' ) or diag $out;
 is( $out, "text: héllo ☃\nping: still there?\n", '... and prints the decoded messages' );
 
+( $rc, $out ) = run_synopsis('WebSocket/Object.pm');
+is( $rc, 0, 'WebSocket::Object SYNOPSIS runs' ) or diag $out;
+is( $out, "error: bad value\n", '... and shows the error model' );
+
+( $rc, $out ) = run_synopsis('WebSocket/Endpoint.pm');
+is( $rc, 0, 'WebSocket::Endpoint SYNOPSIS runs' ) or diag $out;
+is( $out, "error: ping: not connected (the connection is not open)\n", '... and shows a send refused' );
+
 ( $rc, $out ) = run_synopsis('WebSocket/FFI.pm');
 is( $rc, 0, 'WebSocket::FFI SYNOPSIS runs' ) or diag $out;
 like( $out, qr{^\d+\.\d+\.\d+ from /}, '... and prints the version and the path' );

@@ -7,6 +7,7 @@ use Time::HiRes ();
 use WebSocket qw( :ws );
 use WebSocket::Exception;
 use WebSocket::FFI;
+use parent 'WebSocket::Endpoint';
 
 our $VERSION = '0.01';
 
@@ -29,50 +30,15 @@ sub new {
 }
 
 # on_connect, on_recv, ...: get the callback, or set it and return the client.
-for my $event (@EVENTS) {
-    no strict 'refs';
-    *$event = sub {
-        my $self = shift;
-        return $self->{$event} unless @_;
-        my $cb = shift;
-        Carp::croak("$event: not a code reference") if defined $cb && ref $cb ne 'CODE';
-        $self->{$event} = $cb;
-        return $self;
-    };
-}
+__PACKAGE__->_callbacks(@EVENTS);
 
 sub uri   { $_[0]{uri} }
-sub error { $_[0]{error} }
-sub fatal {
-    my $self = shift;
-    return $self->{fatal} unless @_;
-    $self->{fatal} = shift;
-    return $self;
-}
-
-# The C handles are owned by the interpreter that made them: a thread's copy
-# of the object must not free them again.
-sub CLONE_SKIP { 1 }
 
 # Whether connect and disconnect wait for their outcome: not inside a
 # callback (that would run other callbacks nested in it), nor with
 # blocking => 0 (under an event loop of your own).
 sub _waits { ( $_[0]{blocking} // 1 ) && !WebSocket::FFI::in_callback() }
 
-# Records an error (code, message), dies with it under fatal, else returns
-# undef / an empty list.
-sub _fail {
-    my ( $self, $code, $message ) = @_;
-    $self->{error} = WebSocket::Exception->new( code => $code, message => $message );
-    die $self->{error} if $self->{fatal};
-    return;
-}
-
-sub _fail_last {
-    my ( $self, $what ) = @_;
-    my ( $code, $message ) = WebSocket::FFI::last_error();
-    return $self->_fail( $code, defined $what ? "$what: $message" : $message );
-}
 
 sub _config {
     my ($self) = @_;
@@ -234,19 +200,6 @@ sub headers {
         \&WebSocket::FFI::ws_conn_header_at );
 }
 
-# Calls $send->($conn, $ptr, $len) with the bytes of $data; undef + error on failure.
-sub _send_bytes {
-    my ( $self, $what, $fn, $data ) = @_;
-    return $self->_fail( -8, "$what: not connected" ) unless $self->{conn};
-    my $bytes = $data;
-    utf8::downgrade( $bytes, 1 )
-      or Carp::croak("$what: wide character in bytes (encode the string first)");
-    my ( $ptr, $len ) = WebSocket::FFI::buffer($bytes);
-    my $rc = $fn->( $self->{conn}, $ptr, $len );
-    return $self->_fail_last($what) if $rc < 0;
-    return $self;
-}
-
 sub send_utf8 {
     my ( $self, $text ) = @_;
     $text = '' unless defined $text;
@@ -263,16 +216,6 @@ sub send_binary {
     $self->_send_bytes( send_binary => \&WebSocket::FFI::ws_conn_send_binary, $bytes ) or return;
     WebSocket::FFI::as_callback( sub { $self->_call( on_send => $bytes, 'binary' ) } );
     return $self;
-}
-
-sub ping {
-    my ( $self, $data ) = @_;
-    return $self->_send_bytes( ping => \&WebSocket::FFI::ws_conn_ping, defined $data ? $data : '' );
-}
-
-sub pong {
-    my ( $self, $data ) = @_;
-    return $self->_send_bytes( pong => \&WebSocket::FFI::ws_conn_pong, defined $data ? $data : '' );
 }
 
 sub disconnect {

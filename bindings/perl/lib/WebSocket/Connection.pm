@@ -7,6 +7,7 @@ use Scalar::Util ();
 use WebSocket qw( :ws );
 use WebSocket::Exception;
 use WebSocket::FFI;
+use parent 'WebSocket::Endpoint';
 
 our $VERSION = '0.01';
 
@@ -55,50 +56,12 @@ sub on {
 }
 
 # on_handshake, on_ready, ...: get the callback, or set it and return the connection.
-for my $event (@EVENTS) {
-    no strict 'refs';
-    my $key = "on_$event";
-    *$key = sub {
-        my $self = shift;
-        return $self->{$key} unless @_;
-        my $cb = shift;
-        Carp::croak("$key: not a code reference") if defined $cb && ref $cb ne 'CODE';
-        $self->{$key} = $cb;
-        return $self;
-    };
-}
+__PACKAGE__->_callbacks( map {"on_$_"} @EVENTS );
 
 sub _call {
     my ( $self, $event, @args ) = @_;
     my $cb = $self->{"on_$event"} or return;
     return $cb->( $self, @args );
-}
-
-# --- Errors ---------------------------------------------------------------
-
-sub error { $_[0]{error} }
-sub fatal {
-    my $self = shift;
-    return $self->{fatal} unless @_;
-    $self->{fatal} = shift;
-    return $self;
-}
-
-# The C handles are owned by the interpreter that made them: a thread's copy
-# of the object must not free them again.
-sub CLONE_SKIP { 1 }
-
-sub _fail {
-    my ( $self, $code, $message ) = @_;
-    $self->{error} = WebSocket::Exception->new( code => $code, message => $message );
-    die $self->{error} if $self->{fatal};
-    return;
-}
-
-sub _fail_last {
-    my ( $self, $what ) = @_;
-    my ( $code, $message ) = WebSocket::FFI::last_error();
-    return $self->_fail( $code, "$what: $message" );
 }
 
 # --- The opening handshake -----------------------------------------------
@@ -238,21 +201,6 @@ sub _forget {
 
 # --- Sending --------------------------------------------------------------
 
-sub _send_bytes {
-    my ( $self, $what, $fn, $bytes ) = @_;
-    return $self->_fail( -8, "$what: the connection is not open" ) unless $self->{conn};
-    utf8::downgrade( $bytes, 1 )
-      or Carp::croak("$what: wide character in bytes (encode the string first)");
-    if ( my $max = $self->{max_send_size} ) {
-        return $self->_fail( -2, "$what: " . length($bytes) . " bytes is more than max_send_size ($max)" )
-          if length($bytes) > $max;
-    }
-    my ( $ptr, $len ) = WebSocket::FFI::buffer($bytes);
-    my $rc = $fn->( $self->{conn}, $ptr, $len );
-    return $self->_fail_last($what) if $rc < 0;
-    return $self;
-}
-
 sub send_utf8 {
     my ( $self, $text ) = @_;
     return $self->_send_bytes( send_utf8 => \&WebSocket::FFI::ws_conn_send_text,
@@ -262,16 +210,6 @@ sub send_utf8 {
 sub send_binary {
     my ( $self, $bytes ) = @_;
     return $self->_send_bytes( send_binary => \&WebSocket::FFI::ws_conn_send_binary, defined $bytes ? $bytes : '' );
-}
-
-sub ping {
-    my ( $self, $data ) = @_;
-    return $self->_send_bytes( ping => \&WebSocket::FFI::ws_conn_ping, defined $data ? $data : '' );
-}
-
-sub pong {
-    my ( $self, $data ) = @_;
-    return $self->_send_bytes( pong => \&WebSocket::FFI::ws_conn_pong, defined $data ? $data : '' );
 }
 
 my %SEND = (

@@ -6,6 +6,7 @@ use Carp ();
 use FFI::Platypus::Buffer qw( buffer_to_scalar grow scalar_to_pointer set_used_length );
 use WebSocket::Exception;
 use WebSocket::FFI;
+use parent 'WebSocket::Object';
 
 our $VERSION = '0.01';
 
@@ -92,24 +93,6 @@ sub new {
         $self->$limit( $opts{$limit} ) or Carp::croak( "WebSocket::Frame->new: " . $self->error );
     }
     return $self;
-}
-
-sub error { $_[0]{error} }
-sub fatal { my $self = shift; return $self->{fatal} unless @_; $self->{fatal} = shift() ? 1 : 0; $self }
-
-# Records an error (code, message), dies with it under fatal, else returns
-# undef / an empty list.
-sub _fail {
-    my ( $self, $code, $message ) = @_;
-    $self->{error} = WebSocket::Exception->new( code => $code, message => $message );
-    die $self->{error} if $self->{fatal};
-    return;
-}
-
-sub _fail_last {
-    my ( $self, $what ) = @_;
-    my ( $code, $message ) = WebSocket::FFI::last_error();
-    return $self->_fail( $code, "$what: $message" );
 }
 
 # --- Accessors ----------------------------------------------------------
@@ -245,9 +228,6 @@ sub DESTROY {
         _decoder_free($decoder);
     }
 }
-
-# A decoder belongs to one interpreter: threads get no copy of it.
-sub CLONE_SKIP { 1 }
 
 1;
 

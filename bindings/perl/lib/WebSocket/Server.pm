@@ -8,6 +8,7 @@ use WebSocket qw( :ws );
 use WebSocket::Connection;
 use WebSocket::Exception;
 use WebSocket::FFI;
+use parent 'WebSocket::Object';
 
 our $VERSION = '0.01';
 
@@ -57,41 +58,14 @@ sub new {
 }
 
 # on_connect, on_shutdown, on_tick: get or set (returns the server).
-for my $event (@EVENTS) {
-    no strict 'refs';
-    *$event = sub {
-        my $self = shift;
-        return $self->{$event} unless @_;
-        my $cb = shift;
-        Carp::croak("$event: not a code reference") if defined $cb && ref $cb ne 'CODE';
-        $self->{$event} = $cb;
-        return $self;
-    };
-}
+__PACKAGE__->_callbacks(@EVENTS);
 
 sub error { ref $_[0] ? $_[0]{error} : $CLASS_ERROR }
-sub fatal {
-    my $self = shift;
-    return $self->{fatal} unless @_;
-    $self->{fatal} = shift;
-    return $self;
-}
-
-# The C handles are owned by the interpreter that made them: a thread's copy
-# of the object must not free them again.
-sub CLONE_SKIP { 1 }
 
 # The subprotocols the server speaks, preferred first.
 sub _subprotocols {
     my $sp = $_[0]{subprotocol};
     return defined $sp ? ( ref $sp eq 'ARRAY' ? @$sp : $sp ) : ();
-}
-
-sub _fail {
-    my ( $self, $code, $message ) = @_;
-    $self->{error} = WebSocket::Exception->new( code => $code, message => $message );
-    die $self->{error} if $self->{fatal};
-    return;
 }
 
 sub _call {

@@ -10,8 +10,14 @@ use File::Basename ();
 use File::Spec;
 use Exporter 'import';
 use IO::Select;
+use IO::Socket::INET;
+use Digest::SHA ();
+use MIME::Base64 ();
+use POSIX ();
+use Test::More ();
+use Time::HiRes ();
 
-our @EXPORT_OK = qw( repo_root start_echo start_echo_at make_certs );
+our @EXPORT_OK = qw( repo_root start_echo start_echo_at make_certs run_until raw_ws_server );
 
 # A test's alarm (its guard against hanging) dies, so that the servers it
 # started are stopped (DESTROY, END) instead of outliving it.
@@ -55,6 +61,48 @@ sub stop {
 }
 
 sub DESTROY { $_[0]->stop }
+
+# run_until($what, $cond, $timeout = 5): runs the binding's event loop until
+# $cond returns true; a failed test (and false) when $timeout seconds pass.
+sub run_until {
+    my ( $what, $cond, $timeout ) = @_;
+    my $until = Time::HiRes::time() + ( $timeout // 5 );
+    until ( $cond->() ) {
+        if ( Time::HiRes::time() > $until ) {
+            Test::More::fail("timed out waiting for $what");
+            return 0;
+        }
+        WebSocket::FFI::wait_and_dispatch(0.05);
+    }
+    return 1;
+}
+
+# raw_ws_server($then): a hand-written WebSocket server in a child process for
+# one client: it answers the opening handshake with 101, then runs
+# $then->($socket). Returns (port, pid); the child exits when $then returns
+# (or after 30 s); reap it with waitpid.
+sub raw_ws_server {
+    my ($then)   = @_;
+    my $listener = IO::Socket::INET->new( Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0, ReuseAddr => 1 )
+      or die "listen: $!";
+    my $pid = fork // die "fork: $!";
+    if ( !$pid ) {
+        $SIG{ALRM} = 'DEFAULT';    # the alarm ends the child without running END blocks
+        alarm 30;                  # never outlives a test that died before connecting
+        my $peer = $listener->accept or POSIX::_exit(1);
+        my $head = '';
+        while ( $head !~ /\r\n\r\n/ ) { sysread( $peer, $head, 4096, length $head ) or POSIX::_exit(1) }
+        my ($key) = $head =~ /Sec-WebSocket-Key: (\S+)/i;
+        my $accept = MIME::Base64::encode_base64( Digest::SHA::sha1( $key . '258EAFA5-E914-47DA-95CA-C5AB0DC85B11' ), '' );
+        print $peer "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          . "Sec-WebSocket-Accept: $accept\r\n\r\n";
+        $then->($peer);
+        POSIX::_exit(0);    # not exit: no END blocks nor destructors of the parent's objects here
+    }
+    my $port = $listener->sockport;
+    close $listener;
+    return ( $port, $pid );
+}
 
 # make_certs($dir): writes ca.pem, server.pem and server.key (for localhost and
 # 127.0.0.1, signed by the CA) into $dir, as tests/examples.sh does, and a
