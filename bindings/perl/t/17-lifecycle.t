@@ -66,7 +66,10 @@ subtest 'disconnect in a callback does not run other callbacks inside it' => sub
     is( $client->close_code, WS_OK, 'the close completed (start ran until it did)' );
 };
 
-subtest 'a callback that dies does not cut another one short' => sub {
+# A client whose first callback dies and whose second runs $between and
+# then records itself; returns (the exception seen, what was recorded).
+sub die_then {
+    my ($between) = @_;
     my $server = talker( 'a', 'b' );
     my @done;
     my $client = WebSocket::Client->new(
@@ -75,32 +78,24 @@ subtest 'a callback that dies does not cut another one short' => sub {
         on_utf8  => sub {
             my ( $c, $text ) = @_;
             die "callback a failed\n" if $text eq 'a';
-            $c->disconnect;
+            $between->($c);
             push @done, $text;
         },
     );
     $client->connect or die $client->error;
     my $err = dispatch_catching( sub { @done } );
+    return ( $err, \@done );
+}
+
+subtest 'a callback that dies does not cut another one short' => sub {
+    my ( $err, $done ) = die_then( sub { $_[0]->disconnect } );
     is( $err, "callback a failed\n", 'the exception of the first callback came out of poll' );
-    is_deeply( \@done, ['b'], 'the second callback ran to its end' );
+    is_deeply( $done, ['b'], 'the second callback ran to its end' );
 };
 
 subtest 'poll inside a callback does not rethrow an earlier callback\'s exception' => sub {
-    my $server = talker( 'a', 'b' );
-    my @done;
-    my $client = WebSocket::Client->new(
-        url($server),
-        blocking => 0,
-        on_utf8  => sub {
-            my ( $c, $text ) = @_;
-            die "callback a failed\n" if $text eq 'a';
-            $c->poll;    # a nested dispatch, after a's exception was kept
-            push @done, $text;
-        },
-    );
-    $client->connect or die $client->error;
-    my $err = dispatch_catching( sub { @done } );
-    is_deeply( \@done, ['b'], 'the callback that polled ran to its end' );
+    my ( $err, $done ) = die_then( sub { $_[0]->poll } );    # a nested dispatch, after a's exception was kept
+    is_deeply( $done, ['b'], 'the callback that polled ran to its end' );
     is( $err, "callback a failed\n", 'the outer dispatch rethrew a\'s exception' );
 };
 

@@ -42,26 +42,12 @@ sub _waits { ( $_[0]{blocking} // 1 ) && !WebSocket::FFI::in_callback() }
 
 sub _config {
     my ($self) = @_;
-    my $cfg = WebSocket::FFI::ws_client_config_new()
-      or return $self->_fail_last('client configuration');
-    my $ok = eval { $self->_configure($cfg); 1 };
-    my $err = $@;
-    if ( !$ok ) {
-        WebSocket::FFI::ws_client_config_free($cfg);
-        die $err unless ref $err && $err->isa('WebSocket::Exception');
-        return $self->_fail( $err->code, $err->message );
-    }
-    return $cfg;
+    return $self->_new_config( \&WebSocket::FFI::ws_client_config_new, \&WebSocket::FFI::ws_client_config_free );
 }
 
 sub _configure {
     my ( $self, $cfg ) = @_;
-    my $check = sub {
-        my ( $what, $rc ) = @_;
-        return if $rc >= 0;
-        my ( $code, $message ) = WebSocket::FFI::last_error();
-        die WebSocket::Exception->new( code => $code, message => "$what: $message" );
-    };
+    my $check = \&WebSocket::Object::_check;
     $check->( dispatch => WebSocket::FFI::ws_client_config_set_dispatch( $cfg, WebSocket::FFI::WS_DISPATCH_POLL ) );
     if ( defined $self->{origin} ) {
         $check->( origin => WebSocket::FFI::ws_client_config_set_origin( $cfg, $self->{origin} ) );
@@ -82,8 +68,7 @@ sub _configure {
         }
     }
     if ( defined $self->{timeout} ) {
-        my $ms = int( $self->{timeout} * 1000 );
-        $ms = 1 if $ms < 1;
+        my $ms = WebSocket::Object::_ms( $self->{timeout} );
         $check->( timeout => WebSocket::FFI::ws_client_config_set_connect_timeout_ms( $cfg, $ms ) );
         $check->( timeout => WebSocket::FFI::ws_client_config_set_handshake_timeout_ms( $cfg, $ms ) );
     }
@@ -94,18 +79,10 @@ sub _configure {
         $check->( max_fragments_amount => WebSocket::FFI::ws_client_config_set_max_fragments( $cfg, $self->{max_fragments_amount} ) );
     }
     if ( $self->{silence_max} ) {
-        my $ms = int( $self->{silence_max} * 1000 );
-        $check->( silence_max => WebSocket::FFI::ws_client_config_set_keepalive_ms( $cfg, $ms < 1 ? 1 : $ms ) );
+        $check->( silence_max => WebSocket::FFI::ws_client_config_set_keepalive_ms( $cfg, WebSocket::Object::_ms( $self->{silence_max} ) ) );
     }
-    if ( defined( my $ext = $self->{extensions} ) ) {
-        for my $name ( ref $ext eq 'ARRAY' ? @$ext : split /\s*,\s*/, $ext ) {
-            if ( $name eq 'permessage-deflate' ) {
-                $check->( extensions => WebSocket::FFI::ws_client_config_set_deflate( $cfg, 1 ) );
-            }
-            else {
-                die WebSocket::Exception->new( code => -2, message => "extensions: '$name' is not supported (only permessage-deflate)" );
-            }
-        }
+    if ( WebSocket::Object::_wants_deflate( $self->{extensions} ) ) {
+        $check->( extensions => WebSocket::FFI::ws_client_config_set_deflate( $cfg, 1 ) );
     }
     if ( defined $self->{compression_threshold} ) {
         $check->( compression_threshold => WebSocket::FFI::ws_client_config_set_compression_threshold( $cfg, $self->{compression_threshold} ) );

@@ -41,6 +41,46 @@ sub _fail_last {
     return $self->_fail( $code, defined $what ? "$what: $message" : $message );
 }
 
+# A library configuration made by $new (ws_client_config_new ...) and filled
+# by the class's _configure($cfg); undef with error set (the configuration
+# freed with $free) when an option is refused.
+sub _new_config {
+    my ( $self, $new, $free ) = @_;
+    my $cfg = $new->() or return $self->_fail_last('configuration');
+    return $cfg if eval { $self->_configure($cfg); 1 };
+    my $err = $@;
+    $free->($cfg);
+    die $err unless ref $err && $err->isa('WebSocket::Exception');
+    return $self->_fail( $err->code, $err->message );
+}
+
+# For _configure: dies with the library's last error, named after the
+# option, when a setter returned a negative status.
+sub _check {
+    my ( $what, $rc ) = @_;
+    return if $rc >= 0;
+    my ( $code, $message ) = WebSocket::FFI::last_error();
+    die WebSocket::Exception->new( code => $code, message => "$what: $message" );
+}
+
+# Seconds (fractions allowed) as whole milliseconds, at least 1.
+sub _ms {
+    my $ms = int( $_[0] * 1000 );
+    return $ms < 1 ? 1 : $ms;
+}
+
+# Whether the extensions option (a name, "a, b", or an array reference)
+# asks for permessage-deflate; dies on any other extension.
+sub _wants_deflate {
+    my ($ext) = @_;
+    return 0 unless defined $ext;
+    for my $name ( ref $ext eq 'ARRAY' ? @$ext : split /\s*,\s*/, $ext ) {
+        die WebSocket::Exception->new( code => -2, message => "extensions: '$name' is not supported (only permessage-deflate)" )
+          unless $name eq 'permessage-deflate';
+    }
+    return 1;
+}
+
 # Makes, in the calling class, one accessor per name (on_connect, ...): it
 # returns the callback, or sets it (a code reference or undef) and returns
 # the object.
@@ -99,6 +139,17 @@ methods die with their exception instead of returning C<undef>.
 
 Record an error (the second: the library's last one, prefixed with C<$what>)
 and die with it under C<fatal>, else return C<undef> / an empty list.
+
+=head2 _new_config(\&new, \&free)
+
+A library configuration filled by the class's C<_configure>, or C<undef>
+with C<error> set.
+
+=head2 _check($what, $status), _ms($seconds), _wants_deflate($extensions)
+
+Helpers of C<_configure>: die with the library's error when a setter
+failed; seconds as milliseconds (at least 1); whether the C<extensions>
+option asks for permessage-deflate (dying on any other extension).
 
 =head2 _callbacks(@names)
 

@@ -78,20 +78,11 @@ sub _call {
 
 sub _configure {
     my ( $self, $cfg ) = @_;
-    my $check = sub {
-        my ( $what, $rc ) = @_;
-        return if $rc >= 0;
-        my ( $code, $message ) = WebSocket::FFI::last_error();
-        die WebSocket::Exception->new( code => $code, message => "$what: $message" );
-    };
-    my $ms = sub { my $ms = int( $_[0] * 1000 ); $ms < 1 ? 1 : $ms };
+    my $check = \&WebSocket::Object::_check;
+    my $ms    = \&WebSocket::Object::_ms;
     $check->( dispatch => WebSocket::FFI::ws_server_config_set_dispatch( $cfg, WebSocket::FFI::WS_DISPATCH_POLL ) );
-    if ( defined( my $ext = $self->{extensions} ) ) {
-        for my $name ( ref $ext eq 'ARRAY' ? @$ext : split /\s*,\s*/, $ext ) {
-            die WebSocket::Exception->new( code => -2, message => "extensions: '$name' is not supported (only permessage-deflate)" )
-              unless $name eq 'permessage-deflate';
-            $check->( extensions => WebSocket::FFI::ws_server_config_set_deflate( $cfg, 1 ) );
-        }
+    if ( WebSocket::Object::_wants_deflate( $self->{extensions} ) ) {
+        $check->( extensions => WebSocket::FFI::ws_server_config_set_deflate( $cfg, 1 ) );
     }
     if ( defined $self->{compression_threshold} ) {
         $check->( compression_threshold => WebSocket::FFI::ws_server_config_set_compression_threshold( $cfg, $self->{compression_threshold} ) );
@@ -130,14 +121,8 @@ sub listen {
     my ($self) = @_;
     WebSocket::FFI::check_thread();
     return $self if $self->{server};
-    my $cfg = WebSocket::FFI::ws_server_config_new()
-      or return $self->_fail( WebSocket::FFI::last_error() );
-    unless ( eval { $self->_configure($cfg); 1 } ) {
-        my $err = $@;
-        WebSocket::FFI::ws_server_config_free($cfg);
-        die $err unless ref $err && $err->isa('WebSocket::Exception');
-        return $self->_fail( $err->code, $err->message );
-    }
+    my $cfg = $self->_new_config( \&WebSocket::FFI::ws_server_config_new, \&WebSocket::FFI::ws_server_config_free )
+      or return;
     $self->{id} = WebSocket::FFI::register($self);
     my $server = WebSocket::FFI::ws_server_listen( $self->{host}, $self->{port}, $cfg, $WebSocket::FFI::CALLBACKS, $self->{id} );
     my @why = $server ? () : WebSocket::FFI::last_error();
