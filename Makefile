@@ -8,8 +8,9 @@ LDFLAGS  := -L$(LIBDIR) -Wl,-rpath,'$$ORIGIN/../$(LIBDIR)' -lwebsocket -lpthread
 EXAMPLES := $(patsubst examples-c/%.c,build/%,$(wildcard examples-c/*.c))
 CTESTS   := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/*.c))
 AUTOBAHN_DIR ?= $(wildcard ../shared/autobahn)
+BENCH_DIR ?= $(wildcard ../shared/bench)
 
-.PHONY: all lib examples ctests test test-rust test-c test-examples test-browser test-perl conformance demo header bench clean lint
+.PHONY: all lib examples ctests test test-rust test-c test-examples test-browser test-perl test-threads conformance demo header bench bench-compare clean lint
 all: lib examples
 
 lib:
@@ -37,8 +38,9 @@ header:
 	UPDATE_HEADER=1 $(CARGO) test --test header
 
 ## test: every suite (Rust unit + integration, header check, C tests under valgrind,
-## example programs, a browser against echo_server, the Perl binding, Autobahn)
-test: all ctests test-rust test-c test-examples test-browser test-perl conformance
+## example programs, a browser against echo_server, the Perl binding, Autobahn),
+## then the fast ones again with 4 I/O threads
+test: all ctests test-rust test-c test-examples test-browser test-perl conformance test-threads
 
 test-rust:
 	$(CARGO) test --release
@@ -59,6 +61,11 @@ test-perl: all
 	@if perl -MFFI::Platypus -e1 2>/dev/null; then prove -r bindings/perl/t; \
 	else echo "Perl tests skipped: FFI::Platypus is not installed (apt-get install libffi-platypus-perl)"; fi
 
+## test-threads: the fast suites with 4 I/O threads (WS_IO_THREADS=4; C tests without valgrind)
+test-threads: all ctests
+	WS_IO_THREADS=4 $(MAKE) --no-print-directory test-rust test-examples test-browser test-perl
+	WS_IO_THREADS=4 VALGRIND=0 tests/run-c-tests.sh
+
 ## conformance: the Autobahn|Testsuite in both roles (needs ../shared/autobahn or AUTOBAHN_DIR)
 conformance: all
 	tests/run-autobahn.sh "$(AUTOBAHN_DIR)"
@@ -77,6 +84,16 @@ bench: build/bench/echo_bench build/bench/idle_memory build/bench/tls/server.pem
 	build/bench/idle_memory --deflate
 	build/bench/idle_memory --deflate --no-context-takeover
 	build/bench/idle_memory $(BENCH_TLS)
+
+## bench-compare: echo_server side by side with other WebSocket servers (the kit in
+## ../shared/bench or BENCH_DIR; scenarios a-h, medians of REPEAT=3). Nothing else may
+## run on the machine meanwhile. SCENARIOS, REPEAT and SERVERS pass through; ECHO_ARGS
+## adds flags to echo_server (e.g. ECHO_ARGS="--threads 2").
+bench-compare: all
+	@if [ -n "$(BENCH_DIR)" ] && [ -x "$(BENCH_DIR)/run.sh" ]; then \
+	  ECHO_CMD="$(CURDIR)/build/echo_server $${ECHO_ARGS:-}" ECHO_DEFLATE_ARGS=--deflate \
+	  SCENARIOS="$${SCENARIOS:-a b c d e f g h}" REPEAT="$${REPEAT:-3}" "$(BENCH_DIR)/run.sh"; \
+	else echo "bench-compare skipped: no side-by-side kit (put it in ../shared/bench or set BENCH_DIR)"; fi
 
 # A CA and a certificate for 127.0.0.1 signed by it, for the TLS benchmark.
 build/bench/tls/server.pem:

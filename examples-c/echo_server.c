@@ -3,13 +3,14 @@
  * permessage-deflate (RFC 7692) from clients that offer it.
  *
  *   echo_server --host H --port P [--deflate] [--tls-cert F --tls-key F]
- *               [--static DIR]
+ *               [--static DIR] [--threads N]
  *
  * With --tls-cert and --tls-key (PEM files: certificate chain, private key)
  * the port speaks TLS only: wss:// and https://. With --static, requests that
  * are not WebSocket upgrades get the files of DIR (index.html for "/"), so a
  * browser can load a page from the server and open a WebSocket back to it
- * (examples-c/www is such a page).
+ * (examples-c/www is such a page). --threads N runs N I/O threads (0: one per
+ * CPU; default: WS_IO_THREADS, else 1); connections are spread over them.
  *
  * A text message that is exactly "close-me" makes the server close that
  * connection with code 4000 and reason "bye". On SIGINT/SIGTERM it closes every
@@ -47,7 +48,7 @@ static void on_message(void *user_data, ws_conn *conn, ws_message_type type,
 static void usage(void) {
   fprintf(stderr,
           "usage: echo_server --host H --port P [--deflate] "
-          "[--tls-cert F --tls-key F] [--static DIR]\n");
+          "[--tls-cert F --tls-key F] [--static DIR] [--threads N]\n");
   exit(2);
 }
 
@@ -71,6 +72,14 @@ int main(int argc, char **argv) {
       key = argv[++i];
     } else if (strcmp(argv[i], "--static") == 0 && i + 1 < argc) {
       static_dir = argv[++i];
+    } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+      char *end;
+      long threads = strtol(argv[++i], &end, 10);
+      if (*end || threads < 0 || threads > 256) usage();
+      if (ws_set_io_threads((unsigned)threads) != WS_STATUS_OK) {
+        fprintf(stderr, "echo_server: %s\n", ws_last_error_message());
+        return 2;
+      }
     } else {
       usage();
     }

@@ -7,10 +7,14 @@
  *   `_listen` or `_connect` is matched by exactly one `_free`; freeing NULL is a no-op.
  * - Fallible calls return a ws_status (0 = WS_STATUS_OK, negative = WS_ERR_*) or
  *   NULL. The reason is in ws_last_error_code() / ws_last_error_message(), per thread.
- * - Threads: the library runs its own I/O thread. Every function may be called from
- *   any thread, including from inside a callback; sends and closes are queued to the
- *   I/O thread and never block. Callbacks run on the I/O thread (WS_DISPATCH_THREAD,
- *   the default) or inside ws_dispatch() on your thread (WS_DISPATCH_POLL).
+ * - Threads: the library runs its own I/O threads (1 unless ws_set_io_threads() or
+ *   WS_IO_THREADS says more); each connection lives on one of them for its whole life.
+ *   Every function may be called from any thread, including from inside a callback;
+ *   sends and closes never block. Callbacks run on the connection's I/O thread
+ *   (WS_DISPATCH_THREAD, the default) or inside ws_dispatch() on your thread
+ *   (WS_DISPATCH_POLL). Either way one connection's callbacks never overlap and keep
+ *   their order; with several I/O threads, different connections' callbacks may run
+ *   at the same time in WS_DISPATCH_THREAD mode.
  * - Data pointers passed to callbacks are valid only during the call.
  * - A ws_conn given to a callback stays valid until its on_close returns; keep it
  *   longer with ws_conn_retain() / ws_conn_release(). Calls on a connection that is
@@ -398,10 +402,33 @@ extern "C" {
 const char *ws_version(void);
 
 /**
- * Starts the library's I/O thread now instead of on first use. Optional;
- * calling it again does nothing.
+ * Starts the library's I/O threads now instead of on first use. Optional;
+ * calling it again does nothing. Fails (`WS_ERR_INTERNAL`) when they cannot
+ * start, e.g. for a malformed `WS_IO_THREADS`.
  */
 ws_status ws_init(void);
+
+/**
+ * Sets how many I/O threads the library runs: 1 by default, 0 for one per
+ * CPU, at most 256. Call it before the first server, client or `ws_init()`;
+ * without a call, the environment variable `WS_IO_THREADS` (same values)
+ * decides. Once the threads run, `WS_ERR_BAD_STATE` (unless `count` is what
+ * runs); `WS_ERR_INVALID_ARGUMENT` over 256.
+ *
+ * Each connection lives on one I/O thread. In `WS_DISPATCH_THREAD` mode its
+ * callbacks run there one at a time, in order; callbacks of different
+ * connections (of one server too) may run at the same time on different
+ * threads, so with more than one thread the `user_data` they share must be
+ * safe to use from several threads. `WS_DISPATCH_POLL` is unchanged: every
+ * callback runs inside `ws_dispatch()`.
+ */
+ws_status ws_set_io_threads(unsigned int count);
+
+/**
+ * How many I/O threads run, starting them if they do not run yet; a
+ * negative status when they cannot start.
+ */
+int ws_io_threads(void);
 
 /**
  * Starts connecting to `url` (`ws://host[:port][/path][?query]` or `wss://...`

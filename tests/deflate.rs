@@ -914,10 +914,28 @@ fn server_compresses_messages_at_or_above_the_threshold() {
     let conn = rec.opened(0);
     let mut d = inflater(15);
     let check = |raw: &mut Raw, d: &mut Decompress, opcode: u8, data: &[u8]| {
-        let f = raw.read_frame();
+        let mut f = raw.read_frame();
         let what = format!("{} bytes", data.len());
-        assert!(f.fin && !f.masked, "{what}: {f:?}");
+        assert!(!f.masked, "{what}: {f:?}");
         assert_eq!(f.opcode, opcode, "{what}");
+        // Messages over 64 KiB are compressed a slice at a time, as fragments.
+        let mut fragments = 1;
+        while !f.fin {
+            let next = raw.read_frame();
+            assert_eq!(
+                (next.opcode, next.rsv),
+                (CONT, 0),
+                "{what}: fragment {fragments}"
+            );
+            f.payload.extend(next.payload);
+            f.fin = next.fin;
+            fragments += 1;
+        }
+        assert_eq!(
+            fragments > 1,
+            data.len() > 64 * 1024,
+            "{what}: {fragments} fragments"
+        );
         if data.len() >= 100 {
             assert_eq!(f.rsv, RSV1, "{what}: compressed");
             let inflated = inflate_msg(d, &f.payload).unwrap_or_else(|e| panic!("{what}: {e}"));

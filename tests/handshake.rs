@@ -125,8 +125,8 @@ fn conn_header(conn: &Connection, name: &str) -> Option<String> {
 }
 
 fn conn_headers(conn: &Connection) -> Vec<(String, String)> {
-    conn.headers()
-        .iter()
+    (0..conn.header_count())
+        .filter_map(|i| conn.header_at(i))
         .map(|(n, v)| {
             (
                 n.to_str().expect("UTF-8 name").to_string(),

@@ -7,7 +7,7 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 use support::*;
 use websocket::transport::client::connect;
@@ -169,19 +169,38 @@ fn a_pong_that_waited_while_the_io_thread_was_busy_counts() {
     // Several quiet peers, each pinged at about the same time: every one
     // answers at once, while another connection's callback holds the I/O
     // thread past their deadline. When it lets go, each driver finds both
-    // its expired timer and the pong; the pong must win, every time.
-    let mut quiet: Vec<Raw> = (0..8).map(|_| raw_client(addr, "/quiet")).collect();
+    // its expired timer and the pong; the pong must win, every time. (With
+    // several I/O threads, only the peers sharing the busy one's thread wait.)
+    let quiet: Vec<Raw> = (0..8).map(|_| raw_client(addr, "/quiet")).collect();
     let mut busy = raw_client(addr, "/busy");
     eventually("all open", || rec.count() >= 9);
     let conns: Vec<_> = (0..9).map(|n| rec.opened(n)).collect();
-    for raw in quiet.iter_mut() {
-        assert_eq!(raw.read_frame().opcode, PING);
-    }
+    let pinged = Arc::new(Barrier::new(quiet.len() + 1));
+    let answer = Arc::new(Barrier::new(quiet.len() + 1));
+    let peers: Vec<_> = quiet
+        .into_iter()
+        .map(|mut raw| {
+            let (pinged, answer) = (pinged.clone(), answer.clone());
+            std::thread::spawn(move || {
+                assert_eq!(raw.read_frame().opcode, PING);
+                pinged.wait();
+                answer.wait();
+                raw.send(&client_frame(PONG, b""));
+                // Answer later pings too, so that only the first one is in question.
+                while let Ok(f) = raw.try_read_frame() {
+                    match f.opcode {
+                        PING => raw.send(&client_frame(PONG, &f.payload)),
+                        CLOSE => return,
+                        _ => {}
+                    }
+                }
+            })
+        })
+        .collect();
+    pinged.wait();
     busy.send(&client_frame(TEXT, b"block"));
     std::thread::sleep(INTERVAL / 4);
-    for raw in quiet.iter_mut() {
-        raw.send(&client_frame(PONG, b""));
-    }
+    answer.wait();
     eventually("the callback returned", || {
         rec.all().iter().any(|e| *e == Ev::Text(b"block".to_vec()))
     });
@@ -193,6 +212,10 @@ fn a_pong_that_waited_while_the_io_thread_was_busy_counts() {
             "{events:?}"
         );
         assert_eq!(conn.state(), ConnectionState::Open);
+    }
+    drop(server);
+    for peer in peers {
+        peer.join().expect("peer thread");
     }
 }
 

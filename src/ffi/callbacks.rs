@@ -9,7 +9,7 @@ use super::handshake::{self, ws_handshake};
 use super::status::ws_status;
 use super::status_of;
 use crate::transport::upgrade::{upgrade_cost, PendingUpgrade};
-use crate::transport::{event_cost, Connection, Event, Handler};
+use crate::transport::{event_cost, runtime, Connection, Event, Handler};
 use std::cell::Cell;
 use std::ffi::{c_char, c_void, CString};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -116,6 +116,21 @@ fn thread_tag() -> u64 {
     })
 }
 
+/// Set while one I/O thread runs a callback of an endpoint; on a cache line
+/// of its own, so threads running callbacks never share one.
+#[repr(align(64))]
+#[derive(Default)]
+struct Busy(AtomicBool);
+
+/// Clears a `Busy` flag when dropped (also if the callback unwinds).
+struct Clear<'a>(&'a AtomicBool);
+
+impl Drop for Clear<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
 /// The callbacks and user data of one server or client, and whether they may
 /// still be called.
 pub(crate) struct Endpoint {
@@ -125,10 +140,13 @@ pub(crate) struct Endpoint {
     polled: bool,
     /// Cleared when the server or client is freed: no callback runs after that.
     alive: AtomicBool,
-    /// Held while a callback runs, so that freeing from another thread waits
-    /// for a running callback to return.
+    /// Thread dispatch: one flag per I/O thread, set while it runs a callback,
+    /// so freeing waits for running callbacks without a lock per callback.
+    busy: Box<[Busy]>,
+    /// Poll dispatch: held while a callback runs, so that freeing from another
+    /// thread waits for a running callback to return.
     running: Mutex<()>,
-    /// `thread_tag()` of the thread running a callback (0: none).
+    /// Poll dispatch: `thread_tag()` of the thread running a callback (0: none).
     runner: AtomicU64,
 }
 
@@ -144,27 +162,51 @@ impl Endpoint {
             user_data: UserData(user_data),
             polled: dispatch == WS_DISPATCH_POLL,
             alive: AtomicBool::new(true),
+            busy: (0..runtime::thread_count().unwrap_or(1))
+                .map(|_| Busy::default())
+                .collect(),
             running: Mutex::new(()),
             runner: AtomicU64::new(0),
         })
     }
 
     /// Stops all further callbacks. Called from inside a callback it returns at
-    /// once; from another thread it first waits for a running callback to end.
+    /// once; from another thread it first waits for running callbacks to end.
     pub fn shut(&self) {
+        if !self.polled {
+            self.alive.store(false, Ordering::SeqCst);
+            if !runtime::on_runtime_thread() {
+                for busy in self.busy.iter() {
+                    while busy.0.load(Ordering::SeqCst) {
+                        std::thread::yield_now();
+                    }
+                }
+            }
+            return;
+        }
         if self.runner.load(Ordering::Acquire) == thread_tag() {
             self.alive.store(false, Ordering::Release);
         } else {
             let _running = self.running.lock().unwrap_or_else(|e| e.into_inner());
             self.alive.store(false, Ordering::Release);
         }
-        if self.polled {
-            events::purge(self);
-        }
+        events::purge(self);
     }
 
     /// Runs `call` as a callback unless the endpoint was shut.
     fn run(&self, call: impl FnOnce(&ws_callbacks, *mut c_void)) {
+        if !self.polled {
+            if let Some(busy) = runtime::current().and_then(|i| self.busy.get(i)) {
+                // Paired with `shut`: either this sees `alive` cleared, or
+                // `shut` sees the flag set and waits for it.
+                busy.0.store(true, Ordering::SeqCst);
+                let _clear = Clear(&busy.0);
+                if self.alive.load(Ordering::SeqCst) {
+                    call(&self.callbacks, self.user_data.0);
+                }
+                return;
+            }
+        }
         if self.runner.load(Ordering::Acquire) == thread_tag() {
             // Nested: a callback of this endpoint called ws_dispatch(), which runs
             // the next one on the same thread. It already holds `running`.

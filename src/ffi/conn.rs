@@ -172,7 +172,7 @@ pub unsafe extern "C" fn ws_conn_header(
 /// status on error.
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_header_count(c: *const Connection) -> c_int {
-    guard_count(|| Ok(conn(c)?.headers().len().min(c_int::MAX as usize) as c_int))
+    guard_count(|| Ok(conn(c)?.header_count().min(c_int::MAX as usize) as c_int))
 }
 
 /// The handshake header at `index` (0-based, in the order received): its name
@@ -185,7 +185,10 @@ pub unsafe extern "C" fn ws_conn_header_at(
     name: *mut *const c_char,
     value: *mut *const c_char,
 ) -> ws_status {
-    guard_status(|| super::header_at(conn(c)?.headers(), index, name, value))
+    guard_status(|| {
+        let c = conn(c)?;
+        super::header_at(c.header_at(index), index, name, value)
+    })
 }
 
 /// The peer's address, "127.0.0.1:54321" or "[::1]:54321" ("" before the TCP

@@ -12,7 +12,7 @@ use super::status::{
 use crate::protocol::error::ProtocolError;
 use crate::protocol::frame::{write_header, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use crate::protocol::mask::apply_mask;
-use crate::protocol::receiver::{Incoming, Receiver, Role, FRAGMENTS_REASON};
+use crate::protocol::receiver::{Incoming, Payload, Receiver, Role, FRAGMENTS_REASON};
 use crate::transport::random;
 use std::ffi::c_int;
 
@@ -165,8 +165,9 @@ pub struct ws_frame_decoder {
     pending: Vec<u8>,
     start: usize,
     max_payload_size: usize,
-    /// A close frame's payload as handed out (code and reason).
-    close: Vec<u8>,
+    /// The payload handed out last when it is not part of `pending`: an
+    /// assembled message, or a close frame's code and reason.
+    lent: Vec<u8>,
     /// The error that failed the stream; every later call reports it again.
     failed: Option<ProtocolError>,
 }
@@ -219,7 +220,7 @@ pub extern "C" fn ws_frame_decoder_new() -> *mut ws_frame_decoder {
             pending: Vec::new(),
             start: 0,
             max_payload_size: DEFAULT_MAX_PAYLOAD,
-            close: Vec::new(),
+            lent: Vec::new(),
             failed: None,
         })))
     })
@@ -392,6 +393,8 @@ pub unsafe extern "C" fn ws_frame_decoder_next(
             return Err(d.failure(e));
         }
         let start = d.start;
+        let lent = std::mem::take(&mut d.lent);
+        d.rx.recycle(lent);
         let (used, event) = match d.rx.decode(&mut d.pending[start..]) {
             Ok(decoded) => decoded,
             Err(e) => {
@@ -414,18 +417,25 @@ pub unsafe extern "C" fn ws_frame_decoder_next(
             }
             return Ok(WS_FRAME_NONE);
         };
-        let (op, payload): (ws_opcode, &[u8]) = match event {
+        let (op, payload) = match event {
             Incoming::Text(p) => (WS_OPCODE_TEXT, p),
             Incoming::Binary(p) => (WS_OPCODE_BINARY, p),
             Incoming::Ping(p) => (WS_OPCODE_PING, p),
             Incoming::Pong(p) => (WS_OPCODE_PONG, p),
             Incoming::Close(code, reason) => {
-                d.close.clear();
+                let mut close = Vec::new();
                 if let Some(code) = code {
-                    d.close.extend_from_slice(&code.to_be_bytes());
-                    d.close.extend_from_slice(reason.as_bytes());
+                    close.extend_from_slice(&code.to_be_bytes());
+                    close.extend_from_slice(reason.as_bytes());
                 }
-                (WS_OPCODE_CLOSE, &d.close)
+                (WS_OPCODE_CLOSE, Payload::Owned(close))
+            }
+        };
+        let payload: &[u8] = match payload {
+            Payload::Borrowed(p) => p,
+            Payload::Owned(v) => {
+                d.lent = v;
+                &d.lent
             }
         };
         *opcode = op;

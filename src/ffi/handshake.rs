@@ -10,10 +10,9 @@ use super::status::{
     WS_ERR_INVALID_ARGUMENT, WS_ERR_NOT_OPEN,
 };
 use super::{bytes, header_at, text};
-use crate::transport::connection::find_header;
 use crate::transport::upgrade::{check_response_header, Answer, AnswerError, PendingUpgrade};
 use std::collections::HashMap;
-use std::ffi::{c_char, c_int, CStr, CString};
+use std::ffi::{c_char, c_int, CString};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -147,7 +146,11 @@ pub unsafe extern "C" fn ws_handshake_header(
     guard(std::ptr::null(), || {
         let name = text(name, "name")?;
         let entry = entry(hs)?;
-        Ok(find_header(&entry.headers, name).map_or(std::ptr::null(), CStr::as_ptr))
+        let found = entry
+            .headers
+            .iter()
+            .find(|(n, _)| n.to_bytes().eq_ignore_ascii_case(name.as_bytes()));
+        Ok(found.map_or(std::ptr::null(), |(_, v)| v.as_ptr()))
     })
 }
 
@@ -167,7 +170,13 @@ pub unsafe extern "C" fn ws_handshake_header_at(
     name: *mut *const c_char,
     value: *mut *const c_char,
 ) -> ws_status {
-    guard_status(|| header_at(&entry(hs)?.headers, index, name, value))
+    guard_status(|| {
+        let headers = &entry(hs)?.headers;
+        let header = headers
+            .get(index)
+            .map(|(n, v)| (n.as_c_str(), v.as_c_str()));
+        header_at(header, index, name, value)
+    })
 }
 
 /// The `index`-th subprotocol the client offered (0-based, in its order);

@@ -29,7 +29,7 @@ use status::{
     WS_ERR_INTERNAL, WS_ERR_INVALID_ARGUMENT, WS_ERR_IO, WS_ERR_PROTOCOL, WS_ERR_TIMEOUT,
     WS_ERR_TLS,
 };
-use std::ffi::{c_char, c_int, CStr, CString};
+use std::ffi::{c_char, c_int, c_uint, CStr};
 use std::time::Duration;
 
 /// The library version, "MAJOR.MINOR.PATCH" (a static string).
@@ -38,11 +38,51 @@ pub extern "C" fn ws_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
-/// Starts the library's I/O thread now instead of on first use. Optional;
-/// calling it again does nothing.
+/// Starts the library's I/O threads now instead of on first use. Optional;
+/// calling it again does nothing. Fails (`WS_ERR_INTERNAL`) when they cannot
+/// start, e.g. for a malformed `WS_IO_THREADS`.
 #[no_mangle]
 pub extern "C" fn ws_init() -> ws_status {
     guard_status(|| runtime::start().map_err(|e| Failure::new(WS_ERR_INTERNAL, e.to_string())))
+}
+
+/// Sets how many I/O threads the library runs: 1 by default, 0 for one per
+/// CPU, at most 256. Call it before the first server, client or `ws_init()`;
+/// without a call, the environment variable `WS_IO_THREADS` (same values)
+/// decides. Once the threads run, `WS_ERR_BAD_STATE` (unless `count` is what
+/// runs); `WS_ERR_INVALID_ARGUMENT` over 256.
+///
+/// Each connection lives on one I/O thread. In `WS_DISPATCH_THREAD` mode its
+/// callbacks run there one at a time, in order; callbacks of different
+/// connections (of one server too) may run at the same time on different
+/// threads, so with more than one thread the `user_data` they share must be
+/// safe to use from several threads. `WS_DISPATCH_POLL` is unchanged: every
+/// callback runs inside `ws_dispatch()`.
+#[no_mangle]
+pub extern "C" fn ws_set_io_threads(count: c_uint) -> ws_status {
+    guard_status(|| {
+        if count as usize > runtime::MAX_THREADS {
+            return Err(Failure::new(
+                WS_ERR_INVALID_ARGUMENT,
+                format!(
+                    "at most {} I/O threads (asked for {count})",
+                    runtime::MAX_THREADS
+                ),
+            ));
+        }
+        runtime::set_threads(count as usize).map_err(|e| Failure::new(WS_ERR_BAD_STATE, e))
+    })
+}
+
+/// How many I/O threads run, starting them if they do not run yet; a
+/// negative status when they cannot start.
+#[no_mangle]
+pub extern "C" fn ws_io_threads() -> c_int {
+    status::guard_count(|| {
+        runtime::thread_count()
+            .map(|n| n as c_int)
+            .map_err(|e| Failure::new(WS_ERR_INTERNAL, e.to_string()))
+    })
 }
 
 /// A borrowed `&str` from a C string argument named `what`.
@@ -75,15 +115,16 @@ unsafe fn bytes<'a>(data: *const u8, len: usize) -> Result<&'a [u8], Failure> {
     Ok(std::slice::from_raw_parts(data, len))
 }
 
-/// Hands out the header at `index` of `headers` through the `name` and `value`
-/// out-pointers (each may be NULL); `WS_ERR_INVALID_ARGUMENT` when out of range.
+/// Hands out `header`, the header at `index`, through the `name` and `value`
+/// out-pointers (each may be NULL); `WS_ERR_INVALID_ARGUMENT` when there is
+/// none (out of range).
 unsafe fn header_at(
-    headers: &[(CString, CString)],
+    header: Option<(&CStr, &CStr)>,
     index: usize,
     name: *mut *const c_char,
     value: *mut *const c_char,
 ) -> Result<(), Failure> {
-    let (n, v) = headers.get(index).ok_or_else(|| {
+    let (n, v) = header.ok_or_else(|| {
         Failure::new(
             WS_ERR_INVALID_ARGUMENT,
             format!("header index {index} is out of range"),

@@ -571,6 +571,15 @@ pub enum InflateError {
     Invalid,
 }
 
+/// What one call of [`Decompressor::inflate_some`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inflated {
+    /// Bytes of the input taken.
+    pub consumed: usize,
+    /// It stopped at the step: more output may come, even without more input.
+    pub more: bool,
+}
+
 /// Compresses whole messages for one direction of one connection.
 pub struct Compressor {
     /// Raw deflate stream (no zlib header). Without context takeover it exists
@@ -583,6 +592,8 @@ pub struct Compressor {
     mem_level: u8,
     /// Start afresh for every message.
     no_context_takeover: bool,
+    /// Bytes produced so far for the message being compressed in parts.
+    produced: usize,
 }
 
 impl Compressor {
@@ -606,6 +617,7 @@ impl Compressor {
             bits,
             mem_level: mem_level.clamp(1, 9),
             no_context_takeover,
+            produced: 0,
         }
     }
 
@@ -616,6 +628,14 @@ impl Compressor {
     /// byte `00` (an empty stored block, RFC 7692 7.2.3.6), which leaves the
     /// peer's inflater at a block boundary.
     pub fn compress(&mut self, message: &[u8], out: &mut Vec<u8>) {
+        self.compress_part(message, out, true);
+    }
+
+    /// Compresses the next part of a message, appending what comes out to
+    /// `out` (possibly nothing: zlib may keep it for later); `last` ends the
+    /// message as [`Compressor::compress`] does. A message compressed in parts
+    /// can be sent as fragments, each carrying what its part produced.
+    pub fn compress_part(&mut self, input: &[u8], out: &mut Vec<u8>, last: bool) {
         let config = zlib_rs::DeflateConfig {
             level: self.level as i32,
             method: Method::Deflated,
@@ -626,43 +646,47 @@ impl Compressor {
         let inner = self
             .inner
             .get_or_insert_with(|| Deflate::new_with_config(config));
+        let flush = if last {
+            DeflateFlush::SyncFlush
+        } else {
+            DeflateFlush::NoFlush
+        };
         let start = out.len();
         let mut consumed = 0;
         loop {
             // Room for the next piece: a guess at the compressed size.
             let written = out.len();
-            let room = (message.len() - consumed) / 4 + 64;
+            let room = (input.len() - consumed) / 4 + 64;
             out.resize(written + room, 0);
             let (before_in, before_out) = (inner.total_in(), inner.total_out());
             inner
-                .compress(
-                    &message[consumed..],
-                    &mut out[written..],
-                    DeflateFlush::SyncFlush,
-                )
+                .compress(&input[consumed..], &mut out[written..], flush)
                 .expect("deflate cannot fail on a valid stream");
             consumed += (inner.total_in() - before_in) as usize;
             let produced = (inner.total_out() - before_out) as usize;
             out.truncate(written + produced);
-            // The flush is complete once all input is in and zlib left room.
-            if consumed == message.len() && produced < room {
+            // Done once all input is in and zlib left room.
+            if consumed == input.len() && produced < room {
                 break;
             }
         }
-        if out.len() == start {
-            // zlib skips a second sync flush in a row (empty message after a
-            // message, same context): send the empty stored block ourselves.
-            out.push(0x00);
-        } else {
+        if !last {
+            self.produced += out.len() - start;
+            return;
+        }
+        if out.len() > start {
             assert!(
                 out[start..].ends_with(&TAIL),
                 "a sync flush ends with 00 00 ff ff"
             );
             out.truncate(out.len() - TAIL.len());
-            if out.len() == start {
-                out.push(0x00);
-            }
         }
+        // zlib skips a second sync flush in a row (an empty message after a
+        // message, same context): send the empty stored block ourselves.
+        if self.produced == 0 && out.len() == start {
+            out.push(0x00);
+        }
+        self.produced = 0;
         if self.no_context_takeover {
             self.inner = None;
         }
@@ -716,10 +740,24 @@ impl Decompressor {
         out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<(), InflateError> {
+        self.inflate_some(input, out, limit, usize::MAX).map(|_| ())
+    }
+
+    /// As [`Decompressor::inflate`], but stops once `out` grew by `step`
+    /// bytes, so that a small input that inflates to a lot is handled in
+    /// slices. Says how much of `input` it took and whether it stopped early;
+    /// then call again with the rest of `input` (possibly none).
+    pub fn inflate_some(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+        step: usize,
+    ) -> Result<Inflated, InflateError> {
         if self.failed {
             return Err(InflateError::Invalid);
         }
-        let result = self.inflate_inner(input, out, limit);
+        let result = self.inflate_inner(input, out, limit, step);
         if result.is_err() {
             self.failed = true;
         }
@@ -731,7 +769,8 @@ impl Decompressor {
         input: &[u8],
         out: &mut Vec<u8>,
         limit: usize,
-    ) -> Result<(), InflateError> {
+        step: usize,
+    ) -> Result<Inflated, InflateError> {
         if out.len() > limit {
             return Err(InflateError::TooLarge);
         }
@@ -740,19 +779,37 @@ impl Decompressor {
         let inner = self
             .inner
             .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+        let start = out.len();
         let mut consumed = 0;
         while !self.ended {
+            if out.len() - start >= step {
+                return Ok(Inflated {
+                    consumed,
+                    more: true,
+                });
+            }
             if out.len() == out.capacity() {
                 // Room for at least one byte: out.len() <= limit here.
-                let step = out.len().max(INFLATE_CHUNK).min(max_capacity - out.len());
-                out.reserve_exact(step);
+                let grow = out.len().max(INFLATE_CHUNK).min(max_capacity - out.len());
+                out.reserve_exact(grow);
             }
             let (before_in, before_out) = (inner.total_in(), inner.total_out());
-            let status = inner
-                .decompress_vec(&input[consumed..], out, FlushDecompress::None)
-                .map_err(|_| InflateError::Invalid)?;
+            // The room offered to zlib: the spare capacity, or less when the
+            // step allows less (then into a bounded window).
+            let room = (out.capacity() - out.len()).min(step - (out.len() - start));
+            let status = if room == out.capacity() - out.len() {
+                inner.decompress_vec(&input[consumed..], out, FlushDecompress::None)
+            } else {
+                let len = out.len();
+                out.resize(len + room, 0);
+                let result =
+                    inner.decompress(&input[consumed..], &mut out[len..], FlushDecompress::None);
+                out.truncate(len + (inner.total_out() - before_out) as usize);
+                result
+            }
+            .map_err(|_| InflateError::Invalid)?;
             let read = (inner.total_in() - before_in) as usize;
-            let written = inner.total_out() - before_out;
+            let written = (inner.total_out() - before_out) as usize;
             consumed += read;
             if out.len() > limit {
                 return Err(InflateError::TooLarge);
@@ -762,7 +819,7 @@ impl Decompressor {
                 Status::Ok | Status::BufError => {
                     // zlib stops early only when the output is full; with room
                     // left and input consumed, everything has been inflated.
-                    let room_left = out.len() < out.capacity();
+                    let room_left = written < room;
                     if room_left && consumed == input.len() {
                         break;
                     }
@@ -773,7 +830,14 @@ impl Decompressor {
                 }
             }
         }
-        Ok(())
+        if self.ended {
+            // The rest of the message after a final block is ignored.
+            consumed = input.len();
+        }
+        Ok(Inflated {
+            consumed,
+            more: false,
+        })
     }
 
     /// Ends the message: inflates the implied 00 00 ff ff tail, and resets the
@@ -1271,6 +1335,61 @@ mod tests {
         d.inflate(payload, &mut out, usize::MAX)?;
         d.finish(&mut out, usize::MAX)?;
         Ok(out)
+    }
+
+    #[test]
+    fn a_message_compressed_in_parts_inflates_whole_and_keeps_the_context() {
+        for no_context_takeover in [false, true] {
+            let mut c = Compressor::new(15, no_context_takeover, 6, 8);
+            let mut d = Decompressor::new(15, no_context_takeover);
+            let mut message = json(3000);
+            message.extend(noise(50_000, 7));
+            for round in 0..3 {
+                let mut payload = Vec::new();
+                let parts: Vec<&[u8]> = message.chunks(7000).collect();
+                for (i, part) in parts.iter().enumerate() {
+                    c.compress_part(part, &mut payload, i + 1 == parts.len());
+                }
+                assert_eq!(inflate(&mut d, &payload).unwrap(), message, "round {round}");
+                // The same message in one piece inflates the same way after it.
+                assert_eq!(
+                    inflate(&mut d, &compress(&mut c, &message)).unwrap(),
+                    message
+                );
+            }
+            // An empty last part, and an empty message, still make a valid payload.
+            let mut payload = Vec::new();
+            c.compress_part(b"abc", &mut payload, false);
+            c.compress_part(b"", &mut payload, true);
+            assert_eq!(inflate(&mut d, &payload).unwrap(), b"abc");
+            assert_eq!(compress(&mut c, b""), vec![0x00]);
+        }
+    }
+
+    #[test]
+    fn inflating_in_steps_gives_the_same_bytes() {
+        let message = json(20_000);
+        let payload = compress(&mut Compressor::new(15, false, 6, 8), &message);
+        let mut d = Decompressor::new(15, false);
+        let mut out = Vec::new();
+        let mut rest: &[u8] = &payload;
+        let mut steps = 0;
+        loop {
+            let before = out.len();
+            let done = d.inflate_some(rest, &mut out, usize::MAX, 10_000).unwrap();
+            assert!(
+                out.len() - before <= 10_000 + 4096,
+                "a step stays near its size"
+            );
+            rest = &rest[done.consumed..];
+            steps += 1;
+            if rest.is_empty() && !done.more {
+                break;
+            }
+        }
+        d.finish(&mut out, usize::MAX).unwrap();
+        assert_eq!(out, message);
+        assert!(steps > message.len() / 10_000 / 2, "{steps} steps");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! caller's buffer (no copy); anything else is assembled in an internal buffer.
 
 use super::close::{parse_close_payload, ClosePayloadError};
-use super::deflate::{Decompressor, InflateError};
+use super::deflate::{Decompressor, InflateError, Inflated};
 use super::error::ProtocolError;
 use super::frame::{parse_header, FrameHeader, OpCode};
 use super::mask::apply_mask;
@@ -23,19 +23,42 @@ pub enum Role {
     Server,
 }
 
+/// The payload of an event: a slice of the caller's buffer (a message that
+/// arrived whole in one read, never copied), or a buffer the receiver assembled
+/// and now lends out. Hand an owned one back with [`Receiver::recycle`] so the
+/// next message reuses its memory.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Payload<'a> {
+    /// Part of the buffer given to [`Receiver::decode`].
+    Borrowed(&'a [u8]),
+    /// Assembled from several frames or reads, or inflated.
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Payload<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Payload::Borrowed(b) => b,
+            Payload::Owned(v) => v,
+        }
+    }
+}
+
 /// One thing the peer said.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Incoming<'a> {
     /// A complete text message (valid UTF-8).
-    Text(&'a [u8]),
+    Text(Payload<'a>),
     /// A complete binary message.
-    Binary(&'a [u8]),
+    Binary(Payload<'a>),
     /// A ping with its payload (answer with a pong carrying the same payload).
-    Ping(&'a [u8]),
+    Ping(Payload<'a>),
     /// A pong with its payload.
-    Pong(&'a [u8]),
+    Pong(Payload<'a>),
     /// A close frame: the code (`None` when the frame had none) and the reason.
-    Close(Option<u16>, &'a str),
+    Close(Option<u16>, String),
 }
 
 /// The frame whose payload is being read.
@@ -52,9 +75,9 @@ struct CurrentFrame {
 enum Deliver {
     /// `buf[start..end]` of the caller's buffer.
     Buffer(OpCode, usize, usize),
-    /// The assembled message buffer.
+    /// The assembled message buffer (lent out).
     Message(OpCode),
-    /// The assembled control frame buffer.
+    /// The assembled control frame buffer (lent out).
     Control(OpCode),
 }
 
@@ -76,15 +99,31 @@ pub struct Receiver {
     /// Payload of a control frame split over reads.
     control: Vec<u8>,
     utf8: Utf8Validator,
-    /// permessage-deflate's inflater, when negotiated.
-    inflater: Option<Decompressor>,
+    /// permessage-deflate's inflater, when negotiated (boxed: most
+    /// connections have none, and it is large).
+    inflater: Option<Box<Decompressor>>,
     /// The message in progress is compressed (its first frame had RSV1).
     compressed: bool,
-    /// The last event borrowed `message`: clear it on the next call.
-    clear_message: bool,
-    /// The last event borrowed `control`: clear it on the next call.
-    clear_control: bool,
+    /// Compressed bytes not inflated yet, when inflation goes step by step.
+    backlog: Option<Box<Backlog>>,
+    /// The opcode of a message whose last frame arrived while its inflation
+    /// was still under way.
+    finished_opcode: Option<OpCode>,
 }
+
+/// Compressed bytes received (and unmasked) but not inflated yet.
+struct Backlog {
+    bytes: Vec<u8>,
+    start: usize,
+    /// The inflater stopped at a step: more output may come without input.
+    more: bool,
+    /// These bytes end the message: finish it when they are done.
+    ends_message: bool,
+}
+
+/// Most bytes one inflation step produces (about a millisecond of work), so
+/// that a message that inflates to megabytes does not hold up the thread.
+const INFLATE_STEP: usize = 256 * 1024;
 
 /// The reason of the error for a message with more frames than allowed.
 pub(crate) const FRAGMENTS_REASON: &str = "message has more fragments than allowed";
@@ -109,10 +148,10 @@ impl Receiver {
             message: Vec::new(),
             control: Vec::new(),
             utf8: Utf8Validator::new(),
-            inflater,
+            inflater: inflater.map(Box::new),
             compressed: false,
-            clear_message: false,
-            clear_control: false,
+            backlog: None,
+            finished_opcode: None,
         }
     }
 
@@ -134,6 +173,12 @@ impl Receiver {
         self.max_fragments
     }
 
+    /// Inflates compressed messages with `inflater` (permessage-deflate was
+    /// negotiated); before the first frame.
+    pub fn set_inflater(&mut self, inflater: Decompressor) {
+        self.inflater = Some(Box::new(inflater));
+    }
+
     /// Changes the largest message size; it applies from the next frame on.
     pub fn set_max_message_size(&mut self, max_message_size: usize) {
         self.max_message_size = max_message_size;
@@ -147,26 +192,42 @@ impl Receiver {
         self
     }
 
+    /// Gives back the buffer of an owned [`Payload`] once the caller is done
+    /// with it, so the next assembled message reuses its memory (large buffers
+    /// are dropped instead, so an idle connection does not keep them).
+    pub fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.message.capacity() == 0 && buf.capacity() <= KEEP_CAPACITY {
+            buf.clear();
+            self.message = buf;
+        }
+    }
+
+    /// True while a message or a control frame is partly received.
+    pub fn is_mid_message(&self) -> bool {
+        self.frame.is_some() || self.message_opcode.is_some()
+    }
+
     /// Decodes from `buf` (modified in place: payloads are unmasked).
     ///
     /// Returns how many bytes of `buf` were used and, if one is complete, an event.
     /// Call again with the unused rest (`buf[used..]`) until it returns no event;
     /// then read more bytes. Bytes of an incomplete frame payload are consumed and
-    /// kept (and already checked), so the caller never has to hold more than one
-    /// read's worth. An error fails the connection with its close code.
+    /// kept (and already checked), so what is left unused is at most an incomplete
+    /// frame header. An error fails the connection with its close code.
     pub fn decode<'a>(
-        &'a mut self,
+        &mut self,
         buf: &'a mut [u8],
     ) -> Result<(usize, Option<Incoming<'a>>), ProtocolError> {
-        if self.clear_message {
-            self.clear_message = false;
-            release(&mut self.message);
-        }
-        if self.clear_control {
-            self.clear_control = false;
-            self.control.clear();
-        }
         let mut pos = 0;
+        if let Some(done) = self.continue_inflating()? {
+            if !done {
+                return Ok((0, None));
+            }
+            if let Some(opcode) = self.finished_opcode.take() {
+                self.check_complete(opcode)?;
+                return Ok((0, Some(self.assembled(opcode))));
+            }
+        }
         let deliver = loop {
             if self.frame.is_none() {
                 match parse_header(&buf[pos..])? {
@@ -223,26 +284,26 @@ impl Receiver {
             let single;
             if self.compressed {
                 // Inflate as the bytes arrive, checking the size and the UTF-8
-                // of what comes out; the compressed bytes are never kept.
+                // of what comes out, a step at a time: what a step leaves of
+                // the input waits in the backlog (see `is_busy`).
                 single = false;
-                let inflater = self
-                    .inflater
-                    .as_mut()
-                    .expect("compressed needs an inflater");
-                let before = self.message.len();
-                inflater
-                    .inflate(payload, &mut self.message, self.max_message_size)
-                    .map_err(inflate_error)?;
-                if whole && header.fin {
-                    inflater
-                        .finish(&mut self.message, self.max_message_size)
-                        .map_err(inflate_error)?;
+                let ends_message = whole && header.fin;
+                let done = self.inflate_step(payload, opcode)?;
+                if done.consumed < payload.len() || done.more {
+                    self.backlog = Some(Box::new(Backlog {
+                        bytes: payload[done.consumed..].to_vec(),
+                        start: 0,
+                        more: done.more,
+                        ends_message,
+                    }));
+                    if whole {
+                        self.frame = None;
+                        self.end_frame(&header, opcode)?;
+                    }
+                    return Ok((pos, None));
                 }
-                if opcode == OpCode::Text && self.utf8.feed(&self.message[before..]).is_err() {
-                    return Err(ProtocolError {
-                        code: 1007,
-                        reason: "invalid UTF-8 in text message",
-                    });
+                if ends_message {
+                    self.finish_inflating(opcode)?;
                 }
             } else {
                 if opcode == OpCode::Text && self.utf8.feed(payload).is_err() {
@@ -253,6 +314,11 @@ impl Receiver {
                 }
                 single = whole && header.fin && self.message.is_empty();
                 if !single {
+                    if self.message.is_empty() && header.fin {
+                        // A single frame split over reads: its size is known
+                        // (and within the limit), so reserve it exactly.
+                        self.message.reserve_exact(header.payload_len as usize);
+                    }
                     append_within(&mut self.message, payload, self.max_message_size);
                 }
             }
@@ -263,39 +329,25 @@ impl Receiver {
             if !header.fin {
                 continue;
             }
-            self.compressed = false;
-            if opcode == OpCode::Text && !self.utf8.is_complete() {
-                return Err(ProtocolError {
-                    code: 1007,
-                    reason: "text message ends inside a UTF-8 sequence",
-                });
-            }
-            self.message_opcode = None;
-            self.utf8.reset();
+            self.end_frame(&header, opcode)?;
             break if single {
                 Deliver::Buffer(opcode, start, pos)
             } else {
                 Deliver::Message(opcode)
             };
         };
-        let (opcode, payload): (OpCode, &'a [u8]) = match deliver {
-            Deliver::Buffer(opcode, start, end) => (opcode, &buf[start..end]),
-            Deliver::Message(opcode) => {
-                self.clear_message = true;
-                (opcode, &self.message)
-            }
-            Deliver::Control(opcode) => {
-                self.clear_control = true;
-                (opcode, &self.control)
-            }
+        let (opcode, payload): (OpCode, Payload<'a>) = match deliver {
+            Deliver::Buffer(opcode, start, end) => (opcode, Payload::Borrowed(&buf[start..end])),
+            Deliver::Message(opcode) => return Ok((pos, Some(self.assembled(opcode)))),
+            Deliver::Control(opcode) => (opcode, Payload::Owned(std::mem::take(&mut self.control))),
         };
         let event = match opcode {
             OpCode::Text => Incoming::Text(payload),
             OpCode::Binary => Incoming::Binary(payload),
             OpCode::Ping => Incoming::Ping(payload),
             OpCode::Pong => Incoming::Pong(payload),
-            OpCode::Close => match parse_close_payload(payload) {
-                Ok(close) => Incoming::Close(close.code, close.reason),
+            OpCode::Close => match parse_close_payload(&payload) {
+                Ok(close) => Incoming::Close(close.code, close.reason.to_string()),
                 Err(ClosePayloadError::Protocol) => {
                     return Err(ProtocolError::protocol("invalid close frame"))
                 }
@@ -309,6 +361,118 @@ impl Receiver {
             OpCode::Continuation => unreachable!("continuations are delivered as their message"),
         };
         Ok((pos, Some(event)))
+    }
+
+    /// True while a compressed message is being inflated a step at a time:
+    /// call [`Receiver::decode`] again (with no new bytes if need be) to go on.
+    pub fn is_busy(&self) -> bool {
+        self.backlog.is_some()
+    }
+
+    /// Inflates the next step of a compressed piece, checking the UTF-8 of
+    /// what comes out.
+    fn inflate_step(&mut self, input: &[u8], opcode: OpCode) -> Result<Inflated, ProtocolError> {
+        let inflater = self
+            .inflater
+            .as_mut()
+            .expect("compressed needs an inflater");
+        let before = self.message.len();
+        let done = inflater
+            .inflate_some(
+                input,
+                &mut self.message,
+                self.max_message_size,
+                INFLATE_STEP,
+            )
+            .map_err(inflate_error)?;
+        self.check_text(before, opcode)?;
+        Ok(done)
+    }
+
+    /// Inflates the end of a compressed message (the implied tail).
+    fn finish_inflating(&mut self, opcode: OpCode) -> Result<(), ProtocolError> {
+        let inflater = self
+            .inflater
+            .as_mut()
+            .expect("compressed needs an inflater");
+        let before = self.message.len();
+        inflater
+            .finish(&mut self.message, self.max_message_size)
+            .map_err(inflate_error)?;
+        self.check_text(before, opcode)
+    }
+
+    /// Checks the UTF-8 of the text assembled since `before`.
+    fn check_text(&mut self, before: usize, opcode: OpCode) -> Result<(), ProtocolError> {
+        if opcode == OpCode::Text && self.utf8.feed(&self.message[before..]).is_err() {
+            return Err(ProtocolError {
+                code: 1007,
+                reason: "invalid UTF-8 in text message",
+            });
+        }
+        Ok(())
+    }
+
+    /// Goes on inflating the backlog, if there is one: `None` when there is
+    /// none, `Some(false)` when a step was done and more remain, `Some(true)`
+    /// when the backlog is done (a message may be complete then: see
+    /// `finished_opcode`).
+    fn continue_inflating(&mut self) -> Result<Option<bool>, ProtocolError> {
+        let Some(mut backlog) = self.backlog.take() else {
+            return Ok(None);
+        };
+        let opcode = self
+            .message_opcode
+            .or(self.finished_opcode)
+            .expect("a backlog belongs to a message");
+        let done = self.inflate_step(&backlog.bytes[backlog.start..], opcode)?;
+        backlog.start += done.consumed;
+        if backlog.start < backlog.bytes.len() || done.more {
+            backlog.more = done.more;
+            self.backlog = Some(backlog);
+            return Ok(Some(false));
+        }
+        if backlog.ends_message {
+            self.finish_inflating(opcode)?;
+        }
+        Ok(Some(true))
+    }
+
+    /// The checks at the end of a frame with FIN: the message is complete,
+    /// unless its inflation is still under way (then `finished_opcode` keeps
+    /// its opcode until the backlog is done).
+    fn end_frame(&mut self, header: &FrameHeader, opcode: OpCode) -> Result<(), ProtocolError> {
+        if !header.fin {
+            return Ok(());
+        }
+        self.compressed = false;
+        self.message_opcode = None;
+        if self.backlog.is_some() {
+            self.finished_opcode = Some(opcode);
+            return Ok(());
+        }
+        self.check_complete(opcode)
+    }
+
+    fn check_complete(&mut self, opcode: OpCode) -> Result<(), ProtocolError> {
+        if opcode == OpCode::Text && !self.utf8.is_complete() {
+            return Err(ProtocolError {
+                code: 1007,
+                reason: "text message ends inside a UTF-8 sequence",
+            });
+        }
+        self.utf8.reset();
+        Ok(())
+    }
+
+    /// The assembled message, lent out.
+    fn assembled(&mut self, opcode: OpCode) -> Incoming<'static> {
+        let payload = Payload::Owned(std::mem::take(&mut self.message));
+        if opcode == OpCode::Text {
+            Incoming::Text(payload)
+        } else {
+            Incoming::Binary(payload)
+        }
     }
 
     /// Checks a new frame's header against the connection state and starts or
@@ -408,15 +572,6 @@ fn append_within(buf: &mut Vec<u8>, data: &[u8], limit: usize) {
     buf.extend_from_slice(data);
 }
 
-/// Empties an assembly buffer, dropping its memory if it grew large.
-fn release(buf: &mut Vec<u8>) {
-    if buf.capacity() > KEEP_CAPACITY {
-        *buf = Vec::new();
-    } else {
-        buf.clear();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,7 +601,7 @@ mod tests {
             Incoming::Binary(d) => Owned::Binary(d.to_vec()),
             Incoming::Ping(d) => Owned::Ping(d.to_vec()),
             Incoming::Pong(d) => Owned::Pong(d.to_vec()),
-            Incoming::Close(c, r) => Owned::Close(c, r.to_string()),
+            Incoming::Close(c, r) => Owned::Close(c, r),
         }
     }
 
@@ -479,7 +634,7 @@ mod tests {
         let mut wire = frame(true, OpCode::Text, b"Hello");
         let (used, event) = rx.decode(&mut wire).unwrap();
         assert_eq!(used, 11);
-        assert_eq!(event, Some(Incoming::Text(b"Hello")));
+        assert_eq!(event, Some(Incoming::Text(Payload::Borrowed(b"Hello"))));
         assert!(rx.message.is_empty(), "no copy into the assembly buffer");
     }
 
@@ -624,14 +779,30 @@ mod tests {
         let message = loop {
             let (used, event) = rx.decode(&mut wire[start..]).unwrap();
             start += used;
-            if let Some(e) = event.map(own) {
-                break e;
+            if let Some(Incoming::Binary(Payload::Owned(v))) = event {
+                break v;
             }
         };
-        assert_eq!(message, Owned::Binary(vec![7u8; limit]));
-        // Checked before the next call releases the buffer. Plain doubling
-        // would have reached 4 MiB for 3 MB.
-        assert!(rx.message.capacity() <= limit, "{}", rx.message.capacity());
+        assert_eq!(message, vec![7u8; limit]);
+        // Plain doubling would have reached 4 MiB for 3 MB.
+        assert!(message.capacity() <= limit, "{}", message.capacity());
+    }
+
+    #[test]
+    fn a_single_frame_split_over_reads_is_assembled_in_one_allocation() {
+        let mut rx = server();
+        let mut wire = frame(true, OpCode::Binary, &[5u8; 100_000]);
+        let (used, event) = rx.decode(&mut wire[..30_000]).unwrap();
+        assert_eq!((used, event), (30_000, None));
+        assert_eq!(rx.message.capacity(), 100_000);
+        let (_, event) = rx.decode(&mut wire[30_000..]).unwrap();
+        match event {
+            Some(Incoming::Binary(Payload::Owned(v))) => {
+                assert_eq!(v, vec![5u8; 100_000]);
+                assert_eq!(v.capacity(), 100_000);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     /// A message of `n` frames ("a" each), masked with KEY or not.
@@ -728,14 +899,32 @@ mod tests {
         );
     }
 
+    /// Decodes `wire` (which must hold one assembled message) and recycles
+    /// its buffer; returns the receiver's assembly capacity afterwards.
+    fn capacity_after_recycling(rx: &mut Receiver, mut wire: Vec<u8>) -> usize {
+        let mut start = 0;
+        loop {
+            let (used, event) = rx.decode(&mut wire[start..]).unwrap();
+            start += used;
+            if let Some(Incoming::Binary(Payload::Owned(v))) = event {
+                rx.recycle(v);
+                return rx.message.capacity();
+            }
+            assert!(used > 0, "no message in the wire bytes");
+        }
+    }
+
     #[test]
-    fn large_assembly_buffers_are_released() {
+    fn small_lent_buffers_come_back_and_large_ones_are_dropped() {
         let mut rx = server();
-        let big = vec![1u8; KEEP_CAPACITY * 2];
-        let wire = frame(true, OpCode::Binary, &big);
-        assert_eq!(run(&mut rx, &wire, 4096).unwrap().len(), 1);
-        let small = frame(true, OpCode::Binary, b"x");
-        run(&mut rx, &small, 100).unwrap();
-        assert!(rx.message.capacity() <= KEEP_CAPACITY);
+        let mut small = frame(false, OpCode::Binary, b"ab");
+        small.extend(frame(true, OpCode::Continuation, b"cd"));
+        assert!(capacity_after_recycling(&mut rx, small.clone()) >= 4);
+        let mut big = frame(false, OpCode::Binary, &vec![1u8; KEEP_CAPACITY]);
+        big.extend(frame(true, OpCode::Continuation, &vec![1u8; KEEP_CAPACITY]));
+        assert_eq!(capacity_after_recycling(&mut rx, big), 0);
+        // A recycled buffer is reused: no new allocation for the next message.
+        let before = capacity_after_recycling(&mut rx, small.clone());
+        assert_eq!(capacity_after_recycling(&mut rx, small), before);
     }
 }

@@ -3,11 +3,11 @@
 
 use super::config::ProxyChoice;
 use super::connection::Connection;
-use super::driver::{drive, fail_before_open, finish, Link};
+use super::driver::{fail_before_open, finish, open_session, start, Link};
 use super::stream::{read_more, Stream};
 use super::tls;
 use super::{runtime, ClientConfig, ErrorKind, Handler};
-use crate::protocol::deflate::{client_accept, client_offer};
+use crate::protocol::deflate::{client_accept, client_offer, DeflateParams};
 use crate::protocol::handshake::{build_request, generate_key, parse_response, validate_response};
 use crate::protocol::proxy::{self, Proxy};
 use crate::protocol::receiver::Role;
@@ -83,18 +83,17 @@ pub fn connect(
             .map_err(ConnectError::BadProxy)?
         }
     };
-    let rt = runtime::handle().map_err(|e| ConnectError::Runtime(e.to_string()))?;
-    let (conn, commands) = Connection::new(
+    let (thread, rt) = runtime::pick().map_err(|e| ConnectError::Runtime(e.to_string()))?;
+    let conn = Arc::new(Connection::new(
         Role::Client,
-        target.path.clone(),
-        target.query.clone(),
+        thread,
+        &target.path,
+        &target.query,
         config.connection.send_queue_limit,
-    );
-    let conn = Arc::new(conn);
+    ));
     let link = Link {
         conn: conn.clone(),
         handler,
-        commands,
         config: config.connection.clone(),
     };
     let plan = Plan {
@@ -109,18 +108,18 @@ pub fn connect(
 
 /// Runs `step` unless the application closes first (while connecting, the only
 /// command that can arrive is a close: sends are refused until open).
-async fn unless_closed<F: Future>(link: &mut Link, step: F) -> Option<F::Output> {
+async fn unless_closed<F: Future>(link: &Link, step: F) -> Option<F::Output> {
     tokio::select! {
         out = step => Some(out),
-        _ = link.commands.recv() => None,
+        _ = std::future::poll_fn(|cx| link.conn.poll_mail(cx)) => None,
     }
 }
 
-async fn run(plan: Plan, mut link: Link) {
+async fn run(plan: Plan, link: Link) {
     let target = &plan.target;
     let where_ = format!("{}:{}", target.host, target.port);
     let limit = plan.config.connect_timeout;
-    let tcp = match unless_closed(&mut link, timeout(limit, dial(&plan))).await {
+    let tcp = match unless_closed(&link, timeout(limit, dial(&plan))).await {
         None => return finish(&link, 1006, String::new()).await,
         Some(Ok(Ok(tcp))) => tcp,
         Some(Ok(Err((kind, message)))) => return fail_before_open(&link, kind, message).await,
@@ -134,7 +133,7 @@ async fn run(plan: Plan, mut link: Link) {
     };
     let _ = tcp.set_nodelay(true);
     if let Ok(peer) = tcp.peer_addr() {
-        link.conn.set_peer(peer.to_string());
+        link.conn.set_peer(peer);
     }
     let deadline = Instant::now() + plan.config.connection.handshake_timeout;
     let Some(tls) = plan.tls.clone() else {
@@ -151,7 +150,7 @@ async fn secure_and_drive(
     tls: Arc<rustls::ClientConfig>,
     plan: &Plan,
     deadline: Instant,
-    mut link: Link,
+    link: Link,
 ) {
     let target = &plan.target;
     let where_ = format!("{}:{}", target.host, target.port);
@@ -160,7 +159,7 @@ async fn secure_and_drive(
         Err(m) => return fail_before_open(&link, ErrorKind::Tls, m).await,
     };
     let handshake = timeout_at(deadline, TlsConnector::from(tls).connect(name, tcp));
-    match unless_closed(&mut link, handshake).await {
+    match unless_closed(&link, handshake).await {
         None => finish(&link, 1006, String::new()).await,
         Some(Ok(Ok(stream))) => upgrade_and_drive(stream, plan, deadline, link).await,
         Some(Ok(Err(e))) => {
@@ -229,19 +228,16 @@ async fn dial(plan: &Plan) -> Result<TcpStream, Failed> {
 }
 
 /// Runs the opening handshake over `stream`, then the connection.
-async fn upgrade_and_drive<S: Stream>(
-    mut stream: S,
-    plan: &Plan,
-    deadline: Instant,
-    mut link: Link,
-) {
+async fn upgrade_and_drive<S: Stream>(mut stream: S, plan: &Plan, deadline: Instant, link: Link) {
     let conn = link.conn.clone();
     let upgrade = timeout_at(deadline, upgrade(&mut stream, plan, &conn));
-    match unless_closed(&mut link, upgrade).await {
+    match unless_closed(&link, upgrade).await {
         None => finish(&link, 1006, String::new()).await,
-        Some(Ok(Ok(leftover))) => {
-            let (reader, writer) = stream.into_halves();
-            drive(reader, writer, leftover, link).await
+        Some(Ok(Ok((leftover, deflate)))) => {
+            let dc = plan.config.connection.deflate.as_ref();
+            let negotiated = dc.zip(deflate.as_ref());
+            let session = open_session(Role::Client, &link.config, negotiated);
+            start(link, stream.into_transport(), session, leftover, ())
         }
         Some(Ok(Err((kind, message)))) => fail_before_open(&link, kind, message).await,
         Some(Err(_)) => {
@@ -257,12 +253,13 @@ async fn upgrade_and_drive<S: Stream>(
 }
 
 /// Sends the upgrade request, reads and checks the response; returns the bytes
-/// that followed the response head.
+/// that followed the response head, and permessage-deflate's parameters when
+/// the server accepted it.
 async fn upgrade<S: Stream>(
     stream: &mut S,
     plan: &Plan,
     conn: &Connection,
-) -> Result<Vec<u8>, Failed> {
+) -> Result<(Vec<u8>, Option<DeflateParams>), Failed> {
     let (target, config) = (&plan.target, &plan.config);
     let where_ = format!("{}:{}", target.host, target.port);
     let mut nonce = [0u8; 16];
@@ -309,21 +306,24 @@ async fn upgrade<S: Stream>(
                 let subprotocol =
                     validate_response(&response, &key, deflate.is_some(), &config.subprotocols)
                         .map_err(|e| failed(e.message))?;
+                let mut params = None;
                 if let Some(dc) = deflate {
                     let answer: Vec<&str> =
                         response.headers.all("Sec-WebSocket-Extensions").collect();
                     if !answer.is_empty() {
-                        let params = client_accept(dc, &answer.join(", "))
+                        let accepted = client_accept(dc, &answer.join(", "))
                             .map_err(|e| failed(e.to_string()))?;
-                        conn.set_deflate(&params, dc, config.connection.compression_threshold);
+                        params = Some(accepted);
                     }
                 }
+                let extensions = params.as_ref().map(DeflateParams::to_header);
                 conn.set_handshake(
                     &response.headers,
                     subprotocol.as_deref(),
+                    extensions.as_deref().unwrap_or(""),
                     plan.tls.is_some(),
                 );
-                return Ok(buf.split_off(n));
+                return Ok((buf.split_off(n), params));
             }
             Ok(None) => {}
             Err(e) => return Err(failed(e.message)),

@@ -1,25 +1,38 @@
-//! The shared side of one connection: what any thread may ask of it.
+//! One connection: the part any thread may use, and the part only its I/O
+//! thread touches.
 //!
 //! A `Connection` lives in an `Arc` shared by its driver task and by whoever
-//! holds a handle to it. Sends encode the frame on the caller's thread (masking
-//! included) and pass the bytes to the driver over a channel, so they never block
-//! and never touch the socket.
+//! holds a handle to it. Its protocol state ([`Session`]) and its socket live
+//! in a cell that only the connection's own I/O thread may open
+//! ([`ThreadBound`]). So a send has two paths:
+//!
+//! - on the connection's I/O thread (a callback answering a message), it goes
+//!   straight into the session's output: no lock, no copy beyond the frame
+//!   itself, no wake-up. While the driver handles a read, output is corked and
+//!   goes out in one write after it; otherwise it is written at once, and only
+//!   what the socket does not take stays queued;
+//! - on any other thread, the message is copied into the connection's inbox
+//!   (a locked queue) and the I/O thread is woken to take it.
 
-use crate::protocol::close::{is_valid_wire_code, write_close_payload};
-use crate::protocol::deflate::{Compressor, Decompressor, DeflateConfig, DeflateParams};
-use crate::protocol::frame::{
-    encode_frame, write_header, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN,
-};
+use crate::protocol::frame::{OpCode, MAX_HEADER_LEN};
 use crate::protocol::handshake::Headers;
-use crate::protocol::mask::apply_mask;
+use crate::protocol::outqueue::MAX_SLICES;
 use crate::protocol::receiver::Role;
-use crate::transport::{random, ErrorKind};
+use crate::protocol::session::{check_close, Session};
+use crate::transport::stream::Transport;
+use crate::transport::{runtime, ErrorKind};
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::ffi::{c_void, CStr, CString};
 use std::fmt;
+use std::io::IoSlice;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::task::Waker;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, Notify};
+
+pub use crate::protocol::session::SendError;
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -46,42 +59,23 @@ impl ConnectionState {
     }
 }
 
-/// Why a send or close was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendError {
-    /// The connection is not open (closing, closed, or not open yet).
-    NotOpen,
-    /// The send queue limit would be exceeded.
-    QueueFull,
-    /// A control frame payload over 125 bytes, or a close reason over 123 bytes.
-    TooLarge,
-    /// Text that is not valid UTF-8.
-    InvalidUtf8,
-    /// A close code that may not be sent (see `is_valid_wire_code`).
-    InvalidCloseCode,
-}
-
-impl fmt::Display for SendError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SendError::NotOpen => "the connection is not open",
-            SendError::QueueFull => "the send queue is full (the peer is not reading fast enough)",
-            SendError::TooLarge => "control frame payload over 125 bytes (close reason over 123)",
-            SendError::InvalidUtf8 => "text is not valid UTF-8",
-            SendError::InvalidCloseCode => {
-                "close code may not be sent (use 1000-1003, 1007-1011 or 3000-4999)"
-            }
-        })
-    }
-}
-
-/// A command from a caller's thread to the connection's driver.
+/// A command from another thread to the connection's I/O thread.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// Encoded frame bytes to write, and the bytes charged to the send queue.
-    Frame(Vec<u8>, usize),
+    /// A message (or ping, pong) to send, and the bytes charged for it.
+    Send(OpCode, Vec<u8>, usize),
     /// Start the close handshake with this code (`None`: no code) and reason.
     Close(Option<u16>, String),
+}
+
+/// Commands from other threads, and how to wake the I/O thread for them.
+#[derive(Default)]
+pub(crate) struct Inbox {
+    pub commands: VecDeque<Command>,
+    /// The driver's waker, once it runs.
+    pub waker: Option<Waker>,
+    /// The driver has ended: nothing will take commands any more.
+    pub closed: bool,
 }
 
 /// How a connection ended.
@@ -93,14 +87,171 @@ pub struct CloseInfo {
     pub reason: String,
 }
 
-/// What the opening handshake settled.
+/// What the opening handshake settled, as C strings in one allocation:
+/// the subprotocol, the extensions, then each header's name and value.
 struct HandshakeInfo {
-    /// The peer's handshake headers.
-    headers: Vec<(CString, CString)>,
-    /// The chosen subprotocol, "" when none.
-    subprotocol: CString,
-    /// Over TLS.
+    strings: Box<[u8]>,
+    headers: usize,
     secure: bool,
+}
+
+impl HandshakeInfo {
+    fn new(headers: &Headers, subprotocol: &str, extensions: &str, secure: bool) -> Self {
+        let mut strings = Vec::new();
+        let mut put = |s: &str| {
+            strings.extend(s.bytes().take_while(|&b| b != 0));
+            strings.push(0);
+        };
+        put(subprotocol);
+        put(extensions);
+        for (name, value) in &headers.0 {
+            put(name);
+            put(value);
+        }
+        HandshakeInfo {
+            strings: strings.into_boxed_slice(),
+            headers: headers.0.len(),
+            secure,
+        }
+    }
+
+    /// The C strings in order.
+    fn all(&self) -> impl Iterator<Item = &CStr> {
+        self.strings
+            .split_inclusive(|&b| b == 0)
+            .map(|s| CStr::from_bytes_with_nul(s).unwrap_or_default())
+    }
+
+    fn header_at(&self, index: usize) -> Option<(&CStr, &CStr)> {
+        if index >= self.headers {
+            return None;
+        }
+        let mut rest = self.all().skip(2 + 2 * index);
+        Some((rest.next()?, rest.next()?))
+    }
+}
+
+/// A value only one I/O thread may touch; on any other thread it is out of
+/// reach (`get` gives `None`), which is what lets it hold `!Sync` state.
+pub(crate) struct ThreadBound<T> {
+    owner: usize,
+    value: T,
+}
+
+// SAFETY: `value` is reachable only through `get`, on the thread `owner` names
+// (one OS thread), so it is never used from two threads. Dropping it on another
+// thread is sound because `T: Send`.
+unsafe impl<T: Send> Sync for ThreadBound<T> {}
+
+impl<T> ThreadBound<T> {
+    fn new(owner: usize, value: T) -> Self {
+        ThreadBound { owner, value }
+    }
+
+    /// The value, when called on the owning I/O thread.
+    pub(crate) fn get(&self) -> Option<&T> {
+        (runtime::current() == Some(self.owner)).then_some(&self.value)
+    }
+}
+
+/// What only the connection's I/O thread touches once it is open.
+pub(crate) struct Local {
+    pub stream: Transport,
+    pub session: Session,
+    /// The driver is handling a read: sends only queue, and go out together
+    /// after it.
+    pub corked: bool,
+    /// Bytes of the session's output already counted in `Connection::buffered`.
+    pub counted: usize,
+    /// The driver's waker, to write what a send left queued.
+    pub waker: Option<Waker>,
+    /// Bytes were written since the last flush (TLS buffers writes).
+    pub unflushed: bool,
+    /// The start of a frame header cut by the end of the last read.
+    pub partial: [u8; MAX_HEADER_LEN],
+    pub partial_len: usize,
+    /// Bytes read but not handled yet: left over from the handshake, or
+    /// waiting while an event waits for room in the handler's queue.
+    pub stash: Vec<u8>,
+}
+
+impl Local {
+    /// Keeps `Connection::buffered` equal to what the output holds (plus
+    /// what the inbox holds, counted when queued there).
+    pub fn count(&mut self, conn: &Connection) {
+        let now = self.session.queued();
+        if now > self.counted {
+            conn.buffered
+                .fetch_add(now - self.counted, Ordering::AcqRel);
+        } else if now < self.counted {
+            conn.buffered
+                .fetch_sub(self.counted - now, Ordering::AcqRel);
+        }
+        self.counted = now;
+    }
+
+    /// Moves the inbox's commands into the session, in order.
+    pub fn take_mail(&mut self, conn: &Connection) {
+        let commands = {
+            let mut inbox = conn.inbox();
+            conn.mail.store(false, Ordering::Release);
+            std::mem::take(&mut inbox.commands)
+        };
+        for command in commands {
+            match command {
+                Command::Send(opcode, payload, charged) => {
+                    conn.buffered.fetch_sub(charged, Ordering::AcqRel);
+                    // Refused only after a close: dropped like any frame then.
+                    let _ = self.session.send_owned(opcode, payload);
+                }
+                Command::Close(code, reason) => {
+                    let _ = self.session.close(code, &reason, Instant::now());
+                }
+            }
+        }
+        self.count(conn);
+    }
+
+    /// Queues a message sent on this thread; writes it at once unless corked.
+    fn send(&mut self, conn: &Connection, opcode: OpCode, payload: &[u8]) -> Result<(), SendError> {
+        let Local {
+            stream, session, ..
+        } = self;
+        let result = session.send(opcode, payload, &mut |slices| stream.write_now(slices));
+        if !self.corked {
+            self.write_now();
+        }
+        if self.session.has_work() {
+            // A large message to compress a slice at a time: the driver does it.
+            self.wake();
+        }
+        self.count(conn);
+        result
+    }
+
+    /// Writes what the socket takes now (plain TCP); if something stays
+    /// queued, wakes the driver to wait until the socket takes the rest.
+    pub fn write_now(&mut self) {
+        if self.session.output().is_empty() {
+            return;
+        }
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        let n = self.session.output().io_slices(&mut slices);
+        let written = self.stream.write_now(&slices[..n]);
+        if written > 0 {
+            self.session.wrote(written);
+        }
+        if !self.session.output().is_empty() {
+            self.wake();
+        }
+    }
+
+    /// Wakes the driver.
+    fn wake(&self) {
+        if let Some(waker) = &self.waker {
+            waker.wake_by_ref();
+        }
+    }
 }
 
 /// One WebSocket connection, shared between its driver and the application.
@@ -109,25 +260,27 @@ pub struct Connection {
     state: AtomicU8,
     /// Set once the connection reached `Open` (it may have closed since).
     opened: AtomicBool,
-    commands: mpsc::UnboundedSender<Command>,
-    /// Bytes of frames in the channel, not yet taken by the driver.
-    queued: AtomicUsize,
+    /// Bytes of sent messages not yet written: in the session's output or in
+    /// the inbox.
+    buffered: AtomicUsize,
     send_queue_limit: usize,
-    peer: OnceLock<CString>,
-    path: CString,
-    query: CString,
+    /// "path\0query\0".
+    target: Box<[u8]>,
+    peer: OnceLock<SocketAddr>,
+    peer_text: OnceLock<CString>,
     close_info: OnceLock<CloseInfo>,
     failure: OnceLock<(ErrorKind, String)>,
-    /// permessage-deflate, once negotiated.
-    deflate: OnceLock<Negotiated>,
     /// What the opening handshake settled, once it completed.
     handshake: OnceLock<HandshakeInfo>,
-    /// Wakes the driver when the application asks to close, so the close
-    /// timeout starts even if the close frame waits behind unsent data.
-    close_notify: Notify,
+    /// Commands from other threads.
+    inbox: Mutex<Inbox>,
+    /// The inbox has commands (read without the lock).
+    mail: AtomicBool,
     /// Guards state changes so waiters never miss one.
     changed_lock: Mutex<()>,
     changed: Condvar,
+    /// The session and socket, on the connection's I/O thread, once open.
+    local: ThreadBound<RefCell<Option<Local>>>,
     /// A pointer the application attaches to the connection (C `user_data`).
     pub app_data: AtomicPtr<c_void>,
 }
@@ -138,41 +291,44 @@ impl fmt::Debug for Connection {
             .field("role", &self.role)
             .field("state", &self.state())
             .field("peer", &self.peer())
-            .field("path", &self.path)
+            .field("path", &self.path())
             .finish()
     }
 }
 
 impl Connection {
-    /// A new connection in the `Connecting` state and the receiving end of its
-    /// command channel (for the driver).
+    /// A new connection in the `Connecting` state, to live on I/O thread `thread`.
     pub(crate) fn new(
         role: Role,
-        path: String,
-        query: String,
+        thread: usize,
+        path: &str,
+        query: &str,
         send_queue_limit: usize,
-    ) -> (Connection, mpsc::UnboundedReceiver<Command>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let conn = Connection {
+    ) -> Connection {
+        let mut target = Vec::with_capacity(path.len() + query.len() + 2);
+        for part in [path, query] {
+            target.extend(part.bytes().take_while(|&b| b != 0));
+            target.push(0);
+        }
+        Connection {
             role,
             state: AtomicU8::new(ConnectionState::Connecting as u8),
             opened: AtomicBool::new(false),
-            commands: tx,
-            queued: AtomicUsize::new(0),
+            buffered: AtomicUsize::new(0),
             send_queue_limit,
+            target: target.into_boxed_slice(),
             peer: OnceLock::new(),
-            path: c_string(path),
-            query: c_string(query),
+            peer_text: OnceLock::new(),
             close_info: OnceLock::new(),
             failure: OnceLock::new(),
-            deflate: OnceLock::new(),
             handshake: OnceLock::new(),
-            close_notify: Notify::new(),
+            inbox: Mutex::new(Inbox::default()),
+            mail: AtomicBool::new(false),
             changed_lock: Mutex::new(()),
             changed: Condvar::new(),
+            local: ThreadBound::new(thread, RefCell::new(None)),
             app_data: AtomicPtr::new(std::ptr::null_mut()),
-        };
-        (conn, rx)
+        }
     }
 
     /// Client or server side.
@@ -190,34 +346,40 @@ impl Connection {
         self.opened.load(Ordering::Acquire)
     }
 
+    fn handshake_string(&self, index: usize) -> &CStr {
+        self.handshake
+            .get()
+            .and_then(|h| h.all().nth(index))
+            .unwrap_or_default()
+    }
+
     /// The negotiated `Sec-WebSocket-Extensions` value ("" when none).
     pub fn extensions(&self) -> &CStr {
-        self.deflate
-            .get()
-            .map(|d| d.header.as_c_str())
-            .unwrap_or_default()
+        self.handshake_string(1)
     }
 
     /// The subprotocol the handshake settled on ("" when none).
     pub fn subprotocol(&self) -> &CStr {
-        self.handshake
-            .get()
-            .map(|h| h.subprotocol.as_c_str())
-            .unwrap_or_default()
+        self.handshake_string(0)
     }
 
-    /// The headers the peer sent in the opening handshake, in order: the
-    /// request's on a server, the response's on a client. Empty until then.
-    pub fn headers(&self) -> &[(CString, CString)] {
-        self.handshake
-            .get()
-            .map(|h| h.headers.as_slice())
-            .unwrap_or_default()
+    /// How many headers the peer sent in the opening handshake (0 until then).
+    pub fn header_count(&self) -> usize {
+        self.handshake.get().map_or(0, |h| h.headers)
+    }
+
+    /// The handshake header at `index`, in the order received: the request's
+    /// on a server, the response's on a client.
+    pub fn header_at(&self, index: usize) -> Option<(&CStr, &CStr)> {
+        self.handshake.get()?.header_at(index)
     }
 
     /// The first handshake header named `name` (case-insensitive), if any.
     pub fn header(&self, name: &str) -> Option<&CStr> {
-        find_header(self.headers(), name)
+        (0..self.header_count())
+            .filter_map(|i| self.header_at(i))
+            .find(|(n, _)| n.to_bytes().eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
     }
 
     /// True when the connection runs over TLS.
@@ -227,17 +389,35 @@ impl Connection {
 
     /// The peer's address as `ip:port` (`[v6]:port`), empty until connected.
     pub fn peer(&self) -> &CStr {
-        self.peer.get().map(CString::as_c_str).unwrap_or_default()
+        match self.peer.get() {
+            Some(addr) => self
+                .peer_text
+                .get_or_init(|| CString::new(addr.to_string()).unwrap_or_default()),
+            None => c"",
+        }
+    }
+
+    /// The peer's address, once connected.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer.get().copied()
+    }
+
+    fn target_part(&self, index: usize) -> &CStr {
+        self.target
+            .split_inclusive(|&b| b == 0)
+            .nth(index)
+            .and_then(|s| CStr::from_bytes_with_nul(s).ok())
+            .unwrap_or_default()
     }
 
     /// The request path (`/chat`).
     pub fn path(&self) -> &CStr {
-        &self.path
+        self.target_part(0)
     }
 
     /// The request query without `?` (empty when none).
     pub fn query(&self) -> &CStr {
-        &self.query
+        self.target_part(1)
     }
 
     /// How the connection ended; `None` until it is closed.
@@ -250,9 +430,9 @@ impl Connection {
         self.failure.get().map(|(k, m)| (*k, m.as_str()))
     }
 
-    /// Bytes of sent messages not yet handed to the socket driver.
+    /// Bytes of sent messages not yet written to the socket.
     pub fn buffered_amount(&self) -> usize {
-        self.queued.load(Ordering::Acquire)
+        self.buffered.load(Ordering::Acquire)
     }
 
     /// Queues a text message (checked to be UTF-8).
@@ -277,7 +457,7 @@ impl Connection {
     }
 
     fn send_control(&self, opcode: OpCode, payload: &[u8]) -> Result<(), SendError> {
-        if payload.len() > MAX_CONTROL_PAYLOAD {
+        if payload.len() > crate::protocol::frame::MAX_CONTROL_PAYLOAD {
             return Err(SendError::TooLarge);
         }
         self.send_frame(opcode, payload)
@@ -288,63 +468,48 @@ impl Connection {
             return Err(SendError::NotOpen);
         }
         let size = payload.len() + MAX_HEADER_LEN;
-        let before = self.queued.fetch_add(size, Ordering::AcqRel);
+        if let Some(result) = self.with_local(|local| {
+            if self.buffered.load(Ordering::Acquire) + size > self.send_queue_limit {
+                return Err(SendError::QueueFull);
+            }
+            local.send(self, opcode, payload)
+        }) {
+            return result;
+        }
+        let before = self.buffered.fetch_add(size, Ordering::AcqRel);
         if before + size > self.send_queue_limit {
-            self.queued.fetch_sub(size, Ordering::AcqRel);
+            self.buffered.fetch_sub(size, Ordering::AcqRel);
             return Err(SendError::QueueFull);
         }
-        if let Some(deflate) = self.deflate.get() {
-            if !opcode.is_control() && payload.len() >= deflate.threshold {
-                return self.send_compressed(deflate, opcode, payload, size);
-            }
-        }
-        let mut frame = Vec::new();
-        encode_frame(&mut frame, true, opcode, mask_for(self.role), payload);
-        // The driver gives `size` back when it takes the frame (`unqueue`).
-        if self.commands.send(Command::Frame(frame, size)).is_err() {
-            self.queued.fetch_sub(size, Ordering::AcqRel);
-            return Err(SendError::NotOpen);
-        }
-        Ok(())
+        self.post(Command::Send(opcode, payload.to_vec(), size))
+            .inspect_err(|_| {
+                self.buffered.fetch_sub(size, Ordering::AcqRel);
+            })
     }
 
-    /// Compresses and queues a message whose `size` is already charged. The
-    /// compressor stays locked until the frame is queued, so frames leave in the
-    /// order they were compressed (the peer's inflater depends on it).
-    fn send_compressed(
-        &self,
-        deflate: &Negotiated,
-        opcode: OpCode,
-        payload: &[u8],
-        size: usize,
-    ) -> Result<(), SendError> {
-        let Ok(mut compressor) = deflate.compressor.lock() else {
-            // A send panicked mid-message: the peer's context no longer matches ours.
-            self.queued.fetch_sub(size, Ordering::AcqRel);
-            let _ = self.close(Some(1011), "compressor failed");
-            return Err(SendError::NotOpen);
-        };
-        // Compress straight into the frame, after room for the largest header;
-        // then put the real header just before the body and drop the spare room.
-        let mut frame = vec![0u8; MAX_HEADER_LEN];
-        frame.reserve(payload.len() / 2 + 64);
-        compressor.compress(payload, &mut frame);
-        let body_len = frame.len() - MAX_HEADER_LEN;
-        let mask = mask_for(self.role);
-        let mut header = Vec::with_capacity(MAX_HEADER_LEN);
-        write_header(&mut header, true, RSV1, opcode, mask, body_len);
-        let start = MAX_HEADER_LEN - header.len();
-        frame[start..MAX_HEADER_LEN].copy_from_slice(&header);
-        frame.drain(..start);
-        if let Some(key) = mask {
-            apply_mask(&mut frame[header.len()..], key, 0);
+    /// Runs `f` on the local state when called on the connection's I/O thread
+    /// while the connection is open there and nobody else holds the state;
+    /// `None` otherwise (then the inbox is the way). Commands waiting in the
+    /// inbox go first, so nothing overtakes them.
+    fn with_local<R>(&self, f: impl FnOnce(&mut Local) -> R) -> Option<R> {
+        let mut guard = self.local.get()?.try_borrow_mut().ok()?;
+        let local = guard.as_mut()?;
+        if self.mail.load(Ordering::Acquire) {
+            local.take_mail(self);
         }
-        // Charge what is really queued (incompressible data grows a little).
-        let charged = size.max(frame.len());
-        self.queued.fetch_add(charged - size, Ordering::AcqRel);
-        if self.commands.send(Command::Frame(frame, charged)).is_err() {
-            self.queued.fetch_sub(charged, Ordering::AcqRel);
+        Some(f(local))
+    }
+
+    /// Hands a command to the I/O thread and wakes it.
+    fn post(&self, command: Command) -> Result<(), SendError> {
+        let mut inbox = self.inbox();
+        if inbox.closed {
             return Err(SendError::NotOpen);
+        }
+        inbox.commands.push_back(command);
+        self.mail.store(true, Ordering::Release);
+        if let Some(waker) = &inbox.waker {
+            waker.wake_by_ref();
         }
         Ok(())
     }
@@ -352,14 +517,7 @@ impl Connection {
     /// Starts the close handshake. `code` `None` sends a close frame without a
     /// code (then `reason` must be empty). Refused when already closing or closed.
     pub fn close(&self, code: Option<u16>, reason: &str) -> Result<(), SendError> {
-        match code {
-            Some(c) if !is_valid_wire_code(c) => return Err(SendError::InvalidCloseCode),
-            None if !reason.is_empty() => return Err(SendError::InvalidCloseCode),
-            _ => {}
-        }
-        if reason.len() > MAX_CONTROL_PAYLOAD - 2 {
-            return Err(SendError::TooLarge);
-        }
+        check_close(code, reason)?;
         let mut state = self.state.load(Ordering::Acquire);
         loop {
             if state >= ConnectionState::Closing as u8 {
@@ -376,15 +534,20 @@ impl Connection {
             }
         }
         self.notify();
-        self.close_notify.notify_one();
-        self.commands
-            .send(Command::Close(code, reason.to_string()))
-            .map_err(|_| SendError::NotOpen)
-    }
-
-    /// Completes when the application has asked to close (see `close`).
-    pub(crate) async fn close_requested(&self) {
-        self.close_notify.notified().await
+        let on_thread = self.with_local(|local| {
+            let result = local.session.close(code, reason, Instant::now());
+            if !local.corked {
+                local.write_now();
+            }
+            // The close timeout needs the driver's timer.
+            local.wake();
+            local.count(self);
+            result
+        });
+        match on_thread {
+            Some(result) => result,
+            None => self.post(Command::Close(code, reason.to_string())),
+        }
     }
 
     /// Waits until the state is at least `state` or `timeout` passes (`None`:
@@ -420,67 +583,57 @@ impl Connection {
 
     // ---- used by the transport ----
 
-    /// Turns on permessage-deflate with the negotiated `params` (before the
-    /// connection opens).
-    pub(crate) fn set_deflate(
-        &self,
-        params: &DeflateParams,
-        config: &DeflateConfig,
-        threshold: usize,
-    ) {
-        let (ours, theirs) = match self.role {
-            Role::Server => (
-                (
-                    params.server_max_window_bits,
-                    params.server_no_context_takeover,
-                ),
-                (
-                    params.client_max_window_bits,
-                    params.client_no_context_takeover,
-                ),
-            ),
-            Role::Client => (
-                (
-                    params.client_max_window_bits,
-                    params.client_no_context_takeover,
-                ),
-                (
-                    params.server_max_window_bits,
-                    params.server_no_context_takeover,
-                ),
-            ),
-        };
-        let compressor = Compressor::new(ours.0, ours.1, config.level, config.mem_level);
-        let _ = self.deflate.set(Negotiated {
-            header: c_string(params.to_header()),
-            threshold,
-            compressor: Mutex::new(compressor),
-            inflate: theirs,
-        });
+    pub(crate) fn inbox(&self) -> MutexGuard<'_, Inbox> {
+        self.inbox.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A fresh inflater for the peer's messages, when deflate was negotiated.
-    pub(crate) fn inflater(&self) -> Option<Decompressor> {
-        self.deflate
+    /// True when other threads left commands in the inbox.
+    pub(crate) fn has_mail(&self) -> bool {
+        self.mail.load(Ordering::Acquire)
+    }
+
+    /// Ready once the inbox has a command (before the connection opens, that
+    /// can only be a close); until then the task of `cx` is woken for one.
+    pub(crate) fn poll_mail(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.has_mail() {
+            return std::task::Poll::Ready(());
+        }
+        let mut inbox = self.inbox();
+        if !inbox
+            .waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            inbox.waker = Some(cx.waker().clone());
+        }
+        if self.has_mail() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+
+    /// The thread-bound local state (on the connection's I/O thread only).
+    pub(crate) fn local(&self) -> &RefCell<Option<Local>> {
+        self.local
             .get()
-            .map(|d| Decompressor::new(d.inflate.0, d.inflate.1))
+            .expect("the driver runs on the connection's I/O thread")
     }
 
     /// Records what the opening handshake settled (before the connection opens).
-    pub(crate) fn set_handshake(&self, headers: &Headers, subprotocol: Option<&str>, secure: bool) {
-        let _ = self.handshake.set(HandshakeInfo {
-            headers: headers
-                .0
-                .iter()
-                .map(|(n, v)| (c_string(n.clone()), c_string(v.clone())))
-                .collect(),
-            subprotocol: c_string(subprotocol.unwrap_or_default().to_string()),
-            secure,
-        });
+    pub(crate) fn set_handshake(
+        &self,
+        headers: &Headers,
+        subprotocol: Option<&str>,
+        extensions: &str,
+        secure: bool,
+    ) {
+        let info = HandshakeInfo::new(headers, subprotocol.unwrap_or(""), extensions, secure);
+        let _ = self.handshake.set(info);
     }
 
-    pub(crate) fn set_peer(&self, peer: String) {
-        let _ = self.peer.set(c_string(peer));
+    pub(crate) fn set_peer(&self, peer: SocketAddr) {
+        let _ = self.peer.set(peer);
     }
 
     /// Moves from `Connecting` to `Open`; false if a close came first.
@@ -502,73 +655,73 @@ impl Connection {
     }
 
     pub(crate) fn mark_closing(&self) {
-        let _ = self
+        let before = self
             .state
             .fetch_max(ConnectionState::Closing as u8, Ordering::AcqRel);
-        self.notify();
+        if before < ConnectionState::Closing as u8 {
+            self.notify();
+        }
     }
 
     pub(crate) fn mark_failed(&self, kind: ErrorKind, message: String) {
         let _ = self.failure.set((kind, message));
     }
 
+    /// Marks the connection closed; commands can no longer be queued and what
+    /// was queued is given up.
     pub(crate) fn mark_closed(&self, info: CloseInfo) {
+        {
+            let mut inbox = self.inbox();
+            inbox.closed = true;
+            inbox.commands = VecDeque::new();
+            inbox.waker = None;
+        }
+        self.buffered.store(0, Ordering::Release);
         let _ = self.close_info.set(info);
         let _guard = self.changed_lock.lock().unwrap_or_else(|e| e.into_inner());
         self.state
             .store(ConnectionState::Closed as u8, Ordering::Release);
         self.changed.notify_all();
     }
+}
 
-    /// Called by the driver when it takes a frame from the channel.
-    pub(crate) fn unqueue(&self, charged: usize) {
-        self.queued.fetch_sub(charged, Ordering::AcqRel);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handshake_strings_are_kept_in_one_allocation() {
+        let headers = Headers(vec![
+            ("Host".into(), "example.com".into()),
+            ("X-Empty".into(), String::new()),
+            ("Cut".into(), "before\0after".into()),
+        ]);
+        let info = HandshakeInfo::new(&headers, "chat", "permessage-deflate", true);
+        let all: Vec<&CStr> = info.all().collect();
+        assert_eq!(all.len(), 8);
+        assert_eq!(info.header_at(0), Some((c"Host", c"example.com")));
+        assert_eq!(info.header_at(1), Some((c"X-Empty", c"")));
+        assert_eq!(info.header_at(2), Some((c"Cut", c"before")));
+        assert_eq!(info.header_at(3), None);
+        assert_eq!(info.header_at(usize::MAX), None);
     }
-}
 
-/// RSV1: the frame starts a compressed message.
-const RSV1: u8 = 0b100;
-
-/// permessage-deflate state of a connection.
-struct Negotiated {
-    /// The negotiated extension, as the server answered it.
-    header: CString,
-    /// Messages shorter than this are sent uncompressed.
-    threshold: usize,
-    /// Our compressor; locked while a message is compressed and queued.
-    compressor: Mutex<Compressor>,
-    /// Window bits and no-context-takeover of the peer's compression.
-    inflate: (u8, bool),
-}
-
-/// Builds a close frame for `role` (masked for clients).
-pub(crate) fn close_frame(role: Role, code: Option<u16>, reason: &str, out: &mut Vec<u8>) {
-    let mut payload = Vec::with_capacity(2 + reason.len());
-    write_close_payload(&mut payload, code, reason);
-    encode_frame(out, true, OpCode::Close, mask_for(role), &payload);
-}
-
-/// A fresh masking key for a client's frames; servers do not mask.
-pub(crate) fn mask_for(role: Role) -> Option<[u8; 4]> {
-    match role {
-        Role::Client => Some(random::mask_key()),
-        Role::Server => None,
+    #[test]
+    fn target_splits_into_path_and_query() {
+        let conn = Connection::new(Role::Server, 0, "/a/b", "x=1", 100);
+        assert_eq!(conn.path(), c"/a/b");
+        assert_eq!(conn.query(), c"x=1");
+        let conn = Connection::new(Role::Server, 0, "/", "", 100);
+        assert_eq!((conn.path(), conn.query()), (c"/", c""));
     }
-}
 
-/// A C string of `s`, cut at the first NUL byte if it has one.
-/// The value of the first header named `name` (case-insensitive) in a list of
-/// C-string pairs, as connections and pending handshakes keep them.
-pub fn find_header<'a>(headers: &'a [(CString, CString)], name: &str) -> Option<&'a CStr> {
-    headers
-        .iter()
-        .find(|(n, _)| n.to_bytes().eq_ignore_ascii_case(name.as_bytes()))
-        .map(|(_, v)| v.as_c_str())
-}
-
-fn c_string(mut s: String) -> CString {
-    if let Some(nul) = s.find('\0') {
-        s.truncate(nul);
+    #[test]
+    fn the_local_state_is_out_of_reach_off_its_thread() {
+        let conn = Connection::new(Role::Server, 0, "/", "", 100);
+        assert!(
+            conn.local.get().is_none(),
+            "this test thread is no I/O thread"
+        );
+        assert!(conn.with_local(|_| ()).is_none());
     }
-    CString::new(s).unwrap_or_default()
 }

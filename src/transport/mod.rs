@@ -1,15 +1,16 @@
-//! The async side: a tokio runtime on its own thread, listeners, and one task per
-//! connection that drives the sans-I/O protocol core over a TCP socket.
+//! The async side: the I/O threads (tokio runtimes, see [`runtime`]), listeners,
+//! and one task per connection that drives the sans-I/O protocol core
+//! ([`crate::protocol::session`]) over a TCP or TLS socket.
 //!
-//! Data flows socket → [`driver`] → [`crate::protocol::receiver`] → [`Handler`];
-//! commands flow [`Connection`] methods (any thread) → channel → driver → socket.
+//! Data flows socket → driver → session → [`Handler`]; sends flow
+//! [`Connection`] methods → session → socket on the connection's own I/O
+//! thread, or → inbox → driver → session → socket from any other thread.
 
 pub mod client;
 pub mod config;
 pub mod connection;
 mod driver;
 pub mod http_files;
-mod outqueue;
 pub mod random;
 pub mod runtime;
 mod serve;

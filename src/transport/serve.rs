@@ -4,12 +4,12 @@
 //! connection's driver.
 
 use super::connection::Connection;
-use super::driver::{drive, fail_before_open, Link};
+use super::driver::{fail_before_open, open_session, start, Link};
 use super::http_files::{self, reason_phrase};
 use super::server::Slot;
 use super::stream::{read_more, IdleTimeout, Stream};
 use super::upgrade::{upgrade_cost, Answer, PendingUpgrade};
-use super::{ErrorKind, Handler, ServerConfig};
+use super::{runtime, ErrorKind, Handler, ServerConfig};
 use crate::protocol::deflate::server_accept;
 use crate::protocol::handshake::{
     build_accept_response, build_error_response, offered_subprotocols, parse_request,
@@ -32,7 +32,7 @@ pub(super) async fn serve(tcp: TcpStream, peer: SocketAddr, slot: Slot) {
     let _ = tcp.set_nodelay(true);
     let deadline = Instant::now() + slot.shared.config.connection.handshake_timeout;
     let Some(acceptor) = slot.shared.tls.clone() else {
-        return handle(tcp, peer, &slot, false, deadline).await;
+        return handle(tcp, peer, slot, false, deadline).await;
     };
     let mut first = [0u8; 1];
     match timeout_at(deadline, tcp.peek(&mut first)).await {
@@ -54,7 +54,7 @@ pub(super) async fn serve(tcp: TcpStream, peer: SocketAddr, slot: Slot) {
     // and plain connections should not carry its size in their own task.
     Box::pin(async move {
         if let Ok(Ok(stream)) = timeout_at(deadline, acceptor.accept(tcp)).await {
-            handle(stream, peer, &slot, true, deadline).await;
+            handle(stream, peer, slot, true, deadline).await;
         }
     })
     .await
@@ -64,11 +64,12 @@ pub(super) async fn serve(tcp: TcpStream, peer: SocketAddr, slot: Slot) {
 async fn handle<S: Stream>(
     mut stream: S,
     peer: SocketAddr,
-    slot: &Slot,
+    slot: Slot,
     secure: bool,
     deadline: Instant,
 ) {
-    let shared = &slot.shared;
+    let shared = slot.shared.clone();
+    let shared = &shared;
     let config = &shared.config;
     let linger = config.connection.close_timeout;
     let (request, leftover) = match timeout_at(deadline, read_request(&mut stream)).await {
@@ -156,24 +157,28 @@ async fn handle<S: Stream>(
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
     let accepted = build_accept_response(&key, &extra);
-    let (conn, commands) = Connection::new(
+    let thread = runtime::current().expect("connections are served on an I/O thread");
+    let conn = Connection::new(
         Role::Server,
-        request.path.clone(),
-        request.query.clone(),
+        thread,
+        &request.path,
+        &request.query,
         conn_config.send_queue_limit,
     );
-    conn.set_peer(peer.to_string());
+    conn.set_peer(peer);
     conn.app_data
         .store(app_data as *mut std::ffi::c_void, Ordering::Release);
-    conn.set_handshake(&request.headers, subprotocol.as_deref(), secure);
-    if let Some((dc, params)) = &deflate {
-        conn.set_deflate(params, dc, conn_config.compression_threshold);
-    }
+    let extensions = deflate.as_ref().map(|(_, p)| p.to_header());
+    conn.set_handshake(
+        &request.headers,
+        subprotocol.as_deref(),
+        extensions.as_deref().unwrap_or(""),
+        secure,
+    );
     let conn = Arc::new(conn);
     let link = Link {
         conn: conn.clone(),
         handler: shared.handler.clone(),
-        commands,
         config: conn_config.clone(),
     };
     // Every accepted request ends in an open connection or in a failure the
@@ -192,14 +197,20 @@ async fn handle<S: Stream>(
     if let Some((kind, message)) = failure {
         return fail_before_open(&link, kind, message).await;
     }
-    let id = shared.register(conn.clone());
+    let registration = slot.register(conn.clone());
     if shared.is_stopped() {
         // stop() ran between the check above and the registration.
         let _ = conn.close(Some(1001), "server shutting down");
     }
-    let (reader, writer) = stream.into_halves();
-    drive(reader, writer, leftover, link).await;
-    shared.unregister(id);
+    let negotiated = deflate.as_ref().map(|(dc, p)| (*dc, p));
+    let session = open_session(Role::Server, conn_config, negotiated);
+    start(
+        link,
+        stream.into_transport(),
+        session,
+        leftover,
+        registration,
+    );
 }
 
 /// Reads the request head; returns it with the bytes that followed it, or the

@@ -10,7 +10,9 @@ use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
@@ -56,7 +58,7 @@ impl Server {
             .build()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?
             .map(TlsAcceptor::from);
-        let rt = runtime::handle()?;
+        let (_, rt) = runtime::pick()?;
         let addrs: Vec<SocketAddr> = (host, port)
             .to_socket_addrs()
             .map_err(|e| io::Error::new(e.kind(), format!("resolve {host}: {e}")))?
@@ -77,7 +79,9 @@ impl Server {
         let local = std_listener.local_addr()?;
         let listener = {
             let _enter = rt.enter();
-            TcpListener::from_std(std_listener)?
+            // SAFETY: the listener owns its descriptor for as long as the
+            // AsyncFd owns the listener, and always reports that one.
+            unsafe { AsyncFd::register_with_interest(std_listener, Interest::READABLE)? }
         };
         let (stop, stop_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -177,20 +181,35 @@ impl Drop for Server {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+/// Accepts connections and hands each to the next I/O thread in turn, where
+/// it lives from its handshake to its end.
+async fn accept_loop(
+    listener: AsyncFd<StdListener>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
-        tokio::select! {
+        let accepted = tokio::select! {
             _ = stop.changed() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let slot = Slot::take(&shared);
-                    tokio::spawn(serve(stream, peer, slot));
-                }
-                Err(_) => {
-                    // Out of file descriptors or similar: back off instead of spinning.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
+            accepted = listener.async_io(Interest::READABLE, |l| l.accept()) => accepted,
+        };
+        match accepted.and_then(|(stream, peer)| Ok((runtime::pick()?, stream, peer))) {
+            Ok(((_, thread), stream, peer)) => {
+                let slot = Slot::take(&shared);
+                thread.spawn(async move {
+                    // Registered with the reactor of the thread it lives on.
+                    let stream = stream
+                        .set_nonblocking(true)
+                        .and_then(|()| TcpStream::from_std(stream));
+                    if let Ok(stream) = stream {
+                        serve(stream, peer, slot).await;
+                    }
+                });
+            }
+            Err(_) => {
+                // Out of file descriptors or similar: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
     }
 }
@@ -219,23 +238,34 @@ impl Drop for Slot {
     }
 }
 
-impl Shared {
-    /// Adds an open connection; returns its id for [`Shared::unregister`].
-    pub(super) fn register(&self, conn: Arc<Connection>) -> u64 {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.connections().insert(id, conn);
-        id
+impl Slot {
+    /// Adds the open connection `conn` to the server's list, keeping its slot,
+    /// until the registration is dropped.
+    pub(super) fn register(self, conn: Arc<Connection>) -> Registration {
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        self.shared.connections().insert(id, conn);
+        Registration { slot: self, id }
     }
+}
 
-    /// Removes a finished connection, waking [`Server::wait_closed`] on the last.
-    pub(super) fn unregister(&self, id: u64) {
-        let mut connections = self.connections();
-        connections.remove(&id);
+/// An open connection in its server's list; dropped when it has closed.
+pub(super) struct Registration {
+    slot: Slot,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let shared = &self.slot.shared;
+        let mut connections = shared.connections();
+        connections.remove(&self.id);
         if connections.is_empty() {
-            self.emptied.notify_all();
+            shared.emptied.notify_all();
         }
     }
+}
 
+impl Shared {
     /// True once [`Server::stop`] ran.
     pub(super) fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Acquire)

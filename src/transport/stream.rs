@@ -1,13 +1,12 @@
-//! The byte streams a connection runs over (plain TCP, or TLS over TCP), and
-//! how each splits into the read and write halves the driver takes.
+//! The byte streams a connection runs over: plain TCP, or TLS over TCP.
 
 use crate::protocol::handshake::MAX_HEAD_BYTES;
 use std::future::Future;
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{sleep, Instant, Sleep};
 
@@ -94,39 +93,115 @@ pub(crate) async fn read_more<S: AsyncRead + Unpin>(
     result
 }
 
-/// A connected stream the driver can run over.
+/// A connected stream a connection can run over.
 pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
-    /// The read half.
-    type Reader: AsyncRead + Unpin + Send + 'static;
-    /// The write half.
-    type Writer: AsyncWrite + Unpin + Send + 'static;
-    /// Splits the stream so reads and writes can wait independently.
-    fn into_halves(self) -> (Self::Reader, Self::Writer);
+    /// The stream as the driver holds it.
+    fn into_transport(self) -> Transport;
 }
 
 impl Stream for TcpStream {
-    type Reader = tokio::net::tcp::OwnedReadHalf;
-    type Writer = tokio::net::tcp::OwnedWriteHalf;
-
-    /// TCP splits without a lock.
-    fn into_halves(self) -> (Self::Reader, Self::Writer) {
-        self.into_split()
+    fn into_transport(self) -> Transport {
+        Transport::Plain(self)
     }
 }
 
-/// TLS state is shared by both directions, so the halves share it behind a lock.
-macro_rules! tls_stream {
-    ($t:ty) => {
-        impl Stream for $t {
-            type Reader = tokio::io::ReadHalf<$t>;
-            type Writer = tokio::io::WriteHalf<$t>;
+impl Stream for tokio_rustls::server::TlsStream<TcpStream> {
+    fn into_transport(self) -> Transport {
+        Transport::TlsServer(Box::new(self))
+    }
+}
 
-            fn into_halves(self) -> (Self::Reader, Self::Writer) {
-                tokio::io::split(self)
+impl Stream for tokio_rustls::client::TlsStream<TcpStream> {
+    fn into_transport(self) -> Transport {
+        Transport::TlsClient(Box::new(self))
+    }
+}
+
+/// The byte stream of an open connection. TLS state is large and boxed, so
+/// plain connections do not carry its size.
+pub(crate) enum Transport {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TLS, accepted by a server.
+    TlsServer(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// TLS, made by a client.
+    TlsClient(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Transport {
+    /// Writes what the socket takes right now, without waiting and without
+    /// disturbing the task waiting on the socket; returns how many bytes went
+    /// (0 when it would block, on errors, which the next wait reports, and for
+    /// TLS, whose writes need that task).
+    pub(crate) fn write_now(&self, slices: &[IoSlice<'_>]) -> usize {
+        match self {
+            Transport::Plain(tcp) => tcp.try_write_vectored(slices).unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// True when written bytes may wait in a buffer until flushed (TLS).
+    pub(crate) fn needs_flush(&self) -> bool {
+        !matches!(self, Transport::Plain(_))
+    }
+}
+
+/// Calls `$method` on the stream inside any variant.
+macro_rules! each {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self.get_mut() {
+            Transport::Plain($s) => {
+                let $s = Pin::new($s);
+                $e
+            }
+            Transport::TlsServer($s) => {
+                let $s = Pin::new(&mut **$s);
+                $e
+            }
+            Transport::TlsClient($s) => {
+                let $s = Pin::new(&mut **$s);
+                $e
             }
         }
     };
 }
 
-tls_stream!(tokio_rustls::client::TlsStream<TcpStream>);
-tls_stream!(tokio_rustls::server::TlsStream<TcpStream>);
+impl AsyncRead for Transport {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        each!(self, s => s.poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Transport {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        each!(self, s => s.poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        each!(self, s => s.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each!(self, s => s.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each!(self, s => s.poll_shutdown(cx))
+    }
+}

@@ -1,0 +1,243 @@
+//! The bytes waiting to be written to a connection's socket.
+//!
+//! Frames are appended to the last chunk, so many small frames go out in one
+//! write; a large frame handed over as its own buffer stays in it (no copy).
+//! Everything is written with one vectored write.
+//!
+//! An empty queue holds no memory. While a connection handles a batch of
+//! reads, the transport lends it a buffer of its thread ([`OutQueue::lend`])
+//! and takes it back after the write ([`OutQueue::take_lent`]): answering a
+//! message allocates nothing, and only bytes the socket did not take stay with
+//! the connection.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+/// Frames up to this size are copied into the last chunk to batch writes.
+const COALESCE_MAX: usize = 16 * 1024;
+
+/// A chunk takes appended frames until it holds this much.
+const CHUNK_MAX: usize = 64 * 1024;
+
+/// Most buffers handed to one vectored write (Linux takes up to 1024).
+pub const MAX_SLICES: usize = 64;
+
+/// A FIFO of byte chunks with the write position in the first one.
+#[derive(Debug, Default)]
+pub struct OutQueue {
+    chunks: VecDeque<Vec<u8>>,
+    /// Bytes of the first chunk already written.
+    written: usize,
+    /// Bytes not yet written, over all chunks.
+    len: usize,
+    /// The first chunk is a buffer lent by [`OutQueue::lend`].
+    lent: bool,
+}
+
+impl OutQueue {
+    /// Bytes not yet written.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Nothing left to write.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Lends an empty `buffer` to append frames to, if the queue holds no chunk;
+    /// otherwise hands it straight back.
+    pub fn lend(&mut self, mut buffer: Vec<u8>) -> Option<Vec<u8>> {
+        if !self.chunks.is_empty() || self.lent {
+            return Some(buffer);
+        }
+        buffer.clear();
+        self.chunks.push_back(buffer);
+        self.lent = true;
+        None
+    }
+
+    /// Takes back the lent buffer, emptied. Unwritten bytes in it are moved
+    /// into a buffer of their own size first, so the queue keeps only them.
+    pub fn take_lent(&mut self) -> Option<Vec<u8>> {
+        if !self.lent {
+            return None;
+        }
+        self.lent = false;
+        let mut lent = self.chunks.pop_front().expect("a lent chunk is the first");
+        if lent.len() > self.written {
+            self.chunks.push_front(lent[self.written..].to_vec());
+        } else if self.chunks.is_empty() {
+            self.chunks = VecDeque::new();
+        }
+        self.written = 0;
+        lent.clear();
+        Some(lent)
+    }
+
+    /// Queues an encoded frame, keeping a large one in its own buffer.
+    pub fn push(&mut self, bytes: Vec<u8>) {
+        if bytes.len() <= COALESCE_MAX {
+            if let Some(last) = self.chunks.back_mut() {
+                if last.len() + bytes.len() <= CHUNK_MAX.max(last.capacity()) {
+                    self.len += bytes.len();
+                    last.extend_from_slice(&bytes);
+                    return;
+                }
+            }
+        }
+        self.len += bytes.len();
+        self.chunks.push_back(bytes);
+    }
+
+    /// Queues a copy of `bytes`.
+    pub fn push_slice(&mut self, bytes: &[u8]) {
+        self.push_with(|v| v.extend_from_slice(bytes));
+    }
+
+    /// Queues a frame encoded by `encode` straight into the last chunk.
+    pub fn push_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
+        let room = |c: &Vec<u8>| c.len() < CHUNK_MAX || c.len() < c.capacity();
+        if !self.chunks.back().is_some_and(room) {
+            self.chunks.push_back(Vec::new());
+        }
+        let last = self.chunks.back_mut().expect("pushed above");
+        let before = last.len();
+        encode(last);
+        self.len += last.len() - before;
+    }
+
+    /// Fills `out` with the unwritten bytes, in order, for one vectored write;
+    /// returns how many slices it used.
+    pub fn io_slices<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for (i, chunk) in self.chunks.iter().enumerate() {
+            if n == out.len() {
+                break;
+            }
+            let from = if i == 0 { self.written } else { 0 };
+            if from < chunk.len() {
+                out[n] = IoSlice::new(&chunk[from..]);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Marks `n` bytes as written.
+    pub fn advance(&mut self, mut n: usize) {
+        assert!(n <= self.len, "advance within queued bytes");
+        self.len -= n;
+        while n > 0 {
+            let first = self.chunks.front().expect("advance within queued bytes");
+            let left = first.len() - self.written;
+            if n < left {
+                self.written += n;
+                return;
+            }
+            n -= left;
+            self.written = 0;
+            if self.lent && self.chunks.len() == 1 {
+                // Keep the lent buffer in place (emptied) until it is taken back.
+                self.chunks[0].clear();
+                return;
+            }
+            self.chunks.pop_front();
+            self.lent = false;
+        }
+        if self.len == 0 && !self.lent {
+            // Drop the chunk list too: an idle connection holds nothing.
+            self.chunks = VecDeque::new();
+            self.written = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(q: &mut OutQueue, step: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        while !q.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let used = q.io_slices(&mut slices);
+            assert!(used > 0);
+            let mut n = 0;
+            for s in &slices[..used] {
+                let take = (step - n).min(s.len());
+                out.extend_from_slice(&s[..take]);
+                n += take;
+                if n == step {
+                    break;
+                }
+            }
+            q.advance(n);
+        }
+        out
+    }
+
+    #[test]
+    fn bytes_come_out_in_order_whatever_the_write_sizes() {
+        for step in [1, 3, 100, 20_000, 1 << 20] {
+            let mut q = OutQueue::default();
+            let mut expected = Vec::new();
+            for i in 0..50u32 {
+                let size = if i % 7 == 0 { 40_000 } else { i as usize * 3 };
+                let frame: Vec<u8> = (0..size).map(|j| (i as usize + j) as u8).collect();
+                expected.extend_from_slice(&frame);
+                match i % 3 {
+                    0 => q.push(frame),
+                    1 => q.push_with(|v| v.extend_from_slice(&frame)),
+                    _ => q.push_slice(&frame),
+                }
+            }
+            assert_eq!(q.len(), expected.len());
+            assert_eq!(drain(&mut q, step), expected, "step {step}");
+        }
+    }
+
+    #[test]
+    fn small_frames_share_a_chunk() {
+        let mut q = OutQueue::default();
+        for _ in 0..100 {
+            q.push(vec![1; 10]);
+        }
+        assert_eq!(q.io_slices(&mut [IoSlice::new(&[]); MAX_SLICES]), 1);
+        q.push(vec![2; 100_000]);
+        assert_eq!(q.io_slices(&mut [IoSlice::new(&[]); MAX_SLICES]), 2);
+    }
+
+    #[test]
+    fn an_emptied_queue_holds_no_memory() {
+        let mut q = OutQueue::default();
+        q.push(vec![1; 100]);
+        q.push(vec![2; 100_000]);
+        drain(&mut q, 7000);
+        assert_eq!(q.chunks.capacity(), 0);
+    }
+
+    #[test]
+    fn a_lent_buffer_comes_back_empty_and_keeps_only_unwritten_bytes() {
+        let mut q = OutQueue::default();
+        let spare = Vec::with_capacity(4096);
+        assert!(q.lend(spare).is_none());
+        q.push_slice(b"hello ");
+        q.push_slice(b"world");
+        assert_eq!(q.chunks.len(), 1, "appended to the lent buffer");
+        q.advance(6);
+        let back = q.take_lent().expect("lent");
+        assert!(back.is_empty() && back.capacity() == 4096);
+        assert_eq!(drain(&mut q, 100), b"world");
+        // All written: the lent buffer comes back and the queue is empty.
+        assert!(q.lend(back).is_none());
+        q.push_slice(b"abc");
+        q.advance(3);
+        assert_eq!(q.take_lent().map(|v| v.capacity()), Some(4096));
+        assert_eq!(q.chunks.capacity(), 0);
+        // A queue with bytes of its own does not take a loan.
+        q.push_slice(b"x");
+        assert!(q.lend(Vec::new()).is_some());
+        assert!(q.take_lent().is_none());
+    }
+}
