@@ -76,7 +76,7 @@ demo: all
 
 ## bench: throughput, latency and idle memory through the C ABI (figures go in BENCHMARKS.md)
 BENCH_TLS := --tls build/bench/tls/ca.pem build/bench/tls/server.pem build/bench/tls/server.key
-bench: build/bench/echo_bench build/bench/idle_memory build/bench/tls/server.pem
+bench: build/bench/echo_bench build/bench/idle_memory build/bench/memory_burst build/bench/tls/server.pem
 	build/bench/echo_bench
 	build/bench/echo_bench --deflate
 	build/bench/echo_bench $(BENCH_TLS)
@@ -84,6 +84,7 @@ bench: build/bench/echo_bench build/bench/idle_memory build/bench/tls/server.pem
 	build/bench/idle_memory --deflate
 	build/bench/idle_memory --deflate --no-context-takeover
 	build/bench/idle_memory $(BENCH_TLS)
+	build/bench/memory_burst
 
 ## bench-compare: echo_server side by side with other WebSocket servers (the kit in
 ## ../shared/bench or BENCH_DIR; scenarios a-h, medians of REPEAT=3). Nothing else may

@@ -342,7 +342,7 @@ impl Handler for Endpoint {
         }
     }
 
-    fn flow_control(&self) -> Option<(&Semaphore, u32)> {
+    fn flow_control(&self) -> Option<(&'static Semaphore, u32)> {
         if self.polled {
             events::queue().ok().map(|q| (q.permits(), q.limit()))
         } else {

@@ -67,8 +67,6 @@ struct CurrentFrame {
     header: FrameHeader,
     /// Payload bytes still to come.
     remaining: u64,
-    /// Payload bytes already seen (the mask offset).
-    seen: usize,
 }
 
 /// Where the payload of the event being returned lives.
@@ -88,16 +86,16 @@ pub struct Receiver {
     any_masking: bool,
     max_message_size: usize,
     /// Most frames one message may have (0: no limit).
-    max_fragments: usize,
+    max_fragments: u32,
     /// Frames of the message in progress so far.
-    fragments: usize,
+    fragments: u32,
     frame: Option<CurrentFrame>,
     /// Opcode (Text/Binary) of the fragmented message in progress.
     message_opcode: Option<OpCode>,
     /// Payload of the message in progress (fragments, or a frame split over reads).
     message: Vec<u8>,
     /// Payload of a control frame split over reads.
-    control: Vec<u8>,
+    control: Option<Box<[u8]>>,
     utf8: Utf8Validator,
     /// permessage-deflate's inflater, when negotiated (boxed: most
     /// connections have none, and it is large).
@@ -146,7 +144,7 @@ impl Receiver {
             frame: None,
             message_opcode: None,
             message: Vec::new(),
-            control: Vec::new(),
+            control: None,
             utf8: Utf8Validator::new(),
             inflater: inflater.map(Box::new),
             compressed: false,
@@ -165,12 +163,12 @@ impl Receiver {
     /// Changes the fragment limit (see [`Receiver::with_max_fragments`]); it
     /// applies from the next frame on.
     pub fn set_max_fragments(&mut self, max_fragments: usize) {
-        self.max_fragments = max_fragments;
+        self.max_fragments = max_fragments.try_into().unwrap_or(u32::MAX);
     }
 
     /// The fragment limit (0: none).
     pub fn max_fragments(&self) -> usize {
-        self.max_fragments
+        self.max_fragments as usize
     }
 
     /// Inflates compressed messages with `inflater` (permessage-deflate was
@@ -238,7 +236,6 @@ impl Receiver {
                         self.frame = Some(CurrentFrame {
                             header,
                             remaining: header.payload_len,
-                            seen: 0,
                         });
                     }
                 }
@@ -255,9 +252,10 @@ impl Receiver {
             let start = pos;
             let payload = &mut buf[start..start + take];
             if let Some(key) = header.mask {
-                apply_mask(payload, key, frame.seen);
+                // The mask offset: the payload bytes already seen.
+                let seen = header.payload_len - frame.remaining;
+                apply_mask(payload, key, seen as usize);
             }
-            frame.seen += take;
             frame.remaining -= take as u64;
             pos += take;
             if !whole && take == 0 {
@@ -265,14 +263,17 @@ impl Receiver {
             }
 
             if header.opcode.is_control() {
-                if !whole || !self.control.is_empty() {
-                    self.control.extend_from_slice(payload);
+                if !whole || self.control.is_some() {
+                    // Rare: a control frame split over reads.
+                    let mut control = self.control.take().map(Vec::from).unwrap_or_default();
+                    control.extend_from_slice(payload);
+                    self.control = Some(control.into_boxed_slice());
                 }
                 if !whole {
                     return Ok((pos, None));
                 }
                 self.frame = None;
-                break if self.control.is_empty() {
+                break if self.control.is_none() {
                     Deliver::Buffer(header.opcode, start, pos)
                 } else {
                     Deliver::Control(header.opcode)
@@ -339,7 +340,10 @@ impl Receiver {
         let (opcode, payload): (OpCode, Payload<'a>) = match deliver {
             Deliver::Buffer(opcode, start, end) => (opcode, Payload::Borrowed(&buf[start..end])),
             Deliver::Message(opcode) => return Ok((pos, Some(self.assembled(opcode)))),
-            Deliver::Control(opcode) => (opcode, Payload::Owned(std::mem::take(&mut self.control))),
+            Deliver::Control(opcode) => {
+                let control = self.control.take().expect("assembled above");
+                (opcode, Payload::Owned(control.into_vec()))
+            }
         };
         let event = match opcode {
             OpCode::Text => Incoming::Text(payload),

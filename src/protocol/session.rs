@@ -159,7 +159,8 @@ pub struct Session {
     deflater: Option<Box<Deflater>>,
     /// What rarely happens: the close handshake, owed pongs, keepalive.
     rare: Option<Box<Rare>>,
-    close_timeout: Duration,
+    /// Time allowed for the close handshake, in milliseconds.
+    close_timeout_ms: u32,
     /// The peer ended its side of TCP.
     peer_eof: bool,
     /// We ended our side of TCP (after the close handshake).
@@ -225,7 +226,11 @@ impl Session {
             phase: Phase::Open,
             deflater: None,
             rare: None,
-            close_timeout: config.close_timeout,
+            close_timeout_ms: config
+                .close_timeout
+                .as_millis()
+                .try_into()
+                .unwrap_or(u32::MAX),
             peer_eof: false,
             shut_down: false,
         };
@@ -254,6 +259,10 @@ impl Session {
         }));
         self.rx.set_inflater(inflater);
         self
+    }
+
+    fn close_timeout(&self) -> Duration {
+        Duration::from_millis(u64::from(self.close_timeout_ms))
     }
 
     fn rare(&mut self) -> &mut Rare {
@@ -340,7 +349,7 @@ impl Session {
         if self.queued() == 0 {
             return true;
         }
-        let timeout = self.close_timeout;
+        let timeout = self.close_timeout();
         self.rare().deadline.get_or_insert(now + timeout);
         false
     }
@@ -374,7 +383,7 @@ impl Session {
     /// Messages still waiting to be compressed can no longer go.
     fn drain(&mut self, now: Instant) {
         self.phase = Phase::Draining;
-        let timeout = self.close_timeout;
+        let timeout = self.close_timeout();
         let rare = self.rare();
         rare.deadline = Some(now + timeout);
         rare.deferred = VecDeque::new();
@@ -618,7 +627,7 @@ impl Session {
             None => self.queue_close(code, reason),
         }
         self.phase = Phase::CloseSent;
-        let timeout = self.close_timeout;
+        let timeout = self.close_timeout();
         self.rare().deadline = Some(now + timeout);
         Ok(())
     }

@@ -84,16 +84,16 @@ pub fn connect(
         }
     };
     let (thread, rt) = runtime::pick().map_err(|e| ConnectError::Runtime(e.to_string()))?;
-    let conn = Arc::new(Connection::new(
+    let conn = Connection::new(
         Role::Client,
         thread,
+        handler,
         &target.path,
         &target.query,
         config.connection.send_queue_limit,
-    ));
+    );
     let link = Link {
         conn: conn.clone(),
-        handler,
         config: config.connection.clone(),
     };
     let plan = Plan {
@@ -237,7 +237,13 @@ async fn upgrade_and_drive<S: Stream>(mut stream: S, plan: &Plan, deadline: Inst
             let dc = plan.config.connection.deflate.as_ref();
             let negotiated = dc.zip(deflate.as_ref());
             let session = open_session(Role::Client, &link.config, negotiated);
-            start(link, stream.into_transport(), session, leftover, ())
+            match stream.into_transport(&conn) {
+                Ok(transport) => start(link, transport, session, leftover, None),
+                Err(e) => {
+                    let message = format!("cannot watch the socket: {e}");
+                    fail_before_open(&link, ErrorKind::Io, message).await
+                }
+            }
         }
         Some(Ok(Err((kind, message)))) => fail_before_open(&link, kind, message).await,
         Some(Err(_)) => {

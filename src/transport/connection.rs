@@ -19,18 +19,23 @@ use crate::protocol::handshake::Headers;
 use crate::protocol::outqueue::MAX_SLICES;
 use crate::protocol::receiver::Role;
 use crate::protocol::session::{check_close, Session};
+use crate::transport::driver::{Stage, Waiting};
+use crate::transport::server::Registration;
 use crate::transport::stream::Transport;
-use crate::transport::{runtime, ErrorKind};
+use crate::transport::{runtime, scheduler, ErrorKind, Handler};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::ffi::{c_void, CStr, CString};
 use std::fmt;
 use std::io::IoSlice;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
 use std::time::{Duration, Instant};
+use tokio::time::Sleep;
 
 pub use crate::protocol::session::SendError;
 
@@ -68,15 +73,34 @@ pub(crate) enum Command {
     Close(Option<u16>, String),
 }
 
-/// Commands from other threads, and how to wake the I/O thread for them.
+/// Commands from other threads (made on first use: most connections never
+/// get one).
 #[derive(Default)]
 pub(crate) struct Inbox {
     pub commands: VecDeque<Command>,
-    /// The driver's waker, once it runs.
+    /// The task making the opening handshake, to wake for a close.
     pub waker: Option<Waker>,
-    /// The driver has ended: nothing will take commands any more.
-    pub closed: bool,
 }
+
+/// The inbox, and whether it still takes commands.
+#[derive(Default)]
+pub(crate) struct Mailbox {
+    /// The connection is over: nothing will take commands any more.
+    pub closed: bool,
+    pub inbox: Option<Box<Inbox>>,
+}
+
+impl Mailbox {
+    /// The inbox, made if need be.
+    pub fn inbox(&mut self) -> &mut Inbox {
+        self.inbox.get_or_insert_with(Box::default)
+    }
+}
+
+/// Guards state changes of all connections, so that waiters never miss one
+/// (shared: waiting is rare, and a waiter checks its own connection).
+static CHANGED_LOCK: Mutex<()> = Mutex::new(());
+static CHANGED: Condvar = Condvar::new();
 
 /// How a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,20 +111,17 @@ pub struct CloseInfo {
     pub reason: String,
 }
 
-/// What the opening handshake settled, as C strings in one allocation:
-/// the subprotocol, the extensions, then each header's name and value.
-struct HandshakeInfo {
-    strings: Box<[u8]>,
-    headers: usize,
-    secure: bool,
-}
+/// What the opening handshake settled, in one allocation: a byte saying
+/// whether it ran over TLS, then C strings: the subprotocol, the extensions,
+/// then each header's name and value.
+struct HandshakeInfo(Box<[u8]>);
 
 impl HandshakeInfo {
     fn new(headers: &Headers, subprotocol: &str, extensions: &str, secure: bool) -> Self {
-        let mut strings = Vec::new();
+        let mut bytes = vec![u8::from(secure)];
         let mut put = |s: &str| {
-            strings.extend(s.bytes().take_while(|&b| b != 0));
-            strings.push(0);
+            bytes.extend(s.bytes().take_while(|&b| b != 0));
+            bytes.push(0);
         };
         put(subprotocol);
         put(extensions);
@@ -108,22 +129,26 @@ impl HandshakeInfo {
             put(name);
             put(value);
         }
-        HandshakeInfo {
-            strings: strings.into_boxed_slice(),
-            headers: headers.0.len(),
-            secure,
-        }
+        HandshakeInfo(bytes.into_boxed_slice())
+    }
+
+    fn secure(&self) -> bool {
+        self.0[0] == 1
     }
 
     /// The C strings in order.
     fn all(&self) -> impl Iterator<Item = &CStr> {
-        self.strings
+        self.0[1..]
             .split_inclusive(|&b| b == 0)
             .map(|s| CStr::from_bytes_with_nul(s).unwrap_or_default())
     }
 
+    fn header_count(&self) -> usize {
+        self.all().count().saturating_sub(2) / 2
+    }
+
     fn header_at(&self, index: usize) -> Option<(&CStr, &CStr)> {
-        if index >= self.headers {
+        if index >= self.header_count() {
             return None;
         }
         let mut rest = self.all().skip(2 + 2 * index);
@@ -158,21 +183,27 @@ impl<T> ThreadBound<T> {
 pub(crate) struct Local {
     pub stream: Transport,
     pub session: Session,
+    /// Where the connection is in its life.
+    pub stage: Stage,
     /// The driver is handling a read: sends only queue, and go out together
     /// after it.
     pub corked: bool,
     /// Bytes of the session's output already counted in `Connection::buffered`.
     pub counted: usize,
-    /// The driver's waker, to write what a send left queued.
-    pub waker: Option<Waker>,
     /// Bytes were written since the last flush (TLS buffers writes).
     pub unflushed: bool,
     /// The start of a frame header cut by the end of the last read.
     pub partial: [u8; MAX_HEADER_LEN],
-    pub partial_len: usize,
+    pub partial_len: u8,
     /// Bytes read but not handled yet: left over from the handshake, or
     /// waiting while an event waits for room in the handler's queue.
-    pub stash: Vec<u8>,
+    pub stash: Option<Box<[u8]>>,
+    /// The session's next deadline, once it has one.
+    pub timer: Option<Pin<Box<Sleep>>>,
+    /// An event waiting for room in the handler's queue.
+    pub waiting: Option<Box<Waiting>>,
+    /// A server connection's place in its server's list, until it is over.
+    pub _registration: Option<Registration>,
 }
 
 impl Local {
@@ -193,9 +224,13 @@ impl Local {
     /// Moves the inbox's commands into the session, in order.
     pub fn take_mail(&mut self, conn: &Connection) {
         let commands = {
-            let mut inbox = conn.inbox();
+            let mut mailbox = conn.mailbox();
             conn.mail.store(false, Ordering::Release);
-            std::mem::take(&mut inbox.commands)
+            mailbox
+                .inbox
+                .as_mut()
+                .map(|i| std::mem::take(&mut i.commands))
+                .unwrap_or_default()
         };
         for command in commands {
             match command {
@@ -219,11 +254,11 @@ impl Local {
         } = self;
         let result = session.send(opcode, payload, &mut |slices| stream.write_now(slices));
         if !self.corked {
-            self.write_now();
+            self.write_now(conn);
         }
         if self.session.has_work() {
             // A large message to compress a slice at a time: the driver does it.
-            self.wake();
+            conn.wake();
         }
         self.count(conn);
         result
@@ -231,7 +266,7 @@ impl Local {
 
     /// Writes what the socket takes now (plain TCP); if something stays
     /// queued, wakes the driver to wait until the socket takes the rest.
-    pub fn write_now(&mut self) {
+    pub fn write_now(&mut self, conn: &Connection) {
         if self.session.output().is_empty() {
             return;
         }
@@ -242,14 +277,7 @@ impl Local {
             self.session.wrote(written);
         }
         if !self.session.output().is_empty() {
-            self.wake();
-        }
-    }
-
-    /// Wakes the driver.
-    fn wake(&self) {
-        if let Some(waker) = &self.waker {
-            waker.wake_by_ref();
+            conn.wake();
         }
     }
 }
@@ -257,6 +285,12 @@ impl Local {
 /// One WebSocket connection, shared between its driver and the application.
 pub struct Connection {
     role: Role,
+    /// The I/O thread it lives on.
+    thread: u16,
+    /// It is on its thread's run queue (see [`super::scheduler`]).
+    pub(crate) scheduled: AtomicBool,
+    /// Where its events go.
+    handler: Arc<dyn Handler>,
     state: AtomicU8,
     /// Set once the connection reached `Open` (it may have closed since).
     opened: AtomicBool,
@@ -267,18 +301,15 @@ pub struct Connection {
     /// "path\0query\0".
     target: Box<[u8]>,
     peer: OnceLock<SocketAddr>,
-    peer_text: OnceLock<CString>,
-    close_info: OnceLock<CloseInfo>,
-    failure: OnceLock<(ErrorKind, String)>,
+    peer_text: OnceLock<Box<CStr>>,
+    close_info: OnceLock<Box<CloseInfo>>,
+    failure: OnceLock<Box<(ErrorKind, String)>>,
     /// What the opening handshake settled, once it completed.
     handshake: OnceLock<HandshakeInfo>,
     /// Commands from other threads.
-    inbox: Mutex<Inbox>,
+    mailbox: Mutex<Mailbox>,
     /// The inbox has commands (read without the lock).
     mail: AtomicBool,
-    /// Guards state changes so waiters never miss one.
-    changed_lock: Mutex<()>,
-    changed: Condvar,
     /// The session and socket, on the connection's I/O thread, once open.
     local: ThreadBound<RefCell<Option<Local>>>,
     /// A pointer the application attaches to the connection (C `user_data`).
@@ -297,21 +328,26 @@ impl fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// A new connection in the `Connecting` state, to live on I/O thread `thread`.
+    /// A new connection in the `Connecting` state, to live on I/O thread
+    /// `thread` and hand its events to `handler`.
     pub(crate) fn new(
         role: Role,
         thread: usize,
+        handler: Arc<dyn Handler>,
         path: &str,
         query: &str,
         send_queue_limit: usize,
-    ) -> Connection {
+    ) -> Arc<Connection> {
         let mut target = Vec::with_capacity(path.len() + query.len() + 2);
         for part in [path, query] {
             target.extend(part.bytes().take_while(|&b| b != 0));
             target.push(0);
         }
-        Connection {
+        Arc::new(Connection {
             role,
+            thread: thread as u16,
+            scheduled: AtomicBool::new(false),
+            handler,
             state: AtomicU8::new(ConnectionState::Connecting as u8),
             opened: AtomicBool::new(false),
             buffered: AtomicUsize::new(0),
@@ -322,12 +358,48 @@ impl Connection {
             close_info: OnceLock::new(),
             failure: OnceLock::new(),
             handshake: OnceLock::new(),
-            inbox: Mutex::new(Inbox::default()),
+            mailbox: Mutex::new(Mailbox::default()),
             mail: AtomicBool::new(false),
-            changed_lock: Mutex::new(()),
-            changed: Condvar::new(),
             local: ThreadBound::new(thread, RefCell::new(None)),
             app_data: AtomicPtr::new(std::ptr::null_mut()),
+        })
+    }
+
+    /// The I/O thread the connection lives on.
+    pub(crate) fn thread(&self) -> usize {
+        usize::from(self.thread)
+    }
+
+    /// Where its events go.
+    pub(crate) fn handler(&self) -> &dyn Handler {
+        &*self.handler
+    }
+
+    /// This connection as the `Arc` it lives in.
+    fn arc(&self) -> Arc<Connection> {
+        // SAFETY: a Connection is only ever made by `Connection::new`, inside
+        // an Arc it never leaves, so `self` points into a live Arc allocation;
+        // the count is raised for the handle made here.
+        unsafe {
+            Arc::increment_strong_count(self);
+            Arc::from_raw(self)
+        }
+    }
+
+    /// Tells its socket what its thread's epoll said (on its I/O thread).
+    pub(crate) fn socket_ready(&self, events: u32) {
+        if let Some(Ok(mut local)) = self.local.get().map(RefCell::try_borrow_mut) {
+            if let Some(local) = local.as_mut() {
+                local.stream.ready(events);
+            }
+        }
+    }
+
+    /// Has its I/O thread poll it (to write what a send left queued, take
+    /// commands, or run deferred work).
+    pub(crate) fn wake(&self) {
+        if !self.scheduled.load(Ordering::Acquire) {
+            scheduler::schedule(&self.arc());
         }
     }
 
@@ -365,7 +437,7 @@ impl Connection {
 
     /// How many headers the peer sent in the opening handshake (0 until then).
     pub fn header_count(&self) -> usize {
-        self.handshake.get().map_or(0, |h| h.headers)
+        self.handshake.get().map_or(0, HandshakeInfo::header_count)
     }
 
     /// The handshake header at `index`, in the order received: the request's
@@ -384,15 +456,17 @@ impl Connection {
 
     /// True when the connection runs over TLS.
     pub fn is_secure(&self) -> bool {
-        self.handshake.get().is_some_and(|h| h.secure)
+        self.handshake.get().is_some_and(HandshakeInfo::secure)
     }
 
     /// The peer's address as `ip:port` (`[v6]:port`), empty until connected.
     pub fn peer(&self) -> &CStr {
         match self.peer.get() {
-            Some(addr) => self
-                .peer_text
-                .get_or_init(|| CString::new(addr.to_string()).unwrap_or_default()),
+            Some(addr) => self.peer_text.get_or_init(|| {
+                CString::new(addr.to_string())
+                    .unwrap_or_default()
+                    .into_boxed_c_str()
+            }),
             None => c"",
         }
     }
@@ -422,12 +496,12 @@ impl Connection {
 
     /// How the connection ended; `None` until it is closed.
     pub fn close_info(&self) -> Option<&CloseInfo> {
-        self.close_info.get()
+        self.close_info.get().map(|b| &**b)
     }
 
     /// The error that failed the connection, if one did.
     pub fn failure(&self) -> Option<(ErrorKind, &str)> {
-        self.failure.get().map(|(k, m)| (*k, m.as_str()))
+        self.failure.get().map(|f| (f.0, f.1.as_str()))
     }
 
     /// Bytes of sent messages not yet written to the socket.
@@ -502,15 +576,18 @@ impl Connection {
 
     /// Hands a command to the I/O thread and wakes it.
     fn post(&self, command: Command) -> Result<(), SendError> {
-        let mut inbox = self.inbox();
-        if inbox.closed {
+        let mut mailbox = self.mailbox();
+        if mailbox.closed {
             return Err(SendError::NotOpen);
         }
+        let inbox = mailbox.inbox();
         inbox.commands.push_back(command);
         self.mail.store(true, Ordering::Release);
         if let Some(waker) = &inbox.waker {
             waker.wake_by_ref();
         }
+        drop(mailbox);
+        self.wake();
         Ok(())
     }
 
@@ -537,10 +614,10 @@ impl Connection {
         let on_thread = self.with_local(|local| {
             let result = local.session.close(code, reason, Instant::now());
             if !local.corked {
-                local.write_now();
+                local.write_now(self);
             }
             // The close timeout needs the driver's timer.
-            local.wake();
+            self.wake();
             local.count(self);
             result
         });
@@ -554,20 +631,20 @@ impl Connection {
     /// forever). Returns the state reached.
     pub fn wait_for(&self, state: ConnectionState, timeout: Option<Duration>) -> ConnectionState {
         let deadline = timeout.map(|t| Instant::now() + t);
-        let mut guard = self.changed_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = CHANGED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             let now = self.state();
             if now >= state {
                 return now;
             }
             guard = match deadline {
-                None => self.changed.wait(guard).unwrap_or_else(|e| e.into_inner()),
+                None => CHANGED.wait(guard).unwrap_or_else(|e| e.into_inner()),
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return now;
                     }
-                    self.changed
+                    CHANGED
                         .wait_timeout(guard, left)
                         .unwrap_or_else(|e| e.into_inner())
                         .0
@@ -577,14 +654,14 @@ impl Connection {
     }
 
     fn notify(&self) {
-        let _guard = self.changed_lock.lock().unwrap_or_else(|e| e.into_inner());
-        self.changed.notify_all();
+        let _guard = CHANGED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        CHANGED.notify_all();
     }
 
     // ---- used by the transport ----
 
-    pub(crate) fn inbox(&self) -> MutexGuard<'_, Inbox> {
-        self.inbox.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn mailbox(&self) -> MutexGuard<'_, Mailbox> {
+        self.mailbox.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// True when other threads left commands in the inbox.
@@ -598,7 +675,8 @@ impl Connection {
         if self.has_mail() {
             return std::task::Poll::Ready(());
         }
-        let mut inbox = self.inbox();
+        let mut mailbox = self.mailbox();
+        let inbox = mailbox.inbox();
         if !inbox
             .waker
             .as_ref()
@@ -664,30 +742,38 @@ impl Connection {
     }
 
     pub(crate) fn mark_failed(&self, kind: ErrorKind, message: String) {
-        let _ = self.failure.set((kind, message));
+        let _ = self.failure.set(Box::new((kind, message)));
     }
 
     /// Marks the connection closed; commands can no longer be queued and what
     /// was queued is given up.
     pub(crate) fn mark_closed(&self, info: CloseInfo) {
         {
-            let mut inbox = self.inbox();
-            inbox.closed = true;
-            inbox.commands = VecDeque::new();
-            inbox.waker = None;
+            let mut mailbox = self.mailbox();
+            mailbox.closed = true;
+            mailbox.inbox = None;
         }
         self.buffered.store(0, Ordering::Release);
-        let _ = self.close_info.set(info);
-        let _guard = self.changed_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self.close_info.set(Box::new(info));
+        let _guard = CHANGED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         self.state
             .store(ConnectionState::Closed as u8, Ordering::Release);
-        self.changed.notify_all();
+        CHANGED.notify_all();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A handler that ignores everything.
+    fn nobody() -> Arc<dyn Handler> {
+        struct Nobody;
+        impl Handler for Nobody {
+            fn event(&self, _: &Arc<Connection>, _: crate::transport::Event<'_>) {}
+        }
+        Arc::new(Nobody)
+    }
 
     #[test]
     fn handshake_strings_are_kept_in_one_allocation() {
@@ -699,6 +785,11 @@ mod tests {
         let info = HandshakeInfo::new(&headers, "chat", "permessage-deflate", true);
         let all: Vec<&CStr> = info.all().collect();
         assert_eq!(all.len(), 8);
+        assert!(info.secure());
+        assert_eq!(info.header_count(), 3);
+        let plain = HandshakeInfo::new(&Headers(Vec::new()), "", "", false);
+        assert!(!plain.secure());
+        assert_eq!((plain.header_count(), plain.header_at(0)), (0, None));
         assert_eq!(info.header_at(0), Some((c"Host", c"example.com")));
         assert_eq!(info.header_at(1), Some((c"X-Empty", c"")));
         assert_eq!(info.header_at(2), Some((c"Cut", c"before")));
@@ -708,16 +799,16 @@ mod tests {
 
     #[test]
     fn target_splits_into_path_and_query() {
-        let conn = Connection::new(Role::Server, 0, "/a/b", "x=1", 100);
+        let conn = Connection::new(Role::Server, 0, nobody(), "/a/b", "x=1", 100);
         assert_eq!(conn.path(), c"/a/b");
         assert_eq!(conn.query(), c"x=1");
-        let conn = Connection::new(Role::Server, 0, "/", "", 100);
+        let conn = Connection::new(Role::Server, 0, nobody(), "/", "", 100);
         assert_eq!((conn.path(), conn.query()), (c"/", c""));
     }
 
     #[test]
     fn the_local_state_is_out_of_reach_off_its_thread() {
-        let conn = Connection::new(Role::Server, 0, "/", "", 100);
+        let conn = Connection::new(Role::Server, 0, nobody(), "/", "", 100);
         assert!(
             conn.local.get().is_none(),
             "this test thread is no I/O thread"

@@ -10,8 +10,9 @@
 //! write after it.
 
 use super::connection::{CloseInfo, Connection, Local};
+use super::server::Registration;
 use super::stream::Transport;
-use super::{ConnectionConfig, ErrorKind, Event, Handler};
+use super::{memory, scheduler, ConnectionConfig, ErrorKind, Event, Handler};
 use crate::protocol::deflate::{Compressor, Decompressor, DeflateConfig, DeflateParams};
 use crate::protocol::frame::MAX_HEADER_LEN;
 use crate::protocol::outqueue::MAX_SLICES;
@@ -19,15 +20,15 @@ use crate::protocol::receiver::{Incoming, Payload, Role};
 use crate::protocol::session::{Phase, Session, SessionConfig, Timer};
 use crate::transport::random;
 use std::cell::Cell;
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::TryAcquireError;
-use tokio::time::{sleep_until, Sleep};
+use tokio::sync::{AcquireError, SemaphorePermit, TryAcquireError};
+use tokio::time::sleep_until;
 
 /// Size of each I/O thread's read buffer.
 const READ_BUFFER: usize = 256 * 1024;
@@ -71,12 +72,10 @@ fn uncork(local: &mut Local) {
     }
 }
 
-/// What one connection's task needs.
+/// A connection being opened, and its options.
 pub(crate) struct Link {
     /// The shared connection.
     pub conn: Arc<Connection>,
-    /// Where events go.
-    pub handler: Arc<dyn Handler>,
     /// Limits and timeouts.
     pub config: ConnectionConfig,
 }
@@ -94,7 +93,8 @@ pub fn event_cost(event: &Event<'_>, limit: u32) -> u32 {
 }
 
 /// Hands `event` to the handler, first waiting for room in its queue if it has one.
-pub(crate) async fn deliver(handler: &dyn Handler, conn: &Arc<Connection>, event: Event<'_>) {
+pub(crate) async fn deliver(conn: &Arc<Connection>, event: Event<'_>) {
+    let handler = conn.handler();
     if let Some((queue, limit)) = handler.flow_control() {
         if let Ok(permit) = queue.acquire_many(event_cost(&event, limit)).await {
             permit.forget();
@@ -107,18 +107,14 @@ pub(crate) async fn deliver(handler: &dyn Handler, conn: &Arc<Connection>, event
 /// 1015 when TLS failed, 1006 otherwise.
 pub(crate) async fn fail_before_open(link: &Link, kind: ErrorKind, message: String) {
     link.conn.mark_failed(kind, message.clone());
-    deliver(&*link.handler, &link.conn, Event::Error(kind, &message)).await;
+    deliver(&link.conn, Event::Error(kind, &message)).await;
     let code = if kind == ErrorKind::Tls { 1015 } else { 1006 };
     finish(link, code, String::new()).await;
 }
 
-/// Marks the connection closed and delivers its `Close` event.
+/// Marks a connection that never opened closed and delivers its `Close` event.
 pub(crate) async fn finish(link: &Link, code: u16, reason: String) {
-    close(&link.conn, &*link.handler, code, reason).await
-}
-
-async fn close(conn: &Arc<Connection>, handler: &dyn Handler, code: u16, reason: String) {
-    conn.mark_closed(CloseInfo {
+    link.conn.mark_closed(CloseInfo {
         code,
         reason: reason.clone(),
     });
@@ -126,7 +122,7 @@ async fn close(conn: &Arc<Connection>, handler: &dyn Handler, code: u16, reason:
         code,
         reason: &reason,
     };
-    deliver(handler, conn, event).await;
+    deliver(&link.conn, event).await;
 }
 
 /// The session of a connection that just opened, with permessage-deflate
@@ -178,101 +174,102 @@ pub(crate) fn open_session(
 
 /// An event kept until there is room for it in the handler's queue.
 enum Held {
+    Open,
     Message(bool, Vec<u8>),
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     Error(ErrorKind, String),
+    Close(u16, String),
 }
 
 impl Held {
     fn new(event: &Event<'_>) -> Held {
         match *event {
+            Event::Open => Held::Open,
             Event::Message { text, data } => Held::Message(text, data.to_vec()),
             Event::Ping(d) => Held::Ping(d.to_vec()),
             Event::Pong(d) => Held::Pong(d.to_vec()),
             Event::Error(kind, m) => Held::Error(kind, m.to_string()),
-            Event::Open | Event::Close { .. } => {
-                unreachable!("open and close are delivered by the task itself")
-            }
+            Event::Close { code, reason } => Held::Close(code, reason.to_string()),
         }
     }
 
     fn event(&self) -> Event<'_> {
         match self {
+            Held::Open => Event::Open,
             Held::Message(text, data) => Event::Message { text: *text, data },
             Held::Ping(d) => Event::Ping(d),
             Held::Pong(d) => Event::Pong(d),
             Held::Error(kind, m) => Event::Error(*kind, m),
+            Held::Close(code, reason) => Event::Close {
+                code: *code,
+                reason,
+            },
         }
     }
+}
+
+/// The permits an event waits for in the handler's queue.
+type Permits = Pin<Box<dyn Future<Output = Result<SemaphorePermit<'static>, AcquireError>> + Send>>;
+
+/// An event waiting for room in the handler's queue, and the wait.
+pub(crate) struct Waiting {
+    held: Held,
+    permits: Permits,
+}
+
+/// Where an open connection is in its life.
+pub(crate) enum Stage {
+    /// Its `Open` event is next.
+    Opening,
+    /// Reading, writing, waiting.
+    Running,
+    /// It is over (because of this error, if one ended it): the socket is
+    /// closed next, and the last events delivered.
+    Ending(Option<Box<(ErrorKind, String)>>),
+    /// Its `Close` event is next.
+    Closing(Box<CloseInfo>),
+    /// Everything was delivered: its state can go.
+    Done,
 }
 
 /// Why the driver stopped polling.
 enum Stop {
     /// The connection is over, because of this error if one ended it.
-    Ended(Option<(ErrorKind, String)>),
-    /// This event waits for room in the handler's queue (this many permits).
-    Wait(Held, u32),
+    Ended(Option<Box<(ErrorKind, String)>>),
+    /// An event waits for room in the handler's queue.
+    Wait(Box<Waiting>),
 }
 
-/// Starts the task of a connection that just opened over `stream`, with
+/// Starts driving a connection that just opened over `stream`, with
 /// `pending` the bytes read past the handshake. Called on the connection's
-/// I/O thread, by the task that made the handshake, which then ends: the
-/// connection's own task holds little more than its two handles, so an idle
-/// connection costs only its state. `keep` is dropped when the connection
-/// has closed (a server's registration of it).
+/// I/O thread by the task that made the handshake, which then ends: from now
+/// on the connection is polled by its thread's scheduler
+/// ([`super::scheduler`]), not by a task of its own. A server connection's
+/// `registration` is dropped when the connection is over.
 pub(crate) fn start(
     link: Link,
     stream: Transport,
     session: Session,
     pending: Vec<u8>,
-    keep: impl Send + 'static,
+    registration: Option<Registration>,
 ) {
-    let Link { conn, handler, .. } = link;
+    let conn = link.conn;
     *conn.local().borrow_mut() = Some(Local {
         stream,
         session,
+        stage: Stage::Opening,
         corked: false,
         counted: 0,
-        waker: None,
         unflushed: false,
         partial: [0; MAX_HEADER_LEN],
         partial_len: 0,
-        stash: pending,
+        stash: (!pending.is_empty()).then(|| pending.into_boxed_slice()),
+        timer: None,
+        waiting: None,
+        _registration: registration,
     });
-    tokio::spawn(async move {
-        drive(conn, handler).await;
-        drop(keep);
-    });
-}
-
-/// Runs an open connection until it is closed; then delivers the `Close` event.
-async fn drive(conn: Arc<Connection>, handler: Arc<dyn Handler>) {
-    if conn.mark_open() {
-        deliver(&*handler, &conn, Event::Open).await;
-    }
-    let mut timer = None;
-    let ended = loop {
-        let stop = poll_fn(|cx| poll_connection(&conn, &*handler, &mut timer, cx)).await;
-        match stop {
-            Stop::Ended(error) => break error,
-            Stop::Wait(held, cost) => {
-                if let Some((queue, _)) = handler.flow_control() {
-                    if let Ok(permit) = queue.acquire_many(cost).await {
-                        permit.forget();
-                    }
-                }
-                handler.event(&conn, held.event());
-            }
-        }
-    };
-    let local = conn.local().borrow_mut().take();
-    let (code, reason) = local.map_or((1006, String::new()), |l| l.session.close_status());
-    if let Some((kind, message)) = ended {
-        conn.mark_failed(kind, message.clone());
-        deliver(&*handler, &conn, Event::Error(kind, &message)).await;
-    }
-    close(&conn, &*handler, code, reason).await;
+    scheduler::schedule(&conn);
 }
 
 /// Runs `f` on the connection's local state.
@@ -280,7 +277,95 @@ fn with<R>(conn: &Connection, f: impl FnOnce(&mut Local) -> R) -> R {
     let mut guard = conn.local().borrow_mut();
     f(guard
         .as_mut()
-        .expect("the local state lives as long as the driver"))
+        .expect("the local state lives as long as the connection runs"))
+}
+
+/// Polls an open connection (its scheduler does, with the connection as the
+/// waker): does what its stage calls for, until it has to wait. `Ready` once
+/// it is over and its state is gone.
+pub(crate) fn poll(conn: &Arc<Connection>, cx: &mut Context<'_>) -> Poll<()> {
+    let handler = conn.handler();
+    loop {
+        let waiting = {
+            let mut guard = conn.local().borrow_mut();
+            let Some(local) = guard.as_mut() else {
+                return Poll::Ready(());
+            };
+            local.waiting.take()
+        };
+        if let Some(mut waiting) = waiting {
+            // An event waiting for room in the handler's queue goes first.
+            match waiting.permits.as_mut().poll(cx) {
+                Poll::Pending => {
+                    with(conn, |local| local.waiting = Some(waiting));
+                    return Poll::Pending;
+                }
+                Poll::Ready(permit) => {
+                    if let Ok(permit) = permit {
+                        permit.forget();
+                    }
+                    handler.event(conn, waiting.held.event());
+                }
+            }
+        }
+        let stage = with(conn, |local| {
+            std::mem::replace(&mut local.stage, Stage::Running)
+        });
+        let waiting = match stage {
+            Stage::Opening => {
+                if conn.mark_open() {
+                    deliver_or_hold(handler, conn, Event::Open)
+                } else {
+                    None
+                }
+            }
+            Stage::Running => match poll_connection(conn, handler, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Stop::Wait(waiting)) => Some(waiting),
+                Poll::Ready(Stop::Ended(error)) => {
+                    with(conn, |local| local.stage = Stage::Ending(error));
+                    None
+                }
+            },
+            Stage::Ending(error) => {
+                with(conn, |local| {
+                    local.stream = Transport::Closed;
+                    local.timer = None;
+                    // What it still holds goes when its state does.
+                    memory::released(local.session.queued());
+                    let (code, reason) = local.session.close_status();
+                    local.stage = Stage::Closing(Box::new(CloseInfo { code, reason }));
+                });
+                match error {
+                    Some(error) => {
+                        let (kind, message) = *error;
+                        conn.mark_failed(kind, message.clone());
+                        deliver_or_hold(handler, conn, Event::Error(kind, &message))
+                    }
+                    None => None,
+                }
+            }
+            Stage::Closing(info) => {
+                with(conn, |local| local.stage = Stage::Done);
+                conn.mark_closed((*info).clone());
+                let event = Event::Close {
+                    code: info.code,
+                    reason: &info.reason,
+                };
+                deliver_or_hold(handler, conn, event)
+            }
+            Stage::Done => {
+                // Dropped outside the borrow: dropping the registration
+                // takes its server's lock.
+                let local = conn.local().borrow_mut().take();
+                drop(local);
+                return Poll::Ready(());
+            }
+        };
+        if let Some(waiting) = waiting {
+            with(conn, |local| local.waiting = Some(waiting));
+        }
+    }
 }
 
 /// One turn of the connection: read and dispatch, write, run timers, until
@@ -288,20 +373,11 @@ fn with<R>(conn: &Connection, f: impl FnOnce(&mut Local) -> R) -> R {
 fn poll_connection(
     conn: &Arc<Connection>,
     handler: &dyn Handler,
-    timer: &mut Option<Pin<Box<Sleep>>>,
     cx: &mut Context<'_>,
 ) -> Poll<Stop> {
     let mut reads = 0;
     loop {
         with(conn, |local| {
-            if !local
-                .waker
-                .as_ref()
-                .is_some_and(|w| w.will_wake(cx.waker()))
-            {
-                local.waker = Some(cx.waker().clone());
-                conn.inbox().waker = Some(cx.waker().clone());
-            }
             if conn.has_mail() {
                 local.take_mail(conn);
             }
@@ -334,24 +410,23 @@ fn poll_connection(
         });
         match wrote {
             Poll::Ready(Err(e)) => {
-                return Poll::Ready(Stop::Ended(Some((
-                    ErrorKind::Io,
-                    format!("write failed: {e}"),
-                ))))
+                let why = format!("write failed: {e}");
+                return Poll::Ready(Stop::Ended(Some(Box::new((ErrorKind::Io, why)))));
             }
             Poll::Ready(Ok(true)) => return Poll::Ready(Stop::Ended(None)),
             Poll::Ready(Ok(false)) | Poll::Pending => {}
         }
-        match poll_timer(conn, timer, cx) {
+        match with(conn, |local| poll_timer(local, cx)) {
             Poll::Ready(Timer::Continue) => progress = true,
             Poll::Ready(Timer::Finished) => return Poll::Ready(Stop::Ended(None)),
             Poll::Ready(Timer::Failed(why)) => {
-                return Poll::Ready(Stop::Ended(Some((ErrorKind::Timeout, why))))
+                return Poll::Ready(Stop::Ended(Some(Box::new((ErrorKind::Timeout, why)))))
             }
             Poll::Pending => {}
         }
         if more_work || reads >= READS_PER_TURN {
-            yield_turn(cx);
+            // Let the other connections of this thread run; come back after them.
+            scheduler::yield_now(conn);
             return Poll::Pending;
         }
         // Writing may have made room for deferred work.
@@ -359,14 +434,6 @@ fn poll_connection(
             return Poll::Pending;
         }
     }
-}
-
-/// Lets the other connections of this thread run and comes back after them:
-/// the wake-up is deferred until the runtime has looked for new I/O events, so
-/// even a connection with endless work cannot keep new ones waiting.
-fn yield_turn(cx: &mut Context<'_>) {
-    let mut yielded = std::pin::pin!(tokio::task::yield_now());
-    let _ = yielded.as_mut().poll(cx);
 }
 
 /// Writes what is queued, flushes, and ends our side of TCP when the session
@@ -410,17 +477,13 @@ fn poll_write(local: &mut Local, cx: &mut Context<'_>) -> Poll<std::io::Result<b
 }
 
 /// Waits for the session's next deadline; when it comes, runs it.
-fn poll_timer(
-    conn: &Connection,
-    timer: &mut Option<Pin<Box<Sleep>>>,
-    cx: &mut Context<'_>,
-) -> Poll<Timer> {
-    let Some(at) = with(conn, |local| local.session.next_timer()) else {
-        *timer = None;
+fn poll_timer(local: &mut Local, cx: &mut Context<'_>) -> Poll<Timer> {
+    let Some(at) = local.session.next_timer() else {
+        local.timer = None;
         return Poll::Pending;
     };
     let at = tokio::time::Instant::from_std(at);
-    let sleep = timer.get_or_insert_with(|| Box::pin(sleep_until(at)));
+    let sleep = local.timer.get_or_insert_with(|| Box::pin(sleep_until(at)));
     if sleep.deadline() != at {
         sleep.as_mut().reset(at);
     }
@@ -428,15 +491,12 @@ fn poll_timer(
         return Poll::Pending;
     }
     let now = Instant::now();
-    let (result, next) = with(conn, |local| {
-        (local.session.on_timer(now), local.session.next_timer())
-    });
-    if result == Timer::Continue && next.is_some_and(|n| n <= now) {
+    let result = local.session.on_timer(now);
+    if result == Timer::Continue && local.session.next_timer().is_some_and(|n| n <= now) {
         // Not due yet by the session's clock: look again in a moment rather
         // than spin on a timer that already fired.
-        sleep
-            .as_mut()
-            .reset(tokio::time::Instant::now() + std::time::Duration::from_millis(1));
+        let soon = tokio::time::Instant::now() + std::time::Duration::from_millis(1);
+        sleep.as_mut().reset(soon);
         return Poll::Pending;
     }
     Poll::Ready(result)
@@ -452,7 +512,8 @@ fn poll_read(
     cx: &mut Context<'_>,
 ) -> Poll<Result<bool, Stop>> {
     let (mut stash, busy) = with(conn, |local| {
-        (std::mem::take(&mut local.stash), local.session.is_busy())
+        let stash = local.stash.take().map(Vec::from).unwrap_or_default();
+        (stash, local.session.is_busy())
     });
     if !stash.is_empty() || busy {
         return Poll::Ready(dispatch(conn, handler, &mut stash, Instant::now()));
@@ -462,7 +523,7 @@ fn poll_read(
         if !local.session.wants_read() {
             return Poll::Pending;
         }
-        let kept = local.partial_len;
+        let kept = usize::from(local.partial_len);
         buf[..kept].copy_from_slice(&local.partial[..kept]);
         let mut read_buf = ReadBuf::new(&mut buf[kept..]);
         match Pin::new(&mut local.stream).poll_read(cx, &mut read_buf) {
@@ -475,7 +536,7 @@ fn poll_read(
         Poll::Pending => Poll::Pending,
         Poll::Ready(Err(e)) => {
             let draining = with(conn, |local| local.session.phase() == Phase::Draining);
-            let error = (!draining).then(|| (ErrorKind::Io, format!("read failed: {e}")));
+            let error = (!draining).then(|| Box::new((ErrorKind::Io, format!("read failed: {e}"))));
             Poll::Ready(Err(Stop::Ended(error)))
         }
         Poll::Ready(Ok((_, 0))) => {
@@ -510,7 +571,6 @@ fn dispatch(
     now: Instant,
 ) -> Result<bool, Stop> {
     with(conn, cork);
-    let flow = handler.flow_control();
     let mut pos = 0;
     let mut held = None;
     let mut busy = false;
@@ -524,7 +584,7 @@ fn dispatch(
                 conn.mark_closing();
                 conn.mark_failed(ErrorKind::Protocol, message.clone());
                 let event = Event::Error(ErrorKind::Protocol, &message);
-                held = deliver_now(handler, conn, flow, event);
+                held = deliver_or_hold(handler, conn, event);
                 break;
             }
         };
@@ -537,14 +597,14 @@ fn dispatch(
             Incoming::Text(p) => (true, p),
             Incoming::Binary(p) => (false, p),
             Incoming::Ping(p) => {
-                held = deliver_now(handler, conn, flow, Event::Ping(&p));
+                held = deliver_or_hold(handler, conn, Event::Ping(&p));
                 if held.is_some() {
                     break;
                 }
                 continue;
             }
             Incoming::Pong(p) => {
-                held = deliver_now(handler, conn, flow, Event::Pong(&p));
+                held = deliver_or_hold(handler, conn, Event::Pong(&p));
                 if held.is_some() {
                     break;
                 }
@@ -555,10 +615,9 @@ fn dispatch(
                 continue;
             }
         };
-        held = deliver_now(
+        held = deliver_or_hold(
             handler,
             conn,
-            flow,
             Event::Message {
                 text: event,
                 data: &payload,
@@ -575,30 +634,34 @@ fn dispatch(
         let rest = &buf[pos..];
         if held.is_none() && !busy && rest.len() <= MAX_HEADER_LEN {
             local.partial[..rest.len()].copy_from_slice(rest);
-            local.partial_len = rest.len();
-        } else {
-            local.stash = rest.to_vec();
+            local.partial_len = rest.len() as u8;
+        } else if !rest.is_empty() {
+            local.stash = Some(rest.into());
         }
     });
     match held {
-        Some((held, cost)) => Err(Stop::Wait(held, cost)),
+        Some(waiting) => Err(Stop::Wait(waiting)),
         None => Ok(busy),
     }
 }
 
 /// Delivers `event` now if the handler's queue has room for it (or it has
-/// none); otherwise returns it, owned, with the permits it needs.
-fn deliver_now(
+/// no queue); otherwise returns it, owned, with the wait for its room.
+fn deliver_or_hold(
     handler: &dyn Handler,
     conn: &Arc<Connection>,
-    flow: Option<(&tokio::sync::Semaphore, u32)>,
     event: Event<'_>,
-) -> Option<(Held, u32)> {
-    if let Some((queue, limit)) = flow {
+) -> Option<Box<Waiting>> {
+    if let Some((queue, limit)) = handler.flow_control() {
         let cost = event_cost(&event, limit);
         match queue.try_acquire_many(cost) {
             Ok(permit) => permit.forget(),
-            Err(TryAcquireError::NoPermits) => return Some((Held::new(&event), cost)),
+            Err(TryAcquireError::NoPermits) => {
+                return Some(Box::new(Waiting {
+                    held: Held::new(&event),
+                    permits: Box::pin(queue.acquire_many(cost)),
+                }))
+            }
             Err(TryAcquireError::Closed) => {}
         }
     }

@@ -11,8 +11,11 @@ pub mod config;
 pub mod connection;
 mod driver;
 pub mod http_files;
+mod memory;
 pub mod random;
+mod reactor;
 pub mod runtime;
+mod scheduler;
 mod serve;
 pub mod server;
 mod stream;
@@ -78,10 +81,11 @@ pub trait Handler: Send + Sync + 'static {
     fn event(&self, conn: &Arc<Connection>, event: Event<'_>);
 
     /// When the events are queued for another thread: the semaphore that bounds
-    /// that queue (one permit per byte) and its size. The driver takes
+    /// that queue (one permit per byte; it lives as long as the process) and
+    /// its size. The driver takes
     /// [`event_cost`] permits before delivering each event, which stops reading
     /// from the socket while the consumer is behind; the consumer gives them back.
-    fn flow_control(&self) -> Option<(&Semaphore, u32)> {
+    fn flow_control(&self) -> Option<(&'static Semaphore, u32)> {
         None
     }
 

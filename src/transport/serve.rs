@@ -28,11 +28,11 @@ use tokio::time::{timeout, timeout_at, Instant};
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// Serves one accepted connection until it ends.
-pub(super) async fn serve(tcp: TcpStream, peer: SocketAddr, slot: Slot) {
+pub(super) async fn serve(tcp: TcpStream, peer: SocketAddr, slot: Slot, over_limit: bool) {
     let _ = tcp.set_nodelay(true);
     let deadline = Instant::now() + slot.shared.config.connection.handshake_timeout;
     let Some(acceptor) = slot.shared.tls.clone() else {
-        return handle(tcp, peer, slot, false, deadline).await;
+        return handle(tcp, peer, slot, over_limit, false, deadline).await;
     };
     let mut first = [0u8; 1];
     match timeout_at(deadline, tcp.peek(&mut first)).await {
@@ -54,7 +54,7 @@ pub(super) async fn serve(tcp: TcpStream, peer: SocketAddr, slot: Slot) {
     // and plain connections should not carry its size in their own task.
     Box::pin(async move {
         if let Ok(Ok(stream)) = timeout_at(deadline, acceptor.accept(tcp)).await {
-            handle(stream, peer, slot, true, deadline).await;
+            handle(stream, peer, slot, over_limit, true, deadline).await;
         }
     })
     .await
@@ -65,6 +65,7 @@ async fn handle<S: Stream>(
     mut stream: S,
     peer: SocketAddr,
     slot: Slot,
+    over_limit: bool,
     secure: bool,
     deadline: Instant,
 ) {
@@ -80,7 +81,7 @@ async fn handle<S: Stream>(
             return reject(stream, &response, linger).await;
         }
     };
-    if slot.over_limit || shared.is_stopped() {
+    if over_limit || shared.is_stopped() {
         let response = build_error_response(
             503,
             "Service Unavailable",
@@ -161,6 +162,7 @@ async fn handle<S: Stream>(
     let conn = Connection::new(
         Role::Server,
         thread,
+        shared.handler.clone(),
         &request.path,
         &request.query,
         conn_config.send_queue_limit,
@@ -175,10 +177,8 @@ async fn handle<S: Stream>(
         extensions.as_deref().unwrap_or(""),
         secure,
     );
-    let conn = Arc::new(conn);
     let link = Link {
         conn: conn.clone(),
-        handler: shared.handler.clone(),
         config: conn_config.clone(),
     };
     // Every accepted request ends in an open connection or in a failure the
@@ -197,6 +197,13 @@ async fn handle<S: Stream>(
     if let Some((kind, message)) = failure {
         return fail_before_open(&link, kind, message).await;
     }
+    let transport = match stream.into_transport(&conn) {
+        Ok(transport) => transport,
+        Err(e) => {
+            let message = format!("cannot watch the socket: {e}");
+            return fail_before_open(&link, ErrorKind::Io, message).await;
+        }
+    };
     let registration = slot.register(conn.clone());
     if shared.is_stopped() {
         // stop() ran between the check above and the registration.
@@ -204,13 +211,7 @@ async fn handle<S: Stream>(
     }
     let negotiated = deflate.as_ref().map(|(dc, p)| (*dc, p));
     let session = open_session(Role::Server, conn_config, negotiated);
-    start(
-        link,
-        stream.into_transport(),
-        session,
-        leftover,
-        registration,
-    );
+    start(link, transport, session, leftover, Some(registration));
 }
 
 /// Reads the request head; returns it with the bytes that followed it, or the

@@ -195,14 +195,14 @@ async fn accept_loop(
         };
         match accepted.and_then(|(stream, peer)| Ok((runtime::pick()?, stream, peer))) {
             Ok(((_, thread), stream, peer)) => {
-                let slot = Slot::take(&shared);
+                let (slot, over_limit) = Slot::take(&shared);
                 thread.spawn(async move {
                     // Registered with the reactor of the thread it lives on.
                     let stream = stream
                         .set_nonblocking(true)
                         .and_then(|()| TcpStream::from_std(stream));
                     if let Ok(stream) = stream {
-                        serve(stream, peer, slot).await;
+                        serve(stream, peer, slot, over_limit).await;
                     }
                 });
             }
@@ -218,17 +218,17 @@ async fn accept_loop(
 /// (so clients still in the handshake count too) until its task ends.
 pub(super) struct Slot {
     pub(super) shared: Arc<Shared>,
-    /// More connections than allowed: this one only gets a 503.
-    pub(super) over_limit: bool,
 }
 
 impl Slot {
-    fn take(shared: &Arc<Shared>) -> Slot {
+    /// Counts a newly accepted connection; true with it when it is more
+    /// than `max_connections` allows (it only gets a 503).
+    fn take(shared: &Arc<Shared>) -> (Slot, bool) {
         let before = shared.accepted.fetch_add(1, Ordering::AcqRel);
-        Slot {
+        let slot = Slot {
             shared: shared.clone(),
-            over_limit: before >= shared.config.max_connections,
-        }
+        };
+        (slot, before >= shared.config.max_connections)
     }
 }
 
@@ -249,7 +249,7 @@ impl Slot {
 }
 
 /// An open connection in its server's list; dropped when it has closed.
-pub(super) struct Registration {
+pub(crate) struct Registration {
     slot: Slot,
     id: u64,
 }

@@ -1,9 +1,12 @@
 //! The byte streams a connection runs over: plain TCP, or TLS over TCP.
 
+use super::connection::Connection;
+use super::reactor::Socket;
 use crate::protocol::handshake::MAX_HEAD_BYTES;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
@@ -95,37 +98,41 @@ pub(crate) async fn read_more<S: AsyncRead + Unpin>(
 
 /// A connected stream a connection can run over.
 pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
-    /// The stream as the driver holds it.
-    fn into_transport(self) -> Transport;
+    /// The stream as the driver of the open connection `conn` holds it
+    /// (called on `conn`'s I/O thread).
+    fn into_transport(self, conn: &Arc<Connection>) -> io::Result<Transport>;
 }
 
 impl Stream for TcpStream {
-    fn into_transport(self) -> Transport {
-        Transport::Plain(self)
+    /// The socket leaves tokio for its thread's own epoll instance.
+    fn into_transport(self, conn: &Arc<Connection>) -> io::Result<Transport> {
+        Socket::register(self.into_std()?, conn).map(Transport::Plain)
     }
 }
 
 impl Stream for tokio_rustls::server::TlsStream<TcpStream> {
-    fn into_transport(self) -> Transport {
-        Transport::TlsServer(Box::new(self))
+    fn into_transport(self, _: &Arc<Connection>) -> io::Result<Transport> {
+        Ok(Transport::TlsServer(Box::new(self)))
     }
 }
 
 impl Stream for tokio_rustls::client::TlsStream<TcpStream> {
-    fn into_transport(self) -> Transport {
-        Transport::TlsClient(Box::new(self))
+    fn into_transport(self, _: &Arc<Connection>) -> io::Result<Transport> {
+        Ok(Transport::TlsClient(Box::new(self)))
     }
 }
 
 /// The byte stream of an open connection. TLS state is large and boxed, so
 /// plain connections do not carry its size.
 pub(crate) enum Transport {
-    /// Plain TCP.
-    Plain(TcpStream),
+    /// Plain TCP, watched by the thread's own epoll instance.
+    Plain(Socket),
     /// TLS, accepted by a server.
     TlsServer(Box<tokio_rustls::server::TlsStream<TcpStream>>),
     /// TLS, made by a client.
     TlsClient(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// The connection is over and its socket closed.
+    Closed,
 }
 
 impl Transport {
@@ -133,16 +140,23 @@ impl Transport {
     /// disturbing the task waiting on the socket; returns how many bytes went
     /// (0 when it would block, on errors, which the next wait reports, and for
     /// TLS, whose writes need that task).
-    pub(crate) fn write_now(&self, slices: &[IoSlice<'_>]) -> usize {
+    pub(crate) fn write_now(&mut self, slices: &[IoSlice<'_>]) -> usize {
         match self {
-            Transport::Plain(tcp) => tcp.try_write_vectored(slices).unwrap_or(0),
+            Transport::Plain(socket) => socket.write_now(slices),
             _ => 0,
+        }
+    }
+
+    /// Tells a plain socket what its thread's epoll said about it.
+    pub(crate) fn ready(&mut self, events: u32) {
+        if let Transport::Plain(socket) = self {
+            socket.ready(events);
         }
     }
 
     /// True when written bytes may wait in a buffer until flushed (TLS).
     pub(crate) fn needs_flush(&self) -> bool {
-        !matches!(self, Transport::Plain(_))
+        matches!(self, Transport::TlsServer(_) | Transport::TlsClient(_))
     }
 }
 
@@ -162,6 +176,7 @@ macro_rules! each {
                 let $s = Pin::new(&mut **$s);
                 $e
             }
+            Transport::Closed => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
     };
 }
