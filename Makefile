@@ -10,7 +10,7 @@ CTESTS   := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/*.c))
 AUTOBAHN_DIR ?= $(wildcard ../shared/autobahn)
 BENCH_DIR ?= $(wildcard ../shared/bench)
 
-.PHONY: all lib examples ctests test test-rust test-c test-examples test-browser test-perl test-threads conformance demo header bench bench-compare clean lint
+.PHONY: all lib examples ctests test test-rust test-c test-examples test-browser test-perl test-threads tsan conformance demo header bench bench-compare clean lint
 all: lib examples
 
 lib:
@@ -39,8 +39,8 @@ header:
 
 ## test: every suite (Rust unit + integration, header check, C tests under valgrind,
 ## example programs, a browser against echo_server, the Perl binding, Autobahn),
-## then the fast ones again with 4 I/O threads
-test: all ctests test-rust test-c test-examples test-browser test-perl conformance test-threads
+## then the fast ones again with 4 I/O threads, and ThreadSanitizer
+test: all ctests test-rust test-c test-examples test-browser test-perl conformance test-threads tsan
 
 test-rust:
 	$(CARGO) test --release
@@ -65,6 +65,11 @@ test-perl: all
 test-threads: all ctests
 	WS_IO_THREADS=4 $(MAKE) --no-print-directory test-rust test-examples test-browser test-perl
 	WS_IO_THREADS=4 VALGRIND=0 tests/run-c-tests.sh
+
+## tsan: ThreadSanitizer over the loopback suites and the C stress test, 4 I/O threads
+## (needs the nightly toolchain; says plainly that it skipped otherwise)
+tsan:
+	tests/run-tsan.sh
 
 ## conformance: the Autobahn|Testsuite in both roles (needs ../shared/autobahn or AUTOBAHN_DIR)
 conformance: all

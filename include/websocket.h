@@ -150,11 +150,15 @@ typedef int ws_message_type;
  * first, and the connection. Pointers to data (`data`, `reason`, `message`) are
  * valid only during the call: copy what you keep. The `Connection *` stays valid
  * until `on_close` returns; call `ws_conn_retain` to keep it longer.
- * In `WS_DISPATCH_THREAD` mode the callbacks run on the library's I/O thread,
- * in `WS_DISPATCH_POLL` mode inside `ws_dispatch()` on the caller's thread.
- * Any library function may be called from a callback. The I/O thread blocks
- * SIGPIPE (so that a peer resetting a connection cannot kill the program): a
- * thread-mode callback writing to a closed pipe of its own gets EPIPE.
+ * In `WS_DISPATCH_THREAD` mode the callbacks run on the connection's I/O
+ * thread (the same one for the connection's whole life; see
+ * `ws_set_io_threads`), in `WS_DISPATCH_POLL` mode inside `ws_dispatch()` on
+ * the caller's thread. Either way one connection's callbacks never overlap and
+ * come in order; `on_handshake` runs on the thread of the connection it may
+ * become. Any library function may be called from a callback. The I/O threads
+ * block SIGPIPE (so that a peer resetting a connection cannot kill the
+ * program): a thread-mode callback writing to a closed pipe of its own gets
+ * EPIPE.
  */
 typedef struct {
   /**
@@ -248,9 +252,11 @@ typedef int ws_opcode;
 #define WS_STATE_CLOSED 3
 
 /**
- * Callbacks run on the library's I/O thread as events happen (the default).
- * They never run concurrently with each other; keep them short and never
- * block in them, since no other connection makes progress meanwhile.
+ * Callbacks run on the connection's I/O thread as events happen (the
+ * default). One connection's callbacks never run concurrently; with several
+ * I/O threads, different connections' callbacks may. Keep them short and
+ * never block in them, since the other connections of that thread make no
+ * progress meanwhile.
  */
 #define WS_DISPATCH_THREAD 0
 
@@ -592,8 +598,10 @@ ws_status ws_client_config_set_max_fragments(ws_client_config *cfg, uint64_t cou
 
 /**
  * Queues a message of `type_` (`WS_MESSAGE_TEXT`, checked to be UTF-8, or
- * `WS_MESSAGE_BINARY`). Never blocks: the data is copied and written by the
- * I/O thread. `WS_ERR_NOT_OPEN` once the connection is closing or closed,
+ * `WS_MESSAGE_BINARY`). Never blocks. On the connection's own I/O thread (in
+ * its callbacks) what the socket takes goes at once, and only the rest is
+ * copied; from another thread the data is copied and handed to that thread.
+ * `WS_ERR_NOT_OPEN` once the connection is closing or closed,
  * `WS_ERR_QUEUE_FULL` when the send queue limit would be exceeded. Messages
  * still queued when the connection closes (the peer closed first, or stopped
  * reading) are dropped: `on_close` tells that the connection ended.
@@ -684,7 +692,8 @@ const char *ws_conn_path(const ws_conn *c);
 const char *ws_conn_query(const ws_conn *c);
 
 /**
- * Bytes of queued messages the I/O thread has not yet taken (0 for NULL).
+ * Bytes sent or queued on the connection and not yet written to its socket
+ * (0 for NULL).
  */
 size_t ws_conn_buffered_amount(const ws_conn *c);
 
@@ -723,7 +732,7 @@ void *ws_conn_get_user_data(const ws_conn *c);
  * again since); if it failed instead, the
  * failure's status (`WS_ERR_CONNECT`, `WS_ERR_HANDSHAKE`, ...) with its message;
  * `WS_ERR_TIMEOUT` when time ran out; `WS_ERR_BAD_STATE` when called from a
- * callback in `WS_DISPATCH_THREAD` mode (the I/O thread cannot wait for itself).
+ * callback in `WS_DISPATCH_THREAD` mode (an I/O thread must not block).
  */
 ws_status ws_conn_wait_open(const ws_conn *c, int timeout_ms);
 
@@ -1139,14 +1148,16 @@ ws_status ws_server_stop(const ws_server *server_);
  * `timeout_ms` (negative: no limit): after `ws_server_stop`, this lets the close
  * handshakes finish before the program exits. `WS_STATUS_OK` when none is open,
  * `WS_ERR_TIMEOUT` otherwise, `WS_ERR_BAD_STATE` when called from a callback in
- * `WS_DISPATCH_THREAD` mode (the I/O thread cannot wait for itself).
+ * `WS_DISPATCH_THREAD` mode (an I/O thread must not block).
  */
 ws_status ws_server_wait_closed(const ws_server *server_, int timeout_ms);
 
 /**
  * Stops the server (as `ws_server_stop`) and frees it. No callback of this
- * server runs after this returns (if a callback is running on another thread,
- * this waits for it; called from inside a callback, it returns at once).
+ * server starts after this returns, and none is running then (callbacks
+ * running on other threads are waited for), except when it is called from
+ * inside a callback: then it returns at once, and callbacks of this server
+ * already running on other I/O threads may still be finishing.
  * Connection handles retained by the application stay valid until released.
  * NULL is a no-op.
  */

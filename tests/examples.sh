@@ -158,5 +158,20 @@ rc=$?
 check "echo_server with a key that does not match: exit 2 and why" \
   bash -c "[[ $rc -eq 2 ]] && grep -q 'does not belong to the certificate' '$TMP/err'"
 
+# --threads: several clients at once on a server with 3 I/O threads.
+check "echo_server --threads 3 starts" start_server --threads 3
+clients=()
+for i in 1 2 3 4 5 6; do
+  printf 'client %s\n' "$i" | timeout 10 build/wscat "ws://127.0.0.1:$PORT/" >"$TMP/out.$i" 2>&1 &
+  clients+=($!)
+done
+wait "${clients[@]}"
+check "--threads 3: six clients get their echoes" \
+  bash -c "for i in 1 2 3 4 5 6; do grep -qx \"client \$i\" '$TMP/out.'\$i || exit 1; done"
+kill -TERM "$SERVER_PID"; wait "$SERVER_PID"; SERVER_PID=""
+build/echo_server --host 127.0.0.1 --port 0 --threads many >/dev/null 2>"$TMP/err"
+rc=$?
+check "echo_server --threads many: usage error (exit 2)" test "$rc" -eq 2
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -10,7 +10,8 @@ use support::{assert_same_messages, eventually, messages, send, Ev, Recorder, WA
 use websocket::transport::client::connect;
 use websocket::transport::server::Server;
 use websocket::transport::{
-    ClientConfig, CloseInfo, Connection, ConnectionState, ErrorKind, SendError, ServerConfig,
+    ClientConfig, CloseInfo, Connection, ConnectionState, ErrorKind, Event, Handler, SendError,
+    ServerConfig,
 };
 
 /// A server, our client connected to it, and both ends' recorders.
@@ -646,4 +647,54 @@ fn connect_by_host_name() {
     );
     assert_eq!(client.peer().to_str().unwrap(), format!("127.0.0.1:{port}"));
     assert_eq!(srec.opened(0).path().to_str().unwrap(), "/named");
+}
+
+/// Records like an echoing [`Recorder`], but panics on the text "panic": a
+/// bug while a connection is polled.
+struct Panicky(Arc<Recorder>);
+
+impl Handler for Panicky {
+    fn event(&self, conn: &Arc<Connection>, event: Event<'_>) {
+        if matches!(event, Event::Message { data: b"panic", .. }) {
+            panic!("a bug in the handler");
+        }
+        self.0.event(conn, event);
+    }
+}
+
+#[test]
+fn a_panic_while_one_connection_is_handled_ends_only_that_one() {
+    let srec = Recorder::echo();
+    let server = Server::listen(
+        "127.0.0.1",
+        0,
+        ServerConfig::default(),
+        Arc::new(Panicky(srec.clone())),
+    )
+    .expect("listen");
+    let (arec, brec) = (Recorder::new(), Recorder::new());
+    let a = open_client(&url(&server, "/a"), &arec, ClientConfig::default());
+    let b = open_client(&url(&server, "/b"), &brec, ClientConfig::default());
+    a.send_text(b"panic").unwrap();
+    // The server ends that connection and says why; its client sees it go.
+    assert_eq!(arec.wait_close(&a).0, 1006);
+    let sconn = srec.wait("the server's end of /a", |recs| {
+        recs.iter()
+            .find(|r| r.conn.path().to_bytes() == b"/a")
+            .map(|r| r.conn.clone())
+    });
+    let (code, _) = srec.wait_close(&sconn);
+    assert_eq!(code, 1006);
+    let (kind, message) = sconn.failure().expect("a failure");
+    assert_eq!(kind, ErrorKind::Internal);
+    assert!(message.contains("a bug in the handler"), "{message}");
+    // The other connection, on the same I/O thread or not, goes on.
+    b.send_text(b"still here").unwrap();
+    brec.wait_event(&b, "the echo", |e| *e == Ev::Text(b"still here".to_vec()));
+    let c = open_client(
+        &url(&server, "/c"),
+        &Recorder::new(),
+        ClientConfig::default(),
+    );
+    assert_eq!(c.state(), ConnectionState::Open);
 }

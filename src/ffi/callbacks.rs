@@ -1,5 +1,5 @@
 //! The callbacks struct, and the endpoint that runs a server's or client's
-//! callbacks either on the I/O thread or through the polled event queue.
+//! callbacks either on the I/O threads or through the polled event queue.
 
 use super::constants::{
     ws_dispatch_mode, ws_message_type, WS_DISPATCH_POLL, WS_MESSAGE_BINARY, WS_MESSAGE_TEXT,
@@ -22,11 +22,15 @@ use tokio::sync::Semaphore;
 /// first, and the connection. Pointers to data (`data`, `reason`, `message`) are
 /// valid only during the call: copy what you keep. The `Connection *` stays valid
 /// until `on_close` returns; call `ws_conn_retain` to keep it longer.
-/// In `WS_DISPATCH_THREAD` mode the callbacks run on the library's I/O thread,
-/// in `WS_DISPATCH_POLL` mode inside `ws_dispatch()` on the caller's thread.
-/// Any library function may be called from a callback. The I/O thread blocks
-/// SIGPIPE (so that a peer resetting a connection cannot kill the program): a
-/// thread-mode callback writing to a closed pipe of its own gets EPIPE.
+/// In `WS_DISPATCH_THREAD` mode the callbacks run on the connection's I/O
+/// thread (the same one for the connection's whole life; see
+/// `ws_set_io_threads`), in `WS_DISPATCH_POLL` mode inside `ws_dispatch()` on
+/// the caller's thread. Either way one connection's callbacks never overlap and
+/// come in order; `on_handshake` runs on the thread of the connection it may
+/// become. Any library function may be called from a callback. The I/O threads
+/// block SIGPIPE (so that a peer resetting a connection cannot kill the
+/// program): a thread-mode callback writing to a closed pipe of its own gets
+/// EPIPE.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct ws_callbacks {

@@ -35,8 +35,10 @@ fn sent(result: Result<(), SendError>) -> Result<(), Failure> {
 }
 
 /// Queues a message of `type_` (`WS_MESSAGE_TEXT`, checked to be UTF-8, or
-/// `WS_MESSAGE_BINARY`). Never blocks: the data is copied and written by the
-/// I/O thread. `WS_ERR_NOT_OPEN` once the connection is closing or closed,
+/// `WS_MESSAGE_BINARY`). Never blocks. On the connection's own I/O thread (in
+/// its callbacks) what the socket takes goes at once, and only the rest is
+/// copied; from another thread the data is copied and handed to that thread.
+/// `WS_ERR_NOT_OPEN` once the connection is closing or closed,
 /// `WS_ERR_QUEUE_FULL` when the send queue limit would be exceeded. Messages
 /// still queued when the connection closes (the peer closed first, or stopped
 /// reading) are dropped: `on_close` tells that the connection ended.
@@ -210,7 +212,8 @@ pub unsafe extern "C" fn ws_conn_query(c: *const Connection) -> *const c_char {
     guard(std::ptr::null(), || Ok(conn(c)?.query().as_ptr()))
 }
 
-/// Bytes of queued messages the I/O thread has not yet taken (0 for NULL).
+/// Bytes sent or queued on the connection and not yet written to its socket
+/// (0 for NULL).
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_buffered_amount(c: *const Connection) -> usize {
     guard(0, || Ok(conn(c)?.buffered_amount()))
@@ -272,7 +275,7 @@ pub unsafe extern "C" fn ws_conn_get_user_data(c: *const Connection) -> *mut c_v
 /// again since); if it failed instead, the
 /// failure's status (`WS_ERR_CONNECT`, `WS_ERR_HANDSHAKE`, ...) with its message;
 /// `WS_ERR_TIMEOUT` when time ran out; `WS_ERR_BAD_STATE` when called from a
-/// callback in `WS_DISPATCH_THREAD` mode (the I/O thread cannot wait for itself).
+/// callback in `WS_DISPATCH_THREAD` mode (an I/O thread must not block).
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_wait_open(c: *const Connection, timeout_ms: c_int) -> ws_status {
     guard_status(|| {

@@ -48,9 +48,11 @@ pub const WS_STATE_CLOSED: ws_state = 3;
 
 /// Where callbacks run: one of `WS_DISPATCH_*`.
 pub type ws_dispatch_mode = c_int;
-/// Callbacks run on the library's I/O thread as events happen (the default).
-/// They never run concurrently with each other; keep them short and never
-/// block in them, since no other connection makes progress meanwhile.
+/// Callbacks run on the connection's I/O thread as events happen (the
+/// default). One connection's callbacks never run concurrently; with several
+/// I/O threads, different connections' callbacks may. Keep them short and
+/// never block in them, since the other connections of that thread make no
+/// progress meanwhile.
 pub const WS_DISPATCH_THREAD: ws_dispatch_mode = 0;
 /// Events are queued; callbacks run inside `ws_dispatch()` on the thread that
 /// calls it. `ws_event_fd()` is readable while events are queued. While the

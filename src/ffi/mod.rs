@@ -144,12 +144,13 @@ fn timeout_of(ms: c_int) -> Option<Duration> {
     (ms >= 0).then(|| Duration::from_millis(ms as u64))
 }
 
-/// Refuses a blocking wait on the I/O thread, which would wait for itself.
+/// Refuses a blocking wait on an I/O thread, which could wait for itself and
+/// holds up its other connections.
 fn not_on_io_thread() -> Result<(), Failure> {
     if runtime::on_runtime_thread() {
         return Err(Failure::new(
             WS_ERR_BAD_STATE,
-            "cannot wait on the library's I/O thread (inside a WS_DISPATCH_THREAD callback)",
+            "cannot wait on one of the library's I/O threads (inside a WS_DISPATCH_THREAD callback)",
         ));
     }
     Ok(())
@@ -164,5 +165,6 @@ fn status_of(kind: ErrorKind) -> ws_status {
         ErrorKind::Io => WS_ERR_IO,
         ErrorKind::Timeout => WS_ERR_TIMEOUT,
         ErrorKind::Tls => WS_ERR_TLS,
+        ErrorKind::Internal => WS_ERR_INTERNAL,
     }
 }

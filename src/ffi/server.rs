@@ -152,7 +152,7 @@ pub unsafe extern "C" fn ws_server_stop(server_: *const ws_server) -> ws_status 
 /// `timeout_ms` (negative: no limit): after `ws_server_stop`, this lets the close
 /// handshakes finish before the program exits. `WS_STATUS_OK` when none is open,
 /// `WS_ERR_TIMEOUT` otherwise, `WS_ERR_BAD_STATE` when called from a callback in
-/// `WS_DISPATCH_THREAD` mode (the I/O thread cannot wait for itself).
+/// `WS_DISPATCH_THREAD` mode (an I/O thread must not block).
 #[no_mangle]
 pub unsafe extern "C" fn ws_server_wait_closed(
     server_: *const ws_server,
@@ -173,8 +173,10 @@ pub unsafe extern "C" fn ws_server_wait_closed(
 }
 
 /// Stops the server (as `ws_server_stop`) and frees it. No callback of this
-/// server runs after this returns (if a callback is running on another thread,
-/// this waits for it; called from inside a callback, it returns at once).
+/// server starts after this returns, and none is running then (callbacks
+/// running on other threads are waited for), except when it is called from
+/// inside a callback: then it returns at once, and callbacks of this server
+/// already running on other I/O threads may still be finishing.
 /// Connection handles retained by the application stay valid until released.
 /// NULL is a no-op.
 #[no_mangle]

@@ -3,7 +3,8 @@
 
 use super::config::ProxyChoice;
 use super::connection::Connection;
-use super::driver::{fail_before_open, finish, open_session, start, Link};
+use super::driver::start;
+use super::opening::{fail_before_open, finish, open_session, Link};
 use super::stream::{read_more, Stream};
 use super::tls;
 use super::{runtime, ClientConfig, ErrorKind, Handler};

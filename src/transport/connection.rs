@@ -1,10 +1,11 @@
 //! One connection: the part any thread may use, and the part only its I/O
 //! thread touches.
 //!
-//! A `Connection` lives in an `Arc` shared by its driver task and by whoever
-//! holds a handle to it. Its protocol state ([`Session`]) and its socket live
-//! in a cell that only the connection's own I/O thread may open
-//! ([`ThreadBound`]). So a send has two paths:
+//! A `Connection` lives in an `Arc` shared by its I/O thread and by whoever
+//! holds a handle to it. Its protocol state (a
+//! [`Session`](crate::protocol::session::Session)) and its socket live in a
+//! cell that only the connection's own I/O thread may open (see
+//! [`super::local`]). So a send has two paths:
 //!
 //! - on the connection's I/O thread (a callback answering a message), it goes
 //!   straight into the session's output: no lock, no copy beyond the frame
@@ -14,28 +15,22 @@
 //! - on any other thread, the message is copied into the connection's inbox
 //!   (a locked queue) and the I/O thread is woken to take it.
 
+use super::local::{Local, ThreadBound};
 use crate::protocol::frame::{OpCode, MAX_HEADER_LEN};
 use crate::protocol::handshake::Headers;
-use crate::protocol::outqueue::MAX_SLICES;
 use crate::protocol::receiver::Role;
-use crate::protocol::session::{check_close, Session};
-use crate::transport::driver::{Stage, Waiting};
-use crate::transport::server::Registration;
-use crate::transport::stream::Transport;
-use crate::transport::{runtime, scheduler, ErrorKind, Handler};
+use crate::protocol::session::check_close;
+use crate::transport::{scheduler, ErrorKind, Handler};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::ffi::{c_void, CStr, CString};
 use std::fmt;
-use std::io::IoSlice;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
 use std::time::{Duration, Instant};
-use tokio::time::Sleep;
 
 pub use crate::protocol::session::SendError;
 
@@ -156,137 +151,9 @@ impl HandshakeInfo {
     }
 }
 
-/// A value only one I/O thread may touch; on any other thread it is out of
-/// reach (`get` gives `None`), which is what lets it hold `!Sync` state.
-pub(crate) struct ThreadBound<T> {
-    owner: usize,
-    value: T,
-}
-
-// SAFETY: `value` is reachable only through `get`, on the thread `owner` names
-// (one OS thread), so it is never used from two threads. Dropping it on another
-// thread is sound because `T: Send`.
-unsafe impl<T: Send> Sync for ThreadBound<T> {}
-
-impl<T> ThreadBound<T> {
-    fn new(owner: usize, value: T) -> Self {
-        ThreadBound { owner, value }
-    }
-
-    /// The value, when called on the owning I/O thread.
-    pub(crate) fn get(&self) -> Option<&T> {
-        (runtime::current() == Some(self.owner)).then_some(&self.value)
-    }
-}
-
-/// What only the connection's I/O thread touches once it is open.
-pub(crate) struct Local {
-    pub stream: Transport,
-    pub session: Session,
-    /// Where the connection is in its life.
-    pub stage: Stage,
-    /// The driver is handling a read: sends only queue, and go out together
-    /// after it.
-    pub corked: bool,
-    /// Bytes of the session's output already counted in `Connection::buffered`.
-    pub counted: usize,
-    /// Bytes were written since the last flush (TLS buffers writes).
-    pub unflushed: bool,
-    /// The start of a frame header cut by the end of the last read.
-    pub partial: [u8; MAX_HEADER_LEN],
-    pub partial_len: u8,
-    /// Bytes read but not handled yet: left over from the handshake, or
-    /// waiting while an event waits for room in the handler's queue.
-    pub stash: Option<Box<[u8]>>,
-    /// The session's next deadline, once it has one.
-    pub timer: Option<Pin<Box<Sleep>>>,
-    /// An event waiting for room in the handler's queue.
-    pub waiting: Option<Box<Waiting>>,
-    /// A server connection's place in its server's list, until it is over.
-    pub _registration: Option<Registration>,
-}
-
-impl Local {
-    /// Keeps `Connection::buffered` equal to what the output holds (plus
-    /// what the inbox holds, counted when queued there).
-    pub fn count(&mut self, conn: &Connection) {
-        let now = self.session.queued();
-        if now > self.counted {
-            conn.buffered
-                .fetch_add(now - self.counted, Ordering::AcqRel);
-        } else if now < self.counted {
-            conn.buffered
-                .fetch_sub(self.counted - now, Ordering::AcqRel);
-        }
-        self.counted = now;
-    }
-
-    /// Moves the inbox's commands into the session, in order.
-    pub fn take_mail(&mut self, conn: &Connection) {
-        let commands = {
-            let mut mailbox = conn.mailbox();
-            conn.mail.store(false, Ordering::Release);
-            mailbox
-                .inbox
-                .as_mut()
-                .map(|i| std::mem::take(&mut i.commands))
-                .unwrap_or_default()
-        };
-        for command in commands {
-            match command {
-                Command::Send(opcode, payload, charged) => {
-                    conn.buffered.fetch_sub(charged, Ordering::AcqRel);
-                    // Refused only after a close: dropped like any frame then.
-                    let _ = self.session.send_owned(opcode, payload);
-                }
-                Command::Close(code, reason) => {
-                    let _ = self.session.close(code, &reason, Instant::now());
-                }
-            }
-        }
-        self.count(conn);
-    }
-
-    /// Queues a message sent on this thread; writes it at once unless corked.
-    fn send(&mut self, conn: &Connection, opcode: OpCode, payload: &[u8]) -> Result<(), SendError> {
-        let Local {
-            stream, session, ..
-        } = self;
-        let result = session.send(opcode, payload, &mut |slices| stream.write_now(slices));
-        if !self.corked {
-            self.write_now(conn);
-        }
-        if self.session.has_work() {
-            // A large message to compress a slice at a time: the driver does it.
-            conn.wake();
-        }
-        self.count(conn);
-        result
-    }
-
-    /// Writes what the socket takes now (plain TCP); if something stays
-    /// queued, wakes the driver to wait until the socket takes the rest.
-    pub fn write_now(&mut self, conn: &Connection) {
-        if self.session.output().is_empty() {
-            return;
-        }
-        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-        let n = self.session.output().io_slices(&mut slices);
-        let written = self.stream.write_now(&slices[..n]);
-        if written > 0 {
-            self.session.wrote(written);
-        }
-        if !self.session.output().is_empty() {
-            conn.wake();
-        }
-    }
-}
-
 /// One WebSocket connection, shared between its driver and the application.
 pub struct Connection {
     role: Role,
-    /// The I/O thread it lives on.
-    thread: u16,
     /// It is on its thread's run queue (see [`super::scheduler`]).
     pub(crate) scheduled: AtomicBool,
     /// Where its events go.
@@ -310,7 +177,8 @@ pub struct Connection {
     mailbox: Mutex<Mailbox>,
     /// The inbox has commands (read without the lock).
     mail: AtomicBool,
-    /// The session and socket, on the connection's I/O thread, once open.
+    /// The session and socket, on the connection's I/O thread (the one it
+    /// lives on), once open.
     local: ThreadBound<RefCell<Option<Local>>>,
     /// A pointer the application attaches to the connection (C `user_data`).
     pub app_data: AtomicPtr<c_void>,
@@ -345,7 +213,6 @@ impl Connection {
         }
         Arc::new(Connection {
             role,
-            thread: thread as u16,
             scheduled: AtomicBool::new(false),
             handler,
             state: AtomicU8::new(ConnectionState::Connecting as u8),
@@ -367,7 +234,7 @@ impl Connection {
 
     /// The I/O thread the connection lives on.
     pub(crate) fn thread(&self) -> usize {
-        usize::from(self.thread)
+        self.local.owner()
     }
 
     /// Where its events go.
@@ -656,6 +523,26 @@ impl Connection {
     fn notify(&self) {
         let _guard = CHANGED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         CHANGED.notify_all();
+    }
+
+    /// Moves `buffered_amount` from counting `from` bytes to counting `to`.
+    pub(crate) fn recount(&self, from: usize, to: usize) {
+        if to > from {
+            self.buffered.fetch_add(to - from, Ordering::AcqRel);
+        } else if to < from {
+            self.buffered.fetch_sub(from - to, Ordering::AcqRel);
+        }
+    }
+
+    /// Takes the commands other threads left, in order.
+    pub(crate) fn take_commands(&self) -> VecDeque<Command> {
+        let mut mailbox = self.mailbox();
+        self.mail.store(false, Ordering::Release);
+        mailbox
+            .inbox
+            .as_mut()
+            .map(|i| std::mem::take(&mut i.commands))
+            .unwrap_or_default()
     }
 
     // ---- used by the transport ----

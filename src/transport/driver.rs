@@ -1,6 +1,7 @@
-//! The task that drives one open connection: it reads, hands what it read to
-//! the session ([`crate::protocol::session`]) and the events to the handler,
-//! writes what the session queued, and waits. Every protocol rule lives in the
+//! What drives one open connection, each time its thread's scheduler polls
+//! it: it reads, hands what it read to the session
+//! ([`crate::protocol::session`]) and the events to the handler, writes what
+//! the session queued, and runs its timer. Every protocol rule lives in the
 //! session; this is only the loop around it.
 //!
 //! Each I/O thread owns one read buffer and one cork buffer, lent to the
@@ -9,16 +10,17 @@
 //! while one read is handled (answers from callbacks, pongs) goes out in one
 //! write after it.
 
-use super::connection::{CloseInfo, Connection, Local};
+use super::connection::{CloseInfo, Connection, ConnectionState};
+use super::delivery::{deliver_or_hold, Waiting};
+use super::local::Local;
+use super::opening::Link;
 use super::server::Registration;
 use super::stream::Transport;
-use super::{memory, scheduler, ConnectionConfig, ErrorKind, Event, Handler};
-use crate::protocol::deflate::{Compressor, Decompressor, DeflateConfig, DeflateParams};
+use super::{memory, scheduler, ErrorKind, Event, Handler};
 use crate::protocol::frame::MAX_HEADER_LEN;
 use crate::protocol::outqueue::MAX_SLICES;
-use crate::protocol::receiver::{Incoming, Payload, Role};
-use crate::protocol::session::{Phase, Session, SessionConfig, Timer};
-use crate::transport::random;
+use crate::protocol::receiver::{Incoming, Payload};
+use crate::protocol::session::{Phase, Session, Timer};
 use std::cell::Cell;
 use std::future::Future;
 use std::io::IoSlice;
@@ -27,7 +29,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{AcquireError, SemaphorePermit, TryAcquireError};
 use tokio::time::sleep_until;
 
 /// Size of each I/O thread's read buffer.
@@ -70,152 +71,6 @@ fn uncork(local: &mut Local) {
     if let Some(buf) = local.session.output_mut().take_lent() {
         CORK_BUF.set(Some(buf));
     }
-}
-
-/// A connection being opened, and its options.
-pub(crate) struct Link {
-    /// The shared connection.
-    pub conn: Arc<Connection>,
-    /// Limits and timeouts.
-    pub config: ConnectionConfig,
-}
-
-/// Permits an event costs in a bounded event queue of `limit` bytes.
-pub fn event_cost(event: &Event<'_>, limit: u32) -> u32 {
-    let payload = match event {
-        Event::Message { data, .. } => data.len(),
-        Event::Ping(d) | Event::Pong(d) => d.len(),
-        Event::Error(_, m) => m.len(),
-        Event::Close { reason, .. } => reason.len(),
-        Event::Open => 0,
-    };
-    (payload.saturating_add(256)).min(limit as usize) as u32
-}
-
-/// Hands `event` to the handler, first waiting for room in its queue if it has one.
-pub(crate) async fn deliver(conn: &Arc<Connection>, event: Event<'_>) {
-    let handler = conn.handler();
-    if let Some((queue, limit)) = handler.flow_control() {
-        if let Ok(permit) = queue.acquire_many(event_cost(&event, limit)).await {
-            permit.forget();
-        }
-    }
-    handler.event(conn, event);
-}
-
-/// Delivers the error and the final close of a connection that never opened:
-/// 1015 when TLS failed, 1006 otherwise.
-pub(crate) async fn fail_before_open(link: &Link, kind: ErrorKind, message: String) {
-    link.conn.mark_failed(kind, message.clone());
-    deliver(&link.conn, Event::Error(kind, &message)).await;
-    let code = if kind == ErrorKind::Tls { 1015 } else { 1006 };
-    finish(link, code, String::new()).await;
-}
-
-/// Marks a connection that never opened closed and delivers its `Close` event.
-pub(crate) async fn finish(link: &Link, code: u16, reason: String) {
-    link.conn.mark_closed(CloseInfo {
-        code,
-        reason: reason.clone(),
-    });
-    let event = Event::Close {
-        code,
-        reason: &reason,
-    };
-    deliver(&link.conn, event).await;
-}
-
-/// The session of a connection that just opened, with permessage-deflate
-/// when the handshake negotiated it (`deflate`).
-pub(crate) fn open_session(
-    role: Role,
-    config: &ConnectionConfig,
-    deflate: Option<(&DeflateConfig, &DeflateParams)>,
-) -> Session {
-    let session_config = SessionConfig {
-        role,
-        max_message_size: config.max_message_size,
-        max_fragments: config.max_fragments,
-        close_timeout: config.close_timeout,
-        keepalive: config.keepalive,
-    };
-    let session = Session::new(&session_config, random::mask_key, Instant::now());
-    let Some((dc, params)) = deflate else {
-        return session;
-    };
-    let (ours, theirs) = match role {
-        Role::Server => (
-            (
-                params.server_max_window_bits,
-                params.server_no_context_takeover,
-            ),
-            (
-                params.client_max_window_bits,
-                params.client_no_context_takeover,
-            ),
-        ),
-        Role::Client => (
-            (
-                params.client_max_window_bits,
-                params.client_no_context_takeover,
-            ),
-            (
-                params.server_max_window_bits,
-                params.server_no_context_takeover,
-            ),
-        ),
-    };
-    session.with_deflate(
-        Compressor::new(ours.0, ours.1, dc.level, dc.mem_level),
-        config.compression_threshold,
-        Decompressor::new(theirs.0, theirs.1),
-    )
-}
-
-/// An event kept until there is room for it in the handler's queue.
-enum Held {
-    Open,
-    Message(bool, Vec<u8>),
-    Ping(Vec<u8>),
-    Pong(Vec<u8>),
-    Error(ErrorKind, String),
-    Close(u16, String),
-}
-
-impl Held {
-    fn new(event: &Event<'_>) -> Held {
-        match *event {
-            Event::Open => Held::Open,
-            Event::Message { text, data } => Held::Message(text, data.to_vec()),
-            Event::Ping(d) => Held::Ping(d.to_vec()),
-            Event::Pong(d) => Held::Pong(d.to_vec()),
-            Event::Error(kind, m) => Held::Error(kind, m.to_string()),
-            Event::Close { code, reason } => Held::Close(code, reason.to_string()),
-        }
-    }
-
-    fn event(&self) -> Event<'_> {
-        match self {
-            Held::Open => Event::Open,
-            Held::Message(text, data) => Event::Message { text: *text, data },
-            Held::Ping(d) => Event::Ping(d),
-            Held::Pong(d) => Event::Pong(d),
-            Held::Error(kind, m) => Event::Error(*kind, m),
-            Held::Close(code, reason) => Event::Close {
-                code: *code,
-                reason,
-            },
-        }
-    }
-}
-
-/// The permits an event waits for in the handler's queue.
-type Permits = Pin<Box<dyn Future<Output = Result<SemaphorePermit<'static>, AcquireError>> + Send>>;
-
-/// An event waiting for room in the handler's queue, and the wait.
-pub(crate) struct Waiting {
-    held: Held,
-    permits: Permits,
 }
 
 /// Where an open connection is in its life.
@@ -295,17 +150,9 @@ pub(crate) fn poll(conn: &Arc<Connection>, cx: &mut Context<'_>) -> Poll<()> {
         };
         if let Some(mut waiting) = waiting {
             // An event waiting for room in the handler's queue goes first.
-            match waiting.permits.as_mut().poll(cx) {
-                Poll::Pending => {
-                    with(conn, |local| local.waiting = Some(waiting));
-                    return Poll::Pending;
-                }
-                Poll::Ready(permit) => {
-                    if let Ok(permit) = permit {
-                        permit.forget();
-                    }
-                    handler.event(conn, waiting.held.event());
-                }
+            if waiting.poll_deliver(conn, cx).is_pending() {
+                with(conn, |local| local.waiting = Some(waiting));
+                return Poll::Pending;
             }
         }
         let stage = with(conn, |local| {
@@ -366,6 +213,36 @@ pub(crate) fn poll(conn: &Arc<Connection>, cx: &mut Context<'_>) -> Poll<()> {
             with(conn, |local| local.waiting = Some(waiting));
         }
     }
+}
+
+/// Ends a connection whose polling panicked (a bug in the library): its socket
+/// is closed and its state dropped, and the application hears of it (an
+/// internal error, then 1006), so that nothing waits for it forever.
+pub(crate) fn abandon(conn: &Arc<Connection>, why: &str) {
+    let local = conn
+        .local()
+        .try_borrow_mut()
+        .ok()
+        .and_then(|mut l| l.take());
+    drop(local);
+    if conn.state() == ConnectionState::Closed {
+        return;
+    }
+    let message = format!("internal error: {why}");
+    conn.mark_failed(ErrorKind::Internal, message.clone());
+    conn.mark_closed(CloseInfo {
+        code: 1006,
+        reason: String::new(),
+    });
+    let handler = conn.handler();
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        handler.event(conn, Event::Error(ErrorKind::Internal, &message));
+        let close = Event::Close {
+            code: 1006,
+            reason: "",
+        };
+        handler.event(conn, close);
+    }));
 }
 
 /// One turn of the connection: read and dispatch, write, run timers, until
@@ -643,28 +520,4 @@ fn dispatch(
         Some(waiting) => Err(Stop::Wait(waiting)),
         None => Ok(busy),
     }
-}
-
-/// Delivers `event` now if the handler's queue has room for it (or it has
-/// no queue); otherwise returns it, owned, with the wait for its room.
-fn deliver_or_hold(
-    handler: &dyn Handler,
-    conn: &Arc<Connection>,
-    event: Event<'_>,
-) -> Option<Box<Waiting>> {
-    if let Some((queue, limit)) = handler.flow_control() {
-        let cost = event_cost(&event, limit);
-        match queue.try_acquire_many(cost) {
-            Ok(permit) => permit.forget(),
-            Err(TryAcquireError::NoPermits) => {
-                return Some(Box::new(Waiting {
-                    held: Held::new(&event),
-                    permits: Box::pin(queue.acquire_many(cost)),
-                }))
-            }
-            Err(TryAcquireError::Closed) => {}
-        }
-    }
-    handler.event(conn, event);
-    None
 }

@@ -9,9 +9,12 @@
 pub mod client;
 pub mod config;
 pub mod connection;
+mod delivery;
 mod driver;
 pub mod http_files;
+mod local;
 mod memory;
+mod opening;
 pub mod random;
 mod reactor;
 pub mod runtime;
@@ -24,7 +27,7 @@ pub mod upgrade;
 
 pub use config::{ClientConfig, ConnectionConfig, ServerConfig};
 pub use connection::{CloseInfo, Connection, ConnectionState, SendError};
-pub use driver::event_cost;
+pub use delivery::event_cost;
 
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -45,6 +48,8 @@ pub enum ErrorKind {
     /// The TLS handshake failed (untrusted or wrong certificate, not a TLS
     /// peer, refused client certificate); the close code is 1015.
     Tls,
+    /// A bug in the library (a caught panic) ended the connection.
+    Internal,
 }
 
 /// Something that happened on a connection, handed to the [`Handler`].

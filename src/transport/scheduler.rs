@@ -127,6 +127,15 @@ pub(crate) fn yield_now(conn: &Arc<Connection>) {
     schedule(conn);
 }
 
+/// The text of a caught panic.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
 /// The runner of I/O thread `thread`.
 async fn run(thread: usize) {
     poll_fn(|cx| turn(thread, cx)).await
@@ -155,7 +164,11 @@ fn turn(thread: usize, cx: &mut Context<'_>) -> Poll<()> {
         // Cleared first: a wake-up during the poll queues it again.
         conn.scheduled.store(false, Ordering::Release);
         let waker = Waker::from(conn.clone());
-        let _ = driver::poll(&conn, &mut Context::from_waker(&waker));
+        let poll = || driver::poll(&conn, &mut Context::from_waker(&waker));
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(poll)) {
+            // A bug: it must not take the thread's other connections with it.
+            driver::abandon(&conn, &panic_text(&*panic));
+        }
         polled += 1;
         if YIELD.replace(false) {
             break;

@@ -4,8 +4,9 @@
 //! connection's driver.
 
 use super::connection::Connection;
-use super::driver::{fail_before_open, open_session, start, Link};
+use super::driver::start;
 use super::http_files::{self, reason_phrase};
+use super::opening::{fail_before_open, open_session, Link};
 use super::server::Slot;
 use super::stream::{read_more, IdleTimeout, Stream};
 use super::upgrade::{upgrade_cost, Answer, PendingUpgrade};

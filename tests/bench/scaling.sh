@@ -47,7 +47,8 @@ import json, sys
 r = json.loads(sys.argv[1])
 msgs = r["msgs_per_s"] * float(sys.argv[4])
 cpu = float(sys.argv[3]) - float(sys.argv[2])
-print(f"{r[\"msgs_per_s\"]:.0f} {cpu / (msgs / 1e6):.3f}")
+rate = r["msgs_per_s"]
+print("%.0f %.3f" % (rate, cpu / (msgs / 1e6)))
 ' "$out" "$before" "$after" "$DURATION"
 }
 

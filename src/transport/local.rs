@@ -1,0 +1,138 @@
+//! What only a connection's I/O thread touches: its socket and session
+//! ([`Local`]), kept in a cell other threads cannot open ([`ThreadBound`]).
+//! A send made on that thread works on them directly.
+
+use super::connection::{Command, Connection, SendError};
+use super::delivery::Waiting;
+use super::driver::Stage;
+use super::runtime;
+use super::server::Registration;
+use super::stream::Transport;
+use crate::protocol::frame::{OpCode, MAX_HEADER_LEN};
+use crate::protocol::outqueue::MAX_SLICES;
+use crate::protocol::session::Session;
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::time::Instant;
+use tokio::time::Sleep;
+
+/// A value only one I/O thread may touch; on any other thread it is out of
+/// reach (`get` gives `None`), which is what lets it hold `!Sync` state.
+pub(crate) struct ThreadBound<T> {
+    owner: usize,
+    value: T,
+}
+
+// SAFETY: `value` is reachable only through `get`, on the thread `owner` names
+// (one OS thread), so it is never used from two threads. Dropping it on another
+// thread is sound because `T: Send`.
+unsafe impl<T: Send> Sync for ThreadBound<T> {}
+
+impl<T> ThreadBound<T> {
+    pub(crate) fn new(owner: usize, value: T) -> Self {
+        ThreadBound { owner, value }
+    }
+
+    /// The index of the I/O thread that owns the value.
+    pub(crate) fn owner(&self) -> usize {
+        self.owner
+    }
+
+    /// The value, when called on the owning I/O thread.
+    pub(crate) fn get(&self) -> Option<&T> {
+        (runtime::current() == Some(self.owner)).then_some(&self.value)
+    }
+}
+
+/// What only the connection's I/O thread touches once it is open.
+pub(crate) struct Local {
+    pub stream: Transport,
+    pub session: Session,
+    /// Where the connection is in its life.
+    pub stage: Stage,
+    /// The driver is handling a read: sends only queue, and go out together
+    /// after it.
+    pub corked: bool,
+    /// Bytes of the session's output already counted in `Connection::buffered`.
+    pub counted: usize,
+    /// Bytes were written since the last flush (TLS buffers writes).
+    pub unflushed: bool,
+    /// The start of a frame header cut by the end of the last read.
+    pub partial: [u8; MAX_HEADER_LEN],
+    pub partial_len: u8,
+    /// Bytes read but not handled yet: left over from the handshake, or
+    /// waiting while an event waits for room in the handler's queue.
+    pub stash: Option<Box<[u8]>>,
+    /// The session's next deadline, once it has one.
+    pub timer: Option<Pin<Box<Sleep>>>,
+    /// An event waiting for room in the handler's queue.
+    pub waiting: Option<Box<Waiting>>,
+    /// A server connection's place in its server's list, until it is over.
+    pub _registration: Option<Registration>,
+}
+
+impl Local {
+    /// Keeps `Connection::buffered` equal to what the output holds (plus
+    /// what the inbox holds, counted when queued there).
+    pub fn count(&mut self, conn: &Connection) {
+        let now = self.session.queued();
+        conn.recount(self.counted, now);
+        self.counted = now;
+    }
+
+    /// Moves the inbox's commands into the session, in order.
+    pub fn take_mail(&mut self, conn: &Connection) {
+        for command in conn.take_commands() {
+            match command {
+                Command::Send(opcode, payload, charged) => {
+                    conn.recount(charged, 0);
+                    // Refused only after a close: dropped like any frame then.
+                    let _ = self.session.send_owned(opcode, payload);
+                }
+                Command::Close(code, reason) => {
+                    let _ = self.session.close(code, &reason, Instant::now());
+                }
+            }
+        }
+        self.count(conn);
+    }
+
+    /// Queues a message sent on this thread; writes it at once unless corked.
+    pub fn send(
+        &mut self,
+        conn: &Connection,
+        opcode: OpCode,
+        payload: &[u8],
+    ) -> Result<(), SendError> {
+        let Local {
+            stream, session, ..
+        } = self;
+        let result = session.send(opcode, payload, &mut |slices| stream.write_now(slices));
+        if !self.corked {
+            self.write_now(conn);
+        }
+        if self.session.has_work() {
+            // A large message to compress a slice at a time: the driver does it.
+            conn.wake();
+        }
+        self.count(conn);
+        result
+    }
+
+    /// Writes what the socket takes now (plain TCP); if something stays
+    /// queued, wakes the driver to wait until the socket takes the rest.
+    pub fn write_now(&mut self, conn: &Connection) {
+        if self.session.output().is_empty() {
+            return;
+        }
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        let n = self.session.output().io_slices(&mut slices);
+        let written = self.stream.write_now(&slices[..n]);
+        if written > 0 {
+            self.session.wrote(written);
+        }
+        if !self.session.output().is_empty() {
+            conn.wake();
+        }
+    }
+}
