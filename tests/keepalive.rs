@@ -220,6 +220,25 @@ fn a_pong_that_waited_while_the_io_thread_was_busy_counts() {
 }
 
 #[test]
+fn a_large_frame_that_trickles_in_keeps_the_connection_alive() {
+    let (_server, rec, addr) = keepalive_server();
+    let mut raw = raw_client(addr, "/");
+    let conn = rec.opened(0);
+    // 13 pieces, INTERVAL / 2 apart: far longer than the keepalive allows
+    // silence, but the peer is never silent for a whole interval.
+    let payload = vec![b'x'; 200 * 1024];
+    for piece in client_frame(BINARY, &payload).chunks(16 * 1024) {
+        raw.send(piece);
+        std::thread::sleep(INTERVAL / 2);
+    }
+    rec.wait_event(&conn, "the large message", |e| {
+        *e == Ev::Binary(payload.clone())
+    });
+    assert_eq!(conn.state(), ConnectionState::Open);
+    assert!(conn.failure().is_none(), "{:?}", conn.failure());
+}
+
+#[test]
 fn without_keepalive_a_quiet_peer_gets_no_ping() {
     let rec = Recorder::new();
     let server = Server::listen("127.0.0.1", 0, ServerConfig::default(), rec.clone()).unwrap();

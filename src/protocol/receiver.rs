@@ -200,9 +200,10 @@ impl Receiver {
         }
     }
 
-    /// True while a message or a control frame is partly received.
-    pub fn is_mid_message(&self) -> bool {
-        self.frame.is_some() || self.message_opcode.is_some()
+    /// Payload bytes of the frame being received that have not arrived yet
+    /// (0 between frames): the peer sends at least these next.
+    pub fn frame_remaining(&self) -> u64 {
+        self.frame.as_ref().map_or(0, |f| f.remaining)
     }
 
     /// Decodes from `buf` (modified in place: payloads are unmasked).

@@ -362,6 +362,15 @@ impl Session {
         self.phase != Phase::Draining && self.rx.is_busy()
     }
 
+    /// Bytes the peer is known to send next: the rest of the frame it is
+    /// sending (0 between frames, or once nothing more is read).
+    pub fn bytes_expected(&self) -> u64 {
+        if self.phase == Phase::Draining {
+            return 0;
+        }
+        self.rx.frame_remaining()
+    }
+
     /// True while the peer may still send something worth reading.
     pub fn wants_read(&self) -> bool {
         !self.peer_eof
@@ -1508,6 +1517,20 @@ mod tests {
         // What was compressed so far still goes, then the close answer.
         let queued = p.server.queued();
         assert!(queued > 0 && queued < 500_000, "{queued}");
+    }
+
+    #[test]
+    fn the_rest_of_a_frame_on_its_way_is_known() {
+        let mut p = Pair::new();
+        let mut frame = Pair::masked_text(&[b'y'; 100_000]);
+        assert_eq!(p.server.bytes_expected(), 0);
+        let (used, _) = p.server.receive(&mut frame[..30_000], p.now).unwrap();
+        assert_eq!(used, 30_000);
+        // 30 000 bytes in, 14 of them header: the rest of the payload is due.
+        assert_eq!(p.server.bytes_expected(), 100_000 - (30_000 - 14));
+        let (_, event) = p.server.receive(&mut frame[30_000..], p.now).unwrap();
+        assert!(matches!(event, Some(Incoming::Text(_))));
+        assert_eq!(p.server.bytes_expected(), 0);
     }
 
     #[test]

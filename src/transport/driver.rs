@@ -429,7 +429,17 @@ fn poll_read(
                 local.partial_len = 0;
                 local.session.heard(now);
             });
-            Poll::Ready(dispatch(conn, handler, &mut buf[..kept + n], now))
+            let result = dispatch(conn, handler, &mut buf[..kept + n], now);
+            with(conn, |local| {
+                // With keepalive on, every piece that arrives counts as
+                // hearing from the peer, however slowly a frame trickles in.
+                let expected = match local.session.needs_clock() {
+                    true => 0,
+                    false => local.session.bytes_expected(),
+                };
+                local.stream.expect(expected);
+            });
+            Poll::Ready(result)
         }
     };
     give_read_buffer(buf);

@@ -100,6 +100,9 @@ pub(crate) struct Socket {
     writable: bool,
     /// The socket failed or hung up: writes fail at once. Never cleared.
     write_closed: bool,
+    /// Bytes that must have arrived before epoll says the socket is readable
+    /// (SO_RCVLOWAT; 1 is the system's default).
+    low_water: u32,
 }
 
 impl Socket {
@@ -137,8 +140,33 @@ impl Socket {
                 read_closed: false,
                 writable: false,
                 write_closed: false,
+                low_water: 1,
             })
         })
+    }
+
+    /// Asks the kernel to say the socket is readable only once `bytes` have
+    /// arrived (or it ended), so that a large frame on its way wakes the
+    /// thread a few times instead of once per TCP segment.
+    pub(crate) fn low_water(&mut self, bytes: u32) {
+        let bytes = bytes.max(1);
+        if bytes == self.low_water {
+            return;
+        }
+        let value = bytes as libc::c_int;
+        // SAFETY: `value` is a c_int that lives for the call.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVLOWAT,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            self.low_water = bytes;
+        }
     }
 
     /// Writes what the socket takes now, without waiting; 0 when it would
@@ -191,8 +219,7 @@ impl Drop for Socket {
 /// scheduler is woken for the next ones. `true` when there may be more events
 /// than one call takes.
 pub(crate) fn poll_events(cx: &mut Context<'_>, wake: impl Fn(&Arc<Connection>)) -> bool {
-    let mut woken: Vec<(Arc<Connection>, u32)> = Vec::new();
-    let more = REACTOR.with(|cell| {
+    REACTOR.with(|cell| {
         let mut cell = cell.borrow_mut();
         let Some(reactor) = cell.as_mut() else {
             return false;
@@ -215,7 +242,8 @@ pub(crate) fn poll_events(cx: &mut Context<'_>, wake: impl Fn(&Arc<Connection>))
                 if let Some(slot) = reactor.slots.get(index as usize) {
                     if token == self::token(index, slot.generation) {
                         if let Some(conn) = &slot.conn {
-                            woken.push((conn.clone(), event.events));
+                            conn.socket_ready(event.events);
+                            wake(conn);
                         }
                     }
                 }
@@ -225,12 +253,7 @@ pub(crate) fn poll_events(cx: &mut Context<'_>, wake: impl Fn(&Arc<Connection>))
             }
             guard.clear_ready();
         }
-    });
-    for (conn, events) in woken {
-        conn.socket_ready(events);
-        wake(&conn);
-    }
-    more
+    })
 }
 
 impl Socket {

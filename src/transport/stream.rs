@@ -122,6 +122,12 @@ impl Stream for tokio_rustls::client::TlsStream<TcpStream> {
     }
 }
 
+/// A frame with this much still to come is read in large pieces (see
+/// [`Transport::expect`]).
+const LOW_WATER_FROM: u64 = 64 * 1024;
+/// The largest piece waited for at once.
+const LOW_WATER_MAX: u64 = 256 * 1024;
+
 /// The byte stream of an open connection. TLS state is large and boxed, so
 /// plain connections do not carry its size.
 pub(crate) enum Transport {
@@ -144,6 +150,19 @@ impl Transport {
         match self {
             Transport::Plain(socket) => socket.write_now(slices),
             _ => 0,
+        }
+    }
+
+    /// Tells the socket that the peer is known to send `bytes` next (the
+    /// rest of a frame): large amounts are waited for in large pieces.
+    pub(crate) fn expect(&mut self, bytes: u64) {
+        if let Transport::Plain(socket) = self {
+            let wait_for = if bytes >= LOW_WATER_FROM {
+                bytes.min(LOW_WATER_MAX) as u32
+            } else {
+                1
+            };
+            socket.low_water(wait_for);
         }
     }
 
