@@ -443,26 +443,34 @@ impl Session {
         let mask = self.mask.map(|m| m());
         let mut header = Vec::with_capacity(MAX_HEADER_LEN);
         write_header(&mut header, true, 0, opcode, mask, payload.len());
+        let (mut skip_header, mut skip_payload) = (0, 0);
         if mask.is_none() && payload.len() >= WRITE_THROUGH_MIN {
             let written = self.write_through(&header, payload, write);
-            let skip_header = written.min(header.len());
-            let skip_payload = written - skip_header;
-            if skip_payload < payload.len() || skip_header < header.len() {
-                self.out.push_with(|v| {
-                    v.extend_from_slice(&header[skip_header..]);
-                    v.extend_from_slice(&payload[skip_payload..]);
-                });
+            skip_header = written.min(header.len());
+            skip_payload = written - skip_header;
+            if skip_payload == payload.len() && skip_header == header.len() {
+                return Ok(());
             }
-            return Ok(());
         }
-        self.out.push_with(|v| {
-            v.extend_from_slice(&header);
+        let (header, payload) = (&header[skip_header..], &payload[skip_payload..]);
+        let encode = |v: &mut Vec<u8>| {
+            v.extend_from_slice(header);
             let start = v.len();
             v.extend_from_slice(payload);
             if let Some(key) = mask {
                 apply_mask(&mut v[start..], key, 0);
             }
-        });
+        };
+        if payload.len() >= WRITE_THROUGH_MIN {
+            // A large frame gets a buffer of its own: appended to a shared
+            // chunk it would be copied again as the chunk grows or is taken
+            // back.
+            let mut frame = Vec::with_capacity(header.len() + payload.len());
+            encode(&mut frame);
+            self.out.push(frame);
+        } else {
+            self.out.push_with(encode);
+        }
         Ok(())
     }
 
