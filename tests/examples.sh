@@ -37,6 +37,18 @@ start_server() { # start_server [echo_server options...]
 check "echo_server starts on a free port and says where" start_server
 URL="ws://127.0.0.1:$PORT/"
 
+# A burst of clients waits in the listen queue instead of having its SYNs
+# dropped: the backlog is the system's maximum (up to 4096), not std's 128.
+# (`ss` shows a listening socket's backlog as its Send-Q.)
+if command -v ss >/dev/null 2>&1; then
+  backlog=$(ss -Hlnt "sport = :$PORT" | awk '{ print $3 }')
+  somaxconn=$(cat /proc/sys/net/core/somaxconn)
+  want=$((somaxconn < 4096 ? somaxconn : 4096))
+  check "the listen backlog is $want (${backlog:-none})" test "${backlog:-0}" -eq "$want"
+else
+  echo "skip - listen backlog: ss is not installed (iproute2)"
+fi
+
 printf 'hello\nwörld\n\nlast line without newline' | timeout 10 build/wscat "$URL" >"$TMP/out" 2>"$TMP/err"
 rc=$?
 check "wscat exits 0 after EOF and the close handshake" test "$rc" -eq 0

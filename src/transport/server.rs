@@ -43,6 +43,20 @@ impl Shared {
     }
 }
 
+/// Connections the kernel keeps waiting for `accept` (it caps this at
+/// `net.core.somaxconn`): a burst of clients connecting at once waits in this
+/// queue instead of having its SYNs dropped and retried a second later.
+const LISTEN_BACKLOG: libc::c_int = 4096;
+
+/// Raises the backlog of a listening socket (std listens with 128): Linux
+/// takes a second `listen` on a listening socket as a new backlog. Best
+/// effort: on failure the socket keeps the smaller one.
+fn deepen_backlog(listener: &StdListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: plain system call on a descriptor the listener owns.
+    unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) };
+}
+
 impl Server {
     /// Binds `host:port` (port 0 picks a free one) and starts accepting.
     /// Binding and the TLS setup happen before this returns, so their errors
@@ -75,6 +89,7 @@ impl Server {
             }
         }
         let std_listener = bound.ok_or(last)?;
+        deepen_backlog(&std_listener);
         std_listener.set_nonblocking(true)?;
         let local = std_listener.local_addr()?;
         let listener = {

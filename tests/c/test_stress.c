@@ -163,6 +163,7 @@ typedef struct {
   atomic_int after_free; /* callbacks of a client after its ws_client_free */
   atomic_int messages;   /* echoes received, all clients */
   atomic_int errors;
+  char first_error[160]; /* the message of the first error, for the report */
 } clients_state;
 
 struct client {
@@ -204,9 +205,10 @@ static void c_message(void *ud, ws_conn *c, ws_message_type type, const uint8_t 
 }
 
 static void c_error(void *ud, ws_conn *c, ws_status status, const char *message) {
-  (void)c, (void)status, (void)message;
+  (void)c, (void)status;
   client *cl = ud;
-  atomic_fetch_add(&cl->all->errors, 1);
+  if (atomic_fetch_add(&cl->all->errors, 1) == 0)
+    snprintf(cl->all->first_error, sizeof cl->all->first_error, "%s", message ? message : "");
 }
 
 static void c_close(void *ud, ws_conn *c, uint16_t code, const char *reason) {
@@ -276,7 +278,8 @@ static void test_order_and_clean_stop(void) {
 
   CHECK(wait_count(&all.done, n_clients, 60000), "all %d clients got their %d echoes (%d did)", n_clients,
         n_messages, atomic_load(&all.done));
-  CHECK(atomic_load(&all.errors) == 0, "no client error (%d)", atomic_load(&all.errors));
+  CHECK(atomic_load(&all.errors) == 0, "no client error (%d; first: %s)", atomic_load(&all.errors),
+        all.first_error);
   CHECK(atomic_load(&s.n_threads) == THREADS, "server callbacks ran on all %d I/O threads (%d)", THREADS,
         atomic_load(&s.n_threads));
   CHECK(ws_server_connection_count(srv) == (size_t)n_clients, "the server counts %d connections (%zu)",
