@@ -10,7 +10,7 @@ CTESTS   := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/*.c))
 AUTOBAHN_DIR ?= $(wildcard ../shared/autobahn)
 BENCH_DIR ?= $(wildcard ../shared/bench)
 
-.PHONY: all lib examples ctests test test-rust test-c test-examples test-browser test-perl test-threads tsan conformance demo header bench bench-compare clean lint
+.PHONY: all lib examples ctests test test-rust test-c test-examples test-browser test-perl test-threads tsan conformance soak demo header bench bench-compare clean lint
 all: lib examples
 
 lib:
@@ -74,6 +74,12 @@ tsan:
 ## conformance: the Autobahn|Testsuite in both roles (needs ../shared/autobahn or AUTOBAHN_DIR)
 conformance: all
 	tests/run-autobahn.sh "$(AUTOBAHN_DIR)"
+
+## soak: the long checks CI leaves out: Autobahn in both roles with 4 I/O threads,
+## and the stress test scaled up (2000 clients, 200 messages in flight on each)
+soak: all ctests
+	WS_IO_THREADS=4 tests/run-autobahn.sh "$(AUTOBAHN_DIR)"
+	STRESS_CLIENTS=2000 STRESS_MESSAGES=200 VALGRIND=0 TEST_TIMEOUT=900 tests/run-c-tests.sh build/tests/test_stress
 
 ## demo: echo server + a client showing text, binary, ping and a close with a code
 demo: all

@@ -6,6 +6,8 @@
 # never joined) does not count. tests/valgrind.supp silences false positives
 # inside the TLS crypto assembly (it says why).
 #
+# Arguments name the programs to run (default: all of them).
+#
 # Prints each program's summary line ("N passed, M failed"), then one line
 # "N passed, M failed" counting programs; exits non-zero if any program failed.
 #
@@ -24,10 +26,12 @@ logdir=build/tests/logs
 timeout_s=${TEST_TIMEOUT:-300}
 
 shopt -s nullglob
-programs=()
-for f in "$bindir"/*; do
-  [[ -f $f && -x $f ]] && programs+=("$f")
-done
+programs=("$@")
+if ((${#programs[@]} == 0)); then
+  for f in "$bindir"/*; do
+    [[ -f $f && -x $f ]] && programs+=("$f")
+  done
+fi
 if ((${#programs[@]} == 0)); then
   echo "no test programs in $bindir (run 'make ctests' first)" >&2
   exit 1
