@@ -50,7 +50,7 @@ static ws_status run(const char *base, const char *path, const ws_client_config 
                void *user_data) {
   char url[1024];
   snprintf(url, sizeof url, "%s%s", base, path);
-  ws_callbacks callbacks = {0};
+  ws_callbacks callbacks = WS_CALLBACKS_INIT;
   callbacks.on_message = on_message;
   ws_client *client = ws_client_connect(url, cfg, &callbacks, user_data);
   if (!client) {

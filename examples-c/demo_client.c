@@ -110,7 +110,7 @@ int main(int argc, char **argv) {
   }
 
   /* 1. Connect. ws_client_connect returns at once; wait for the handshake. */
-  ws_callbacks callbacks = {0};
+  ws_callbacks callbacks = WS_CALLBACKS_INIT;
   callbacks.on_message = on_message;
   callbacks.on_pong = on_pong;
   callbacks.on_close = on_close;

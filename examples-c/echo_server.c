@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
     }
   }
 
-  ws_callbacks callbacks = {0};
+  ws_callbacks callbacks = WS_CALLBACKS_INIT;
   callbacks.on_message = on_message;
   if (!cert != !key) {
     fprintf(stderr, "echo_server: --tls-cert and --tls-key go together\n");

@@ -277,7 +277,7 @@ int main(int argc, char **argv) {
   }
   st.wake_fd = wake[1];
 
-  ws_callbacks callbacks = {0};
+  ws_callbacks callbacks = WS_CALLBACKS_INIT;
   callbacks.on_message = on_message;
   callbacks.on_error = on_error;
   callbacks.on_close = on_close;

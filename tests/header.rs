@@ -25,3 +25,18 @@ fn header_is_current() {
         "include/websocket.h is stale: run `make header` and commit it"
     );
 }
+
+/// `WS_CALLBACKS_INIT` (in cbindgen.toml) names the size and one 0 for every
+/// callback: it must grow with the struct.
+#[test]
+fn callbacks_initializer_covers_every_callback() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let header = std::fs::read_to_string(root.join("include/websocket.h")).unwrap();
+    let init = header
+        .lines()
+        .find_map(|l| l.strip_prefix("#define WS_CALLBACKS_INIT "))
+        .expect("WS_CALLBACKS_INIT in the header");
+    let members = std::mem::size_of::<websocket::ffi::callbacks::ws_callbacks>()
+        / std::mem::size_of::<usize>();
+    assert_eq!(init.split(',').count(), members, "{init}");
+}

@@ -684,7 +684,7 @@ fn a_panic_while_one_connection_is_handled_ends_only_that_one() {
             .map(|r| r.conn.clone())
     });
     let (code, _) = srec.wait_close(&sconn);
-    assert_eq!(code, 1006);
+    assert_eq!(code, 1011, "on_close says: internal error");
     let (kind, message) = sconn.failure().expect("a failure");
     assert_eq!(kind, ErrorKind::Internal);
     assert!(message.contains("a bug in the handler"), "{message}");

@@ -2,11 +2,12 @@
 //! callbacks either on the I/O threads or through the polled event queue.
 
 use super::constants::{
-    ws_dispatch_mode, ws_message_type, WS_DISPATCH_POLL, WS_MESSAGE_BINARY, WS_MESSAGE_TEXT,
+    ws_close_code, ws_dispatch_mode, ws_message_type, WS_DISPATCH_POLL, WS_MESSAGE_BINARY,
+    WS_MESSAGE_TEXT,
 };
 use super::events::{self, Queued, QueuedKind};
 use super::handshake::{self, ws_handshake};
-use super::status::ws_status;
+use super::status::{ws_status, Failure, WS_ERR_INVALID_ARGUMENT, WS_ERR_NOT_SUPPORTED};
 use super::status_of;
 use crate::transport::upgrade::{upgrade_cost, PendingUpgrade};
 use crate::transport::{event_cost, runtime, Connection, Event, Handler};
@@ -16,7 +17,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::Semaphore;
 
-/// Event callbacks of a server or a client. Every member may be NULL (ignored).
+/// Event callbacks of a server or a client. Every callback may be NULL (ignored).
+///
+/// Set `size` to `sizeof(ws_callbacks)`: start from `WS_CALLBACKS_INIT`
+/// (`ws_callbacks cb = WS_CALLBACKS_INIT; cb.on_open = ...;`) or write
+/// `ws_callbacks cb = { .size = sizeof cb, .on_open = ... };`. New callbacks
+/// are only ever added at the end, and the library reads only the first
+/// `size` bytes, so a program built with an older header keeps working with a
+/// newer library. A `size` that is not a multiple of a pointer's size, or is
+/// larger than this library's struct while a callback it does not know is
+/// set, is refused (`WS_ERR_INVALID_ARGUMENT`, `WS_ERR_NOT_SUPPORTED`).
 ///
 /// Each gets the `user_data` given to `ws_server_listen` / `ws_client_connect`
 /// first, and the connection. Pointers to data (`data`, `reason`, `message`) are
@@ -34,15 +44,17 @@ use tokio::sync::Semaphore;
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct ws_callbacks {
+    /// `sizeof(ws_callbacks)` as the program was compiled (see above).
+    pub size: usize,
     /// The opening handshake completed: the connection is open.
     pub on_open: Option<unsafe extern "C" fn(user_data: *mut c_void, conn: *mut Connection)>,
-    /// A complete message arrived. `type` is `WS_MESSAGE_TEXT` (valid UTF-8, not
+    /// A complete message arrived. `kind` is `WS_MESSAGE_TEXT` (valid UTF-8, not
     /// NUL-terminated) or `WS_MESSAGE_BINARY`.
     pub on_message: Option<
         unsafe extern "C" fn(
             user_data: *mut c_void,
             conn: *mut Connection,
-            type_: ws_message_type,
+            kind: ws_message_type,
             data: *const u8,
             len: usize,
         ),
@@ -75,7 +87,7 @@ pub struct ws_callbacks {
         unsafe extern "C" fn(
             user_data: *mut c_void,
             conn: *mut Connection,
-            code: u16,
+            code: ws_close_code,
             reason: *const c_char,
         ),
     >,
@@ -95,6 +107,55 @@ pub struct ws_callbacks {
     /// handshake timeout; unanswered requests then get 503). When NULL, the
     /// server accepts every request its config allows.
     pub on_handshake: Option<unsafe extern "C" fn(user_data: *mut c_void, hs: *mut ws_handshake)>,
+}
+
+/// Largest `size` taken as a real struct (a larger one is uninitialised memory).
+const MAX_CALLBACKS_SIZE: usize = 4096;
+
+impl ws_callbacks {
+    /// The callbacks behind a pointer from C: none for NULL, else the first
+    /// `size` bytes of the program's struct (callbacks it does not have stay
+    /// NULL).
+    ///
+    /// # Safety
+    /// A non-NULL `ptr` points to a struct whose first member is its `size`
+    /// and that holds `size` readable bytes.
+    pub(crate) unsafe fn read(ptr: *const ws_callbacks) -> Result<ws_callbacks, Failure> {
+        let mut callbacks = ws_callbacks::default();
+        if ptr.is_null() {
+            return Ok(callbacks);
+        }
+        let word = std::mem::size_of::<usize>();
+        let ours = std::mem::size_of::<ws_callbacks>();
+        let size = ptr.cast::<usize>().read();
+        if size < word || size % word != 0 || size > MAX_CALLBACKS_SIZE {
+            return Err(Failure::new(
+                WS_ERR_INVALID_ARGUMENT,
+                format!(
+                    "callbacks->size is {size}: set it to sizeof(ws_callbacks) (start from WS_CALLBACKS_INIT)"
+                ),
+            ));
+        }
+        let theirs = ptr.cast::<u8>();
+        if size > ours {
+            let extra = std::slice::from_raw_parts(theirs.add(ours), size - ours);
+            if let Some(i) = extra.chunks(word).position(|c| c.iter().any(|&b| b != 0)) {
+                return Err(Failure::new(
+                    WS_ERR_NOT_SUPPORTED,
+                    format!(
+                        "callback {} of the program's ws_callbacks is set, but this library (version {}) has only {}",
+                        ours / word + i,
+                        env!("CARGO_PKG_VERSION"),
+                        ours / word - 1
+                    ),
+                ));
+            }
+        }
+        let into = (&mut callbacks as *mut ws_callbacks).cast::<u8>();
+        std::ptr::copy_nonoverlapping(theirs, into, size.min(ours));
+        callbacks.size = ours;
+        Ok(callbacks)
+    }
 }
 
 /// The application's `void *user_data`, carried to whichever thread runs callbacks.
@@ -156,13 +217,13 @@ pub(crate) struct Endpoint {
 
 impl Endpoint {
     pub fn new(
-        callbacks: Option<&ws_callbacks>,
+        callbacks: ws_callbacks,
         user_data: *mut c_void,
         dispatch: ws_dispatch_mode,
     ) -> Arc<Endpoint> {
         Arc::new_cyclic(|me| Endpoint {
             me: me.clone(),
-            callbacks: callbacks.copied().unwrap_or_default(),
+            callbacks,
             user_data: UserData(user_data),
             polled: dispatch == WS_DISPATCH_POLL,
             alive: AtomicBool::new(true),

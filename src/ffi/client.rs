@@ -4,6 +4,7 @@ use super::callbacks::{ws_callbacks, Endpoint};
 use super::config::ws_client_config;
 use super::constants::{WS_DISPATCH_POLL, WS_DISPATCH_THREAD};
 use super::events;
+use super::handle::handle;
 use super::status::{
     guard, Failure, WS_ERR_BAD_URL, WS_ERR_INTERNAL, WS_ERR_INVALID_ARGUMENT, WS_ERR_TLS,
 };
@@ -35,6 +36,7 @@ pub unsafe extern "C" fn ws_client_connect(
 ) -> *mut ws_client {
     guard(std::ptr::null_mut(), || {
         let url = text(url, "url")?;
+        let callbacks = ws_callbacks::read(callbacks)?;
         let (inner, dispatch) = match config.as_ref() {
             Some(c) => (c.inner.clone(), c.dispatch),
             None => (ClientConfig::default(), WS_DISPATCH_THREAD),
@@ -42,7 +44,7 @@ pub unsafe extern "C" fn ws_client_connect(
         if dispatch == WS_DISPATCH_POLL {
             events::queue()?;
         }
-        let endpoint = Endpoint::new(callbacks.as_ref(), user_data, dispatch);
+        let endpoint = Endpoint::new(callbacks, user_data, dispatch);
         let conn = connect(url, inner, endpoint.clone()).map_err(|e| match e {
             ConnectError::BadUrl(m) => Failure::new(WS_ERR_BAD_URL, m),
             ConnectError::BadProxy(m) => Failure::new(WS_ERR_INVALID_ARGUMENT, m),
@@ -58,7 +60,7 @@ pub unsafe extern "C" fn ws_client_connect(
 #[no_mangle]
 pub unsafe extern "C" fn ws_client_conn(client: *const ws_client) -> *mut Connection {
     guard(std::ptr::null_mut(), || {
-        let c = client.as_ref().ok_or_else(|| Failure::null("client"))?;
+        let c = handle(client)?;
         Ok(Arc::as_ptr(&c.conn) as *mut Connection)
     })
 }

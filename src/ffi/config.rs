@@ -1,6 +1,7 @@
 //! Configuration objects. One setter per option keeps the ABI stable as options grow.
 
 use super::constants::{ws_dispatch_mode, WS_DISPATCH_POLL, WS_DISPATCH_THREAD};
+use super::handle::{handle_mut, Handle};
 use super::status::{guard, guard_status, ws_status, Failure, WS_ERR_INVALID_ARGUMENT};
 use crate::transport::{ClientConfig, ConnectionConfig, ServerConfig};
 use std::ffi::{c_char, CStr};
@@ -42,16 +43,11 @@ fn positive<T: PartialOrd + Default + std::fmt::Display>(v: T, what: &str) -> Re
 }
 
 /// Applies `set` to the config behind `cfg`, a checked pointer.
-pub(crate) fn with<C>(
+pub(crate) unsafe fn with<C: Handle>(
     cfg: *mut C,
-    name: &str,
     set: impl FnOnce(&mut C) -> Result<(), Failure>,
 ) -> ws_status {
-    guard_status(|| {
-        // SAFETY: a non-NULL pointer must come from the matching `_new`.
-        let cfg = unsafe { cfg.as_mut() }.ok_or_else(|| Failure::null(name))?;
-        set(cfg)
-    })
+    guard_status(|| set(handle_mut(cfg)?))
 }
 
 fn set_connection_option(
@@ -116,11 +112,11 @@ pub unsafe extern "C" fn ws_server_config_free(cfg: *mut ws_server_config) {
 
 /// Where the server's callbacks run: `WS_DISPATCH_THREAD` (default) or `WS_DISPATCH_POLL`.
 #[no_mangle]
-pub extern "C" fn ws_server_config_set_dispatch(
+pub unsafe extern "C" fn ws_server_config_set_dispatch(
     cfg: *mut ws_server_config,
     mode: ws_dispatch_mode,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         c.dispatch = check_dispatch(mode)?;
         Ok(())
     })
@@ -129,11 +125,11 @@ pub extern "C" fn ws_server_config_set_dispatch(
 /// Largest message accepted in bytes (> 0); a larger one fails the connection
 /// with 1009 before it is buffered. Default 32 MiB.
 #[no_mangle]
-pub extern "C" fn ws_server_config_set_max_message_size(
+pub unsafe extern "C" fn ws_server_config_set_max_message_size(
     cfg: *mut ws_server_config,
     bytes: u64,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         set_connection_option(&mut c.inner.connection, Option_::MaxMessageSize, bytes)
     })
 }
@@ -141,33 +137,33 @@ pub extern "C" fn ws_server_config_set_max_message_size(
 /// Most bytes of outgoing messages queued per connection (> 0); sends beyond it
 /// return `WS_ERR_QUEUE_FULL`. Default 64 MiB.
 #[no_mangle]
-pub extern "C" fn ws_server_config_set_send_queue_limit(
+pub unsafe extern "C" fn ws_server_config_set_send_queue_limit(
     cfg: *mut ws_server_config,
     bytes: u64,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         set_connection_option(&mut c.inner.connection, Option_::SendQueueLimit, bytes)
     })
 }
 
 /// Time a client has to complete the opening handshake, in ms (> 0). Default 10000.
 #[no_mangle]
-pub extern "C" fn ws_server_config_set_handshake_timeout_ms(
+pub unsafe extern "C" fn ws_server_config_set_handshake_timeout_ms(
     cfg: *mut ws_server_config,
     ms: u64,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         set_connection_option(&mut c.inner.connection, Option_::HandshakeTimeout, ms)
     })
 }
 
 /// Time the peer has to answer a close frame, in ms (> 0). Default 5000.
 #[no_mangle]
-pub extern "C" fn ws_server_config_set_close_timeout_ms(
+pub unsafe extern "C" fn ws_server_config_set_close_timeout_ms(
     cfg: *mut ws_server_config,
     ms: u64,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         set_connection_option(&mut c.inner.connection, Option_::CloseTimeout, ms)
     })
 }
@@ -177,11 +173,11 @@ pub extern "C" fn ws_server_config_set_close_timeout_ms(
 /// client stays silent as long again, the connection fails (`on_error` with
 /// `WS_ERR_TIMEOUT`, then `on_close` with 1006).
 #[no_mangle]
-pub extern "C" fn ws_server_config_set_keepalive_ms(
+pub unsafe extern "C" fn ws_server_config_set_keepalive_ms(
     cfg: *mut ws_server_config,
     ms: u64,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         set_connection_option(&mut c.inner.connection, Option_::Keepalive, ms)
     })
 }
@@ -189,11 +185,11 @@ pub extern "C" fn ws_server_config_set_keepalive_ms(
 /// Most connections at once, counting those still in the opening handshake
 /// (> 0); further clients get HTTP 503. Default 10000.
 #[no_mangle]
-pub extern "C" fn ws_server_config_set_max_connections(
+pub unsafe extern "C" fn ws_server_config_set_max_connections(
     cfg: *mut ws_server_config,
     max: u64,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         c.inner.max_connections = positive(max, "max_connections")? as usize;
         Ok(())
     })
@@ -227,11 +223,11 @@ pub unsafe extern "C" fn ws_client_config_free(cfg: *mut ws_client_config) {
 
 /// Where the client's callbacks run: `WS_DISPATCH_THREAD` (default) or `WS_DISPATCH_POLL`.
 #[no_mangle]
-pub extern "C" fn ws_client_config_set_dispatch(
+pub unsafe extern "C" fn ws_client_config_set_dispatch(
     cfg: *mut ws_client_config,
     mode: ws_dispatch_mode,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         c.dispatch = check_dispatch(mode)?;
         Ok(())
     })
@@ -239,11 +235,11 @@ pub extern "C" fn ws_client_config_set_dispatch(
 
 /// Largest message accepted in bytes (> 0); larger ones fail the connection with 1009. Default 32 MiB.
 #[no_mangle]
-pub extern "C" fn ws_client_config_set_max_message_size(
+pub unsafe extern "C" fn ws_client_config_set_max_message_size(
     cfg: *mut ws_client_config,
     bytes: u64,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         set_connection_option(&mut c.inner.connection, Option_::MaxMessageSize, bytes)
     })
 }
@@ -251,11 +247,11 @@ pub extern "C" fn ws_client_config_set_max_message_size(
 /// Most bytes of outgoing messages queued (> 0); sends beyond it return
 /// `WS_ERR_QUEUE_FULL`. Default 64 MiB.
 #[no_mangle]
-pub extern "C" fn ws_client_config_set_send_queue_limit(
+pub unsafe extern "C" fn ws_client_config_set_send_queue_limit(
     cfg: *mut ws_client_config,
     bytes: u64,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         set_connection_option(&mut c.inner.connection, Option_::SendQueueLimit, bytes)
     })
 }
@@ -264,22 +260,22 @@ pub extern "C" fn ws_client_config_set_send_queue_limit(
 /// is made, in ms (> 0). Default 10000. (The TCP connection itself has
 /// `ws_client_config_set_connect_timeout_ms`.)
 #[no_mangle]
-pub extern "C" fn ws_client_config_set_handshake_timeout_ms(
+pub unsafe extern "C" fn ws_client_config_set_handshake_timeout_ms(
     cfg: *mut ws_client_config,
     ms: u64,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         set_connection_option(&mut c.inner.connection, Option_::HandshakeTimeout, ms)
     })
 }
 
 /// Time the server has to answer a close frame, in ms (> 0). Default 5000.
 #[no_mangle]
-pub extern "C" fn ws_client_config_set_close_timeout_ms(
+pub unsafe extern "C" fn ws_client_config_set_close_timeout_ms(
     cfg: *mut ws_client_config,
     ms: u64,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         set_connection_option(&mut c.inner.connection, Option_::CloseTimeout, ms)
     })
 }
@@ -289,11 +285,11 @@ pub extern "C" fn ws_client_config_set_close_timeout_ms(
 /// as long again, the connection fails (`on_error` with `WS_ERR_TIMEOUT`, then
 /// `on_close` with 1006).
 #[no_mangle]
-pub extern "C" fn ws_client_config_set_keepalive_ms(
+pub unsafe extern "C" fn ws_client_config_set_keepalive_ms(
     cfg: *mut ws_client_config,
     ms: u64,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         set_connection_option(&mut c.inner.connection, Option_::Keepalive, ms)
     })
 }
@@ -313,7 +309,7 @@ pub unsafe extern "C" fn ws_client_config_add_header(
     name: *const c_char,
     value: *const c_char,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         if name.is_null() {
             return Err(Failure::null("header name"));
         }
@@ -361,11 +357,11 @@ pub unsafe extern "C" fn ws_client_config_add_header(
 /// the connection with 1009 (`WS_MESSAGE_TOO_LARGE`). 0, the default, means
 /// no limit.
 #[no_mangle]
-pub extern "C" fn ws_server_config_set_max_fragments(
+pub unsafe extern "C" fn ws_server_config_set_max_fragments(
     cfg: *mut ws_server_config,
     count: u64,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         c.inner.connection.max_fragments = usize::try_from(count).unwrap_or(usize::MAX);
         Ok(())
     })
@@ -375,11 +371,11 @@ pub extern "C" fn ws_server_config_set_max_fragments(
 /// the connection with 1009 (`WS_MESSAGE_TOO_LARGE`). 0, the default, means
 /// no limit.
 #[no_mangle]
-pub extern "C" fn ws_client_config_set_max_fragments(
+pub unsafe extern "C" fn ws_client_config_set_max_fragments(
     cfg: *mut ws_client_config,
     count: u64,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         c.inner.connection.max_fragments = usize::try_from(count).unwrap_or(usize::MAX);
         Ok(())
     })

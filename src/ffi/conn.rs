@@ -1,9 +1,10 @@
 //! `ws_conn_*`: sending, closing, and reading a connection's properties.
 
 use super::constants::{
-    ws_message_type, ws_state, WS_MESSAGE_BINARY, WS_MESSAGE_TEXT, WS_STATE_CLOSED,
+    ws_close_code, ws_message_type, ws_state, WS_MESSAGE_BINARY, WS_MESSAGE_TEXT, WS_STATE_CLOSED,
     WS_STATE_CLOSING, WS_STATE_CONNECTING, WS_STATE_OPEN,
 };
+use super::handle::handle;
 use super::status::{
     guard, guard_count, guard_status, ws_status, Failure, WS_ERR_INVALID_ARGUMENT,
     WS_ERR_INVALID_CLOSE_CODE, WS_ERR_INVALID_UTF8, WS_ERR_NOT_OPEN, WS_ERR_QUEUE_FULL,
@@ -14,12 +15,6 @@ use crate::transport::{Connection, ConnectionState, SendError};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-
-fn conn<'a>(c: *const Connection) -> Result<&'a Connection, Failure> {
-    // SAFETY: a non-NULL pointer must be a handle the library gave out and that
-    // is still held (by the library during a callback, or retained).
-    unsafe { c.as_ref() }.ok_or_else(|| Failure::null("connection"))
-}
 
 fn sent(result: Result<(), SendError>) -> Result<(), Failure> {
     result.map_err(|e| {
@@ -34,7 +29,7 @@ fn sent(result: Result<(), SendError>) -> Result<(), Failure> {
     })
 }
 
-/// Queues a message of `type_` (`WS_MESSAGE_TEXT`, checked to be UTF-8, or
+/// Queues a message of `kind` (`WS_MESSAGE_TEXT`, checked to be UTF-8, or
 /// `WS_MESSAGE_BINARY`). Never blocks. On the connection's own I/O thread (in
 /// its callbacks) what the socket takes goes at once, and only the rest is
 /// copied; from another thread the data is copied and handed to that thread.
@@ -45,14 +40,14 @@ fn sent(result: Result<(), SendError>) -> Result<(), Failure> {
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_send(
     c: *mut Connection,
-    type_: ws_message_type,
+    kind: ws_message_type,
     data: *const u8,
     len: usize,
 ) -> ws_status {
     guard_status(|| {
-        let c = conn(c)?;
+        let c = handle(c)?;
         let data = bytes(data, len)?;
-        match type_ {
+        match kind {
             WS_MESSAGE_TEXT => sent(c.send_text(data)),
             WS_MESSAGE_BINARY => sent(c.send_binary(data)),
             other => Err(Failure::new(
@@ -90,7 +85,7 @@ pub unsafe extern "C" fn ws_conn_ping(
     data: *const u8,
     len: usize,
 ) -> ws_status {
-    guard_status(|| sent(conn(c)?.ping(bytes(data, len)?)))
+    guard_status(|| sent(handle(c)?.ping(bytes(data, len)?)))
 }
 
 /// Queues an unsolicited pong with up to 125 bytes of payload (pings are
@@ -101,7 +96,7 @@ pub unsafe extern "C" fn ws_conn_pong(
     data: *const u8,
     len: usize,
 ) -> ws_status {
-    guard_status(|| sent(conn(c)?.pong(bytes(data, len)?)))
+    guard_status(|| sent(handle(c)?.pong(bytes(data, len)?)))
 }
 
 /// Starts the close handshake with `code` (1000-1003, 1007-1011 or 3000-4999;
@@ -111,11 +106,11 @@ pub unsafe extern "C" fn ws_conn_pong(
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_close(
     c: *mut Connection,
-    code: u16,
+    code: ws_close_code,
     reason: *const c_char,
 ) -> ws_status {
     guard_status(|| {
-        let c = conn(c)?;
+        let c = handle(c)?;
         let reason = if reason.is_null() {
             ""
         } else {
@@ -132,7 +127,7 @@ pub unsafe extern "C" fn ws_conn_close(
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_state(c: *const Connection) -> ws_state {
     guard_count(|| {
-        Ok(match conn(c)?.state() {
+        Ok(match handle(c)?.state() {
             ConnectionState::Connecting => WS_STATE_CONNECTING,
             ConnectionState::Open => WS_STATE_OPEN,
             ConnectionState::Closing => WS_STATE_CLOSING,
@@ -141,17 +136,17 @@ pub unsafe extern "C" fn ws_conn_state(c: *const Connection) -> ws_state {
     })
 }
 
-/// The subprotocol the opening handshake settled on; "" when none (or NULL
-/// connection). Valid as long as the connection handle.
+/// The subprotocol the opening handshake settled on; "" when none, NULL for
+/// a NULL connection. Valid as long as the connection handle.
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_subprotocol(c: *const Connection) -> *const c_char {
-    guard(c"".as_ptr(), || Ok(conn(c)?.subprotocol().as_ptr()))
+    guard(std::ptr::null(), || Ok(handle(c)?.subprotocol().as_ptr()))
 }
 
-/// 1 when the connection runs over TLS, 0 when not or on error.
+/// 1 when the connection runs over TLS, 0 when not, `WS_ERR_NULL` for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_is_secure(c: *const Connection) -> c_int {
-    guard(0, || Ok(conn(c)?.is_secure() as c_int))
+    guard_count(|| Ok(handle(c)?.is_secure() as c_int))
 }
 
 /// The value of the first opening-handshake header named `name`
@@ -166,7 +161,9 @@ pub unsafe extern "C" fn ws_conn_header(
 ) -> *const c_char {
     guard(std::ptr::null(), || {
         let name = super::text(name, "name")?;
-        Ok(conn(c)?.header(name).map_or(std::ptr::null(), CStr::as_ptr))
+        Ok(handle(c)?
+            .header(name)
+            .map_or(std::ptr::null(), CStr::as_ptr))
     })
 }
 
@@ -174,7 +171,7 @@ pub unsafe extern "C" fn ws_conn_header(
 /// status on error.
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_header_count(c: *const Connection) -> c_int {
-    guard_count(|| Ok(conn(c)?.header_count().min(c_int::MAX as usize) as c_int))
+    guard_count(|| Ok(handle(c)?.header_count().min(c_int::MAX as usize) as c_int))
 }
 
 /// The handshake header at `index` (0-based, in the order received): its name
@@ -188,7 +185,7 @@ pub unsafe extern "C" fn ws_conn_header_at(
     value: *mut *const c_char,
 ) -> ws_status {
     guard_status(|| {
-        let c = conn(c)?;
+        let c = handle(c)?;
         super::header_at(c.header_at(index), index, name, value)
     })
 }
@@ -197,33 +194,33 @@ pub unsafe extern "C" fn ws_conn_header_at(
 /// connection exists, NULL for a NULL handle). Valid while the handle is held.
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_peer_address(c: *const Connection) -> *const c_char {
-    guard(std::ptr::null(), || Ok(conn(c)?.peer().as_ptr()))
+    guard(std::ptr::null(), || Ok(handle(c)?.peer().as_ptr()))
 }
 
 /// The request path ("/chat"); for a client, the path of its URL. Valid while the handle is held.
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_path(c: *const Connection) -> *const c_char {
-    guard(std::ptr::null(), || Ok(conn(c)?.path().as_ptr()))
+    guard(std::ptr::null(), || Ok(handle(c)?.path().as_ptr()))
 }
 
 /// The request query without '?' ("" when none). Valid while the handle is held.
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_query(c: *const Connection) -> *const c_char {
-    guard(std::ptr::null(), || Ok(conn(c)?.query().as_ptr()))
+    guard(std::ptr::null(), || Ok(handle(c)?.query().as_ptr()))
 }
 
 /// Bytes sent or queued on the connection and not yet written to its socket
 /// (0 for NULL).
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_buffered_amount(c: *const Connection) -> usize {
-    guard(0, || Ok(conn(c)?.buffered_amount()))
+    guard(0, || Ok(handle(c)?.buffered_amount()))
 }
 
 /// The close code once closed (as given to `on_close`), 0 while not closed,
 /// negative status for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_close_code(c: *const Connection) -> c_int {
-    guard_count(|| Ok(conn(c)?.close_info().map_or(0, |i| i.code as c_int)))
+    guard_count(|| Ok(handle(c)?.close_info().map_or(0, |i| i.code as c_int)))
 }
 
 /// Takes a reference to the connection so the handle stays valid after its
@@ -232,7 +229,7 @@ pub unsafe extern "C" fn ws_conn_close_code(c: *const Connection) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_retain(c: *mut Connection) -> *mut Connection {
     guard(std::ptr::null_mut(), || {
-        conn(c)?;
+        handle(c)?;
         Arc::increment_strong_count(c as *const Connection);
         Ok(c)
     })
@@ -257,7 +254,7 @@ pub unsafe extern "C" fn ws_conn_set_user_data(
     user_data: *mut c_void,
 ) -> ws_status {
     guard_status(|| {
-        conn(c)?.app_data.store(user_data, Ordering::Release);
+        handle(c)?.app_data.store(user_data, Ordering::Release);
         Ok(())
     })
 }
@@ -266,7 +263,7 @@ pub unsafe extern "C" fn ws_conn_set_user_data(
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_get_user_data(c: *const Connection) -> *mut c_void {
     guard(std::ptr::null_mut(), || {
-        Ok(conn(c)?.app_data.load(Ordering::Acquire))
+        Ok(handle(c)?.app_data.load(Ordering::Acquire))
     })
 }
 
@@ -279,7 +276,7 @@ pub unsafe extern "C" fn ws_conn_get_user_data(c: *const Connection) -> *mut c_v
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_wait_open(c: *const Connection, timeout_ms: c_int) -> ws_status {
     guard_status(|| {
-        let c = conn(c)?;
+        let c = handle(c)?;
         not_on_io_thread()?;
         let state = c.wait_for(ConnectionState::Open, timeout_of(timeout_ms));
         if c.was_opened() {
@@ -306,7 +303,7 @@ pub unsafe extern "C" fn ws_conn_wait_open(c: *const Connection, timeout_ms: c_i
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_wait_closed(c: *const Connection, timeout_ms: c_int) -> ws_status {
     guard_status(|| {
-        let c = conn(c)?;
+        let c = handle(c)?;
         not_on_io_thread()?;
         match c.wait_for(ConnectionState::Closed, timeout_of(timeout_ms)) {
             ConnectionState::Closed => Ok(()),

@@ -3,30 +3,36 @@
 
 use std::ffi::c_int;
 
+/// A close code (RFC 6455 section 7.4.1): `WS_OK` (1000) ... `WS_TLS_HANDSHAKE_FAIL`
+/// (1015), or 3000-4999 for applications. Not a `ws_status`: `WS_OK` is 1000,
+/// success of a call is `WS_STATUS_OK` (0), so never compare a call's result
+/// with `WS_OK`.
+pub type ws_close_code = u16;
+
 /// 1000: normal closure.
-pub const WS_OK: u16 = 1000;
+pub const WS_OK: ws_close_code = 1000;
 /// 1001: going away (server shutting down, page navigated away).
-pub const WS_GONE: u16 = 1001;
+pub const WS_GONE: ws_close_code = 1001;
 /// 1002: protocol error.
-pub const WS_PROTOCOL_ERROR: u16 = 1002;
+pub const WS_PROTOCOL_ERROR: ws_close_code = 1002;
 /// 1003: a type of data the endpoint cannot accept.
-pub const WS_NOT_ACCEPTABLE: u16 = 1003;
+pub const WS_NOT_ACCEPTABLE: ws_close_code = 1003;
 /// 1005: no status code was present (reported locally, never sent).
-pub const WS_NO_STATUS: u16 = 1005;
+pub const WS_NO_STATUS: ws_close_code = 1005;
 /// 1006: closed without a close frame (reported locally, never sent).
-pub const WS_CLOSED_ABNORMALLY: u16 = 1006;
+pub const WS_CLOSED_ABNORMALLY: ws_close_code = 1006;
 /// 1007: message data inconsistent with its type (e.g. invalid UTF-8 text).
-pub const WS_BAD_MESSAGE: u16 = 1007;
+pub const WS_BAD_MESSAGE: ws_close_code = 1007;
 /// 1008: message violates the endpoint's policy.
-pub const WS_FORBIDDEN: u16 = 1008;
+pub const WS_FORBIDDEN: ws_close_code = 1008;
 /// 1009: message too large to process.
-pub const WS_MESSAGE_TOO_LARGE: u16 = 1009;
+pub const WS_MESSAGE_TOO_LARGE: ws_close_code = 1009;
 /// 1010: the client needed an extension the server did not negotiate.
-pub const WS_EXTENSIONS_NOT_AVAILABLE: u16 = 1010;
+pub const WS_EXTENSIONS_NOT_AVAILABLE: ws_close_code = 1010;
 /// 1011: the server hit an unexpected condition.
-pub const WS_INTERNAL_SERVER_ERROR: u16 = 1011;
+pub const WS_INTERNAL_SERVER_ERROR: ws_close_code = 1011;
 /// 1015: the TLS handshake failed (reported locally, never sent).
-pub const WS_TLS_HANDSHAKE_FAIL: u16 = 1015;
+pub const WS_TLS_HANDSHAKE_FAIL: ws_close_code = 1015;
 
 /// Kind of a message: `WS_MESSAGE_TEXT` or `WS_MESSAGE_BINARY`.
 pub type ws_message_type = c_int;

@@ -2,6 +2,7 @@
 //! library-wide `compression_threshold`, and the negotiated extension of a connection.
 
 use super::config::{with, ws_client_config, ws_server_config};
+use super::handle::handle;
 use super::status::{guard, guard_status, ws_status, Failure, WS_ERR_INVALID_ARGUMENT};
 use crate::protocol::deflate::DeflateConfig;
 use crate::transport::config::set_default_compression_threshold;
@@ -75,18 +76,18 @@ fn apply(c: &mut ConnectionConfig, setting: Setting) -> Result<(), Failure> {
     Ok(())
 }
 
-fn server(cfg: *mut ws_server_config, setting: Setting) -> ws_status {
-    with(cfg, "config", |c| apply(&mut c.inner.connection, setting))
+unsafe fn server(cfg: *mut ws_server_config, setting: Setting) -> ws_status {
+    with(cfg, |c| apply(&mut c.inner.connection, setting))
 }
 
-fn client(cfg: *mut ws_client_config, setting: Setting) -> ws_status {
-    with(cfg, "config", |c| apply(&mut c.inner.connection, setting))
+unsafe fn client(cfg: *mut ws_client_config, setting: Setting) -> ws_status {
+    with(cfg, |c| apply(&mut c.inner.connection, setting))
 }
 
 /// Turns permessage-deflate (RFC 7692) on (`enabled` != 0) or off (the default).
 /// On, the server accepts the first acceptable offer of each client.
 #[no_mangle]
-pub extern "C" fn ws_server_config_set_deflate(
+pub unsafe extern "C" fn ws_server_config_set_deflate(
     cfg: *mut ws_server_config,
     enabled: c_int,
 ) -> ws_status {
@@ -97,23 +98,26 @@ pub extern "C" fn ws_server_config_set_deflate(
 /// negotiated (0 compresses every message). Default: `ws_set_compression_threshold`'s
 /// value when the config was created (10240).
 #[no_mangle]
-pub extern "C" fn ws_server_config_set_compression_threshold(
+pub unsafe extern "C" fn ws_server_config_set_compression_threshold(
     cfg: *mut ws_server_config,
     bytes: u64,
 ) -> ws_status {
     server(cfg, Setting::Threshold(bytes))
 }
 
-/// Requires (or, from a client's offer, accepts) that the server (`server` != 0)
-/// and/or the client (`client` != 0) reset their compression context after each
+/// Requires (or, from a client's offer, accepts) that the server (`server_side` != 0)
+/// and/or the client (`client_side` != 0) reset their compression context after each
 /// message: less memory per connection, larger messages. Turns deflate on.
 #[no_mangle]
-pub extern "C" fn ws_server_config_set_deflate_no_context_takeover(
+pub unsafe extern "C" fn ws_server_config_set_deflate_no_context_takeover(
     cfg: *mut ws_server_config,
-    server_: c_int,
-    client_: c_int,
+    server_side: c_int,
+    client_side: c_int,
 ) -> ws_status {
-    server(cfg, Setting::NoContextTakeover(server_ != 0, client_ != 0))
+    server(
+        cfg,
+        Setting::NoContextTakeover(server_side != 0, client_side != 0),
+    )
 }
 
 /// Largest LZ77 windows, as bits (9 to 15; default 15), that the server and the
@@ -121,7 +125,7 @@ pub extern "C" fn ws_server_config_set_deflate_no_context_takeover(
 /// asks clients that support it to use at most `client_bits`. Each window costs
 /// about 2^(bits+2) bytes per connection. Turns deflate on.
 #[no_mangle]
-pub extern "C" fn ws_server_config_set_deflate_max_window_bits(
+pub unsafe extern "C" fn ws_server_config_set_deflate_max_window_bits(
     cfg: *mut ws_server_config,
     server_bits: c_int,
     client_bits: c_int,
@@ -132,7 +136,7 @@ pub extern "C" fn ws_server_config_set_deflate_max_window_bits(
 /// zlib compression level of the compressor: 0 (store) to 9 (smallest), default 6.
 /// Turns deflate on.
 #[no_mangle]
-pub extern "C" fn ws_server_config_set_deflate_level(
+pub unsafe extern "C" fn ws_server_config_set_deflate_level(
     cfg: *mut ws_server_config,
     level: c_int,
 ) -> ws_status {
@@ -145,7 +149,7 @@ pub extern "C" fn ws_server_config_set_deflate_level(
 /// bytes). Lower levels compress slightly worse (incompressible data grows by
 /// up to ~4% at 1). Turns deflate on.
 #[no_mangle]
-pub extern "C" fn ws_server_config_set_deflate_memory_level(
+pub unsafe extern "C" fn ws_server_config_set_deflate_memory_level(
     cfg: *mut ws_server_config,
     mem_level: c_int,
 ) -> ws_status {
@@ -154,7 +158,7 @@ pub extern "C" fn ws_server_config_set_deflate_memory_level(
 
 /// Turns permessage-deflate on (`enabled` != 0: the client offers it) or off (the default).
 #[no_mangle]
-pub extern "C" fn ws_client_config_set_deflate(
+pub unsafe extern "C" fn ws_client_config_set_deflate(
     cfg: *mut ws_client_config,
     enabled: c_int,
 ) -> ws_status {
@@ -163,7 +167,7 @@ pub extern "C" fn ws_client_config_set_deflate(
 
 /// As `ws_server_config_set_compression_threshold`, for a client.
 #[no_mangle]
-pub extern "C" fn ws_client_config_set_compression_threshold(
+pub unsafe extern "C" fn ws_client_config_set_compression_threshold(
     cfg: *mut ws_client_config,
     bytes: u64,
 ) -> ws_status {
@@ -171,20 +175,23 @@ pub extern "C" fn ws_client_config_set_compression_threshold(
 }
 
 /// Asks the server to reset its compression context after each message
-/// (`server` != 0), and/or resets ours (`client` != 0). Turns deflate on.
+/// (`server_side` != 0), and/or resets ours (`client_side` != 0). Turns deflate on.
 #[no_mangle]
-pub extern "C" fn ws_client_config_set_deflate_no_context_takeover(
+pub unsafe extern "C" fn ws_client_config_set_deflate_no_context_takeover(
     cfg: *mut ws_client_config,
-    server_: c_int,
-    client_: c_int,
+    server_side: c_int,
+    client_side: c_int,
 ) -> ws_status {
-    client(cfg, Setting::NoContextTakeover(server_ != 0, client_ != 0))
+    client(
+        cfg,
+        Setting::NoContextTakeover(server_side != 0, client_side != 0),
+    )
 }
 
 /// Asks the server to compress with at most `server_bits` (9 to 15) and
 /// compresses with at most `client_bits`. Turns deflate on.
 #[no_mangle]
-pub extern "C" fn ws_client_config_set_deflate_max_window_bits(
+pub unsafe extern "C" fn ws_client_config_set_deflate_max_window_bits(
     cfg: *mut ws_client_config,
     server_bits: c_int,
     client_bits: c_int,
@@ -194,7 +201,7 @@ pub extern "C" fn ws_client_config_set_deflate_max_window_bits(
 
 /// As `ws_server_config_set_deflate_level`, for a client.
 #[no_mangle]
-pub extern "C" fn ws_client_config_set_deflate_level(
+pub unsafe extern "C" fn ws_client_config_set_deflate_level(
     cfg: *mut ws_client_config,
     level: c_int,
 ) -> ws_status {
@@ -203,7 +210,7 @@ pub extern "C" fn ws_client_config_set_deflate_level(
 
 /// As `ws_server_config_set_deflate_memory_level`, for a client.
 #[no_mangle]
-pub extern "C" fn ws_client_config_set_deflate_memory_level(
+pub unsafe extern "C" fn ws_client_config_set_deflate_memory_level(
     cfg: *mut ws_client_config,
     mem_level: c_int,
 ) -> ws_status {
@@ -227,7 +234,7 @@ pub extern "C" fn ws_set_compression_threshold(bytes: u64) -> ws_status {
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_extensions(c: *const Connection) -> *const c_char {
     guard(std::ptr::null(), || {
-        let c = c.as_ref().ok_or_else(|| Failure::null("connection"))?;
+        let c = handle(c)?;
         Ok(c.extensions().as_ptr())
     })
 }

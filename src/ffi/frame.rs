@@ -5,9 +5,10 @@
 //! check (UTF-8 of text, control frame rules, fragment order, RSV bits).
 
 use super::bytes;
+use super::handle::{handle, handle_mut};
 use super::status::{
-    guard, guard_count, guard_status, ws_status, Failure, WS_ERR_INVALID_ARGUMENT, WS_ERR_PROTOCOL,
-    WS_ERR_QUEUE_FULL, WS_ERR_TOO_LARGE, WS_STATUS_OK,
+    guard, guard_count, guard_status, guard_status_of, ws_status, Failure, WS_ERR_INVALID_ARGUMENT,
+    WS_ERR_PROTOCOL, WS_ERR_QUEUE_FULL, WS_ERR_TOO_LARGE, WS_FRAME_NONE, WS_STATUS_OK,
 };
 use crate::protocol::error::ProtocolError;
 use crate::protocol::frame::{write_header, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
@@ -30,10 +31,6 @@ pub const WS_OPCODE_CLOSE: ws_opcode = 8;
 pub const WS_OPCODE_PING: ws_opcode = 9;
 /// 10: a pong frame.
 pub const WS_OPCODE_PONG: ws_opcode = 10;
-
-/// Returned by `ws_frame_decoder_next` (a positive status, not an error) when
-/// no message or control frame is complete yet: append more bytes.
-pub const WS_FRAME_NONE: ws_status = 1;
 
 /// Default `max_payload_size` of a decoder, as Protocol::WebSocket::Frame's.
 const DEFAULT_MAX_PAYLOAD: usize = 65536;
@@ -200,11 +197,6 @@ impl ws_frame_decoder {
     }
 }
 
-fn decoder<'a>(d: *mut ws_frame_decoder) -> Result<&'a mut ws_frame_decoder, Failure> {
-    // SAFETY: a non-NULL pointer must come from `ws_frame_decoder_new`.
-    unsafe { d.as_mut() }.ok_or_else(|| Failure::null("decoder"))
-}
-
 /// A new decoder. It accepts frames masked or not (both directions), allows
 /// messages of up to 65536 bytes (`ws_frame_decoder_set_max_payload_size`)
 /// made of up to 128 frames (`ws_frame_decoder_set_max_fragments`). NULL only
@@ -253,7 +245,7 @@ pub unsafe extern "C" fn ws_frame_decoder_set_max_payload_size(
     bytes: u64,
 ) -> ws_status {
     guard_status(|| {
-        let d = decoder(d)?;
+        let d = handle_mut(d)?;
         if bytes == 0 || bytes > isize::MAX as u64 {
             return Err(Failure::new(
                 WS_ERR_INVALID_ARGUMENT,
@@ -282,7 +274,7 @@ pub unsafe extern "C" fn ws_frame_decoder_set_max_fragments(
     count: u64,
 ) -> ws_status {
     guard_status(|| {
-        let d = decoder(d)?;
+        let d = handle_mut(d)?;
         d.rx.set_max_fragments(usize::try_from(count).unwrap_or(usize::MAX));
         Ok(())
     })
@@ -311,7 +303,7 @@ pub unsafe extern "C" fn ws_frame_decoder_append(
     len: usize,
 ) -> ws_status {
     guard_status(|| {
-        let d = decoder(d)?;
+        let d = handle_mut(d)?;
         let data = bytes(data, len)?;
         if let Some(e) = d.failed {
             let mut f = d.failure(e);
@@ -378,8 +370,8 @@ pub unsafe extern "C" fn ws_frame_decoder_next(
     data: *mut *const u8,
     len: *mut usize,
 ) -> ws_status {
-    guard_count(|| {
-        let d = decoder(d)?;
+    guard_status_of(|| {
+        let d = handle_mut(d)?;
         if opcode.is_null() {
             return Err(Failure::null("opcode"));
         }
@@ -447,18 +439,14 @@ pub unsafe extern "C" fn ws_frame_decoder_next(
 
 /// The close code to send the peer after `ws_frame_decoder_next` failed the
 /// stream: 1002 (`WS_PROTOCOL_ERROR`), 1007 (`WS_BAD_MESSAGE`, e.g. invalid
-/// UTF-8) or 1009 (`WS_MESSAGE_TOO_LARGE`). 0 while the stream is fine, and
-/// for NULL.
+/// UTF-8) or 1009 (`WS_MESSAGE_TOO_LARGE`). 0 while the stream is fine,
+/// `WS_ERR_NULL` for NULL.
 ///
 /// # Safety
 /// `d` is NULL or a live decoder.
 #[no_mangle]
 pub unsafe extern "C" fn ws_frame_decoder_close_code(d: *const ws_frame_decoder) -> c_int {
-    guard(0, || {
-        Ok(d.as_ref()
-            .and_then(|d| d.failed)
-            .map_or(0, |e| c_int::from(e.code)))
-    })
+    guard_count(|| Ok(handle(d)?.failed.map_or(0, |e| c_int::from(e.code))))
 }
 
 #[cfg(test)]

@@ -107,32 +107,33 @@ fn string_of(hs: *const ws_handshake, pick: fn(&Entry) -> &CString) -> *const c_
 
 /// The request method ("GET"); NULL on error.
 #[no_mangle]
-pub extern "C" fn ws_handshake_method(hs: *const ws_handshake) -> *const c_char {
+pub unsafe extern "C" fn ws_handshake_method(hs: *const ws_handshake) -> *const c_char {
     string_of(hs, |e| &e.method)
 }
 
 /// The request path ("/chat", still percent-encoded); NULL on error.
 #[no_mangle]
-pub extern "C" fn ws_handshake_path(hs: *const ws_handshake) -> *const c_char {
+pub unsafe extern "C" fn ws_handshake_path(hs: *const ws_handshake) -> *const c_char {
     string_of(hs, |e| &e.path)
 }
 
 /// The request query without "?" ("" when none); NULL on error.
 #[no_mangle]
-pub extern "C" fn ws_handshake_query(hs: *const ws_handshake) -> *const c_char {
+pub unsafe extern "C" fn ws_handshake_query(hs: *const ws_handshake) -> *const c_char {
     string_of(hs, |e| &e.query)
 }
 
 /// The client's address as "ip:port" ("[v6]:port"); NULL on error.
 #[no_mangle]
-pub extern "C" fn ws_handshake_peer_address(hs: *const ws_handshake) -> *const c_char {
+pub unsafe extern "C" fn ws_handshake_peer_address(hs: *const ws_handshake) -> *const c_char {
     string_of(hs, |e| &e.peer)
 }
 
-/// 1 when the request came over TLS, 0 when not or on error.
+/// 1 when the request came over TLS, 0 when not, a negative status on error
+/// (`WS_ERR_NULL`, or `WS_ERR_BAD_STATE` for an answered request).
 #[no_mangle]
-pub extern "C" fn ws_handshake_is_secure(hs: *const ws_handshake) -> c_int {
-    guard(0, || Ok(entry(hs)?.pending.secure as c_int))
+pub unsafe extern "C" fn ws_handshake_is_secure(hs: *const ws_handshake) -> c_int {
+    guard_count(|| Ok(entry(hs)?.pending.secure as c_int))
 }
 
 /// The value of the first request header named `name` (case-insensitive);
@@ -156,7 +157,7 @@ pub unsafe extern "C" fn ws_handshake_header(
 
 /// How many request headers there are; negative status on error.
 #[no_mangle]
-pub extern "C" fn ws_handshake_header_count(hs: *const ws_handshake) -> c_int {
+pub unsafe extern "C" fn ws_handshake_header_count(hs: *const ws_handshake) -> c_int {
     guard_count(|| Ok(entry(hs)?.headers.len() as c_int))
 }
 
@@ -182,7 +183,7 @@ pub unsafe extern "C" fn ws_handshake_header_at(
 /// The `index`-th subprotocol the client offered (0-based, in its order);
 /// NULL past the last one or on error.
 #[no_mangle]
-pub extern "C" fn ws_handshake_subprotocol_at(
+pub unsafe extern "C" fn ws_handshake_subprotocol_at(
     hs: *const ws_handshake,
     index: usize,
 ) -> *const c_char {
@@ -225,7 +226,7 @@ pub unsafe extern "C" fn ws_handshake_add_header(
 /// cannot be written (the client left), in `on_error` and `on_close` with
 /// that connection, so state attached here can always be freed.
 #[no_mangle]
-pub extern "C" fn ws_handshake_set_user_data(
+pub unsafe extern "C" fn ws_handshake_set_user_data(
     hs: *mut ws_handshake,
     user_data: *mut std::ffi::c_void,
 ) -> ws_status {

@@ -2,13 +2,19 @@
 //! the polled event queue and the error model. Thin: it checks, converts and
 //! forwards to [`crate::transport`]. `include/websocket.h` is generated from it.
 //!
-//! Every exported function runs inside `status::guard`, so a panic becomes
-//! `WS_ERR_INTERNAL` instead of unwinding into C, and checks every pointer
-//! argument for NULL. Pointers that are not NULL must be what the header says
-//! (a live handle from this library, a buffer of at least `len` bytes, a
-//! NUL-terminated string); that is the contract of every `unsafe` function here.
+//! Every exported function runs inside one panic boundary (`status::guard` and
+//! its variants, which differ only in what C gets back on failure), so a panic
+//! becomes `WS_ERR_INTERNAL` with the panic's text instead of unwinding into C,
+//! and checks every pointer argument for NULL: handles through
+//! `handle::handle`, data through `text` and `bytes`. Pointers that are not
+//! NULL must be what the header says (a live handle from this library, a
+//! buffer of at least `len` bytes, a NUL-terminated string); that is the
+//! contract of every `unsafe` export, and every export that takes a pointer is
+//! `unsafe`.
 #![allow(non_camel_case_types, clippy::missing_safety_doc)]
 
+// In the order the header presents them, by task: start, listen and connect,
+// send and receive, close, configure, the frame codec, errors.
 pub mod callbacks;
 pub mod client;
 pub mod config;
@@ -17,6 +23,7 @@ pub mod constants;
 pub mod deflate;
 pub mod events;
 pub mod frame;
+mod handle;
 pub mod handshake;
 pub mod server;
 pub mod status;

@@ -6,6 +6,7 @@ use super::constants::{
     ws_message_type, WS_DISPATCH_POLL, WS_DISPATCH_THREAD, WS_MESSAGE_BINARY, WS_MESSAGE_TEXT,
 };
 use super::events;
+use super::handle::handle;
 use super::status::{
     guard, guard_count, guard_status, ws_status, Failure, WS_ERR_INVALID_ARGUMENT, WS_ERR_IO,
     WS_ERR_TIMEOUT, WS_ERR_TLS,
@@ -21,11 +22,6 @@ use std::sync::Arc;
 pub struct ws_server {
     server: Server,
     endpoint: Arc<Endpoint>,
-}
-
-fn server<'a>(s: *const ws_server) -> Result<&'a ws_server, Failure> {
-    // SAFETY: a non-NULL pointer must come from `ws_server_listen`, not yet freed.
-    unsafe { s.as_ref() }.ok_or_else(|| Failure::null("server"))
 }
 
 /// Starts a server listening on `host` (a name or IP literal such as
@@ -44,6 +40,7 @@ pub unsafe extern "C" fn ws_server_listen(
 ) -> *mut ws_server {
     guard(std::ptr::null_mut(), || {
         let host = text(host, "host")?;
+        let callbacks = ws_callbacks::read(callbacks)?;
         let (inner, dispatch) = match config.as_ref() {
             Some(c) => (c.inner.clone(), c.dispatch),
             None => (ServerConfig::default(), WS_DISPATCH_THREAD),
@@ -53,31 +50,31 @@ pub unsafe extern "C" fn ws_server_listen(
         }
         // TLS mistakes (key and certificate that cannot go together) as WS_ERR_TLS.
         inner.tls.build().map_err(|e| Failure::new(WS_ERR_TLS, e))?;
-        let endpoint = Endpoint::new(callbacks.as_ref(), user_data, dispatch);
+        let endpoint = Endpoint::new(callbacks, user_data, dispatch);
         let server = Server::listen(host, port, inner, endpoint.clone())
             .map_err(|e| Failure::new(WS_ERR_IO, e.to_string()))?;
         Ok(Box::into_raw(Box::new(ws_server { server, endpoint })))
     })
 }
 
-/// 1 when the server speaks TLS (a certificate was configured), 0 when not or
-/// on error (NULL server).
+/// 1 when the server speaks TLS (a certificate was configured), 0 when not,
+/// `WS_ERR_NULL` for NULL.
 #[no_mangle]
-pub unsafe extern "C" fn ws_server_is_secure(server_: *const ws_server) -> c_int {
-    guard(0, || Ok(server(server_)?.server.is_secure() as c_int))
+pub unsafe extern "C" fn ws_server_is_secure(server: *const ws_server) -> c_int {
+    guard_count(|| Ok(handle(server)?.server.is_secure() as c_int))
 }
 
 /// The port the server listens on; 0 on error (NULL server).
 #[no_mangle]
-pub unsafe extern "C" fn ws_server_port(server_: *const ws_server) -> u16 {
-    guard(0, || Ok(server(server_)?.server.local_addr().port()))
+pub unsafe extern "C" fn ws_server_port(server: *const ws_server) -> u16 {
+    guard(0, || Ok(handle(server)?.server.local_addr().port()))
 }
 
 /// How many connections the server has past the opening handshake and not yet
 /// closed (including those in their close handshake); 0 on error.
 #[no_mangle]
-pub unsafe extern "C" fn ws_server_connection_count(server_: *const ws_server) -> usize {
-    guard(0, || Ok(server(server_)?.server.connection_count()))
+pub unsafe extern "C" fn ws_server_connection_count(server: *const ws_server) -> usize {
+    guard(0, || Ok(handle(server)?.server.connection_count()))
 }
 
 /// Writes up to `capacity` of the connections counted by
@@ -87,12 +84,12 @@ pub unsafe extern "C" fn ws_server_connection_count(server_: *const ws_server) -
 /// Returns a negative status on error.
 #[no_mangle]
 pub unsafe extern "C" fn ws_server_connections(
-    server_: *const ws_server,
+    server: *const ws_server,
     out: *mut *mut Connection,
     capacity: usize,
 ) -> c_int {
     guard_count(|| {
-        let conns = server(server_)?.server.connections();
+        let conns = handle(server)?.server.connections();
         if capacity > 0 && out.is_null() {
             return Err(Failure::null("out"));
         }
@@ -108,15 +105,15 @@ pub unsafe extern "C" fn ws_server_connections(
 /// negative status (NULL server, unknown type, text that is not UTF-8).
 #[no_mangle]
 pub unsafe extern "C" fn ws_server_broadcast(
-    server_: *const ws_server,
-    type_: ws_message_type,
+    server: *const ws_server,
+    kind: ws_message_type,
     data: *const u8,
     len: usize,
 ) -> c_int {
     guard_count(|| {
-        let s = server(server_)?;
+        let s = handle(server)?;
         let data = super::bytes(data, len)?;
-        let text = match type_ {
+        let text = match kind {
             WS_MESSAGE_TEXT => {
                 std::str::from_utf8(data).map_err(|_| {
                     Failure::new(
@@ -141,9 +138,9 @@ pub unsafe extern "C" fn ws_server_broadcast(
 /// Stops accepting connections and closes every open one with 1001 (going
 /// away). Callbacks keep running until those connections have closed.
 #[no_mangle]
-pub unsafe extern "C" fn ws_server_stop(server_: *const ws_server) -> ws_status {
+pub unsafe extern "C" fn ws_server_stop(server: *const ws_server) -> ws_status {
     guard_status(|| {
-        server(server_)?.server.stop();
+        handle(server)?.server.stop();
         Ok(())
     })
 }
@@ -155,11 +152,11 @@ pub unsafe extern "C" fn ws_server_stop(server_: *const ws_server) -> ws_status 
 /// `WS_DISPATCH_THREAD` mode (an I/O thread must not block).
 #[no_mangle]
 pub unsafe extern "C" fn ws_server_wait_closed(
-    server_: *const ws_server,
+    server: *const ws_server,
     timeout_ms: c_int,
 ) -> ws_status {
     guard_status(|| {
-        let s = server(server_)?;
+        let s = handle(server)?;
         not_on_io_thread()?;
         if s.server.wait_closed(super::timeout_of(timeout_ms)) {
             Ok(())
@@ -180,10 +177,10 @@ pub unsafe extern "C" fn ws_server_wait_closed(
 /// Connection handles retained by the application stay valid until released.
 /// NULL is a no-op.
 #[no_mangle]
-pub unsafe extern "C" fn ws_server_free(server_: *mut ws_server) {
+pub unsafe extern "C" fn ws_server_free(server: *mut ws_server) {
     guard((), || {
-        if !server_.is_null() {
-            let s = Box::from_raw(server_);
+        if !server.is_null() {
+            let s = Box::from_raw(server);
             s.server.stop();
             s.endpoint.shut();
         }

@@ -1,52 +1,118 @@
-//! Status codes, the per-thread last error, and the guard every export runs in.
+//! Status codes, the per-thread last error, and the one guard every export runs in.
 
+use crate::transport::panic_text;
 use std::cell::RefCell;
-use std::ffi::{c_char, c_int, CString};
+use std::ffi::{c_char, c_int, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// The result of a fallible call: `WS_STATUS_OK` (0) or a negative `WS_ERR_*` code.
-pub type ws_status = c_int;
+/// The result of a fallible call: `WS_STATUS_OK` (0) or a negative `WS_ERR_*`
+/// code (and `WS_FRAME_NONE`, 1, from `ws_frame_decoder_next`). Not to be
+/// confused with the close codes (`ws_close_code`, `WS_OK` = 1000 ...): a send
+/// succeeded when it returns `WS_STATUS_OK`, never `WS_OK`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ws_status {
+    /// Success.
+    WS_STATUS_OK = 0,
+    /// A required pointer argument was NULL.
+    WS_ERR_NULL = -1,
+    /// An argument is out of range or malformed (unknown enum value, bad header, ...).
+    WS_ERR_INVALID_ARGUMENT = -2,
+    /// The URL is not a valid ws:// or wss:// URL.
+    WS_ERR_BAD_URL = -3,
+    /// The request needs something this build does not support, such as a
+    /// callback of a newer header than the library's (`ws_callbacks`).
+    WS_ERR_NOT_SUPPORTED = -4,
+    /// The TCP connection could not be made (refused, unreachable, unknown host).
+    WS_ERR_CONNECT = -5,
+    /// The opening handshake failed (non-101 answer, wrong accept key, ...).
+    WS_ERR_HANDSHAKE = -6,
+    /// The peer violated the protocol; the connection was failed with a close code.
+    WS_ERR_PROTOCOL = -7,
+    /// The connection is not open (still connecting, closing or closed).
+    WS_ERR_NOT_OPEN = -8,
+    /// The connection's send queue limit would be exceeded; try again later.
+    WS_ERR_QUEUE_FULL = -9,
+    /// A payload is too large (ping/pong over 125 bytes, close reason over 123).
+    WS_ERR_TOO_LARGE = -10,
+    /// Text that is not valid UTF-8.
+    WS_ERR_INVALID_UTF8 = -11,
+    /// A close code that may not be sent (only 1000-1003, 1007-1011, 3000-4999).
+    WS_ERR_INVALID_CLOSE_CODE = -12,
+    /// A wait or a handshake ran out of time.
+    WS_ERR_TIMEOUT = -13,
+    /// A socket operation failed (listen, read, write).
+    WS_ERR_IO = -14,
+    /// The call is not allowed in the current state (e.g. a setting after first use).
+    WS_ERR_BAD_STATE = -15,
+    /// A bug inside the library (a caught panic); the message says where.
+    WS_ERR_INTERNAL = -16,
+    /// TLS failed: an unreadable or mismatched certificate or key in a setter, or a
+    /// TLS handshake that failed (untrusted certificate, wrong host name, peer not
+    /// speaking TLS, client certificate refused). Connections that fail so report
+    /// close code `WS_TLS_HANDSHAKE_FAIL` (1015).
+    WS_ERR_TLS = -17,
+    /// Returned by `ws_frame_decoder_next` (a positive status, not an error) when
+    /// no message or control frame is complete yet: append more bytes.
+    WS_FRAME_NONE = 1,
+}
 
-/// Success.
-pub const WS_STATUS_OK: ws_status = 0;
-/// A required pointer argument was NULL.
-pub const WS_ERR_NULL: ws_status = -1;
-/// An argument is out of range or malformed (unknown enum value, bad header, ...).
-pub const WS_ERR_INVALID_ARGUMENT: ws_status = -2;
-/// The URL is not a valid ws:// or wss:// URL.
-pub const WS_ERR_BAD_URL: ws_status = -3;
-/// The request needs something this build does not support (not returned by
-/// this version; the code stays reserved).
-pub const WS_ERR_NOT_SUPPORTED: ws_status = -4;
-/// The TCP connection could not be made (refused, unreachable, unknown host).
-pub const WS_ERR_CONNECT: ws_status = -5;
-/// The opening handshake failed (non-101 answer, wrong accept key, ...).
-pub const WS_ERR_HANDSHAKE: ws_status = -6;
-/// The peer violated the protocol; the connection was failed with a close code.
-pub const WS_ERR_PROTOCOL: ws_status = -7;
-/// The connection is not open (still connecting, closing or closed).
-pub const WS_ERR_NOT_OPEN: ws_status = -8;
-/// The connection's send queue limit would be exceeded; try again later.
-pub const WS_ERR_QUEUE_FULL: ws_status = -9;
-/// A payload is too large (ping/pong over 125 bytes, close reason over 123).
-pub const WS_ERR_TOO_LARGE: ws_status = -10;
-/// Text that is not valid UTF-8.
-pub const WS_ERR_INVALID_UTF8: ws_status = -11;
-/// A close code that may not be sent (only 1000-1003, 1007-1011, 3000-4999).
-pub const WS_ERR_INVALID_CLOSE_CODE: ws_status = -12;
-/// A wait or a handshake ran out of time.
-pub const WS_ERR_TIMEOUT: ws_status = -13;
-/// A socket operation failed (listen, read, write).
-pub const WS_ERR_IO: ws_status = -14;
-/// The call is not allowed in the current state (e.g. a setting after first use).
-pub const WS_ERR_BAD_STATE: ws_status = -15;
-/// A bug inside the library (a caught panic); the message says where.
-pub const WS_ERR_INTERNAL: ws_status = -16;
-/// TLS failed: an unreadable or mismatched certificate or key in a setter, or a
-/// TLS handshake that failed (untrusted certificate, wrong host name, peer not
-/// speaking TLS, client certificate refused). Connections that fail so report
-/// close code `WS_TLS_HANDSHAKE_FAIL` (1015).
-pub const WS_ERR_TLS: ws_status = -17;
+pub use ws_status::*;
+
+impl ws_status {
+    /// Every status, for looking one up by its number.
+    const ALL: [ws_status; 19] = [
+        WS_STATUS_OK,
+        WS_ERR_NULL,
+        WS_ERR_INVALID_ARGUMENT,
+        WS_ERR_BAD_URL,
+        WS_ERR_NOT_SUPPORTED,
+        WS_ERR_CONNECT,
+        WS_ERR_HANDSHAKE,
+        WS_ERR_PROTOCOL,
+        WS_ERR_NOT_OPEN,
+        WS_ERR_QUEUE_FULL,
+        WS_ERR_TOO_LARGE,
+        WS_ERR_INVALID_UTF8,
+        WS_ERR_INVALID_CLOSE_CODE,
+        WS_ERR_TIMEOUT,
+        WS_ERR_IO,
+        WS_ERR_BAD_STATE,
+        WS_ERR_INTERNAL,
+        WS_ERR_TLS,
+        WS_FRAME_NONE,
+    ];
+
+    /// The status whose number is `n`, if there is one.
+    fn from_int(n: c_int) -> Option<ws_status> {
+        Self::ALL.into_iter().find(|s| *s as c_int == n)
+    }
+
+    /// The constant's name, as a static C string.
+    fn name(self) -> &'static CStr {
+        match self {
+            WS_STATUS_OK => c"WS_STATUS_OK",
+            WS_ERR_NULL => c"WS_ERR_NULL",
+            WS_ERR_INVALID_ARGUMENT => c"WS_ERR_INVALID_ARGUMENT",
+            WS_ERR_BAD_URL => c"WS_ERR_BAD_URL",
+            WS_ERR_NOT_SUPPORTED => c"WS_ERR_NOT_SUPPORTED",
+            WS_ERR_CONNECT => c"WS_ERR_CONNECT",
+            WS_ERR_HANDSHAKE => c"WS_ERR_HANDSHAKE",
+            WS_ERR_PROTOCOL => c"WS_ERR_PROTOCOL",
+            WS_ERR_NOT_OPEN => c"WS_ERR_NOT_OPEN",
+            WS_ERR_QUEUE_FULL => c"WS_ERR_QUEUE_FULL",
+            WS_ERR_TOO_LARGE => c"WS_ERR_TOO_LARGE",
+            WS_ERR_INVALID_UTF8 => c"WS_ERR_INVALID_UTF8",
+            WS_ERR_INVALID_CLOSE_CODE => c"WS_ERR_INVALID_CLOSE_CODE",
+            WS_ERR_TIMEOUT => c"WS_ERR_TIMEOUT",
+            WS_ERR_IO => c"WS_ERR_IO",
+            WS_ERR_BAD_STATE => c"WS_ERR_BAD_STATE",
+            WS_ERR_INTERNAL => c"WS_ERR_INTERNAL",
+            WS_ERR_TLS => c"WS_ERR_TLS",
+            WS_FRAME_NONE => c"WS_FRAME_NONE",
+        }
+    }
+}
 
 /// A failure to report: its status and a human sentence.
 #[derive(Debug, Clone)]
@@ -83,46 +149,38 @@ pub(crate) fn record(failure: Failure) -> ws_status {
     failure.status
 }
 
-/// Runs the body of an exported function: catches panics, records failures,
-/// and returns `fallback` when the body fails.
+/// The panic boundary of every export: runs `body`, catches a panic (recorded
+/// as `WS_ERR_INTERNAL` with the panic's text) and records a failure. The
+/// variants below only choose what C gets back when the body fails.
+fn run<T>(body: impl FnOnce() -> Result<T, Failure>) -> Result<T, ws_status> {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(failure)) => Err(record(failure)),
+        Err(panic) => Err(record(Failure::new(
+            WS_ERR_INTERNAL,
+            format!("internal error: {}", panic_text(&*panic)),
+        ))),
+    }
+}
+
+/// Runs an export's body; `fallback` (NULL, 0, ...) when it fails.
 pub(crate) fn guard<T>(fallback: T, body: impl FnOnce() -> Result<T, Failure>) -> T {
-    match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(v)) => v,
-        Ok(Err(failure)) => {
-            record(failure);
-            fallback
-        }
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            record(Failure::new(
-                WS_ERR_INTERNAL,
-                format!("internal error: {what}"),
-            ));
-            fallback
-        }
-    }
+    run(body).unwrap_or(fallback)
 }
 
-/// `guard` for functions that return a count (>= 0) or a negative status.
+/// Runs an export's body that returns a count (>= 0); the negative status when it fails.
 pub(crate) fn guard_count(body: impl FnOnce() -> Result<c_int, Failure>) -> c_int {
-    match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(n)) => n,
-        Ok(Err(failure)) => record(failure),
-        Err(_) => record(Failure::new(WS_ERR_INTERNAL, "internal error: panic")),
-    }
+    run(body).unwrap_or_else(|status| status as c_int)
 }
 
-/// `guard` for functions that return a status.
+/// Runs an export's body that returns a status.
 pub(crate) fn guard_status(body: impl FnOnce() -> Result<(), Failure>) -> ws_status {
-    match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => WS_STATUS_OK,
-        Ok(Err(failure)) => record(failure),
-        Err(_) => record(Failure::new(WS_ERR_INTERNAL, "internal error: panic")),
-    }
+    guard_status_of(|| body().map(|()| WS_STATUS_OK))
+}
+
+/// Runs an export's body that chooses its own status when it succeeds.
+pub(crate) fn guard_status_of(body: impl FnOnce() -> Result<ws_status, Failure>) -> ws_status {
+    run(body).unwrap_or_else(|status| status)
 }
 
 /// The status of the last failed call on this thread (`WS_STATUS_OK` if none failed).
@@ -144,30 +202,12 @@ pub extern "C" fn ws_last_error_message() -> *const c_char {
         .unwrap_or(c"".as_ptr())
 }
 
-/// The name of a status code ("WS_ERR_NOT_OPEN"), or "WS_ERR_UNKNOWN". Static string.
+/// The name of a status code ("WS_ERR_NOT_OPEN"), or "WS_ERR_UNKNOWN" for a
+/// number that is none. Takes an `int`, so that any number can be asked about.
+/// Static string.
 #[no_mangle]
-pub extern "C" fn ws_status_name(status: ws_status) -> *const c_char {
-    let name: &'static [u8] = match status {
-        WS_STATUS_OK => b"WS_STATUS_OK\0",
-        WS_ERR_NULL => b"WS_ERR_NULL\0",
-        WS_ERR_INVALID_ARGUMENT => b"WS_ERR_INVALID_ARGUMENT\0",
-        WS_ERR_BAD_URL => b"WS_ERR_BAD_URL\0",
-        WS_ERR_NOT_SUPPORTED => b"WS_ERR_NOT_SUPPORTED\0",
-        WS_ERR_CONNECT => b"WS_ERR_CONNECT\0",
-        WS_ERR_HANDSHAKE => b"WS_ERR_HANDSHAKE\0",
-        WS_ERR_PROTOCOL => b"WS_ERR_PROTOCOL\0",
-        WS_ERR_NOT_OPEN => b"WS_ERR_NOT_OPEN\0",
-        WS_ERR_QUEUE_FULL => b"WS_ERR_QUEUE_FULL\0",
-        WS_ERR_TOO_LARGE => b"WS_ERR_TOO_LARGE\0",
-        WS_ERR_INVALID_UTF8 => b"WS_ERR_INVALID_UTF8\0",
-        WS_ERR_INVALID_CLOSE_CODE => b"WS_ERR_INVALID_CLOSE_CODE\0",
-        WS_ERR_TIMEOUT => b"WS_ERR_TIMEOUT\0",
-        WS_ERR_IO => b"WS_ERR_IO\0",
-        WS_ERR_BAD_STATE => b"WS_ERR_BAD_STATE\0",
-        WS_ERR_INTERNAL => b"WS_ERR_INTERNAL\0",
-        WS_ERR_TLS => b"WS_ERR_TLS\0",
-        super::frame::WS_FRAME_NONE => b"WS_FRAME_NONE\0",
-        _ => b"WS_ERR_UNKNOWN\0",
-    };
-    name.as_ptr().cast()
+pub extern "C" fn ws_status_name(status: c_int) -> *const c_char {
+    ws_status::from_int(status)
+        .map_or(c"WS_ERR_UNKNOWN", ws_status::name)
+        .as_ptr()
 }

@@ -59,7 +59,7 @@ pub unsafe extern "C" fn ws_server_config_set_tls_cert_file(
     cert_file: *const c_char,
     key_file: *const c_char,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         c.inner.tls.identity = Some(identity_from_files(cert_file, key_file)?);
         Ok(())
     })
@@ -74,7 +74,7 @@ pub unsafe extern "C" fn ws_server_config_set_tls_cert_pem(
     key_pem: *const u8,
     key_len: usize,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         c.inner.tls.identity = Some(identity_from_pem(cert_pem, cert_len, key_pem, key_len)?);
         Ok(())
     })
@@ -89,7 +89,7 @@ pub unsafe extern "C" fn ws_server_config_add_tls_client_ca_file(
     cfg: *mut ws_server_config,
     ca_file: *const c_char,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         c.inner.tls.client_roots.extend(cas_from_file(ca_file)?);
         Ok(())
     })
@@ -102,7 +102,7 @@ pub unsafe extern "C" fn ws_server_config_add_tls_client_ca_pem(
     ca_pem: *const u8,
     len: usize,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         c.inner.tls.client_roots.extend(cas_from_pem(ca_pem, len)?);
         Ok(())
     })
@@ -111,11 +111,11 @@ pub unsafe extern "C" fn ws_server_config_add_tls_client_ca_pem(
 /// With client CAs set: non-zero lets clients without a certificate in (those
 /// that present one must still present a valid one); 0 (default) refuses them.
 #[no_mangle]
-pub extern "C" fn ws_server_config_set_tls_client_cert_optional(
+pub unsafe extern "C" fn ws_server_config_set_tls_client_cert_optional(
     cfg: *mut ws_server_config,
     optional: c_int,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         c.inner.tls.client_cert_optional = optional != 0;
         Ok(())
     })
@@ -129,7 +129,7 @@ pub unsafe extern "C" fn ws_client_config_add_tls_ca_file(
     cfg: *mut ws_client_config,
     ca_file: *const c_char,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         c.inner.tls.extra_roots.extend(cas_from_file(ca_file)?);
         Ok(())
     })
@@ -142,7 +142,7 @@ pub unsafe extern "C" fn ws_client_config_add_tls_ca_pem(
     ca_pem: *const u8,
     len: usize,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         c.inner.tls.extra_roots.extend(cas_from_pem(ca_pem, len)?);
         Ok(())
     })
@@ -152,11 +152,11 @@ pub unsafe extern "C" fn ws_client_config_add_tls_ca_pem(
 /// ca-certificates package; `SSL_CERT_FILE` / `SSL_CERT_DIR` override it);
 /// 0 trusts only the CAs added with `ws_client_config_add_tls_ca_*`.
 #[no_mangle]
-pub extern "C" fn ws_client_config_set_tls_system_roots(
+pub unsafe extern "C" fn ws_client_config_set_tls_system_roots(
     cfg: *mut ws_client_config,
     use_system: c_int,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         c.inner.tls.system_roots = use_system != 0;
         Ok(())
     })
@@ -170,7 +170,7 @@ pub unsafe extern "C" fn ws_client_config_set_tls_client_cert_file(
     cert_file: *const c_char,
     key_file: *const c_char,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         c.inner.tls.identity = Some(identity_from_files(cert_file, key_file)?);
         Ok(())
     })
@@ -185,7 +185,7 @@ pub unsafe extern "C" fn ws_client_config_set_tls_client_cert_pem(
     key_pem: *const u8,
     key_len: usize,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         c.inner.tls.identity = Some(identity_from_pem(cert_pem, cert_len, key_pem, key_len)?);
         Ok(())
     })
@@ -196,10 +196,10 @@ pub unsafe extern "C" fn ws_client_config_set_tls_client_cert_pem(
 /// read and change it. Only for tests against a self-signed server; prefer
 /// `ws_client_config_add_tls_ca_file` with that server's certificate.
 #[no_mangle]
-pub extern "C" fn ws_client_config_dangerous_disable_tls_verification(
+pub unsafe extern "C" fn ws_client_config_dangerous_disable_tls_verification(
     cfg: *mut ws_client_config,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         c.inner.tls.verify = false;
         Ok(())
     })

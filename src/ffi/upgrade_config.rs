@@ -44,7 +44,7 @@ pub unsafe extern "C" fn ws_client_config_add_subprotocol(
     cfg: *mut ws_client_config,
     name: *const c_char,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         c.inner.subprotocols.push(subprotocol(name)?);
         Ok(())
     })
@@ -57,7 +57,7 @@ pub unsafe extern "C" fn ws_client_config_set_origin(
     cfg: *mut ws_client_config,
     origin: *const c_char,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         c.inner.origin = if origin.is_null() {
             None
         } else {
@@ -71,11 +71,11 @@ pub unsafe extern "C" fn ws_client_config_set_origin(
 /// (> 0). Default 10000. The TLS and WebSocket handshakes that follow have the
 /// handshake timeout.
 #[no_mangle]
-pub extern "C" fn ws_client_config_set_connect_timeout_ms(
+pub unsafe extern "C" fn ws_client_config_set_connect_timeout_ms(
     cfg: *mut ws_client_config,
     ms: u64,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         if ms == 0 {
             return Err(invalid("connect timeout must be positive, got 0".into()));
         }
@@ -98,7 +98,7 @@ pub unsafe extern "C" fn ws_client_config_set_proxy(
     cfg: *mut ws_client_config,
     url: *const c_char,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         c.inner.proxy = if url.is_null() {
             ProxyChoice::FromEnvironment
         } else {
@@ -120,7 +120,7 @@ pub unsafe extern "C" fn ws_server_config_add_subprotocol(
     cfg: *mut ws_server_config,
     name: *const c_char,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         c.inner.subprotocols.push(subprotocol(name)?);
         Ok(())
     })
@@ -135,7 +135,7 @@ pub unsafe extern "C" fn ws_server_config_add_allowed_origin(
     cfg: *mut ws_server_config,
     origin: *const c_char,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         let origin = text(origin, "origin")?;
         if origin.is_empty() {
             return Err(invalid("origin is empty".into()));
@@ -157,7 +157,7 @@ pub unsafe extern "C" fn ws_server_config_set_static_dir(
     cfg: *mut ws_server_config,
     path: *const c_char,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         c.inner.static_dir = if path.is_null() {
             None
         } else {
@@ -179,7 +179,7 @@ pub unsafe extern "C" fn ws_server_config_set_http_response(
     body: *const u8,
     len: usize,
 ) -> ws_status {
-    with(cfg, "config", |c| {
+    with(cfg, |c| {
         let status = u16::try_from(status)
             .ok()
             .filter(|s| (100..=599).contains(s) && *s != 101)

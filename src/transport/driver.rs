@@ -215,9 +215,14 @@ pub(crate) fn poll(conn: &Arc<Connection>, cx: &mut Context<'_>) -> Poll<()> {
     }
 }
 
+/// The close code a connection ends with when the library failed it (RFC 6455 7.4.1).
+const INTERNAL_ERROR: u16 = 1011;
+
 /// Ends a connection whose polling panicked (a bug in the library): its socket
-/// is closed and its state dropped, and the application hears of it (an
-/// internal error, then 1006), so that nothing waits for it forever.
+/// is closed and its state dropped (the peer sees the connection end without
+/// a close frame), and the application hears of it: an internal error with
+/// the panic's text, then a close with 1011 (internal error), so that nothing
+/// waits for it forever.
 pub(crate) fn abandon(conn: &Arc<Connection>, why: &str) {
     let local = conn
         .local()
@@ -231,14 +236,14 @@ pub(crate) fn abandon(conn: &Arc<Connection>, why: &str) {
     let message = format!("internal error: {why}");
     conn.mark_failed(ErrorKind::Internal, message.clone());
     conn.mark_closed(CloseInfo {
-        code: 1006,
+        code: INTERNAL_ERROR,
         reason: String::new(),
     });
     let handler = conn.handler();
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         handler.event(conn, Event::Error(ErrorKind::Internal, &message));
         let close = Event::Close {
-            code: 1006,
+            code: INTERNAL_ERROR,
             reason: "",
         };
         handler.event(conn, close);

@@ -28,6 +28,7 @@ pub mod upgrade;
 pub use config::{ClientConfig, ConnectionConfig, ServerConfig};
 pub use connection::{CloseInfo, Connection, ConnectionState, SendError};
 pub use delivery::event_cost;
+pub use scheduler::panic_text;
 
 use std::sync::Arc;
 use tokio::sync::Semaphore;

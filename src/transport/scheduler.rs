@@ -127,8 +127,8 @@ pub(crate) fn yield_now(conn: &Arc<Connection>) {
     schedule(conn);
 }
 
-/// The text of a caught panic.
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+/// The text of a caught panic ("unknown panic" when it carried no string).
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

@@ -134,7 +134,7 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--window") == 0) window = atol(argv[i + 1]);
     else { fputs(usage, stderr); return 2; }
   }
-  ws_callbacks server_cb = {0}, client_cb = {0};
+  ws_callbacks server_cb = WS_CALLBACKS_INIT, client_cb = WS_CALLBACKS_INIT;
   server_cb.on_message = server_echo;
   client_cb.on_message = client_on_message;
   ws_server_config *scfg = ws_server_config_new();

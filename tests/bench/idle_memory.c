@@ -64,7 +64,7 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--tls") == 0 && i + 3 < argc) ca = argv[i + 1], cert = argv[i + 2], key = argv[i + 3], i += 3;
     else { fprintf(stderr, "usage: idle_memory [--connections N] [--deflate] [--window-bits B] [--memory-level M] [--no-context-takeover] [--tls CA CERT KEY]\n"); return 2; }
   }
-  ws_callbacks scb = {0}, ccb = {0};
+  ws_callbacks scb = WS_CALLBACKS_INIT, ccb = WS_CALLBACKS_INIT;
   scb.on_message = server_echo;
   ccb.on_message = client_got;
   ws_server_config *sc = ws_server_config_new();

@@ -95,7 +95,7 @@ int main(int argc, char **argv) {
   }
   payload = malloc(message_size);
   memset(payload, 'm', message_size);
-  ws_callbacks cb = {0};
+  ws_callbacks cb = WS_CALLBACKS_INIT;
   cb.on_open = on_open;
   cb.on_close = on_close;
   ws_server *server = ws_server_listen("127.0.0.1", 0, NULL, &cb, NULL);

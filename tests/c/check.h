@@ -382,8 +382,7 @@ static inline void cb_error(void *ud, ws_conn *conn, ws_status status, const cha
 }
 
 static inline ws_callbacks rec_callbacks(void) {
-  ws_callbacks cb;
-  memset(&cb, 0, sizeof cb);
+  ws_callbacks cb = WS_CALLBACKS_INIT;
   cb.on_open = cb_open;
   cb.on_message = cb_message;
   cb.on_ping = cb_ping;

@@ -1473,8 +1473,7 @@ static void test_concurrent_sends(void) {
   memset(&o, 0, sizeof o);
   pthread_mutex_init(&o.mu, NULL);
   pthread_cond_init(&o.cv, NULL);
-  ws_callbacks cb;
-  memset(&cb, 0, sizeof cb);
+  ws_callbacks cb = WS_CALLBACKS_INIT;
   cb.on_message = order_on_message;
   char url[64];
   snprintf(url, sizeof url, "ws://127.0.0.1:%d/concurrent", ws_server_port(srv));

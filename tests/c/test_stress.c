@@ -138,7 +138,7 @@ static ws_server *start_server(server_state *s, int capacity) {
   pthread_mutex_init(&s->mu, NULL);
   s->capacity = capacity;
   s->ends = calloc((size_t)capacity, sizeof *s->ends);
-  ws_callbacks cb = {0};
+  ws_callbacks cb = WS_CALLBACKS_INIT;
   cb.on_open = s_open;
   cb.on_message = s_message;
   cb.on_close = s_close;
@@ -226,7 +226,7 @@ static ws_client **connect_all(client *clients, clients_state *all, int port) {
   ws_client **handles = calloc((size_t)n_clients, sizeof *handles);
   char url[64];
   snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
-  ws_callbacks cb = {0};
+  ws_callbacks cb = WS_CALLBACKS_INIT;
   cb.on_open = c_open;
   cb.on_message = c_message;
   cb.on_error = c_error;

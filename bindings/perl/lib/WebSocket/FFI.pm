@@ -220,7 +220,8 @@ sub _bytes {
 our $CLOSURES = bless [ map { $ffi->closure( $_->[1] ) } @closures ], 'WebSocket::FFI::Closures';
 sub WebSocket::FFI::Closures::CLONE_SKIP { 1 }
 my @pointers = map { $ffi->cast( $closures[$_][0] => 'opaque', $CLOSURES->[$_] ) } 0 .. $#closures;
-our $CALLBACKS_RECORD = pack( 'J7', @pointers );
+# The record starts with its size (sizeof(ws_callbacks)), then one pointer per callback.
+our $CALLBACKS_RECORD = pack( 'J*', ( 1 + @pointers ) * length( pack 'J', 0 ), @pointers );
 our $CALLBACKS = ( scalar_to_buffer($CALLBACKS_RECORD) )[0];
 
 # Runs queued callbacks (all of them when $max <= 0). Returns how many events
