@@ -52,11 +52,26 @@ stop_server() {
 }
 
 # Prints the page's DOM once loaded and given up to 5 s of (virtual) time.
+# Virtual time does not wait for WebSocket traffic (only for pending fetches),
+# so on a loaded machine the DOM can be dumped before the echo arrived:
+# echoed() then shows what the page logged and tries once more.
 browse() {
   timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
     --user-data-dir="$TMP/profile-$RANDOM" --ignore-certificate-errors \
     --virtual-time-budget=5000 --dump-dom "$1" 2>"$TMP/chromium.err"
+}
+
+# echoed URL: the page at URL got its echo (its title says so).
+echoed() {
+  local want='<title>echo: hello from the browser</title>'
+  browse "$1" >"$TMP/dom"
+  grep -q "$want" "$TMP/dom" && return 0
+  echo "# no echo in the dumped page; it logged:"
+  tr '\n' ' ' <"$TMP/dom" | grep -o '<title>[^<]*</title>\|<div id="log">[^<]*' | sed 's/^/#   /'
+  echo "# trying once more"
+  browse "$1" >"$TMP/dom"
+  grep -q "$want" "$TMP/dom"
 }
 
 ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
@@ -65,14 +80,13 @@ openssl req -x509 "${ec[@]}" -keyout "$TMP/key.pem" -out "$TMP/cert.pem" -days 1
 check "a self-signed certificate for localhost" test -s "$TMP/cert.pem"
 
 check "echo_server serves the page over TLS" start_server --tls-cert "$TMP/cert.pem" --tls-key "$TMP/key.pem"
-browse "https://localhost:$PORT/" >"$TMP/dom"
-check "https:// page: its wss:// WebSocket opened" grep -q "open wss://localhost:$PORT/echo" "$TMP/dom"
-check "https:// page: the server echoed its message" grep -q '<title>echo: hello from the browser</title>' "$TMP/dom"
+check "https:// page: the server echoed its message" echoed "https://localhost:$PORT/"
+check "https:// page: its WebSocket was wss://" grep -q "open wss://localhost:$PORT/echo" "$TMP/dom"
 check "echo_server outlived the browser and stops cleanly (exit 0)" stop_server
 
 check "echo_server serves the page without TLS" start_server
-browse "http://127.0.0.1:$PORT/" >"$TMP/dom"
-check "http:// page: the server echoed its ws:// message" grep -q '<title>echo: hello from the browser</title>' "$TMP/dom"
+check "http:// page: the server echoed its message" echoed "http://127.0.0.1:$PORT/"
+check "http:// page: its WebSocket was ws://" grep -q "open ws://127.0.0.1:$PORT/echo" "$TMP/dom"
 check "echo_server outlived the browser and stops cleanly (exit 0)" stop_server
 
 echo "$passed passed, $failed failed"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The command-line contracts of the example programs (DEVELOPERS.md), over loopback:
+# The command-line contracts of the example programs (README.md), over loopback:
 # echo_server, wscat, a clean shutdown of the server on SIGTERM, and TLS
 # (certificates made here with openssl) with the static page of examples-c/www.
 set -uo pipefail

@@ -8,8 +8,9 @@
 #
 # AUTOBAHN_DIR defaults to $AUTOBAHN_DIR, then ../shared/autobahn. Without it the
 # suites are skipped, and this says so. Reports go to reports/servers and
-# reports/clients. Both roles take about 15 minutes, mostly the compression
-# cases; AUTOBAHN_EXCLUDE='12.*,13.*' skips those for a quick run.
+# reports/clients. The two roles run at the same time (each Autobahn process
+# keeps one CPU busy) and take about 15 minutes, mostly the compression cases;
+# AUTOBAHN_EXCLUDE='12.*,13.*' skips those for a quick run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,11 +29,19 @@ free_port() {
 }
 
 SERVER_PID=""
-cleanup() { [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null; wait 2>/dev/null; }
+WORK=$(mktemp -d)
+cleanup() {
+  [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null
+  wait 2>/dev/null
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
+# Once, before the two roles start at the same time (both would set it up).
+"$DIR/setup.sh" >&2
+
 # --- our server under test -------------------------------------------------
-LOG=$(mktemp)
+LOG=$WORK/echo_server.log
 build/echo_server --host 127.0.0.1 --port 0 --deflate >"$LOG" 2>&1 &
 SERVER_PID=$!
 PORT=""
@@ -45,19 +54,28 @@ if [[ -z "$PORT" ]]; then
   echo "autobahn: echo_server did not start:"; cat "$LOG"
   echo "0 passed, 1 failed"; exit 1
 fi
-echo "== Autobahn fuzzingclient: testing build/echo_server --deflate on port $PORT (excluded: ${EXCLUDE:-none})"
+SERVER_HEAD="== Autobahn fuzzingclient: testing build/echo_server --deflate on port $PORT (excluded: ${EXCLUDE:-none})"
 AUTOBAHN_AGENT=libwebsocket AUTOBAHN_REPORT_DIR="$PWD/reports/servers" \
-  "$DIR/run-fuzzingclient.sh" "$PORT" '*' "$EXCLUDE"
-SERVER_RC=$?
-kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=""
-rm -f "$LOG"
+  "$DIR/run-fuzzingclient.sh" "$PORT" '*' "$EXCLUDE" >"$WORK/server-role.log" 2>&1 &
+SERVER_ROLE=$!
 
-# --- our client under test -------------------------------------------------
-PORT=$(free_port)
-echo "== Autobahn fuzzingserver: testing build/autobahn_client --deflate on port $PORT (excluded: ${EXCLUDE:-none})"
+# --- our client under test, meanwhile ---------------------------------------
+CPORT=$(free_port)
+CLIENT_HEAD="== Autobahn fuzzingserver: testing build/autobahn_client --deflate on port $CPORT (excluded: ${EXCLUDE:-none})"
 AUTOBAHN_AGENT=libwebsocket AUTOBAHN_EXCLUDE="$EXCLUDE" AUTOBAHN_REPORT_DIR="$PWD/reports/clients" \
-  "$DIR/run-fuzzingserver.sh" "$PORT" build/autobahn_client --url "ws://127.0.0.1:$PORT" --agent libwebsocket --deflate
+  "$DIR/run-fuzzingserver.sh" "$CPORT" build/autobahn_client --url "ws://127.0.0.1:$CPORT" --agent libwebsocket --deflate \
+  >"$WORK/client-role.log" 2>&1 &
+CLIENT_ROLE=$!
+
+wait "$SERVER_ROLE"
+SERVER_RC=$?
+wait "$CLIENT_ROLE"
 CLIENT_RC=$?
+kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=""
+echo "$SERVER_HEAD"
+cat "$WORK/server-role.log"
+echo "$CLIENT_HEAD"
+cat "$WORK/client-role.log"
 
 if [[ $SERVER_RC -ne 0 || $CLIENT_RC -ne 0 ]]; then
   echo "autobahn: FAILED (server role exit $SERVER_RC, client role exit $CLIENT_RC; reports in reports/)"
