@@ -39,7 +39,7 @@ static void on_message(void *user_data, ws_conn *conn, ws_message_type type,
     ws_conn_close(conn, 4000, "bye");
     return;
   }
-  if (ws_conn_send(conn, type, data, len) != WS_STATUS_OK) {
+  if (ws_conn_send(conn, type, data, len) < 0) { /* WS_STATUS_BACKPRESSURE is queued too */
     fprintf(stderr, "echo_server: echo to %s failed: %s\n",
             ws_conn_peer_address(conn), ws_last_error_message());
   }

@@ -151,7 +151,7 @@ static int send_line(ws_conn *conn, int binary, const char *line, size_t len) {
   for (;;) {
     ws_status s = ws_conn_send(conn, binary ? WS_MESSAGE_BINARY : WS_MESSAGE_TEXT,
                                (const uint8_t *)line, len);
-    if (s == WS_STATUS_OK) return 0;
+    if (s == WS_STATUS_OK || s == WS_STATUS_BACKPRESSURE) return 0;
     if (s == WS_ERR_QUEUE_FULL) {
       nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
       continue;

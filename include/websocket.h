@@ -42,7 +42,8 @@
 
 /**
  * The result of a fallible call: `WS_STATUS_OK` (0) or a negative `WS_ERR_*`
- * code (and `WS_FRAME_NONE`, 1, from `ws_frame_decoder_next`). Not to be
+ * code; a few calls also return a positive status that is not an error
+ * (`WS_FRAME_NONE`, `WS_STATUS_BACKPRESSURE`), so test failure with `< 0`. Not to be
  * confused with the close codes (`ws_close_code`, `WS_OK` = 1000 ...): a send
  * succeeded when it returns `WS_STATUS_OK`, never `WS_OK`.
  */
@@ -128,6 +129,12 @@ typedef enum {
    * no message or control frame is complete yet: append more bytes.
    */
   WS_FRAME_NONE = 1,
+  /**
+   * Returned by a send (a positive status, not an error): the message was
+   * queued, but more than the connection's high-water mark now waits to be
+   * sent (`ws_*_config_set_send_watermarks`). Stop sending until `on_drain`.
+   */
+  WS_STATUS_BACKPRESSURE = 2,
 } ws_status;
 
 /**
@@ -258,6 +265,13 @@ typedef struct {
    * server accepts every request its config allows.
    */
   void (*on_handshake)(void *user_data, ws_handshake *hs);
+  /**
+   * A send returned `WS_STATUS_BACKPRESSURE`, and the bytes waiting to be
+   * sent have since fallen to the low-water mark
+   * (`ws_*_config_set_send_watermarks`): sending may go on. Comes once per
+   * time the high-water mark was passed.
+   */
+  void (*on_drain)(void *user_data, ws_conn *conn);
 } ws_callbacks;
 
 /**
@@ -611,12 +625,37 @@ ws_status ws_server_config_set_max_fragments(ws_server_config *cfg, uint64_t cou
 ws_status ws_client_config_set_max_fragments(ws_client_config *cfg, uint64_t count);
 
 /**
+ * Flow control (as the browser's `bufferedAmount` and uWebSockets'
+ * backpressure): once more than `high` bytes wait to be sent on a
+ * connection (`ws_conn_buffered_amount`), a send still queues but returns
+ * `WS_STATUS_BACKPRESSURE`, and the connection stops reading from its socket
+ * once one more message has arrived, so that TCP pushes back on a peer that
+ * sends without reading. (The one more message lets two peers that send
+ * each other large messages each read the other's; while closing it reads
+ * on.) Reading resumes once the amount is back at `high` or under, and
+ * `on_drain` comes, once, when it falls to `low` or under. The send queue
+ * limit (`ws_server_config_set_send_queue_limit`) still refuses sends beyond it.
+ * Defaults: low 262144 (256 KiB), high 1048576 (1 MiB).
+ * `WS_ERR_INVALID_ARGUMENT` unless 0 <= `low` <= `high` and `high` > 0.
+ */
+ws_status ws_server_config_set_send_watermarks(ws_server_config *cfg, uint64_t low, uint64_t high);
+
+/**
+ * Flow control for the client's connection: as
+ * `ws_server_config_set_send_watermarks`.
+ */
+ws_status ws_client_config_set_send_watermarks(ws_client_config *cfg, uint64_t low, uint64_t high);
+
+/**
  * Queues a message of `kind` (`WS_MESSAGE_TEXT`, checked to be UTF-8, or
  * `WS_MESSAGE_BINARY`). Never blocks. On the connection's own I/O thread (in
  * its callbacks) what the socket takes goes at once, and only the rest is
  * copied; from another thread the data is copied and handed to that thread.
- * `WS_ERR_NOT_OPEN` once the connection is closing or closed,
- * `WS_ERR_QUEUE_FULL` when the send queue limit would be exceeded. Messages
+ * `WS_STATUS_BACKPRESSURE` when it was queued but more than the high-water
+ * mark now waits to be sent (stop sending until `on_drain`; the connection
+ * also stops reading meanwhile), `WS_ERR_NOT_OPEN` once the connection is
+ * closing or closed, `WS_ERR_QUEUE_FULL` when the send queue limit would be
+ * exceeded (nothing was queued). Messages
  * still queued when the connection closes (the peer closed first, or stopped
  * reading) are dropped: `on_close` tells that the connection ended.
  */
@@ -706,8 +745,10 @@ const char *ws_conn_path(const ws_conn *c);
 const char *ws_conn_query(const ws_conn *c);
 
 /**
- * Bytes sent or queued on the connection and not yet written to its socket
- * (0 for NULL).
+ * Bytes sent or queued on the connection and not yet written to its socket,
+ * messages still to be compressed included (0 for NULL). Over the high-water
+ * mark (`ws_*_config_set_send_watermarks`) sends return
+ * `WS_STATUS_BACKPRESSURE` and the connection stops reading.
  */
 size_t ws_conn_buffered_amount(const ws_conn *c);
 
@@ -1360,6 +1401,6 @@ ws_status ws_server_config_set_http_response(ws_server_config *cfg,
  * An initializer for ws_callbacks that sets its size and no callback:
  * `ws_callbacks cb = WS_CALLBACKS_INIT; cb.on_message = on_message;`
  */
-#define WS_CALLBACKS_INIT { sizeof(ws_callbacks), 0, 0, 0, 0, 0, 0, 0 }
+#define WS_CALLBACKS_INIT { sizeof(ws_callbacks), 0, 0, 0, 0, 0, 0, 0, 0 }
 
 #endif /* WEBSOCKET_H */

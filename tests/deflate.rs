@@ -1054,7 +1054,9 @@ fn server_honours_server_no_context_takeover_and_window_bits() {
         check_window(
             offer,
             &mut raw,
-            |m| conn.send_binary(m).unwrap(),
+            |m| {
+                conn.send_binary(m).unwrap();
+            },
             bits,
             fresh,
             6,
@@ -1473,7 +1475,9 @@ fn client_honours_client_no_context_takeover_and_window_bits() {
         check_window(
             answer,
             &mut raw,
-            |m| conn.send_binary(m).unwrap(),
+            |m| {
+                conn.send_binary(m).unwrap();
+            },
             bits,
             fresh,
             6,
@@ -1820,7 +1824,9 @@ fn each_side_keeps_its_own_configured_window() {
     check_window(
         "server limited to 9 bits",
         &mut raw,
-        |m| conn.send_binary(m).unwrap(),
+        |m| {
+            conn.send_binary(m).unwrap();
+        },
         9,
         false,
         6,
@@ -1838,7 +1844,9 @@ fn each_side_keeps_its_own_configured_window() {
     check_window(
         "client offering 10 bits",
         &mut raw,
-        |m| conn.send_binary(m).unwrap(),
+        |m| {
+            conn.send_binary(m).unwrap();
+        },
         10,
         false,
         6,

@@ -30,6 +30,9 @@ fn header_is_current() {
 /// callback: it must grow with the struct.
 #[test]
 fn callbacks_initializer_covers_every_callback() {
+    if std::env::var_os("UPDATE_HEADER").is_some() {
+        return; // header_is_current is rewriting the header
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let header = std::fs::read_to_string(root.join("include/websocket.h")).unwrap();
     let init = header

@@ -452,10 +452,10 @@ fn send_errors_are_reported_and_leave_the_connection_usable() {
     let reason = "r".repeat(123);
     c.close(Some(3000), &reason).expect("close");
     for result in [
-        c.send_text(b"x"),
-        c.send_binary(b"x"),
-        c.ping(b"x"),
-        c.pong(b"x"),
+        c.send_text(b"x").map(drop),
+        c.send_binary(b"x").map(drop),
+        c.ping(b"x").map(drop),
+        c.pong(b"x").map(drop),
         c.close(Some(1000), ""),
     ] {
         assert_eq!(result, Err(SendError::NotOpen));

@@ -14,7 +14,8 @@ use support::*;
 use websocket::transport::client::connect;
 use websocket::transport::server::Server;
 use websocket::transport::{
-    ClientConfig, Connection, ConnectionConfig, ConnectionState, ErrorKind, SendError, ServerConfig,
+    ClientConfig, Connection, ConnectionConfig, ConnectionState, ErrorKind, SendError, Sent,
+    ServerConfig,
 };
 
 const SHORT: Duration = Duration::from_millis(300);
@@ -459,7 +460,7 @@ fn send_queue_limit_refuses_sends_to_a_peer_that_does_not_read() {
     let mut accepted = 0usize;
     let refused = loop {
         match conn.send_binary(&payload) {
-            Ok(()) => accepted += 1,
+            Ok(_) => accepted += 1,
             Err(e) => break e,
         }
         assert!(
@@ -491,6 +492,86 @@ fn send_queue_limit_refuses_sends_to_a_peer_that_does_not_read() {
     assert_eq!((f.opcode, &f.payload[..]), (TEXT, &b"again"[..]));
 }
 
+#[test]
+fn over_the_high_water_mark_sends_report_backpressure_reading_pauses_and_drain_comes_once() {
+    const LOW: usize = 64 * 1024;
+    const HIGH: usize = 256 * 1024;
+    const MESSAGE: usize = 32 * 1024;
+    let (_server, rec, addr) = server_with(server_config(|c| {
+        c.send_low_water = LOW;
+        c.send_high_water = HIGH;
+    }));
+    let mut raw = raw_client(addr, "/");
+    let conn = rec.opened(0);
+
+    // The peer does not read: once more than HIGH waits, sends say so (and
+    // still queue), well before the queue limit. (The kernel's socket buffers
+    // take a few MiB first: until they are full, what was queued drains.)
+    let payload = vec![0x5a_u8; MESSAGE];
+    let mut sent = 0usize;
+    loop {
+        let result = conn.send_binary(&payload).expect("queued");
+        sent += 1;
+        if result == Sent::Backpressure {
+            std::thread::sleep(SHORT);
+            if conn.buffered_amount() > HIGH {
+                break;
+            }
+        }
+        assert!(sent * MESSAGE < 64 << 20, "never any backpressure");
+    }
+    assert_eq!(conn.send_binary(b"one more"), Ok(Sent::Backpressure));
+    sent += 1;
+    let drains = |rec: &Recorder| rec.all().iter().filter(|e| **e == Ev::Drain).count();
+    let drained_before = drains(&rec);
+
+    // Reading is paused after one more message: what the peer sends now is
+    // not read (it stays in the kernel's buffers) while our side is over the
+    // mark.
+    let mut before = rec.count();
+    for _ in 0..20 {
+        raw.send(&client_frame(TEXT, b"held back"));
+    }
+    std::thread::sleep(SHORT);
+    let read = rec.count() - before;
+    assert_eq!(read, 1, "messages read while over the mark");
+    assert_eq!(
+        drains(&rec),
+        drained_before,
+        "drained before anything was read"
+    );
+
+    // The peer reads everything: the amount falls, Drain comes once, and the
+    // messages held back are read.
+    for i in 0..sent {
+        let f = raw.read_frame();
+        assert_eq!(f.opcode, BINARY, "message #{i}");
+    }
+    rec.wait("the 20 messages held back", |r| {
+        (r.iter()
+            .filter(|e| e.ev == Ev::Text(b"held back".to_vec()))
+            .count()
+            == 20)
+            .then_some(())
+    });
+    rec.wait("Drain", |r| {
+        (r.iter().filter(|e| e.ev == Ev::Drain).count() > drained_before).then_some(())
+    });
+    assert!(conn.buffered_amount() <= LOW);
+    before = rec.count();
+    assert_eq!(conn.send_text(b"small"), Ok(Sent::Queued));
+    assert_eq!(raw.read_frame().payload, b"small");
+    raw.send(&client_frame(TEXT, b"after"));
+    rec.wait("a message after draining", |r| {
+        (r.len() > before).then_some(())
+    });
+    assert_eq!(
+        drains(&rec),
+        drained_before + 1,
+        "Drain comes once per time the mark was passed"
+    );
+}
+
 /// Fills `conn`'s send queue towards a peer that does not read, until the
 /// kernel's socket buffers are full too: sends stay refused with QueueFull and
 /// the queued amount stops going down.
@@ -500,7 +581,7 @@ fn fill_send_queue(conn: &Connection, message: usize) {
     let mut stuck_since: Option<(Instant, usize)> = None;
     while started.elapsed() < Duration::from_secs(20) {
         match conn.send_binary(&payload) {
-            Ok(()) => stuck_since = None,
+            Ok(_) => stuck_since = None,
             Err(SendError::QueueFull) => {
                 let queued = conn.buffered_amount();
                 match stuck_since {

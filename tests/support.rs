@@ -34,6 +34,7 @@ pub const RFC_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ev {
     Open,
+    Drain,
     Text(Vec<u8>),
     Binary(Vec<u8>),
     Ping(Vec<u8>),
@@ -46,6 +47,7 @@ impl Ev {
     fn from_event(event: &Event<'_>) -> Ev {
         match event {
             Event::Open => Ev::Open,
+            Event::Drain => Ev::Drain,
             Event::Message { text: true, data } => Ev::Text(data.to_vec()),
             Event::Message { text: false, data } => Ev::Binary(data.to_vec()),
             Event::Ping(d) => Ev::Ping(d.to_vec()),

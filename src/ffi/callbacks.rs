@@ -107,6 +107,11 @@ pub struct ws_callbacks {
     /// handshake timeout; unanswered requests then get 503). When NULL, the
     /// server accepts every request its config allows.
     pub on_handshake: Option<unsafe extern "C" fn(user_data: *mut c_void, hs: *mut ws_handshake)>,
+    /// A send returned `WS_STATUS_BACKPRESSURE`, and the bytes waiting to be
+    /// sent have since fallen to the low-water mark
+    /// (`ws_*_config_set_send_watermarks`): sending may go on. Comes once per
+    /// time the high-water mark was passed.
+    pub on_drain: Option<unsafe extern "C" fn(user_data: *mut c_void, conn: *mut Connection)>,
 }
 
 /// Largest `size` taken as a real struct (a larger one is uninitialised memory).
@@ -323,6 +328,11 @@ impl Endpoint {
                             f(ud, c, data.as_ptr(), data.len())
                         }
                     }
+                    QueuedKind::Drain => {
+                        if let Some(f) = cb.on_drain {
+                            f(ud, c)
+                        }
+                    }
                     QueuedKind::Error(status, message) => {
                         if let Some(f) = cb.on_error {
                             let m = c_string(message);
@@ -378,6 +388,7 @@ impl Handler for Endpoint {
             Event::Message { text, data } => QueuedKind::Message(text, data),
             Event::Ping(d) => QueuedKind::Ping(d),
             Event::Pong(d) => QueuedKind::Pong(d),
+            Event::Drain => QueuedKind::Drain,
             Event::Error(kind, m) => QueuedKind::Error(status_of(kind), m),
             Event::Close { code, reason } => QueuedKind::Close(code, reason),
         };

@@ -380,3 +380,48 @@ pub unsafe extern "C" fn ws_client_config_set_max_fragments(
         Ok(())
     })
 }
+
+/// Sets the flow-control watermarks of a connection's outgoing bytes.
+fn set_watermarks(c: &mut ConnectionConfig, low: u64, high: u64) -> Result<(), Failure> {
+    if high == 0 || low > high {
+        return Err(Failure::new(
+            WS_ERR_INVALID_ARGUMENT,
+            format!("watermarks must be 0 <= low <= high and high > 0, got low {low}, high {high}"),
+        ));
+    }
+    c.send_high_water = usize::try_from(high).unwrap_or(usize::MAX);
+    c.send_low_water = usize::try_from(low).unwrap_or(usize::MAX);
+    Ok(())
+}
+
+/// Flow control (as the browser's `bufferedAmount` and uWebSockets'
+/// backpressure): once more than `high` bytes wait to be sent on a
+/// connection (`ws_conn_buffered_amount`), a send still queues but returns
+/// `WS_STATUS_BACKPRESSURE`, and the connection stops reading from its socket
+/// once one more message has arrived, so that TCP pushes back on a peer that
+/// sends without reading. (The one more message lets two peers that send
+/// each other large messages each read the other's; while closing it reads
+/// on.) Reading resumes once the amount is back at `high` or under, and
+/// `on_drain` comes, once, when it falls to `low` or under. The send queue
+/// limit (`ws_server_config_set_send_queue_limit`) still refuses sends beyond it.
+/// Defaults: low 262144 (256 KiB), high 1048576 (1 MiB).
+/// `WS_ERR_INVALID_ARGUMENT` unless 0 <= `low` <= `high` and `high` > 0.
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_config_set_send_watermarks(
+    cfg: *mut ws_server_config,
+    low: u64,
+    high: u64,
+) -> ws_status {
+    with(cfg, |c| set_watermarks(&mut c.inner.connection, low, high))
+}
+
+/// Flow control for the client's connection: as
+/// `ws_server_config_set_send_watermarks`.
+#[no_mangle]
+pub unsafe extern "C" fn ws_client_config_set_send_watermarks(
+    cfg: *mut ws_client_config,
+    low: u64,
+    high: u64,
+) -> ws_status {
+    with(cfg, |c| set_watermarks(&mut c.inner.connection, low, high))
+}

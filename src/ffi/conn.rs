@@ -6,35 +6,44 @@ use super::constants::{
 };
 use super::handle::handle;
 use super::status::{
-    guard, guard_count, guard_status, ws_status, Failure, WS_ERR_INVALID_ARGUMENT,
+    guard, guard_count, guard_status, guard_status_of, ws_status, Failure, WS_ERR_INVALID_ARGUMENT,
     WS_ERR_INVALID_CLOSE_CODE, WS_ERR_INVALID_UTF8, WS_ERR_NOT_OPEN, WS_ERR_QUEUE_FULL,
-    WS_ERR_TIMEOUT, WS_ERR_TOO_LARGE,
+    WS_ERR_TIMEOUT, WS_ERR_TOO_LARGE, WS_STATUS_BACKPRESSURE, WS_STATUS_OK,
 };
 use super::{bytes, not_on_io_thread, status_of, timeout_of};
-use crate::transport::{Connection, ConnectionState, SendError};
+use crate::transport::{Connection, ConnectionState, SendError, Sent};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-fn sent(result: Result<(), SendError>) -> Result<(), Failure> {
-    result.map_err(|e| {
-        let status = match e {
-            SendError::NotOpen => WS_ERR_NOT_OPEN,
-            SendError::QueueFull => WS_ERR_QUEUE_FULL,
-            SendError::TooLarge => WS_ERR_TOO_LARGE,
-            SendError::InvalidUtf8 => WS_ERR_INVALID_UTF8,
-            SendError::InvalidCloseCode => WS_ERR_INVALID_CLOSE_CODE,
-        };
-        Failure::new(status, e.to_string())
-    })
+/// The status of a send: `WS_STATUS_OK`, `WS_STATUS_BACKPRESSURE`, or why it
+/// was refused.
+fn sent(result: Result<Sent, SendError>) -> Result<ws_status, Failure> {
+    match result {
+        Ok(Sent::Queued) => Ok(WS_STATUS_OK),
+        Ok(Sent::Backpressure) => Ok(WS_STATUS_BACKPRESSURE),
+        Err(e) => {
+            let status = match e {
+                SendError::NotOpen => WS_ERR_NOT_OPEN,
+                SendError::QueueFull => WS_ERR_QUEUE_FULL,
+                SendError::TooLarge => WS_ERR_TOO_LARGE,
+                SendError::InvalidUtf8 => WS_ERR_INVALID_UTF8,
+                SendError::InvalidCloseCode => WS_ERR_INVALID_CLOSE_CODE,
+            };
+            Err(Failure::new(status, e.to_string()))
+        }
+    }
 }
 
 /// Queues a message of `kind` (`WS_MESSAGE_TEXT`, checked to be UTF-8, or
 /// `WS_MESSAGE_BINARY`). Never blocks. On the connection's own I/O thread (in
 /// its callbacks) what the socket takes goes at once, and only the rest is
 /// copied; from another thread the data is copied and handed to that thread.
-/// `WS_ERR_NOT_OPEN` once the connection is closing or closed,
-/// `WS_ERR_QUEUE_FULL` when the send queue limit would be exceeded. Messages
+/// `WS_STATUS_BACKPRESSURE` when it was queued but more than the high-water
+/// mark now waits to be sent (stop sending until `on_drain`; the connection
+/// also stops reading meanwhile), `WS_ERR_NOT_OPEN` once the connection is
+/// closing or closed, `WS_ERR_QUEUE_FULL` when the send queue limit would be
+/// exceeded (nothing was queued). Messages
 /// still queued when the connection closes (the peer closed first, or stopped
 /// reading) are dropped: `on_close` tells that the connection ended.
 #[no_mangle]
@@ -44,7 +53,7 @@ pub unsafe extern "C" fn ws_conn_send(
     data: *const u8,
     len: usize,
 ) -> ws_status {
-    guard_status(|| {
+    guard_status_of(|| {
         let c = handle(c)?;
         let data = bytes(data, len)?;
         match kind {
@@ -85,7 +94,7 @@ pub unsafe extern "C" fn ws_conn_ping(
     data: *const u8,
     len: usize,
 ) -> ws_status {
-    guard_status(|| sent(handle(c)?.ping(bytes(data, len)?)))
+    guard_status_of(|| sent(handle(c)?.ping(bytes(data, len)?)))
 }
 
 /// Queues an unsolicited pong with up to 125 bytes of payload (pings are
@@ -96,7 +105,7 @@ pub unsafe extern "C" fn ws_conn_pong(
     data: *const u8,
     len: usize,
 ) -> ws_status {
-    guard_status(|| sent(handle(c)?.pong(bytes(data, len)?)))
+    guard_status_of(|| sent(handle(c)?.pong(bytes(data, len)?)))
 }
 
 /// Starts the close handshake with `code` (1000-1003, 1007-1011 or 3000-4999;
@@ -119,7 +128,7 @@ pub unsafe extern "C" fn ws_conn_close(
                 .map_err(|_| Failure::new(WS_ERR_INVALID_UTF8, "close reason is not valid UTF-8"))?
         };
         let code = if code == 0 { None } else { Some(code) };
-        sent(c.close(code, reason))
+        sent(c.close(code, reason).map(|()| Sent::Queued)).map(drop)
     })
 }
 
@@ -209,8 +218,10 @@ pub unsafe extern "C" fn ws_conn_query(c: *const Connection) -> *const c_char {
     guard(std::ptr::null(), || Ok(handle(c)?.query().as_ptr()))
 }
 
-/// Bytes sent or queued on the connection and not yet written to its socket
-/// (0 for NULL).
+/// Bytes sent or queued on the connection and not yet written to its socket,
+/// messages still to be compressed included (0 for NULL). Over the high-water
+/// mark (`ws_*_config_set_send_watermarks`) sends return
+/// `WS_STATUS_BACKPRESSURE` and the connection stops reading.
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_buffered_amount(c: *const Connection) -> usize {
     guard(0, || Ok(handle(c)?.buffered_amount()))

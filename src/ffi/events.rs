@@ -21,6 +21,7 @@ use tokio::sync::Semaphore;
 /// An event as the callbacks see it (borrowed payloads).
 pub(crate) enum QueuedKind<'a> {
     Open,
+    Drain,
     Message(bool, &'a [u8]),
     Ping(&'a [u8]),
     Pong(&'a [u8]),
@@ -32,6 +33,7 @@ pub(crate) enum QueuedKind<'a> {
 /// An event as it waits in the queue (owned payloads).
 enum Owned {
     Open,
+    Drain,
     Message(bool, Vec<u8>),
     Ping(Vec<u8>),
     Pong(Vec<u8>),
@@ -47,6 +49,7 @@ impl Owned {
             Owned::Message(t, d) => QueuedKind::Message(*t, d),
             Owned::Ping(d) => QueuedKind::Ping(d),
             Owned::Pong(d) => QueuedKind::Pong(d),
+            Owned::Drain => QueuedKind::Drain,
             Owned::Error(s, m) => QueuedKind::Error(*s, m),
             Owned::Close(c, r) => QueuedKind::Close(*c, r),
             Owned::Handshake(p) => QueuedKind::Handshake(p),
@@ -76,6 +79,7 @@ impl Queued {
             QueuedKind::Message(t, d) => Owned::Message(t, d.to_vec()),
             QueuedKind::Ping(d) => Owned::Ping(d.to_vec()),
             QueuedKind::Pong(d) => Owned::Pong(d.to_vec()),
+            QueuedKind::Drain => Owned::Drain,
             QueuedKind::Error(s, m) => Owned::Error(s, m.to_string()),
             QueuedKind::Close(c, r) => Owned::Close(c, r.to_string()),
             QueuedKind::Handshake(p) => Owned::Handshake(p.clone()),

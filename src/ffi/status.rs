@@ -6,7 +6,8 @@ use std::ffi::{c_char, c_int, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// The result of a fallible call: `WS_STATUS_OK` (0) or a negative `WS_ERR_*`
-/// code (and `WS_FRAME_NONE`, 1, from `ws_frame_decoder_next`). Not to be
+/// code; a few calls also return a positive status that is not an error
+/// (`WS_FRAME_NONE`, `WS_STATUS_BACKPRESSURE`), so test failure with `< 0`. Not to be
 /// confused with the close codes (`ws_close_code`, `WS_OK` = 1000 ...): a send
 /// succeeded when it returns `WS_STATUS_OK`, never `WS_OK`.
 #[repr(C)]
@@ -55,13 +56,17 @@ pub enum ws_status {
     /// Returned by `ws_frame_decoder_next` (a positive status, not an error) when
     /// no message or control frame is complete yet: append more bytes.
     WS_FRAME_NONE = 1,
+    /// Returned by a send (a positive status, not an error): the message was
+    /// queued, but more than the connection's high-water mark now waits to be
+    /// sent (`ws_*_config_set_send_watermarks`). Stop sending until `on_drain`.
+    WS_STATUS_BACKPRESSURE = 2,
 }
 
 pub use ws_status::*;
 
 impl ws_status {
     /// Every status, for looking one up by its number.
-    const ALL: [ws_status; 19] = [
+    const ALL: [ws_status; 20] = [
         WS_STATUS_OK,
         WS_ERR_NULL,
         WS_ERR_INVALID_ARGUMENT,
@@ -81,6 +86,7 @@ impl ws_status {
         WS_ERR_INTERNAL,
         WS_ERR_TLS,
         WS_FRAME_NONE,
+        WS_STATUS_BACKPRESSURE,
     ];
 
     /// The status whose number is `n`, if there is one.
@@ -110,6 +116,7 @@ impl ws_status {
             WS_ERR_INTERNAL => c"WS_ERR_INTERNAL",
             WS_ERR_TLS => c"WS_ERR_TLS",
             WS_FRAME_NONE => c"WS_FRAME_NONE",
+            WS_STATUS_BACKPRESSURE => c"WS_STATUS_BACKPRESSURE",
         }
     }
 }

@@ -2,7 +2,7 @@
 //! wss://, the client side of the opening handshake, then the driver.
 
 use super::config::ProxyChoice;
-use super::connection::Connection;
+use super::connection::{Connection, SendLimits};
 use super::driver::start;
 use super::opening::{fail_before_open, finish, open_session, Link};
 use super::stream::{read_more, Stream};
@@ -91,7 +91,7 @@ pub fn connect(
         handler,
         &target.path,
         &target.query,
-        config.connection.send_queue_limit,
+        SendLimits::of(&config.connection),
     );
     let link = Link {
         conn: conn.clone(),

@@ -33,6 +33,14 @@ pub struct ConnectionConfig {
     /// Most bytes of outgoing messages waiting to be written; a send beyond it is
     /// refused with a "queue full" error instead of growing memory. Default 64 MiB.
     pub send_queue_limit: usize,
+    /// Flow control: when more than this many bytes wait to be sent, a send
+    /// still queues but reports backpressure, and the connection stops
+    /// reading from its socket once one more message has arrived (so TCP
+    /// pushes back on a peer that sends without reading). Default 1 MiB.
+    pub send_high_water: usize,
+    /// Flow control: after backpressure, a `Drain` event comes once this many
+    /// bytes or fewer wait to be sent. Default 256 KiB.
+    pub send_low_water: usize,
     /// Time allowed for the opening handshake. Default 10 s.
     pub handshake_timeout: Duration,
     /// Time allowed for the peer to answer our close frame. Default 5 s.
@@ -56,6 +64,8 @@ impl Default for ConnectionConfig {
             max_message_size: 32 << 20,
             max_fragments: 0,
             send_queue_limit: 64 << 20,
+            send_high_water: 1 << 20,
+            send_low_water: 256 << 10,
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
             keepalive: None,

@@ -20,7 +20,7 @@ use crate::protocol::frame::{OpCode, MAX_HEADER_LEN};
 use crate::protocol::handshake::Headers;
 use crate::protocol::receiver::Role;
 use crate::protocol::session::check_close;
-use crate::transport::{scheduler, ErrorKind, Handler};
+use crate::transport::{scheduler, ConnectionConfig, ErrorKind, Handler};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::ffi::{c_void, CStr, CString};
@@ -151,6 +151,37 @@ impl HandshakeInfo {
     }
 }
 
+/// How many outgoing bytes a connection may hold (see [`ConnectionConfig`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SendLimits {
+    /// A send beyond it is refused.
+    pub queue_limit: usize,
+    /// Over it, sends report backpressure and reading pauses.
+    pub high_water: usize,
+    /// After backpressure, at or under it the connection has drained.
+    pub low_water: usize,
+}
+
+impl SendLimits {
+    pub fn of(config: &ConnectionConfig) -> SendLimits {
+        SendLimits {
+            queue_limit: config.send_queue_limit,
+            high_water: config.send_high_water,
+            low_water: config.send_low_water,
+        }
+    }
+}
+
+/// What a send that was taken says about the connection's outgoing bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// Queued (or written), and the connection is under its high-water mark.
+    Queued,
+    /// Queued, but more than the high-water mark now waits to be sent: stop
+    /// sending until the `Drain` event.
+    Backpressure,
+}
+
 /// One WebSocket connection, shared between its driver and the application.
 pub struct Connection {
     role: Role,
@@ -164,7 +195,9 @@ pub struct Connection {
     /// Bytes of sent messages not yet written: in the session's output or in
     /// the inbox.
     buffered: AtomicUsize,
-    send_queue_limit: usize,
+    limits: SendLimits,
+    /// A send found it over the high-water mark; cleared when it drained.
+    pressed: AtomicBool,
     /// "path\0query\0".
     target: Box<[u8]>,
     peer: OnceLock<SocketAddr>,
@@ -204,7 +237,7 @@ impl Connection {
         handler: Arc<dyn Handler>,
         path: &str,
         query: &str,
-        send_queue_limit: usize,
+        limits: SendLimits,
     ) -> Arc<Connection> {
         let mut target = Vec::with_capacity(path.len() + query.len() + 2);
         for part in [path, query] {
@@ -218,7 +251,8 @@ impl Connection {
             state: AtomicU8::new(ConnectionState::Connecting as u8),
             opened: AtomicBool::new(false),
             buffered: AtomicUsize::new(0),
-            send_queue_limit,
+            limits,
+            pressed: AtomicBool::new(false),
             target: target.into_boxed_slice(),
             peer: OnceLock::new(),
             peer_text: OnceLock::new(),
@@ -377,55 +411,83 @@ impl Connection {
     }
 
     /// Queues a text message (checked to be UTF-8).
-    pub fn send_text(&self, text: &[u8]) -> Result<(), SendError> {
+    pub fn send_text(&self, text: &[u8]) -> Result<Sent, SendError> {
         std::str::from_utf8(text).map_err(|_| SendError::InvalidUtf8)?;
         self.send_frame(OpCode::Text, text)
     }
 
     /// Queues a binary message.
-    pub fn send_binary(&self, data: &[u8]) -> Result<(), SendError> {
+    pub fn send_binary(&self, data: &[u8]) -> Result<Sent, SendError> {
         self.send_frame(OpCode::Binary, data)
     }
 
     /// Queues a ping (payload of at most 125 bytes).
-    pub fn ping(&self, payload: &[u8]) -> Result<(), SendError> {
+    pub fn ping(&self, payload: &[u8]) -> Result<Sent, SendError> {
         self.send_control(OpCode::Ping, payload)
     }
 
     /// Queues an unsolicited pong (payload of at most 125 bytes).
-    pub fn pong(&self, payload: &[u8]) -> Result<(), SendError> {
+    pub fn pong(&self, payload: &[u8]) -> Result<Sent, SendError> {
         self.send_control(OpCode::Pong, payload)
     }
 
-    fn send_control(&self, opcode: OpCode, payload: &[u8]) -> Result<(), SendError> {
+    fn send_control(&self, opcode: OpCode, payload: &[u8]) -> Result<Sent, SendError> {
         if payload.len() > crate::protocol::frame::MAX_CONTROL_PAYLOAD {
             return Err(SendError::TooLarge);
         }
         self.send_frame(opcode, payload)
     }
 
-    fn send_frame(&self, opcode: OpCode, payload: &[u8]) -> Result<(), SendError> {
+    fn send_frame(&self, opcode: OpCode, payload: &[u8]) -> Result<Sent, SendError> {
         if self.state() != ConnectionState::Open {
             return Err(SendError::NotOpen);
         }
         let size = payload.len() + MAX_HEADER_LEN;
+        let limit = self.limits.queue_limit;
         if let Some(result) = self.with_local(|local| {
-            if self.buffered.load(Ordering::Acquire) + size > self.send_queue_limit {
+            if self.buffered.load(Ordering::Acquire) + size > limit {
                 return Err(SendError::QueueFull);
             }
             local.send(self, opcode, payload)
         }) {
-            return result;
+            result?;
+            return Ok(self.pressure(self.buffered.load(Ordering::Acquire)));
         }
         let before = self.buffered.fetch_add(size, Ordering::AcqRel);
-        if before + size > self.send_queue_limit {
+        if before + size > limit {
             self.buffered.fetch_sub(size, Ordering::AcqRel);
             return Err(SendError::QueueFull);
         }
+        // Before posting: the I/O thread may drain it as soon as it is posted.
+        let sent = self.pressure(before + size);
         self.post(Command::Send(opcode, payload.to_vec(), size))
             .inspect_err(|_| {
                 self.buffered.fetch_sub(size, Ordering::AcqRel);
-            })
+            })?;
+        Ok(sent)
+    }
+
+    /// What a send leaving `buffered` bytes to write says; over the high-water
+    /// mark, remembers to tell when the connection has drained.
+    fn pressure(&self, buffered: usize) -> Sent {
+        if buffered <= self.limits.high_water {
+            return Sent::Queued;
+        }
+        self.pressed.store(true, Ordering::Release);
+        Sent::Backpressure
+    }
+
+    /// True once, when a connection that reported backpressure has drained to
+    /// its low-water mark. Called by the driver after it wrote.
+    pub(crate) fn take_drained(&self) -> bool {
+        self.pressed.load(Ordering::Acquire)
+            && self.buffered.load(Ordering::Acquire) <= self.limits.low_water
+            && self.pressed.swap(false, Ordering::AcqRel)
+    }
+
+    /// More than the high-water mark waits to be sent: reading pauses.
+    pub(crate) fn over_high_water(&self) -> bool {
+        self.buffered.load(Ordering::Acquire) > self.limits.high_water
     }
 
     /// Runs `f` on the local state when called on the connection's I/O thread
@@ -653,6 +715,12 @@ impl Connection {
 mod tests {
     use super::*;
 
+    const LIMITS: SendLimits = SendLimits {
+        queue_limit: 100,
+        high_water: 100,
+        low_water: 0,
+    };
+
     /// A handler that ignores everything.
     fn nobody() -> Arc<dyn Handler> {
         struct Nobody;
@@ -686,16 +754,16 @@ mod tests {
 
     #[test]
     fn target_splits_into_path_and_query() {
-        let conn = Connection::new(Role::Server, 0, nobody(), "/a/b", "x=1", 100);
+        let conn = Connection::new(Role::Server, 0, nobody(), "/a/b", "x=1", LIMITS);
         assert_eq!(conn.path(), c"/a/b");
         assert_eq!(conn.query(), c"x=1");
-        let conn = Connection::new(Role::Server, 0, nobody(), "/", "", 100);
+        let conn = Connection::new(Role::Server, 0, nobody(), "/", "", LIMITS);
         assert_eq!((conn.path(), conn.query()), (c"/", c""));
     }
 
     #[test]
     fn the_local_state_is_out_of_reach_off_its_thread() {
-        let conn = Connection::new(Role::Server, 0, nobody(), "/", "", 100);
+        let conn = Connection::new(Role::Server, 0, nobody(), "/", "", LIMITS);
         assert!(
             conn.local.get().is_none(),
             "this test thread is no I/O thread"

@@ -19,7 +19,7 @@ pub fn event_cost(event: &Event<'_>, limit: u32) -> u32 {
         Event::Ping(d) | Event::Pong(d) => d.len(),
         Event::Error(_, m) => m.len(),
         Event::Close { reason, .. } => reason.len(),
-        Event::Open => 0,
+        Event::Open | Event::Drain => 0,
     };
     (payload.saturating_add(256)).min(limit as usize) as u32
 }
@@ -38,6 +38,7 @@ pub(crate) async fn deliver(conn: &Arc<Connection>, event: Event<'_>) {
 /// An event kept until there is room for it in the handler's queue.
 enum Held {
     Open,
+    Drain,
     Message(bool, Vec<u8>),
     Ping(Vec<u8>),
     Pong(Vec<u8>),
@@ -49,6 +50,7 @@ impl Held {
     fn new(event: &Event<'_>) -> Held {
         match *event {
             Event::Open => Held::Open,
+            Event::Drain => Held::Drain,
             Event::Message { text, data } => Held::Message(text, data.to_vec()),
             Event::Ping(d) => Held::Ping(d.to_vec()),
             Event::Pong(d) => Held::Pong(d.to_vec()),
@@ -60,6 +62,7 @@ impl Held {
     fn event(&self) -> Event<'_> {
         match self {
             Held::Open => Event::Open,
+            Held::Drain => Event::Drain,
             Held::Message(text, data) => Event::Message { text: *text, data },
             Held::Ping(d) => Event::Ping(d),
             Held::Pong(d) => Event::Pong(d),

@@ -117,6 +117,7 @@ pub(crate) fn start(
         corked: false,
         counted: 0,
         unflushed: false,
+        one_more_message: true,
         partial: [0; MAX_HEADER_LEN],
         partial_len: 0,
         stash: (!pending.is_empty()).then(|| pending.into_boxed_slice()),
@@ -265,7 +266,14 @@ fn poll_connection(
             }
         });
         let mut progress = false;
-        if reads < READS_PER_TURN {
+        let over = paused(conn);
+        let was_paused = with(conn, |local| {
+            if !over {
+                local.one_more_message = true;
+            }
+            !local.one_more_message
+        });
+        if reads < READS_PER_TURN && !was_paused {
             match poll_read(conn, handler, cx) {
                 Poll::Ready(Ok(busy)) => {
                     // After a step of expensive work, let the others run.
@@ -282,7 +290,13 @@ fn poll_connection(
         // One slice of deferred work (compressing a large message) per turn.
         let more_work = with(conn, |local| local.session.work());
         let wrote = with(conn, |local| {
+            let queued = local.session.queued();
             let result = poll_write(local, cx);
+            if was_paused && local.session.queued() < queued {
+                // Not reading, we cannot hear the peer; taking what we send
+                // shows it is there, which is what keepalive asks.
+                local.session.heard(Instant::now());
+            }
             uncork(local);
             local.count(conn);
             if local.session.phase() != Phase::Open {
@@ -297,6 +311,16 @@ fn poll_connection(
             }
             Poll::Ready(Ok(true)) => return Poll::Ready(Stop::Ended(None)),
             Poll::Ready(Ok(false)) | Poll::Pending => {}
+        }
+        if was_paused && !paused(conn) {
+            // Writing made room: read again (nothing else would wake it for that).
+            progress = true;
+        }
+        if conn.take_drained() && conn.state() == ConnectionState::Open {
+            if let Some(waiting) = deliver_or_hold(handler, conn, Event::Drain) {
+                return Poll::Ready(Stop::Wait(waiting));
+            }
+            progress = true;
         }
         match with(conn, |local| poll_timer(local, cx)) {
             Poll::Ready(Timer::Continue) => progress = true,
@@ -316,6 +340,14 @@ fn poll_connection(
             return Poll::Pending;
         }
     }
+}
+
+/// Flow control: an open connection with more than its high-water mark
+/// waiting to be sent stops reading (after one more message, see
+/// `Local::one_more_message`), so TCP pushes back on its peer. Closing, it
+/// reads on, to see the peer's close frame.
+fn paused(conn: &Connection) -> bool {
+    conn.over_high_water() && conn.state() == ConnectionState::Open
 }
 
 /// Writes what is queued, flushes, and ends our side of TCP when the session
@@ -454,8 +486,8 @@ fn poll_read(
 /// Decodes `buf` and delivers its events, corked: what the callbacks send
 /// goes out after, in one write. Keeps what is left undecoded (an incomplete
 /// frame header) for the next read, or everything left when an event has to
-/// wait for room in the handler's queue or the session did a step of
-/// expensive work. `Ok(busy)`: `busy` when the session has work left.
+/// wait for room in the handler's queue, the session did a step of expensive
+/// work, or flow control paused reading. `Ok(busy)`: `busy` when the session has work left.
 fn dispatch(
     conn: &Arc<Connection>,
     handler: &dyn Handler,
@@ -466,6 +498,7 @@ fn dispatch(
     let mut pos = 0;
     let mut held = None;
     let mut busy = false;
+    let mut paused_here = false;
     loop {
         let decoded = with(conn, |local| local.session.receive(&mut buf[pos..], now));
         let (used, incoming) = match decoded {
@@ -518,13 +551,19 @@ fn dispatch(
         if let Payload::Owned(_) = payload {
             with(conn, |local| local.session.recycle(payload));
         }
+        if paused(conn) {
+            // The rest waits (stashed) until the connection is under the mark.
+            with(conn, |local| local.one_more_message = false);
+            paused_here = true;
+            break;
+        }
         if held.is_some() {
             break;
         }
     }
     with(conn, |local| {
         let rest = &buf[pos..];
-        if held.is_none() && !busy && rest.len() <= MAX_HEADER_LEN {
+        if held.is_none() && !busy && !paused_here && rest.len() <= MAX_HEADER_LEN {
             local.partial[..rest.len()].copy_from_slice(rest);
             local.partial_len = rest.len() as u8;
         } else if !rest.is_empty() {

@@ -57,6 +57,10 @@ pub(crate) struct Local {
     pub counted: usize,
     /// Bytes were written since the last flush (TLS buffers writes).
     pub unflushed: bool,
+    /// Over the high-water mark, reading goes on until one more message has
+    /// arrived, then pauses: two peers sending each other large messages
+    /// each read the other's instead of both waiting forever.
+    pub one_more_message: bool,
     /// The start of a frame header cut by the end of the last read.
     pub partial: [u8; MAX_HEADER_LEN],
     pub partial_len: u8,

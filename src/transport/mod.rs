@@ -26,7 +26,7 @@ pub mod tls;
 pub mod upgrade;
 
 pub use config::{ClientConfig, ConnectionConfig, ServerConfig};
-pub use connection::{CloseInfo, Connection, ConnectionState, SendError};
+pub use connection::{CloseInfo, Connection, ConnectionState, SendError, Sent};
 pub use delivery::event_cost;
 pub use scheduler::panic_text;
 
@@ -69,6 +69,9 @@ pub enum Event<'a> {
     Ping(&'a [u8]),
     /// A pong arrived.
     Pong(&'a [u8]),
+    /// A send reported backpressure, and the bytes waiting to be sent have
+    /// since fallen to the low-water mark: sending may go on.
+    Drain,
     /// Something went wrong; a `Close` event follows.
     Error(ErrorKind, &'a str),
     /// The connection is closed: the last event of every connection.

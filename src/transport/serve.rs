@@ -3,7 +3,7 @@
 //! the application's decision on the upgrade, the 101 answer, then the
 //! connection's driver.
 
-use super::connection::Connection;
+use super::connection::{Connection, SendLimits};
 use super::driver::start;
 use super::http_files::{self, reason_phrase};
 use super::opening::{fail_before_open, open_session, Link};
@@ -166,7 +166,7 @@ async fn handle<S: Stream>(
         shared.handler.clone(),
         &request.path,
         &request.query,
-        conn_config.send_queue_limit,
+        SendLimits::of(conn_config),
     );
     conn.set_peer(peer);
     conn.app_data
