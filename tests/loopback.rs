@@ -662,6 +662,48 @@ impl Handler for Panicky {
     }
 }
 
+/// Records like a [`Recorder`], but panics on the first error: a bug while
+/// a connection is being opened.
+struct PanicOnError(Arc<Recorder>, std::sync::atomic::AtomicBool);
+
+impl Handler for PanicOnError {
+    fn event(&self, conn: &Arc<Connection>, event: Event<'_>) {
+        if matches!(event, Event::Error(..))
+            && !self.1.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            panic!("a bug while connecting");
+        }
+        self.0.event(conn, event);
+    }
+}
+
+#[test]
+fn a_panic_while_a_client_connects_ends_it_with_1011() {
+    let rec = Recorder::new();
+    let handler = Arc::new(PanicOnError(rec.clone(), Default::default()));
+    // Nothing listens there: the connect fails, and its error panics.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conn = connect(
+        &format!("ws://127.0.0.1:{port}/"),
+        ClientConfig::default(),
+        handler,
+    )
+    .expect("connect starts");
+    let (code, _) = rec.wait_close(&conn);
+    assert_eq!(code, 1011, "the close still comes, saying: internal error");
+    assert_eq!(conn.state(), ConnectionState::Closed);
+    assert!(
+        rec.all().iter().any(|e| matches!(e,
+            Ev::Error(ErrorKind::Internal, m) if m.contains("a bug while connecting"))),
+        "the internal error is reported with the panic's text: {:?}",
+        rec.all()
+    );
+}
+
 #[test]
 fn a_panic_while_one_connection_is_handled_ends_only_that_one() {
     let srec = Recorder::echo();

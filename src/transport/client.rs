@@ -4,7 +4,7 @@
 use super::config::ProxyChoice;
 use super::connection::{Connection, SendLimits};
 use super::driver::start;
-use super::opening::{fail_before_open, finish, open_session, Link};
+use super::opening::{fail_before_open, finish, open_session, supervised, Link};
 use super::stream::{read_more, Stream};
 use super::tls;
 use super::{runtime, ClientConfig, ErrorKind, Handler};
@@ -103,7 +103,8 @@ pub fn connect(
         proxy,
         tls,
     };
-    rt.spawn(run(plan, link));
+    let supervised_conn = Some(link.conn.clone());
+    rt.spawn(supervised(run(plan, link), supervised_conn));
     Ok(conn)
 }
 

@@ -241,8 +241,11 @@ pub(crate) fn abandon(conn: &Arc<Connection>, why: &str) {
         reason: String::new(),
     });
     let handler = conn.handler();
+    // Each on its own: a handler that panics on the error still gets the close.
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         handler.event(conn, Event::Error(ErrorKind::Internal, &message));
+    }));
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let close = Event::Close {
             code: INTERNAL_ERROR,
             reason: "",

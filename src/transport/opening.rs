@@ -1,15 +1,58 @@
 //! What a connection needs before it opens: its options, the session it
-//! opens with, and the end of one that never opens.
+//! opens with, the end of one that never opens, and the supervision of the
+//! task that opens it.
 
 use super::connection::{CloseInfo, Connection};
 use super::delivery::deliver;
-use super::{ConnectionConfig, ErrorKind, Event};
+use super::{driver, panic_text, ConnectionConfig, ErrorKind, Event};
 use crate::protocol::deflate::{Compressor, Decompressor, DeflateConfig, DeflateParams};
 use crate::protocol::receiver::Role;
 use crate::protocol::session::{Session, SessionConfig};
 use crate::transport::random;
+use std::cell::RefCell;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
+
+thread_local! {
+    /// The connection of the opening task being polled on this thread, if it
+    /// has one yet (see [`supervised`]).
+    static OPENING: RefCell<Option<Arc<Connection>>> = const { RefCell::new(None) };
+}
+
+/// Names the connection the running opening task works for: if the task
+/// panics from now on, that connection is ended and its application told.
+pub(crate) fn opening(conn: &Arc<Connection>) {
+    OPENING.with(|o| *o.borrow_mut() = Some(conn.clone()));
+}
+
+/// Runs the task that opens a connection (`conn`, or the one it names with
+/// [`opening`] once it has made it: a server learns it only when it accepts
+/// the request). A panic in it (a bug in the library) ends that connection
+/// as [`driver::abandon`] does: an internal error with the panic's text, then
+/// a close with 1011; never a connection whose `Close` never comes.
+pub(crate) async fn supervised(task: impl Future<Output = ()>, conn: Option<Arc<Connection>>) {
+    let mut task = std::pin::pin!(task);
+    let mut conn = conn;
+    std::future::poll_fn(move |cx: &mut Context<'_>| {
+        let outer = OPENING.with(|o| o.replace(conn.take()));
+        let polled = catch_unwind(AssertUnwindSafe(|| Pin::as_mut(&mut task).poll(cx)));
+        conn = OPENING.with(|o| o.replace(outer));
+        match polled {
+            Ok(poll) => poll,
+            Err(panic) => {
+                if let Some(conn) = conn.take() {
+                    driver::abandon(&conn, &panic_text(&*panic));
+                }
+                Poll::Ready(())
+            }
+        }
+    })
+    .await
+}
 
 /// A connection being opened, and its options.
 pub(crate) struct Link {

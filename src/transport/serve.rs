@@ -6,7 +6,7 @@
 use super::connection::{Connection, SendLimits};
 use super::driver::start;
 use super::http_files::{self, reason_phrase};
-use super::opening::{fail_before_open, open_session, Link};
+use super::opening::{fail_before_open, open_session, opening, Link};
 use super::server::Slot;
 use super::stream::{read_more, IdleTimeout, Stream};
 use super::upgrade::{upgrade_cost, Answer, PendingUpgrade};
@@ -168,6 +168,7 @@ async fn handle<S: Stream>(
         &request.query,
         SendLimits::of(conn_config),
     );
+    opening(&conn);
     conn.set_peer(peer);
     conn.app_data
         .store(app_data as *mut std::ffi::c_void, Ordering::Release);

@@ -2,6 +2,7 @@
 //! keep the set of open connections for broadcast, stop and wait_closed.
 
 use super::connection::Connection;
+use super::opening::supervised;
 use super::serve::serve;
 use super::{runtime, Handler, ServerConfig};
 use std::collections::HashMap;
@@ -217,7 +218,7 @@ async fn accept_loop(
                         .set_nonblocking(true)
                         .and_then(|()| TcpStream::from_std(stream));
                     if let Ok(stream) = stream {
-                        serve(stream, peer, slot, over_limit).await;
+                        supervised(serve(stream, peer, slot, over_limit), None).await;
                     }
                 });
             }

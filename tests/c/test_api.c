@@ -1166,6 +1166,37 @@ static void test_free_in_callbacks(void) {
 
 /* ------------------------------------------------------------ raw HTTP against the server */
 
+/* The server of test_raw_handshakes allows one connection, and frees a
+ * connection's place once it has seen the test close its socket, a moment
+ * after close() returns (on another I/O thread, maybe): until then a new
+ * request is answered 503. Connects and sends `request`, and again while the
+ * answer is 503 (for up to WAIT_MS); the answer's head is in resp. Returns
+ * the socket. */
+static int request_when_free(int port, const char *request, char *resp, size_t cap) {
+  long long end = now_ms() + WAIT_MS;
+  for (;;) {
+    int fd = raw_connect(port, 0);
+    resp[0] = 0;
+    raw_send_str(fd, request);
+    raw_read_until(fd, resp, cap, "\r\n\r\n");
+    if (strncmp(resp, "HTTP/1.1 503", 12) != 0 || now_ms() > end) return fd;
+    close(fd);
+    sleep_ms(10);
+  }
+}
+
+/* request_when_free with a valid upgrade request (the RFC's sample key) for
+ * `path`; 0 when it got 101. */
+static int upgrade_when_free(int port, const char *path, int *fd, char *resp, size_t cap) {
+  char req[512];
+  snprintf(req, sizeof req,
+           "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+           path);
+  *fd = request_when_free(port, req, resp, cap);
+  return strncmp(resp, "HTTP/1.1 101", 12) == 0 ? 0 : -1;
+}
+
 static void test_raw_handshakes(void) {
   note("malformed handshakes, 503, handshake timeout");
   rec sr;
@@ -1181,25 +1212,20 @@ static void test_raw_handshakes(void) {
   int port = ws_server_port(srv);
   char resp[4096];
 
-  int fd = raw_connect(port, 0);
-  raw_send_str(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-  raw_read_until(fd, resp, sizeof resp, "\r\n\r\n");
+  int fd = request_when_free(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", resp, sizeof resp);
   CHECK(strncmp(resp, "HTTP/1.1 400", 12) == 0, "a plain GET gets \"HTTP/1.1 400\" (got \"%s\")", first_line(resp));
   CHECK(raw_wait_eof(fd, WAIT_MS), "and the server closes the socket");
   close(fd);
 
-  fd = raw_connect(port, 0);
-  raw_send_str(fd,
-               "GET /v HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n");
-  raw_read_until(fd, resp, sizeof resp, "\r\n\r\n");
+  fd = request_when_free(port,
+                         "GET /v HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n",
+                         resp, sizeof resp);
   CHECK(strncmp(resp, "HTTP/1.1 426", 12) == 0, "Sec-WebSocket-Version: 8 gets \"HTTP/1.1 426\" (got \"%s\")", first_line(resp));
   CHECK(strstr(resp, "\r\nSec-WebSocket-Version: 13\r\n") != NULL, "the 426 names Sec-WebSocket-Version: 13");
   close(fd);
 
-  fd = raw_connect(port, 0);
-  raw_send_str(fd, "HELLO\r\n\r\n");
-  raw_read_until(fd, resp, sizeof resp, "\r\n\r\n");
+  fd = request_when_free(port, "HELLO\r\n\r\n", resp, sizeof resp);
   CHECK(strncmp(resp, "HTTP/1.1 400", 12) == 0, "garbage gets \"HTTP/1.1 400\" (got \"%s\")", first_line(resp));
   close(fd);
 
@@ -1213,8 +1239,7 @@ static void test_raw_handshakes(void) {
   CHECK(rec_get(&sr, &sr.n_total) == 0, "failed handshakes run no callback");
 
   /* a valid raw handshake (the RFC's sample key) */
-  fd = raw_connect(port, 0);
-  CHECK(raw_ws_handshake(fd, "/raw?k=v", resp, sizeof resp) == 0, "the RFC sample handshake gets 101");
+  CHECK(upgrade_when_free(port, "/raw?k=v", &fd, resp, sizeof resp) == 0, "the RFC sample handshake gets 101");
   CHECK(strstr(resp, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n") != NULL,
         "with the RFC's Sec-WebSocket-Accept");
   CHECK(rec_wait(&sr, &sr.n_open, 1, WAIT_MS), "server on_open for the raw client");
@@ -1251,8 +1276,7 @@ static void test_raw_handshakes(void) {
         "server on_close(1000, \"ok\") (got %d \"%s\")", sr.close_code, sr.close_reason);
 
   /* an unmasked frame is a protocol error: on_error(PROTOCOL), close 1002 */
-  fd = raw_connect(port, 0);
-  CHECK(raw_ws_handshake(fd, "/p", resp, sizeof resp) == 0, "raw handshake");
+  CHECK(upgrade_when_free(port, "/p", &fd, resp, sizeof resp) == 0, "raw handshake");
   CHECK(rec_wait(&sr, &sr.n_open, 2, WAIT_MS), "on_open");
   raw_send_all(fd, "\x81\x02hi", 4);
   op = raw_read_frame(fd, payload, sizeof payload, &plen);
@@ -1267,8 +1291,7 @@ static void test_raw_handshakes(void) {
   CHECK(rec_get(&sr, &sr.n_msg) == 1, "the bad frame was not delivered");
 
   /* invalid UTF-8 text from the peer: close 1007 */
-  fd = raw_connect(port, 0);
-  CHECK(raw_ws_handshake(fd, "/u", resp, sizeof resp) == 0, "raw handshake");
+  CHECK(upgrade_when_free(port, "/u", &fd, resp, sizeof resp) == 0, "raw handshake");
   CHECK(rec_wait(&sr, &sr.n_open, 3, WAIT_MS), "on_open");
   n = raw_client_frame(frame, 0x81, "\xff\xfe", 2);
   raw_send_all(fd, frame, n);
