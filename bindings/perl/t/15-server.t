@@ -241,6 +241,9 @@ subtest 'subprotocols: the server list, or a choice in on_handshake' => sub {
     my $c2 = WebSocket::Client->new( url($server), subprotocol => [ 'alpha', 'beta' ] );
     $c2->connect or die $c2->error;
     is( $c2->subprotocol, 'beta', 'on_handshake chose beta' );
+    # The server's side opens on its own I/O thread: its on_ready may come
+    # after the client's.
+    run_until( 'both server connections ready', sub { $server->connections == 2 } );
     is( ( $server->connections )[1]->subprotocol, 'beta', 'the connection knows it' );
     my $c3 = WebSocket::Client->new( url($server), subprotocol => ['gamma'] );
     ok( !$c3->connect, 'a client offering none we speak is refused' );
@@ -254,6 +257,7 @@ subtest 'permessage-deflate' => sub {
     my $client = WebSocket::Client->new( url($server), extensions => 'permessage-deflate', on_utf8 => sub { push @got, $_[1] } );
     $client->connect or die $client->error;
     like( $client->extensions, qr/^permessage-deflate/, 'negotiated' );
+    run_until( 'the server connection ready', sub { $server->connections == 1 } );
     like( ( $server->connections )[0]->extensions, qr/^permessage-deflate/, 'the server side agrees' );
     my $big = 'compressible ' x 10000;
     $client->send_utf8($big);
@@ -314,6 +318,7 @@ subtest 'limits: max_payload_size, max_send_size, max_recv_size' => sub {
     my @closed;
     my $client = WebSocket::Client->new( url($server), on_disconnect => sub { push @closed, $_[1] } );
     $client->connect or die $client->error;
+    run_until( 'the server connection ready', sub { $server->connections == 1 } );
     my $conn = ( $server->connections )[0];
     is( $conn->max_recv_size, 1000, 'max_recv_size is the server max_payload_size' );
     is( $conn->max_send_size(10), $conn, 'max_send_size sets and chains' );
@@ -435,6 +440,7 @@ subtest 'TLS: a wss server with our client' => sub {
     my $client = WebSocket::Client->new( 'wss://localhost:' . $server->port . '/', ssl_ca_file => "$dir/ca.pem", on_utf8 => sub { push @got, $_[1] } );
     ok( $client->connect, 'wss connect with our CA' ) or diag $client->error;
     ok( $client->is_secure, 'secure' );
+    run_until( 'the server connection ready', sub { $server->connections == 1 } );
     ok( ( $server->connections )[0]->is_secure, 'the server connection is secure' );
     $client->send_utf8('über TLS');
     run_until( 'echo', sub { @got } );
