@@ -572,6 +572,60 @@ fn over_the_high_water_mark_sends_report_backpressure_reading_pauses_and_drain_c
     );
 }
 
+#[test]
+fn keepalive_counts_a_peer_that_takes_our_bytes_while_reading_is_paused() {
+    const HIGH: usize = 256 * 1024;
+    const MESSAGE: usize = 32 * 1024;
+    let keepalive = Duration::from_millis(200);
+    let (_server, rec, addr) = server_with(server_config(|c| {
+        c.send_low_water = 64 * 1024;
+        c.send_high_water = HIGH;
+        c.keepalive = Some(keepalive);
+    }));
+    let mut raw = raw_client(addr, "/");
+    let conn = rec.opened(0);
+    // Far over the mark: the peer below reads for a while and the queue
+    // stays over it, so the connection does not read (and cannot hear a pong).
+    let payload = vec![0x5a_u8; MESSAGE];
+    let mut sent = 0usize;
+    // (The kernel's socket buffers take a few MiB first.)
+    loop {
+        while conn.buffered_amount() < HIGH + (16 << 20) {
+            conn.send_binary(&payload).expect("queued");
+            sent += 1;
+        }
+        std::thread::sleep(SHORT);
+        if conn.buffered_amount() > HIGH + (12 << 20) {
+            break;
+        }
+    }
+    // One more message is read; then reading pauses.
+    raw.send(&client_frame(TEXT, b"one more"));
+    rec.wait("the one more message", |r| {
+        r.iter()
+            .any(|e| e.ev == Ev::Text(b"one more".to_vec()))
+            .then_some(())
+    });
+    // The peer sends nothing more, but takes a message every 5 ms for 1.2 s
+    // (about 8 MB): six keepalive intervals. Silent that long, it would be
+    // dropped after two.
+    let started = Instant::now();
+    let mut read = 0;
+    while started.elapsed() < Duration::from_millis(1200) {
+        let f = raw.read_frame();
+        if f.opcode == BINARY {
+            read += 1;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(conn.state(), ConnectionState::Open, "{:?}", conn.failure());
+    assert!(
+        read < sent,
+        "the queue drained: the test needs it over the mark"
+    );
+    assert!(conn.buffered_amount() > HIGH, "{}", conn.buffered_amount());
+}
+
 /// Fills `conn`'s send queue towards a peer that does not read, until the
 /// kernel's socket buffers are full too: sends stay refused with QueueFull and
 /// the queued amount stops going down.

@@ -269,7 +269,7 @@ fn poll_connection(
             }
         });
         let mut progress = false;
-        let over = paused(conn);
+        let over = over_the_mark(conn);
         let was_paused = with(conn, |local| {
             if !over {
                 local.one_more_message = true;
@@ -315,7 +315,7 @@ fn poll_connection(
             Poll::Ready(Ok(true)) => return Poll::Ready(Stop::Ended(None)),
             Poll::Ready(Ok(false)) | Poll::Pending => {}
         }
-        if was_paused && !paused(conn) {
+        if was_paused && !over_the_mark(conn) {
             // Writing made room: read again (nothing else would wake it for that).
             progress = true;
         }
@@ -346,10 +346,10 @@ fn poll_connection(
 }
 
 /// Flow control: an open connection with more than its high-water mark
-/// waiting to be sent stops reading (after one more message, see
+/// waiting to be sent. It stops reading after one more message (see
 /// `Local::one_more_message`), so TCP pushes back on its peer. Closing, it
 /// reads on, to see the peer's close frame.
-fn paused(conn: &Connection) -> bool {
+fn over_the_mark(conn: &Connection) -> bool {
     conn.over_high_water() && conn.state() == ConnectionState::Open
 }
 
@@ -554,7 +554,7 @@ fn dispatch(
         if let Payload::Owned(_) = payload {
             with(conn, |local| local.session.recycle(payload));
         }
-        if paused(conn) {
+        if over_the_mark(conn) {
             // The rest waits (stashed) until the connection is under the mark.
             with(conn, |local| local.one_more_message = false);
             paused_here = true;
