@@ -112,7 +112,7 @@ sub connect {
     my $cfg = $self->_config or return;
     $self->{id}    = WebSocket::FFI::register($self);
     $self->{state} = 'connecting';
-    delete $self->{error};
+    delete @$self{qw( error opened )};
     my $client = WebSocket::FFI::ws_client_connect( "$uri", $cfg, $WebSocket::FFI::CALLBACKS, $self->{id} );
     my @why = $client ? () : WebSocket::FFI::last_error();
     WebSocket::FFI::ws_client_config_free($cfg);
@@ -125,7 +125,9 @@ sub connect {
     $self->{conn}   = WebSocket::FFI::ws_client_conn($client);
     return $self unless $self->_waits;
     WebSocket::FFI::wait_and_dispatch(1) while $self->{state} eq 'connecting';
-    return $self if $self->{state} eq 'open';
+    # One dispatch may run the opening and what followed it (messages whose
+    # callbacks disconnect, the close): the connect succeeded if it opened.
+    return $self if $self->{opened};
     my $e = $self->{error} || WebSocket::Exception->new(
         code    => $self->{close_code} // WS_CLOSED_ABNORMALLY,
         message => "connect $uri: closed before it opened",
@@ -220,7 +222,8 @@ sub _call {
 
 sub _ws_open {
     my ($self) = @_;
-    $self->{state} = 'open';
+    $self->{state}  = 'open';
+    $self->{opened} = 1;
     $self->_call('on_handshake');
     $self->_call('on_connect');
 }
