@@ -192,6 +192,11 @@ typedef int ws_message_type;
 typedef uint16_t ws_close_code;
 
 /**
+ * Flags of a piece of a message given to `on_message_part`: any of `WS_PART_*`.
+ */
+typedef int ws_part_flags;
+
+/**
  * Event callbacks of a server or a client. Every callback may be NULL (ignored).
  *
  * Set `size` to `sizeof(ws_callbacks)`: start from `WS_CALLBACKS_INIT`
@@ -272,12 +277,32 @@ typedef struct {
    * time the high-water mark was passed.
    */
   void (*on_drain)(void *user_data, ws_conn *conn);
+  /**
+   * With `ws_*_config_set_receive_parts` on, called instead of `on_message`
+   * for each piece of a message as it arrives, in order: `flags` has
+   * `WS_PART_FIRST` on its first piece and `WS_PART_LAST` on its last (a
+   * one-piece message has both; the last piece may be empty), and `total`
+   * counts the message's bytes so far, this piece included. Text pieces
+   * end on character boundaries, so each is valid UTF-8 by itself.
+   */
+  void (*on_message_part)(void *user_data,
+                          ws_conn *conn,
+                          ws_message_type kind,
+                          const uint8_t *data,
+                          size_t len,
+                          ws_part_flags flags,
+                          uint64_t total);
 } ws_callbacks;
 
 /**
  * Where callbacks run: one of `WS_DISPATCH_*`.
  */
 typedef int ws_dispatch_mode;
+
+/**
+ * Options of `ws_conn_send_ex`: any of `WS_SEND_*`, or 0.
+ */
+typedef int ws_send_flags;
 
 /**
  * State of a connection: one of `WS_STATE_*`.
@@ -358,6 +383,39 @@ typedef int ws_opcode;
  * A binary message.
  */
 #define WS_MESSAGE_BINARY 2
+
+/**
+ * The piece is its message's first.
+ */
+#define WS_PART_FIRST 1
+
+/**
+ * The piece is its message's last.
+ */
+#define WS_PART_LAST 2
+
+/**
+ * Compress this message whatever its size (when permessage-deflate was
+ * negotiated; otherwise it goes uncompressed).
+ */
+#define WS_SEND_COMPRESS 1
+
+/**
+ * Send this message uncompressed whatever its size.
+ */
+#define WS_SEND_NO_COMPRESS 2
+
+/**
+ * More parts of this message follow. Alone, it sends the first part of a
+ * message in parts; with `WS_SEND_CONTINUATION`, a middle part.
+ */
+#define WS_SEND_MORE 4
+
+/**
+ * This part continues the message in parts that is open. Alone, it sends
+ * the message's last part; with `WS_SEND_MORE`, a middle part.
+ */
+#define WS_SEND_CONTINUATION 8
 
 /**
  * The opening handshake is under way.
@@ -625,6 +683,23 @@ ws_status ws_server_config_set_max_fragments(ws_server_config *cfg, uint64_t cou
 ws_status ws_client_config_set_max_fragments(ws_client_config *cfg, uint64_t count);
 
 /**
+ * Messages arrive in pieces instead of whole: when `on` is non-zero, each
+ * piece of an incoming message goes to `on_message_part` as it comes off
+ * the socket (`on_message` is not called), so a message of any size passes
+ * through bounded memory; a server or client without `on_message_part` is
+ * then refused (`WS_ERR_INVALID_ARGUMENT`). The maximum message size
+ * (`ws_server_config_set_max_message_size`) still limits each message's
+ * total, so raise it for large messages. Default 0 (whole messages).
+ */
+ws_status ws_server_config_set_receive_parts(ws_server_config *cfg, int on);
+
+/**
+ * Messages arrive in pieces instead of whole: as
+ * `ws_server_config_set_receive_parts`.
+ */
+ws_status ws_client_config_set_receive_parts(ws_client_config *cfg, int on);
+
+/**
  * Flow control (as the browser's `bufferedAmount` and uWebSockets'
  * backpressure): once more than `high` bytes wait to be sent on a
  * connection (`ws_conn_buffered_amount`), a send still queues but returns
@@ -660,6 +735,39 @@ ws_status ws_client_config_set_send_watermarks(ws_client_config *cfg, uint64_t l
  * reading) are dropped: `on_close` tells that the connection ended.
  */
 ws_status ws_conn_send(ws_conn *c, ws_message_type kind, const uint8_t *data, size_t len);
+
+/**
+ * Queues a message as `ws_conn_send` does, with options (`flags`, any of
+ * `WS_SEND_*` or 0):
+ *
+ * - `WS_SEND_COMPRESS` / `WS_SEND_NO_COMPRESS`: compress this message, or
+ *   not, whatever the compression threshold (compression needs
+ *   permessage-deflate to have been negotiated; without it the message goes
+ *   uncompressed). For a message in parts the first part decides.
+ * - A message in parts: send its first part with `WS_SEND_MORE`, the
+ *   middle ones with `WS_SEND_CONTINUATION | WS_SEND_MORE`, the last with
+ *   `WS_SEND_CONTINUATION`; `kind` is the message's on every part. Each
+ *   part becomes a frame (empty parts may send none) and goes out as soon
+ *   as the connection can send it, compressed parts included. The parts may
+ *   come from any thread, in order; messages sent by anyone meanwhile wait
+ *   until the last part, so nothing goes between the frames of the message.
+ *   A text part may end inside a UTF-8 character; the message may not. One
+ *   message in parts at a time per connection: `WS_ERR_BAD_STATE` for a
+ *   first part while one is open, or a continuation when none is.
+ *   Closing while a message in parts is open sends the close frame after
+ *   the parts given so far (the peer sees an unfinished message end with
+ *   the close), and the messages sent after its first part are dropped.
+ *
+ * Returns as `ws_conn_send`; `WS_ERR_INVALID_ARGUMENT` for an unknown flag,
+ * both compression flags, or a part whose `kind` is not its message's;
+ * `WS_ERR_INVALID_UTF8` for text that cannot be UTF-8 (nothing is queued
+ * then, and a message in parts stays as it was).
+ */
+ws_status ws_conn_send_ex(ws_conn *c,
+                          ws_message_type kind,
+                          const uint8_t *data,
+                          size_t len,
+                          ws_send_flags flags);
 
 /**
  * Queues a text message of `len` bytes (UTF-8, need not be NUL-terminated).
@@ -1401,6 +1509,6 @@ ws_status ws_server_config_set_http_response(ws_server_config *cfg,
  * An initializer for ws_callbacks that sets its size and no callback:
  * `ws_callbacks cb = WS_CALLBACKS_INIT; cb.on_message = on_message;`
  */
-#define WS_CALLBACKS_INIT { sizeof(ws_callbacks), 0, 0, 0, 0, 0, 0, 0, 0 }
+#define WS_CALLBACKS_INIT { sizeof(ws_callbacks), 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 #endif /* WEBSOCKET_H */

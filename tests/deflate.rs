@@ -23,6 +23,7 @@ use websocket::transport::server::Server;
 use websocket::transport::{
     ClientConfig, Connection, ConnectionConfig, ConnectionState, ErrorKind, ServerConfig,
 };
+use websocket::transport::{Compression as MessageCompression, SendOptions};
 
 /// The empty stored block a sync flush ends with (RFC 7692 7.2.1).
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
@@ -1941,4 +1942,62 @@ fn incompressible_message_at_the_limit(limit: usize, mem_level: u8) {
     }
     assert_eq!(p.crec.wait_message(&p.client, 0), binary(m));
     clean_close(&p);
+}
+
+#[test]
+fn each_message_may_ask_for_compression_or_not_and_parts_are_flushed() {
+    let (_server, rec, addr) = deflate_server(on(), |_| {});
+    let (mut raw, _) = raw_client_with(addr, OFFER);
+    let conn = rec.opened(0);
+    let mut d = inflater(15);
+    let options = |compression, continues, more| SendOptions {
+        compression,
+        continues,
+        more,
+    };
+    // Below the threshold (100), compressed all the same.
+    conn.send_message(
+        true,
+        b"tiny",
+        options(MessageCompression::Always, false, false),
+    )
+    .unwrap();
+    let f = raw.read_frame();
+    assert_eq!((f.fin, f.rsv, f.opcode), (true, RSV1, TEXT));
+    assert_eq!(inflate_msg(&mut d, &f.payload).unwrap(), b"tiny");
+    // Above it, sent as is.
+    let big = vec![b'b'; 1000];
+    conn.send_message(
+        false,
+        &big,
+        options(MessageCompression::Never, false, false),
+    )
+    .unwrap();
+    let f = raw.read_frame();
+    assert_eq!((f.fin, f.rsv, f.opcode), (true, 0, BINARY));
+    assert_eq!(f.payload, big);
+    // A message in parts: each part reaches the peer when sent.
+    let first = "first part, ".repeat(20);
+    conn.send_message(
+        true,
+        first.as_bytes(),
+        options(MessageCompression::Auto, false, true),
+    )
+    .unwrap();
+    let f1 = raw.read_frame();
+    assert_eq!((f1.fin, f1.rsv, f1.opcode), (false, RSV1, TEXT));
+    conn.send_message(
+        true,
+        b"last",
+        options(MessageCompression::Auto, true, false),
+    )
+    .unwrap();
+    let f2 = raw.read_frame();
+    assert_eq!((f2.fin, f2.rsv, f2.opcode), (true, 0, CONT));
+    let mut payload = f1.payload;
+    payload.extend_from_slice(&f2.payload);
+    assert_eq!(
+        inflate_msg(&mut d, &payload).unwrap(),
+        format!("{first}last").as_bytes()
+    );
 }

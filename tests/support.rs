@@ -37,6 +37,8 @@ pub enum Ev {
     Drain,
     Text(Vec<u8>),
     Binary(Vec<u8>),
+    /// A piece of a message: text, bytes, first, last, total so far.
+    Part(bool, Vec<u8>, bool, bool, u64),
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     Error(ErrorKind, String),
@@ -50,6 +52,13 @@ impl Ev {
             Event::Drain => Ev::Drain,
             Event::Message { text: true, data } => Ev::Text(data.to_vec()),
             Event::Message { text: false, data } => Ev::Binary(data.to_vec()),
+            Event::Part {
+                text,
+                data,
+                first,
+                last,
+                total,
+            } => Ev::Part(*text, data.to_vec(), *first, *last, *total),
             Event::Ping(d) => Ev::Ping(d.to_vec()),
             Event::Pong(d) => Ev::Pong(d.to_vec()),
             Event::Error(kind, message) => Ev::Error(*kind, message.to_string()),

@@ -2,15 +2,15 @@
 //! callbacks either on the I/O threads or through the polled event queue.
 
 use super::constants::{
-    ws_close_code, ws_dispatch_mode, ws_message_type, WS_DISPATCH_POLL, WS_MESSAGE_BINARY,
-    WS_MESSAGE_TEXT,
+    ws_close_code, ws_dispatch_mode, ws_message_type, ws_part_flags, WS_DISPATCH_POLL,
+    WS_MESSAGE_BINARY, WS_MESSAGE_TEXT, WS_PART_FIRST, WS_PART_LAST,
 };
 use super::events::{self, Queued, QueuedKind};
 use super::handshake::{self, ws_handshake};
 use super::status::{ws_status, Failure, WS_ERR_INVALID_ARGUMENT, WS_ERR_NOT_SUPPORTED};
 use super::status_of;
 use crate::transport::upgrade::{upgrade_cost, PendingUpgrade};
-use crate::transport::{event_cost, runtime, Connection, Event, Handler};
+use crate::transport::{event_cost, runtime, Connection, ConnectionConfig, Event, Handler};
 use std::cell::Cell;
 use std::ffi::{c_char, c_void, CString};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -112,6 +112,23 @@ pub struct ws_callbacks {
     /// (`ws_*_config_set_send_watermarks`): sending may go on. Comes once per
     /// time the high-water mark was passed.
     pub on_drain: Option<unsafe extern "C" fn(user_data: *mut c_void, conn: *mut Connection)>,
+    /// With `ws_*_config_set_receive_parts` on, called instead of `on_message`
+    /// for each piece of a message as it arrives, in order: `flags` has
+    /// `WS_PART_FIRST` on its first piece and `WS_PART_LAST` on its last (a
+    /// one-piece message has both; the last piece may be empty), and `total`
+    /// counts the message's bytes so far, this piece included. Text pieces
+    /// end on character boundaries, so each is valid UTF-8 by itself.
+    pub on_message_part: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            conn: *mut Connection,
+            kind: ws_message_type,
+            data: *const u8,
+            len: usize,
+            flags: ws_part_flags,
+            total: u64,
+        ),
+    >,
 }
 
 /// Largest `size` taken as a real struct (a larger one is uninitialised memory).
@@ -160,6 +177,19 @@ impl ws_callbacks {
         std::ptr::copy_nonoverlapping(theirs, into, size.min(ours));
         callbacks.size = ours;
         Ok(callbacks)
+    }
+}
+
+impl ws_callbacks {
+    /// Refuses callbacks that lack one the connection config needs.
+    pub(crate) fn check_for(&self, config: &ConnectionConfig) -> Result<(), Failure> {
+        if config.receive_parts && self.on_message_part.is_none() {
+            return Err(Failure::new(
+                WS_ERR_INVALID_ARGUMENT,
+                "receive_parts is on, but callbacks->on_message_part is NULL",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -318,6 +348,16 @@ impl Endpoint {
                             f(ud, c, t, data.as_ptr(), data.len())
                         }
                     }
+                    QueuedKind::Part(text, data, flags, total) => {
+                        if let Some(f) = cb.on_message_part {
+                            let t = if text {
+                                WS_MESSAGE_TEXT
+                            } else {
+                                WS_MESSAGE_BINARY
+                            };
+                            f(ud, c, t, data.as_ptr(), data.len(), flags, total)
+                        }
+                    }
                     QueuedKind::Ping(data) => {
                         if let Some(f) = cb.on_ping {
                             f(ud, c, data.as_ptr(), data.len())
@@ -386,6 +426,17 @@ impl Handler for Endpoint {
         let kind = match event {
             Event::Open => QueuedKind::Open,
             Event::Message { text, data } => QueuedKind::Message(text, data),
+            Event::Part {
+                text,
+                data,
+                first,
+                last,
+                total,
+            } => {
+                let flags =
+                    if first { WS_PART_FIRST } else { 0 } | if last { WS_PART_LAST } else { 0 };
+                QueuedKind::Part(text, data, flags, total)
+            }
             Event::Ping(d) => QueuedKind::Ping(d),
             Event::Pong(d) => QueuedKind::Pong(d),
             Event::Drain => QueuedKind::Drain,

@@ -41,6 +41,7 @@ pub unsafe extern "C" fn ws_client_connect(
             Some(c) => (c.inner.clone(), c.dispatch),
             None => (ClientConfig::default(), WS_DISPATCH_THREAD),
         };
+        callbacks.check_for(&inner.connection)?;
         if dispatch == WS_DISPATCH_POLL {
             events::queue()?;
         }

@@ -4,7 +4,7 @@ use super::constants::{ws_dispatch_mode, WS_DISPATCH_POLL, WS_DISPATCH_THREAD};
 use super::handle::{handle_mut, Handle};
 use super::status::{guard, guard_status, ws_status, Failure, WS_ERR_INVALID_ARGUMENT};
 use crate::transport::{ClientConfig, ConnectionConfig, ServerConfig};
-use std::ffi::{c_char, CStr};
+use std::ffi::{c_char, c_int, CStr};
 use std::time::Duration;
 
 /// Options of a server (opaque). Create with `ws_server_config_new`, free with
@@ -377,6 +377,37 @@ pub unsafe extern "C" fn ws_client_config_set_max_fragments(
 ) -> ws_status {
     with(cfg, |c| {
         c.inner.connection.max_fragments = usize::try_from(count).unwrap_or(usize::MAX);
+        Ok(())
+    })
+}
+
+/// Messages arrive in pieces instead of whole: when `on` is non-zero, each
+/// piece of an incoming message goes to `on_message_part` as it comes off
+/// the socket (`on_message` is not called), so a message of any size passes
+/// through bounded memory; a server or client without `on_message_part` is
+/// then refused (`WS_ERR_INVALID_ARGUMENT`). The maximum message size
+/// (`ws_server_config_set_max_message_size`) still limits each message's
+/// total, so raise it for large messages. Default 0 (whole messages).
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_config_set_receive_parts(
+    cfg: *mut ws_server_config,
+    on: c_int,
+) -> ws_status {
+    with(cfg, |c| {
+        c.inner.connection.receive_parts = on != 0;
+        Ok(())
+    })
+}
+
+/// Messages arrive in pieces instead of whole: as
+/// `ws_server_config_set_receive_parts`.
+#[no_mangle]
+pub unsafe extern "C" fn ws_client_config_set_receive_parts(
+    cfg: *mut ws_client_config,
+    on: c_int,
+) -> ws_status {
+    with(cfg, |c| {
+        c.inner.connection.receive_parts = on != 0;
         Ok(())
     })
 }

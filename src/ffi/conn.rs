@@ -1,17 +1,18 @@
 //! `ws_conn_*`: sending, closing, and reading a connection's properties.
 
 use super::constants::{
-    ws_close_code, ws_message_type, ws_state, WS_MESSAGE_BINARY, WS_MESSAGE_TEXT, WS_STATE_CLOSED,
+    ws_close_code, ws_message_type, ws_send_flags, ws_state, WS_MESSAGE_BINARY, WS_MESSAGE_TEXT,
+    WS_SEND_COMPRESS, WS_SEND_CONTINUATION, WS_SEND_MORE, WS_SEND_NO_COMPRESS, WS_STATE_CLOSED,
     WS_STATE_CLOSING, WS_STATE_CONNECTING, WS_STATE_OPEN,
 };
 use super::handle::handle;
 use super::status::{
-    guard, guard_count, guard_status, guard_status_of, ws_status, Failure, WS_ERR_INVALID_ARGUMENT,
-    WS_ERR_INVALID_CLOSE_CODE, WS_ERR_INVALID_UTF8, WS_ERR_NOT_OPEN, WS_ERR_QUEUE_FULL,
-    WS_ERR_TIMEOUT, WS_ERR_TOO_LARGE, WS_STATUS_BACKPRESSURE, WS_STATUS_OK,
+    guard, guard_count, guard_status, guard_status_of, ws_status, Failure, WS_ERR_BAD_STATE,
+    WS_ERR_INVALID_ARGUMENT, WS_ERR_INVALID_CLOSE_CODE, WS_ERR_INVALID_UTF8, WS_ERR_NOT_OPEN,
+    WS_ERR_QUEUE_FULL, WS_ERR_TIMEOUT, WS_ERR_TOO_LARGE, WS_STATUS_BACKPRESSURE, WS_STATUS_OK,
 };
 use super::{bytes, not_on_io_thread, status_of, timeout_of};
-use crate::transport::{Connection, ConnectionState, SendError, Sent};
+use crate::transport::{Compression, Connection, ConnectionState, SendError, SendOptions, Sent};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -29,6 +30,8 @@ fn sent(result: Result<Sent, SendError>) -> Result<ws_status, Failure> {
                 SendError::TooLarge => WS_ERR_TOO_LARGE,
                 SendError::InvalidUtf8 => WS_ERR_INVALID_UTF8,
                 SendError::InvalidCloseCode => WS_ERR_INVALID_CLOSE_CODE,
+                SendError::NoMessageInParts | SendError::MessageInPartsOpen => WS_ERR_BAD_STATE,
+                SendError::PartKindMismatch => WS_ERR_INVALID_ARGUMENT,
             };
             Err(Failure::new(status, e.to_string()))
         }
@@ -56,15 +59,84 @@ pub unsafe extern "C" fn ws_conn_send(
     guard_status_of(|| {
         let c = handle(c)?;
         let data = bytes(data, len)?;
-        match kind {
-            WS_MESSAGE_TEXT => sent(c.send_text(data)),
-            WS_MESSAGE_BINARY => sent(c.send_binary(data)),
-            other => Err(Failure::new(
-                WS_ERR_INVALID_ARGUMENT,
-                format!("unknown message type {other}"),
-            )),
-        }
+        sent(c.send_message(is_text(kind)?, data, SendOptions::default()))
     })
+}
+
+/// Reads `ws_conn_send_ex`'s flags.
+fn send_options(flags: ws_send_flags) -> Result<SendOptions, Failure> {
+    let known = WS_SEND_COMPRESS | WS_SEND_NO_COMPRESS | WS_SEND_MORE | WS_SEND_CONTINUATION;
+    let bad = |why: String| Err(Failure::new(WS_ERR_INVALID_ARGUMENT, why));
+    if flags & !known != 0 {
+        return bad(format!("unknown send flags {:#x}", flags & !known));
+    }
+    let compression = match (
+        flags & WS_SEND_COMPRESS != 0,
+        flags & WS_SEND_NO_COMPRESS != 0,
+    ) {
+        (true, true) => return bad("WS_SEND_COMPRESS and WS_SEND_NO_COMPRESS together".into()),
+        (true, false) => Compression::Always,
+        (false, true) => Compression::Never,
+        (false, false) => Compression::Auto,
+    };
+    Ok(SendOptions {
+        compression,
+        continues: flags & WS_SEND_CONTINUATION != 0,
+        more: flags & WS_SEND_MORE != 0,
+    })
+}
+
+/// Queues a message as `ws_conn_send` does, with options (`flags`, any of
+/// `WS_SEND_*` or 0):
+///
+/// - `WS_SEND_COMPRESS` / `WS_SEND_NO_COMPRESS`: compress this message, or
+///   not, whatever the compression threshold (compression needs
+///   permessage-deflate to have been negotiated; without it the message goes
+///   uncompressed). For a message in parts the first part decides.
+/// - A message in parts: send its first part with `WS_SEND_MORE`, the
+///   middle ones with `WS_SEND_CONTINUATION | WS_SEND_MORE`, the last with
+///   `WS_SEND_CONTINUATION`; `kind` is the message's on every part. Each
+///   part becomes a frame (empty parts may send none) and goes out as soon
+///   as the connection can send it, compressed parts included. The parts may
+///   come from any thread, in order; messages sent by anyone meanwhile wait
+///   until the last part, so nothing goes between the frames of the message.
+///   A text part may end inside a UTF-8 character; the message may not. One
+///   message in parts at a time per connection: `WS_ERR_BAD_STATE` for a
+///   first part while one is open, or a continuation when none is.
+///   Closing while a message in parts is open sends the close frame after
+///   the parts given so far (the peer sees an unfinished message end with
+///   the close), and the messages sent after its first part are dropped.
+///
+/// Returns as `ws_conn_send`; `WS_ERR_INVALID_ARGUMENT` for an unknown flag,
+/// both compression flags, or a part whose `kind` is not its message's;
+/// `WS_ERR_INVALID_UTF8` for text that cannot be UTF-8 (nothing is queued
+/// then, and a message in parts stays as it was).
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_send_ex(
+    c: *mut Connection,
+    kind: ws_message_type,
+    data: *const u8,
+    len: usize,
+    flags: ws_send_flags,
+) -> ws_status {
+    guard_status_of(|| {
+        let c = handle(c)?;
+        let data = bytes(data, len)?;
+        let options = send_options(flags)?;
+        sent(c.send_message(is_text(kind)?, data, options))
+    })
+}
+
+/// True for `WS_MESSAGE_TEXT`, false for `WS_MESSAGE_BINARY`.
+fn is_text(kind: ws_message_type) -> Result<bool, Failure> {
+    match kind {
+        WS_MESSAGE_TEXT => Ok(true),
+        WS_MESSAGE_BINARY => Ok(false),
+        other => Err(Failure::new(
+            WS_ERR_INVALID_ARGUMENT,
+            format!("unknown message type {other}"),
+        )),
+    }
 }
 
 /// Queues a text message of `len` bytes (UTF-8, need not be NUL-terminated).

@@ -41,6 +41,27 @@ pub const WS_MESSAGE_TEXT: ws_message_type = 1;
 /// A binary message.
 pub const WS_MESSAGE_BINARY: ws_message_type = 2;
 
+/// Flags of a piece of a message given to `on_message_part`: any of `WS_PART_*`.
+pub type ws_part_flags = c_int;
+/// The piece is its message's first.
+pub const WS_PART_FIRST: ws_part_flags = 1;
+/// The piece is its message's last.
+pub const WS_PART_LAST: ws_part_flags = 2;
+
+/// Options of `ws_conn_send_ex`: any of `WS_SEND_*`, or 0.
+pub type ws_send_flags = c_int;
+/// Compress this message whatever its size (when permessage-deflate was
+/// negotiated; otherwise it goes uncompressed).
+pub const WS_SEND_COMPRESS: ws_send_flags = 1;
+/// Send this message uncompressed whatever its size.
+pub const WS_SEND_NO_COMPRESS: ws_send_flags = 2;
+/// More parts of this message follow. Alone, it sends the first part of a
+/// message in parts; with `WS_SEND_CONTINUATION`, a middle part.
+pub const WS_SEND_MORE: ws_send_flags = 4;
+/// This part continues the message in parts that is open. Alone, it sends
+/// the message's last part; with `WS_SEND_MORE`, a middle part.
+pub const WS_SEND_CONTINUATION: ws_send_flags = 8;
+
 /// State of a connection: one of `WS_STATE_*`.
 pub type ws_state = c_int;
 /// The opening handshake is under way.

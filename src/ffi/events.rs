@@ -6,6 +6,7 @@
 //! (and stop reading their sockets while none are left); dispatching gives them back.
 
 use super::callbacks::Endpoint;
+use super::constants::ws_part_flags;
 use super::status::{
     guard, guard_count, guard_status, ws_status, Failure, WS_ERR_BAD_STATE,
     WS_ERR_INVALID_ARGUMENT, WS_ERR_IO,
@@ -23,6 +24,8 @@ pub(crate) enum QueuedKind<'a> {
     Open,
     Drain,
     Message(bool, &'a [u8]),
+    /// Text or binary, the piece, `WS_PART_*` flags, the message's size so far.
+    Part(bool, &'a [u8], ws_part_flags, u64),
     Ping(&'a [u8]),
     Pong(&'a [u8]),
     Error(ws_status, &'a str),
@@ -35,6 +38,7 @@ enum Owned {
     Open,
     Drain,
     Message(bool, Vec<u8>),
+    Part(bool, Vec<u8>, ws_part_flags, u64),
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     Error(ws_status, String),
@@ -47,6 +51,7 @@ impl Owned {
         match self {
             Owned::Open => QueuedKind::Open,
             Owned::Message(t, d) => QueuedKind::Message(*t, d),
+            Owned::Part(t, d, f, n) => QueuedKind::Part(*t, d, *f, *n),
             Owned::Ping(d) => QueuedKind::Ping(d),
             Owned::Pong(d) => QueuedKind::Pong(d),
             Owned::Drain => QueuedKind::Drain,
@@ -77,6 +82,7 @@ impl Queued {
         let kind = match *kind {
             QueuedKind::Open => Owned::Open,
             QueuedKind::Message(t, d) => Owned::Message(t, d.to_vec()),
+            QueuedKind::Part(t, d, f, n) => Owned::Part(t, d.to_vec(), f, n),
             QueuedKind::Ping(d) => Owned::Ping(d.to_vec()),
             QueuedKind::Pong(d) => Owned::Pong(d.to_vec()),
             QueuedKind::Drain => Owned::Drain,

@@ -422,6 +422,7 @@ pub unsafe extern "C" fn ws_frame_decoder_next(
                 }
                 (WS_OPCODE_CLOSE, Payload::Owned(close))
             }
+            Incoming::Part(_) => unreachable!("a frame decoder takes whole messages"),
         };
         let payload: &[u8] = match payload {
             Payload::Borrowed(p) => p,

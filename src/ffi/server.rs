@@ -45,6 +45,7 @@ pub unsafe extern "C" fn ws_server_listen(
             Some(c) => (c.inner.clone(), c.dispatch),
             None => (ServerConfig::default(), WS_DISPATCH_THREAD),
         };
+        callbacks.check_for(&inner.connection)?;
         if dispatch == WS_DISPATCH_POLL {
             events::queue()?;
         }

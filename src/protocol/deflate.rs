@@ -580,6 +580,17 @@ pub struct Inflated {
     pub more: bool,
 }
 
+/// How a part given to [`Compressor::compress_part`] ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartEnd {
+    /// More of the message follows; zlib may keep bytes back for later.
+    More,
+    /// More follows, but all given so far comes out now (a sync flush).
+    Flush,
+    /// The message ends here.
+    Last,
+}
+
 /// Compresses whole messages for one direction of one connection.
 pub struct Compressor {
     /// Raw deflate stream (no zlib header). Without context takeover it exists
@@ -628,14 +639,16 @@ impl Compressor {
     /// byte `00` (an empty stored block, RFC 7692 7.2.3.6), which leaves the
     /// peer's inflater at a block boundary.
     pub fn compress(&mut self, message: &[u8], out: &mut Vec<u8>) {
-        self.compress_part(message, out, true);
+        self.compress_part(message, out, PartEnd::Last);
     }
 
     /// Compresses the next part of a message, appending what comes out to
-    /// `out` (possibly nothing: zlib may keep it for later); `last` ends the
-    /// message as [`Compressor::compress`] does. A message compressed in parts
-    /// can be sent as fragments, each carrying what its part produced.
-    pub fn compress_part(&mut self, input: &[u8], out: &mut Vec<u8>, last: bool) {
+    /// `out` (possibly nothing: zlib may keep it for later, unless `end` is
+    /// `Flush`); `PartEnd::Last` ends the message as [`Compressor::compress`]
+    /// does. A message compressed in parts can be sent as fragments, each
+    /// carrying what its part produced.
+    pub fn compress_part(&mut self, input: &[u8], out: &mut Vec<u8>, end: PartEnd) {
+        let last = end == PartEnd::Last;
         let config = zlib_rs::DeflateConfig {
             level: self.level as i32,
             method: Method::Deflated,
@@ -649,10 +662,9 @@ impl Compressor {
             true => pool::take_deflate(key).unwrap_or_else(|| Deflate::new_with_config(config)),
             false => Deflate::new_with_config(config),
         });
-        let flush = if last {
-            DeflateFlush::SyncFlush
-        } else {
-            DeflateFlush::NoFlush
+        let flush = match end {
+            PartEnd::More => DeflateFlush::NoFlush,
+            PartEnd::Flush | PartEnd::Last => DeflateFlush::SyncFlush,
         };
         let start = out.len();
         let mut consumed = 0;
@@ -1417,7 +1429,11 @@ mod tests {
                 let mut payload = Vec::new();
                 let parts: Vec<&[u8]> = message.chunks(7000).collect();
                 for (i, part) in parts.iter().enumerate() {
-                    c.compress_part(part, &mut payload, i + 1 == parts.len());
+                    let end = match i + 1 == parts.len() {
+                        true => PartEnd::Last,
+                        false => PartEnd::More,
+                    };
+                    c.compress_part(part, &mut payload, end);
                 }
                 assert_eq!(inflate(&mut d, &payload).unwrap(), message, "round {round}");
                 // The same message in one piece inflates the same way after it.
@@ -1428,8 +1444,8 @@ mod tests {
             }
             // An empty last part, and an empty message, still make a valid payload.
             let mut payload = Vec::new();
-            c.compress_part(b"abc", &mut payload, false);
-            c.compress_part(b"", &mut payload, true);
+            c.compress_part(b"abc", &mut payload, PartEnd::More);
+            c.compress_part(b"", &mut payload, PartEnd::Last);
             assert_eq!(inflate(&mut d, &payload).unwrap(), b"abc");
             assert_eq!(compress(&mut c, b""), vec![0x00]);
         }

@@ -6,13 +6,17 @@
 //! arrives, the maximum message size) and hands back one event at a time.
 //! A message that arrives as one frame in one read is handed out as a slice of the
 //! caller's buffer (no copy); anything else is assembled in an internal buffer.
+//!
+//! With [`Receiver::deliver_parts`], messages are not assembled: each piece of
+//! payload is handed out as it arrives ([`Incoming::Part`]), so a message of any
+//! size passes through bounded memory.
 
 use super::close::{parse_close_payload, ClosePayloadError};
 use super::deflate::{Decompressor, InflateError, Inflated};
 use super::error::ProtocolError;
 use super::frame::{parse_header, FrameHeader, OpCode};
 use super::mask::apply_mask;
-use super::utf8::Utf8Validator;
+use super::utf8::{incomplete_tail, Utf8Validator};
 
 /// Which side of the connection we are: it decides which frames must be masked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +63,24 @@ pub enum Incoming<'a> {
     Pong(Payload<'a>),
     /// A close frame: the code (`None` when the frame had none) and the reason.
     Close(Option<u16>, String),
+    /// A piece of a message, in order (only with [`Receiver::deliver_parts`]).
+    Part(Part<'a>),
+}
+
+/// A piece of a message handed out as it arrives. Text pieces end on
+/// character boundaries: each one is valid UTF-8 by itself.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Part<'a> {
+    /// The message is text (true) or binary.
+    pub text: bool,
+    /// The piece's bytes (possibly empty for the last piece).
+    pub payload: Payload<'a>,
+    /// The first piece of its message.
+    pub first: bool,
+    /// The last piece of its message.
+    pub last: bool,
+    /// Bytes of the message handed out so far, this piece included.
+    pub total: u64,
 }
 
 /// The frame whose payload is being read.
@@ -77,6 +99,10 @@ enum Deliver {
     Message(OpCode),
     /// The assembled control frame buffer (lent out).
     Control(OpCode),
+    /// `buf[start..end]` as a piece of the message (`last`: its end).
+    Piece(OpCode, usize, usize, bool),
+    /// An event made from the receiver's own buffers.
+    Ready(Incoming<'static>),
 }
 
 /// The receive state machine of one connection.
@@ -107,6 +133,20 @@ pub struct Receiver {
     /// The opcode of a message whose last frame arrived while its inflation
     /// was still under way.
     finished_opcode: Option<OpCode>,
+    /// Messages are handed out in pieces (boxed: most connections take
+    /// whole messages).
+    parts: Option<Box<Parts>>,
+}
+
+/// Where the message being handed out in pieces is. Its undelivered bytes
+/// (the end of a text piece cut inside a UTF-8 sequence, or what a step of
+/// inflation produced) wait in `Receiver::message`.
+#[derive(Debug, Default)]
+struct Parts {
+    /// Bytes of the message handed out so far.
+    delivered: u64,
+    /// Its first piece was handed out.
+    started: bool,
 }
 
 /// Compressed bytes received (and unmasked) but not inflated yet.
@@ -150,7 +190,16 @@ impl Receiver {
             compressed: false,
             backlog: None,
             finished_opcode: None,
+            parts: None,
         }
+    }
+
+    /// Hands out messages in pieces as they arrive ([`Incoming::Part`])
+    /// instead of whole: memory stays bounded whatever their size. The size
+    /// limit still applies to each message's total.
+    pub fn deliver_parts(mut self) -> Self {
+        self.parts = Some(Box::default());
+        self
     }
 
     /// Refuses (1009) a message made of more than `max_fragments` frames;
@@ -219,12 +268,16 @@ impl Receiver {
     ) -> Result<(usize, Option<Incoming<'a>>), ProtocolError> {
         let mut pos = 0;
         if let Some(done) = self.continue_inflating()? {
-            if !done {
-                return Ok((0, None));
-            }
-            if let Some(opcode) = self.finished_opcode.take() {
+            if let Some(opcode) = self.finished_opcode.filter(|_| done) {
+                self.finished_opcode = None;
                 self.check_complete(opcode)?;
                 return Ok((0, Some(self.assembled(opcode))));
+            }
+            if let Some(piece) = self.inflated_piece() {
+                return Ok((0, Some(piece)));
+            }
+            if !done {
+                return Ok((0, None));
             }
         }
         let deliver = loop {
@@ -302,17 +355,36 @@ impl Receiver {
                         self.frame = None;
                         self.end_frame(&header, opcode)?;
                     }
-                    return Ok((pos, None));
+                    return Ok((pos, self.inflated_piece()));
                 }
                 if ends_message {
                     self.finish_inflating(opcode)?;
+                } else if let Some(piece) = self.inflated_piece() {
+                    if whole {
+                        self.frame = None;
+                        self.end_frame(&header, opcode)?;
+                    }
+                    return Ok((pos, Some(piece)));
                 }
+            } else if self.parts.is_some() {
+                if opcode == OpCode::Text && self.utf8.feed(payload).is_err() {
+                    return Err(invalid_utf8());
+                }
+                let last = whole && header.fin;
+                if whole {
+                    self.frame = None;
+                    self.end_frame(&header, opcode)?;
+                }
+                if let Some(deliver) = self.raw_piece(opcode, payload, start, last) {
+                    break deliver;
+                }
+                if !whole {
+                    return Ok((pos, None));
+                }
+                continue;
             } else {
                 if opcode == OpCode::Text && self.utf8.feed(payload).is_err() {
-                    return Err(ProtocolError {
-                        code: 1007,
-                        reason: "invalid UTF-8 in text message",
-                    });
+                    return Err(invalid_utf8());
                 }
                 single = whole && header.fin && self.message.is_empty();
                 if !single {
@@ -345,6 +417,11 @@ impl Receiver {
                 let control = self.control.take().expect("assembled above");
                 (opcode, Payload::Owned(control.into_vec()))
             }
+            Deliver::Piece(opcode, start, end, last) => {
+                let payload = Payload::Borrowed(&buf[start..end]);
+                return Ok((pos, Some(self.piece(opcode, payload, last))));
+            }
+            Deliver::Ready(event) => return Ok((pos, Some(event))),
         };
         let event = match opcode {
             OpCode::Text => Incoming::Text(payload),
@@ -377,18 +454,14 @@ impl Receiver {
     /// Inflates the next step of a compressed piece, checking the UTF-8 of
     /// what comes out.
     fn inflate_step(&mut self, input: &[u8], opcode: OpCode) -> Result<Inflated, ProtocolError> {
+        let limit = self.output_limit();
         let inflater = self
             .inflater
             .as_mut()
             .expect("compressed needs an inflater");
         let before = self.message.len();
         let done = inflater
-            .inflate_some(
-                input,
-                &mut self.message,
-                self.max_message_size,
-                INFLATE_STEP,
-            )
+            .inflate_some(input, &mut self.message, limit, INFLATE_STEP)
             .map_err(inflate_error)?;
         self.check_text(before, opcode)?;
         Ok(done)
@@ -396,13 +469,14 @@ impl Receiver {
 
     /// Inflates the end of a compressed message (the implied tail).
     fn finish_inflating(&mut self, opcode: OpCode) -> Result<(), ProtocolError> {
+        let limit = self.output_limit();
         let inflater = self
             .inflater
             .as_mut()
             .expect("compressed needs an inflater");
         let before = self.message.len();
         inflater
-            .finish(&mut self.message, self.max_message_size)
+            .finish(&mut self.message, limit)
             .map_err(inflate_error)?;
         self.check_text(before, opcode)
     }
@@ -410,12 +484,88 @@ impl Receiver {
     /// Checks the UTF-8 of the text assembled since `before`.
     fn check_text(&mut self, before: usize, opcode: OpCode) -> Result<(), ProtocolError> {
         if opcode == OpCode::Text && self.utf8.feed(&self.message[before..]).is_err() {
-            return Err(ProtocolError {
-                code: 1007,
-                reason: "invalid UTF-8 in text message",
-            });
+            return Err(invalid_utf8());
         }
         Ok(())
+    }
+
+    /// How large `message` may grow: the whole message, or what is left of
+    /// the limit once the pieces handed out are counted.
+    fn output_limit(&self) -> usize {
+        let delivered = self.parts.as_ref().map_or(0, |p| p.delivered);
+        let delivered = usize::try_from(delivered).unwrap_or(usize::MAX);
+        self.max_message_size.saturating_sub(delivered)
+    }
+
+    /// Makes `payload` the next piece of the message (`last`: its end).
+    fn piece<'a>(&mut self, opcode: OpCode, payload: Payload<'a>, last: bool) -> Incoming<'a> {
+        let parts = self
+            .parts
+            .as_mut()
+            .expect("pieces only when delivering parts");
+        parts.delivered += payload.len() as u64;
+        let part = Part {
+            text: opcode == OpCode::Text,
+            payload,
+            first: !parts.started,
+            last,
+            total: parts.delivered,
+        };
+        parts.started = !last;
+        if last {
+            parts.delivered = 0;
+        }
+        Incoming::Part(part)
+    }
+
+    /// What can be handed out of `buf[start..end]`, a piece of an uncompressed
+    /// message, with bytes kept from before: none when it would be empty
+    /// (unless it ends the message). A text piece stops before a UTF-8
+    /// sequence it cuts; those bytes wait in `message`.
+    fn raw_piece(
+        &mut self,
+        opcode: OpCode,
+        payload: &[u8],
+        start: usize,
+        last: bool,
+    ) -> Option<Deliver> {
+        if !self.message.is_empty() {
+            // Bytes kept from before go first: this piece is copied after them.
+            self.message.extend_from_slice(payload);
+            return Some(Deliver::Ready(self.held_piece(opcode, last)?));
+        }
+        let keep = match (opcode, last) {
+            (OpCode::Text, false) => incomplete_tail(payload),
+            _ => 0,
+        };
+        self.message
+            .extend_from_slice(&payload[payload.len() - keep..]);
+        let end = start + payload.len() - keep;
+        (end > start || last).then_some(Deliver::Piece(opcode, start, end, last))
+    }
+
+    /// The piece inflation produced so far, when there is one to hand out.
+    fn inflated_piece(&mut self) -> Option<Incoming<'static>> {
+        self.parts.as_ref()?;
+        let opcode = self.message_opcode.or(self.finished_opcode)?;
+        self.held_piece(opcode, false)
+    }
+
+    /// Hands out what waits in `message` as a piece, keeping back the end of
+    /// a text piece cut inside a UTF-8 sequence; none when nothing is left
+    /// (unless it ends the message).
+    fn held_piece(&mut self, opcode: OpCode, last: bool) -> Option<Incoming<'static>> {
+        let keep = match (opcode, last) {
+            (OpCode::Text, false) => incomplete_tail(&self.message),
+            _ => 0,
+        };
+        if self.message.len() == keep && !last {
+            return None;
+        }
+        let mut bytes = std::mem::take(&mut self.message);
+        self.message.extend_from_slice(&bytes[bytes.len() - keep..]);
+        bytes.truncate(bytes.len() - keep);
+        Some(self.piece(opcode, Payload::Owned(bytes), last))
     }
 
     /// Goes on inflating the backlog, if there is one: `None` when there is
@@ -470,8 +620,13 @@ impl Receiver {
         Ok(())
     }
 
-    /// The assembled message, lent out.
+    /// The assembled message, lent out (or its last piece).
     fn assembled(&mut self, opcode: OpCode) -> Incoming<'static> {
+        if self.parts.is_some() {
+            return self
+                .held_piece(opcode, true)
+                .expect("a last piece is always handed out");
+        }
         let payload = Payload::Owned(std::mem::take(&mut self.message));
         if opcode == OpCode::Text {
             Incoming::Text(payload)
@@ -539,7 +694,9 @@ impl Receiver {
             let max = self.max_message_size as u64;
             (0, max.saturating_mul(2).saturating_add(65536))
         } else {
-            (self.message.len() as u64, self.max_message_size as u64)
+            let delivered = self.parts.as_ref().map_or(0, |p| p.delivered);
+            let so_far = delivered + self.message.len() as u64;
+            (so_far, self.max_message_size as u64)
         };
         if !header.opcode.is_control() && so_far + header.payload_len > limit {
             return Err(ProtocolError {
@@ -548,6 +705,14 @@ impl Receiver {
             });
         }
         Ok(())
+    }
+}
+
+/// The error for text that is not UTF-8.
+fn invalid_utf8() -> ProtocolError {
+    ProtocolError {
+        code: 1007,
+        reason: "invalid UTF-8 in text message",
     }
 }
 
@@ -598,6 +763,7 @@ mod tests {
         Ping(Vec<u8>),
         Pong(Vec<u8>),
         Close(Option<u16>, String),
+        Part(bool, Vec<u8>, bool, bool, u64),
     }
 
     fn own(e: Incoming<'_>) -> Owned {
@@ -607,6 +773,7 @@ mod tests {
             Incoming::Ping(d) => Owned::Ping(d.to_vec()),
             Incoming::Pong(d) => Owned::Pong(d.to_vec()),
             Incoming::Close(c, r) => Owned::Close(c, r),
+            Incoming::Part(p) => Owned::Part(p.text, p.payload.to_vec(), p.first, p.last, p.total),
         }
     }
 
@@ -931,5 +1098,121 @@ mod tests {
         // A recycled buffer is reused: no new allocation for the next message.
         let before = capacity_after_recycling(&mut rx, small.clone());
         assert_eq!(capacity_after_recycling(&mut rx, small), before);
+    }
+
+    // ---- messages in parts ----
+
+    fn parts_server(limit: usize) -> Receiver {
+        Receiver::new(Role::Server, limit, None).deliver_parts()
+    }
+
+    /// Checks the pieces of one message and returns its bytes.
+    fn joined(events: &[Owned], text: bool) -> Vec<u8> {
+        let mut all = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            let Owned::Part(t, data, first, last, total) = e else {
+                panic!("not a part: {e:?}");
+            };
+            assert_eq!(*t, text);
+            assert_eq!(*first, i == 0, "first only on the first piece");
+            assert_eq!(*last, i == events.len() - 1, "last only on the last piece");
+            if text {
+                assert!(
+                    std::str::from_utf8(data).is_ok(),
+                    "a text piece is UTF-8 by itself"
+                );
+            }
+            all.extend_from_slice(data);
+            assert_eq!(*total, all.len() as u64);
+        }
+        all
+    }
+
+    #[test]
+    fn parts_come_as_they_arrive_and_text_pieces_end_on_characters() {
+        let text = "añ€😀 ".repeat(300);
+        let bytes = text.as_bytes();
+        let mut wire = frame(false, OpCode::Text, &bytes[..7]);
+        wire.extend(frame(false, OpCode::Continuation, &bytes[7..1001]));
+        wire.extend(frame(true, OpCode::Continuation, &bytes[1001..]));
+        for chunk in [1, 2, 3, 5, 64, 1000, wire.len()] {
+            let events = run(&mut parts_server(1 << 20), &wire, chunk).unwrap();
+            assert_eq!(joined(&events, true), bytes, "chunk {chunk}");
+            if chunk <= 64 {
+                assert!(events.len() > 10, "pieces follow the reads");
+            }
+        }
+    }
+
+    #[test]
+    fn a_message_in_one_read_is_one_piece_without_copy_and_empty_ones_still_end() {
+        let mut rx = parts_server(1 << 20);
+        let mut wire = frame(true, OpCode::Binary, b"whole");
+        let len = wire.len();
+        let (used, event) = rx.decode(&mut wire).unwrap();
+        assert_eq!(used, len);
+        let Some(Incoming::Part(part)) = event else {
+            panic!("expected a part")
+        };
+        assert!(matches!(part.payload, Payload::Borrowed(b"whole")));
+        assert!(part.first && part.last && !part.text && part.total == 5);
+        let mut wire = frame(false, OpCode::Text, b"");
+        wire.extend(frame(true, OpCode::Continuation, b""));
+        let events = run(&mut rx, &wire, wire.len()).unwrap();
+        assert_eq!(events, [Owned::Part(true, Vec::new(), true, true, 0)]);
+    }
+
+    #[test]
+    fn parts_keep_the_utf8_and_size_rules_of_whole_messages() {
+        let mut wire = frame(false, OpCode::Text, "é".as_bytes());
+        wire.extend(frame(true, OpCode::Continuation, b"\xff"));
+        let e = run(&mut parts_server(1 << 20), &wire, 1).unwrap_err();
+        assert_eq!(e.code, 1007);
+        let wire = frame(true, OpCode::Text, b"ab\xe2\x82");
+        let e = run(&mut parts_server(1 << 20), &wire, 3).unwrap_err();
+        assert_eq!(e.code, 1007, "a text message ending inside a character");
+        let mut wire = frame(false, OpCode::Binary, &[0; 60]);
+        wire.extend(frame(true, OpCode::Continuation, &[0; 60]));
+        let mut rx = parts_server(100);
+        let e = run(&mut rx, &wire, 10).unwrap_err();
+        assert_eq!((e.code, e.reason), (1009, "message too large"));
+    }
+
+    #[test]
+    fn a_compressed_message_comes_in_bounded_pieces() {
+        let text = "the same line of text, over and over; ".repeat(200_000);
+        let mut compressed = Vec::new();
+        super::super::deflate::Compressor::new(15, false, 6, 8)
+            .compress(text.as_bytes(), &mut compressed);
+        let mut wire = Vec::new();
+        write_header(
+            &mut wire,
+            true,
+            0b100,
+            OpCode::Text,
+            Some(KEY),
+            compressed.len(),
+        );
+        let start = wire.len();
+        wire.extend_from_slice(&compressed);
+        apply_mask(&mut wire[start..], KEY, 0);
+        let mut rx = Receiver::new(Role::Server, 64 << 20, Some(Decompressor::new(15, false)))
+            .deliver_parts();
+        let events = run(&mut rx, &wire, 4096).unwrap();
+        assert!(events.len() > 10);
+        for e in &events {
+            let Owned::Part(_, data, ..) = e else {
+                panic!()
+            };
+            assert!(
+                data.len() <= INFLATE_STEP + 4,
+                "a piece is at most an inflation step"
+            );
+        }
+        assert_eq!(joined(&events, true), text.as_bytes());
+        // The limit counts the whole message, not each piece.
+        let mut rx = Receiver::new(Role::Server, 1 << 20, Some(Decompressor::new(15, false)))
+            .deliver_parts();
+        assert_eq!(run(&mut rx, &wire, 4096).unwrap_err().code, 1009);
     }
 }

@@ -20,7 +20,7 @@
 //! Time is an argument (`now`), never read here, so tests drive it.
 
 use super::close::{is_valid_wire_code, write_close_payload};
-use super::deflate::{Compressor, Decompressor};
+use super::deflate::{Compressor, Decompressor, PartEnd};
 use super::error::ProtocolError;
 use super::frame::{write_header, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use super::mask::apply_mask;
@@ -61,6 +61,12 @@ pub enum SendError {
     InvalidUtf8,
     /// A close code that may not be sent (see `is_valid_wire_code`).
     InvalidCloseCode,
+    /// A part that continues a message, but no message in parts is open.
+    NoMessageInParts,
+    /// A new message in parts while another one is still open.
+    MessageInPartsOpen,
+    /// A part whose kind (text or binary) differs from its message's.
+    PartKindMismatch,
 }
 
 impl fmt::Display for SendError {
@@ -73,6 +79,13 @@ impl fmt::Display for SendError {
             SendError::InvalidCloseCode => {
                 "close code may not be sent (use 1000-1003, 1007-1011 or 3000-4999)"
             }
+            SendError::NoMessageInParts => {
+                "no message in parts is open (its first part is sent with WS_SEND_MORE alone)"
+            }
+            SendError::MessageInPartsOpen => {
+                "a message in parts is still open: continue it (WS_SEND_CONTINUATION) and end it first"
+            }
+            SendError::PartKindMismatch => "a part's kind differs from its message's (text or binary)",
         })
     }
 }
@@ -90,6 +103,36 @@ pub fn check_close(code: Option<u16>, reason: &str) -> Result<(), SendError> {
     Ok(())
 }
 
+/// Whether a message goes compressed, when permessage-deflate was negotiated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// Compressed when at least the compression threshold (the default).
+    #[default]
+    Auto,
+    /// Compressed whatever its size.
+    Always,
+    /// Never compressed.
+    Never,
+}
+
+/// How a message (or a part of one) is sent ([`Session::send`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SendOptions {
+    /// Compressed or not (a message in parts: decided by its first part).
+    pub compression: Compression,
+    /// This part continues the message in parts that is open.
+    pub continues: bool,
+    /// More parts of this message follow.
+    pub more: bool,
+}
+
+impl SendOptions {
+    /// A part of a message sent in parts (its first, a middle one, or its last).
+    pub fn is_part(&self) -> bool {
+        self.continues || self.more
+    }
+}
+
 /// What a session is configured with.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -103,6 +146,8 @@ pub struct SessionConfig {
     pub close_timeout: Duration,
     /// Ping after this long without hearing from the peer; fail after as long again.
     pub keepalive: Option<Duration>,
+    /// Hand messages out in pieces as they arrive ([`Incoming::Part`]).
+    pub receive_parts: bool,
 }
 
 /// Where the close handshake is.
@@ -180,10 +225,14 @@ struct Rare {
     keepalive: Option<Keepalive>,
     /// Why the connection failed, when the session decided it did.
     failure: Option<String>,
-    /// What waits behind a message being compressed a slice at a time.
+    /// What waits behind a message being compressed a slice at a time, or
+    /// behind a message in parts that is not finished.
     deferred: VecDeque<Deferred>,
     /// Payload bytes the deferred messages hold.
     deferred_bytes: usize,
+    /// The application has a message in parts open: its first part came,
+    /// its last has not (the parts are in a `Deferred::Parts`, or went out).
+    parts_open: bool,
 }
 
 /// Something sent while a large message was still being compressed, kept in
@@ -199,8 +248,34 @@ enum Deferred {
         /// Its first frame went out (later ones are continuations).
         started: bool,
     },
+    /// A message sent in parts: the parts given that wait their turn. While
+    /// it is first in line with no part waiting and not ended, everything
+    /// behind it waits for its next part.
+    Parts {
+        message: PartsState,
+        /// Each part and whether it is the last.
+        parts: VecDeque<(Vec<u8>, bool)>,
+        /// No more parts will come (the last came, or a close cut it).
+        ended: bool,
+    },
     /// The close frame, after everything sent before it.
     Close(Option<u16>, String),
+}
+
+/// A message being sent in parts.
+#[derive(Debug, Clone, Copy)]
+struct PartsState {
+    opcode: OpCode,
+    compress: bool,
+    /// Its first frame went out (later ones are continuations).
+    started: bool,
+}
+
+impl Deferred {
+    /// A message in parts waiting for its next part: nothing behind it can go.
+    fn waits_for_a_part(&self) -> bool {
+        matches!(self, Deferred::Parts { parts, ended: false, .. } if parts.is_empty())
+    }
 }
 
 impl fmt::Debug for Session {
@@ -217,11 +292,15 @@ impl Session {
     /// A session for an open connection. `mask` makes masking keys (required
     /// for clients, ignored for servers).
     pub fn new(config: &SessionConfig, mask: fn() -> [u8; 4], now: Instant) -> Session {
+        let mut rx = Receiver::new(config.role, config.max_message_size, None)
+            .with_max_fragments(config.max_fragments);
+        if config.receive_parts {
+            rx = rx.deliver_parts();
+        }
         let mut session = Session {
             role: config.role,
             mask: (config.role == Role::Client).then_some(mask),
-            rx: Receiver::new(config.role, config.max_message_size, None)
-                .with_max_fragments(config.max_fragments),
+            rx,
             out: OutQueue::default(),
             phase: Phase::Open,
             deflater: None,
@@ -397,12 +476,14 @@ impl Session {
         rare.deadline = Some(now + timeout);
         rare.deferred = VecDeque::new();
         rare.deferred_bytes = 0;
+        rare.parts_open = false;
     }
 
     // ---- output from the application ----
 
     /// Queues a message (`Text`, `Binary`) or a ping or pong, compressing it
-    /// when permessage-deflate was negotiated and it is large enough.
+    /// when permessage-deflate was negotiated and `options` and its size say
+    /// so, or a part of a message sent in parts (see [`SendOptions`]).
     ///
     /// `write` may put bytes straight on the socket: given everything queued
     /// followed by the new frame, it returns how many bytes it wrote (0 when
@@ -413,6 +494,7 @@ impl Session {
         &mut self,
         opcode: OpCode,
         payload: &[u8],
+        options: SendOptions,
         write: &mut dyn FnMut(&[IoSlice<'_>]) -> usize,
     ) -> Result<(), SendError> {
         if self.phase != Phase::Open {
@@ -426,15 +508,15 @@ impl Session {
             self.queue_control(opcode, payload);
             return Ok(());
         }
-        if self.must_defer(payload.len()) {
-            self.defer(opcode, payload.to_vec());
+        if options.is_part() {
+            return self.send_part(opcode, payload.to_vec(), options);
+        }
+        let compress = self.compresses(payload.len(), options.compression);
+        if self.must_defer(payload.len(), compress) {
+            self.defer(opcode, payload.to_vec(), compress);
             return Ok(());
         }
-        if let Some(d) = self
-            .deflater
-            .as_mut()
-            .filter(|d| payload.len() >= d.threshold)
-        {
+        if let Some(d) = self.deflater.as_mut().filter(|_| compress) {
             let mask = self.mask.map(|m| m());
             let frame = compress_frame(&mut d.compressor, opcode, payload, mask);
             self.out.push(frame);
@@ -476,21 +558,25 @@ impl Session {
 
     /// Queues a message whose payload the caller gives away: a large one is
     /// kept as is (masked in place for clients) instead of copied.
-    pub fn send_owned(&mut self, opcode: OpCode, payload: Vec<u8>) -> Result<(), SendError> {
-        if self.phase == Phase::Open && !opcode.is_control() && self.must_defer(payload.len()) {
-            self.defer(opcode, payload);
+    pub fn send_owned(
+        &mut self,
+        opcode: OpCode,
+        payload: Vec<u8>,
+        options: SendOptions,
+    ) -> Result<(), SendError> {
+        if self.phase != Phase::Open || opcode.is_control() {
+            return self.send(opcode, &payload, options, &mut |_| 0);
+        }
+        if options.is_part() {
+            return self.send_part(opcode, payload, options);
+        }
+        let compress = self.compresses(payload.len(), options.compression);
+        if self.must_defer(payload.len(), compress) {
+            self.defer(opcode, payload, compress);
             return Ok(());
         }
-        let compressed = self
-            .deflater
-            .as_ref()
-            .is_some_and(|d| payload.len() >= d.threshold);
-        if self.phase != Phase::Open
-            || opcode.is_control()
-            || compressed
-            || payload.len() < WRITE_THROUGH_MIN
-        {
-            return self.send(opcode, &payload, &mut |_| 0);
+        if compress || payload.len() < WRITE_THROUGH_MIN {
+            return self.send(opcode, &payload, options, &mut |_| 0);
         }
         self.queue_whole(opcode, payload);
         Ok(())
@@ -498,17 +584,99 @@ impl Session {
 
     /// True when a message of `len` bytes must wait its turn: others are
     /// waiting already, or it is large and is to be compressed in slices.
-    fn must_defer(&self, len: usize) -> bool {
+    fn must_defer(&self, len: usize, compress: bool) -> bool {
         let waiting = self.rare.as_ref().is_some_and(|r| !r.deferred.is_empty());
-        waiting || self.compresses(len) && len > COMPRESS_SLICE
+        waiting || compress && len > COMPRESS_SLICE
     }
 
-    fn compresses(&self, len: usize) -> bool {
-        self.deflater.as_ref().is_some_and(|d| len >= d.threshold)
+    /// Whether a message (or the first part of one) of `len` bytes goes compressed.
+    fn compresses(&self, len: usize, compression: Compression) -> bool {
+        self.deflater.as_ref().is_some_and(|d| match compression {
+            Compression::Auto => len >= d.threshold,
+            Compression::Always => true,
+            Compression::Never => false,
+        })
     }
 
-    fn defer(&mut self, opcode: OpCode, data: Vec<u8>) {
-        let compress = self.compresses(data.len());
+    /// Queues a part of a message sent in parts: its first part (not
+    /// `continues`) starts it, one without `more` ends it. Other messages
+    /// sent meanwhile wait until it ends, so nothing goes between its frames.
+    fn send_part(
+        &mut self,
+        opcode: OpCode,
+        payload: Vec<u8>,
+        options: SendOptions,
+    ) -> Result<(), SendError> {
+        let open = self.rare.as_ref().is_some_and(|r| r.parts_open);
+        match (options.continues, open) {
+            (true, false) => return Err(SendError::NoMessageInParts),
+            (false, true) => return Err(SendError::MessageInPartsOpen),
+            _ => {}
+        }
+        let last = !options.more;
+        let compress = self.compresses(payload.len(), options.compression);
+        let Session {
+            rare,
+            out,
+            deflater,
+            mask,
+            ..
+        } = self;
+        let rare = rare.get_or_insert_with(Box::default);
+        rare.parts_open = !last;
+        if !options.continues {
+            let mut message = PartsState {
+                opcode,
+                compress,
+                started: false,
+            };
+            let mut parts = VecDeque::new();
+            if rare.deferred.is_empty() {
+                push_part(out, deflater, *mask, &mut message, &payload, last);
+            } else {
+                rare.deferred_bytes += payload.len();
+                parts.push_back((payload, last));
+            }
+            if !last || !parts.is_empty() {
+                rare.deferred.push_back(Deferred::Parts {
+                    message,
+                    parts,
+                    ended: last,
+                });
+            }
+            return Ok(());
+        }
+        let at = rare
+            .deferred
+            .iter()
+            .rposition(|d| matches!(d, Deferred::Parts { ended: false, .. }))
+            .expect("an open message in parts is deferred");
+        let Deferred::Parts {
+            message,
+            parts,
+            ended,
+        } = &mut rare.deferred[at]
+        else {
+            unreachable!("found above")
+        };
+        if message.opcode != opcode {
+            rare.parts_open = true;
+            return Err(SendError::PartKindMismatch);
+        }
+        *ended = last;
+        if at == 0 && parts.is_empty() {
+            push_part(out, deflater, *mask, message, &payload, last);
+            if last {
+                rare.deferred.pop_front();
+            }
+        } else {
+            rare.deferred_bytes += payload.len();
+            parts.push_back((payload, last));
+        }
+        Ok(())
+    }
+
+    fn defer(&mut self, opcode: OpCode, data: Vec<u8>, compress: bool) {
         let rare = self.rare();
         rare.deferred_bytes += data.len();
         rare.deferred.push_back(Deferred::Message {
@@ -523,7 +691,11 @@ impl Session {
     /// True when deferred work can go on now ([`Session::work`]).
     pub fn has_work(&self) -> bool {
         self.out.len() < OUT_HIGH_WATER
-            && self.rare.as_ref().is_some_and(|r| !r.deferred.is_empty())
+            && self
+                .rare
+                .as_ref()
+                .and_then(|r| r.deferred.front())
+                .is_some_and(|d| !d.waits_for_a_part())
     }
 
     /// Does the next step of deferred work while the output has room: sends
@@ -535,6 +707,28 @@ impl Session {
             let rare = self.rare.as_mut().expect("has_work");
             let job = rare.deferred.front_mut().expect("has_work");
             match job {
+                Deferred::Parts {
+                    message,
+                    parts,
+                    ended,
+                } => {
+                    match parts.pop_front() {
+                        Some((data, last)) => {
+                            rare.deferred_bytes -= data.len();
+                            let (out, deflater) = (&mut self.out, &mut self.deflater);
+                            push_part(out, deflater, self.mask, message, &data, last);
+                            if last {
+                                rare.deferred.pop_front();
+                            }
+                        }
+                        None if *ended => {
+                            // Cut by a close: what was given went out.
+                            rare.deferred.pop_front();
+                        }
+                        None => return false,
+                    }
+                    return self.has_work();
+                }
                 Deferred::Close(code, reason) => {
                     let (code, reason) = (*code, std::mem::take(reason));
                     rare.deferred.pop_front();
@@ -561,8 +755,9 @@ impl Session {
                     let last = end == data.len();
                     let d = self.deflater.as_mut().expect("compressed needs a deflater");
                     let mut body = Vec::new();
+                    let part_end = if last { PartEnd::Last } else { PartEnd::More };
                     d.compressor
-                        .compress_part(&data[*done..end], &mut body, last);
+                        .compress_part(&data[*done..end], &mut body, part_end);
                     rare.deferred_bytes -= end - *done;
                     *done = end;
                     if !body.is_empty() || last {
@@ -638,9 +833,13 @@ impl Session {
             return Err(SendError::NotOpen);
         }
         match self.rare.as_mut().filter(|r| !r.deferred.is_empty()) {
-            Some(rare) => rare
-                .deferred
-                .push_back(Deferred::Close(code, reason.to_string())),
+            Some(rare) => {
+                if rare.parts_open {
+                    rare.cut_open_parts();
+                }
+                rare.deferred
+                    .push_back(Deferred::Close(code, reason.to_string()))
+            }
             None => self.queue_close(code, reason),
         }
         self.phase = Phase::CloseSent;
@@ -791,6 +990,78 @@ impl Session {
     }
 }
 
+impl Rare {
+    /// Closing while a message in parts is open: it ends with the parts
+    /// given so far (the close frame follows them), and the messages sent
+    /// after its first part, which could only go after its last, are dropped.
+    fn cut_open_parts(&mut self) {
+        self.parts_open = false;
+        let Some(at) = self
+            .deferred
+            .iter()
+            .rposition(|d| matches!(d, Deferred::Parts { ended: false, .. }))
+        else {
+            return;
+        };
+        for dropped in self.deferred.drain(at + 1..) {
+            if let Deferred::Message { data, done, .. } = dropped {
+                self.deferred_bytes -= data.len() - done;
+            }
+        }
+        if let Some(Deferred::Parts { ended, .. }) = self.deferred.back_mut() {
+            *ended = true;
+        }
+    }
+}
+
+/// Queues the frame of one part of a message sent in parts: compressed when
+/// the message is (flushed, so each part reaches the peer when sent), masked
+/// with a fresh key when `mask` is given. A part that yields no bytes sends
+/// no frame unless it is the last.
+fn push_part(
+    out: &mut OutQueue,
+    deflater: &mut Option<Box<Deflater>>,
+    mask: Option<fn() -> [u8; 4]>,
+    message: &mut PartsState,
+    payload: &[u8],
+    last: bool,
+) {
+    let mut compressed = Vec::new();
+    let body = match deflater.as_mut().filter(|_| message.compress) {
+        Some(d) => {
+            let end = if last { PartEnd::Last } else { PartEnd::Flush };
+            d.compressor.compress_part(payload, &mut compressed, end);
+            &compressed[..]
+        }
+        None => payload,
+    };
+    if body.is_empty() && !last {
+        return;
+    }
+    let (opcode, rsv) = match (message.started, message.compress) {
+        (true, _) => (OpCode::Continuation, 0),
+        (false, true) => (message.opcode, RSV1),
+        (false, false) => (message.opcode, 0),
+    };
+    message.started = true;
+    let key = mask.map(|m| m());
+    let encode = |v: &mut Vec<u8>| {
+        write_header(v, last, rsv, opcode, key, body.len());
+        let start = v.len();
+        v.extend_from_slice(body);
+        if let Some(key) = key {
+            apply_mask(&mut v[start..], key, 0);
+        }
+    };
+    if body.len() >= WRITE_THROUGH_MIN {
+        let mut frame = Vec::with_capacity(MAX_HEADER_LEN + body.len());
+        encode(&mut frame);
+        out.push(frame);
+    } else {
+        out.push_with(encode);
+    }
+}
+
 /// Compresses `payload` into a whole frame (RSV1 set, masked with `mask`).
 fn compress_frame(
     compressor: &mut Compressor,
@@ -821,6 +1092,13 @@ mod tests {
 
     const SECOND: Duration = Duration::from_secs(1);
 
+    /// A whole message, compressed by the threshold.
+    const WHOLE: SendOptions = SendOptions {
+        compression: Compression::Auto,
+        continues: false,
+        more: false,
+    };
+
     fn key() -> [u8; 4] {
         [1, 2, 3, 4]
     }
@@ -830,6 +1108,7 @@ mod tests {
             role,
             max_message_size: 1 << 20,
             max_fragments: 0,
+            receive_parts: false,
             close_timeout: SECOND,
             keepalive: None,
         }
@@ -844,6 +1123,8 @@ mod tests {
         Pong(Vec<u8>),
         Close(Option<u16>, String),
         Error(u16),
+        /// A piece: text, its bytes, first, last.
+        Part(bool, Vec<u8>, bool, bool),
     }
 
     /// Two sessions talking in memory: what one writes, the other reads,
@@ -905,9 +1186,13 @@ mod tests {
                                 Incoming::Ping(d) => Seen::Ping(d.to_vec()),
                                 Incoming::Pong(d) => Seen::Pong(d.to_vec()),
                                 Incoming::Close(c, r) => Seen::Close(*c, r.clone()),
+                                Incoming::Part(p) => {
+                                    Seen::Part(p.text, p.payload.to_vec(), p.first, p.last)
+                                }
                             });
                             match event {
                                 Incoming::Text(p) | Incoming::Binary(p) => to.recycle(p),
+                                Incoming::Part(p) => to.recycle(p.payload),
                                 _ => {}
                             }
                         }
@@ -957,13 +1242,13 @@ mod tests {
     fn messages_flow_both_ways_in_order() {
         let mut p = Pair::new();
         p.client
-            .send(OpCode::Text, b"hello", &mut no_write)
+            .send(OpCode::Text, b"hello", WHOLE, &mut no_write)
             .unwrap();
         p.client
-            .send(OpCode::Binary, &[0, 1, 2], &mut no_write)
+            .send(OpCode::Binary, &[0, 1, 2], WHOLE, &mut no_write)
             .unwrap();
         p.client
-            .send(OpCode::Text, &vec![b'x'; 70_000], &mut no_write)
+            .send(OpCode::Text, &vec![b'x'; 70_000], WHOLE, &mut no_write)
             .unwrap();
         assert_eq!(
             p.client_to_server(),
@@ -973,7 +1258,9 @@ mod tests {
                 Seen::Text(vec![b'x'; 70_000])
             ]
         );
-        p.server.send(OpCode::Text, b"back", &mut no_write).unwrap();
+        p.server
+            .send(OpCode::Text, b"back", WHOLE, &mut no_write)
+            .unwrap();
         assert_eq!(p.server_to_client(), vec![Seen::Text(b"back".to_vec())]);
     }
 
@@ -981,7 +1268,7 @@ mod tests {
     fn pings_are_answered_with_the_same_payload() {
         let mut p = Pair::new();
         p.client
-            .send(OpCode::Ping, b"are you there", &mut no_write)
+            .send(OpCode::Ping, b"are you there", WHOLE, &mut no_write)
             .unwrap();
         assert_eq!(
             p.client_to_server(),
@@ -993,7 +1280,7 @@ mod tests {
         );
         let long = [0u8; 126];
         assert_eq!(
-            p.client.send(OpCode::Ping, &long, &mut no_write),
+            p.client.send(OpCode::Ping, &long, WHOLE, &mut no_write),
             Err(SendError::TooLarge)
         );
     }
@@ -1001,11 +1288,13 @@ mod tests {
     #[test]
     fn a_pong_keeps_its_place_among_the_messages() {
         let mut p = Pair::new();
-        p.client.send(OpCode::Ping, b"p", &mut no_write).unwrap();
+        p.client
+            .send(OpCode::Ping, b"p", WHOLE, &mut no_write)
+            .unwrap();
         p.client_to_server();
         // A message sent after the ping arrived goes after its pong ...
         p.server
-            .send(OpCode::Text, b"after", &mut no_write)
+            .send(OpCode::Text, b"after", WHOLE, &mut no_write)
             .unwrap();
         assert_eq!(
             p.server_to_client(),
@@ -1013,9 +1302,11 @@ mod tests {
         );
         // ... and one sent before the ping arrived goes before it.
         p.server
-            .send(OpCode::Text, b"before", &mut no_write)
+            .send(OpCode::Text, b"before", WHOLE, &mut no_write)
             .unwrap();
-        p.client.send(OpCode::Ping, b"q", &mut no_write).unwrap();
+        p.client
+            .send(OpCode::Ping, b"q", WHOLE, &mut no_write)
+            .unwrap();
         p.client_to_server();
         assert_eq!(
             p.server_to_client(),
@@ -1028,9 +1319,13 @@ mod tests {
         let mut p = Pair::new();
         // The server has a lot queued for a client that is not reading.
         let big = vec![7u8; OUT_HIGH_WATER];
-        p.server.send(OpCode::Binary, &big, &mut no_write).unwrap();
+        p.server
+            .send(OpCode::Binary, &big, WHOLE, &mut no_write)
+            .unwrap();
         for payload in [b"1", b"2", b"3"] {
-            p.client.send(OpCode::Ping, payload, &mut no_write).unwrap();
+            p.client
+                .send(OpCode::Ping, payload, WHOLE, &mut no_write)
+                .unwrap();
         }
         assert_eq!(p.client_to_server().len(), 3);
         let queued = p.server.queued();
@@ -1046,12 +1341,13 @@ mod tests {
     fn close_handshake_started_by_the_client() {
         let mut p = Pair::new();
         p.client
-            .send(OpCode::Text, b"last words", &mut no_write)
+            .send(OpCode::Text, b"last words", WHOLE, &mut no_write)
             .unwrap();
         p.client.close(Some(1000), "bye", p.now).unwrap();
         assert_eq!(p.client.phase(), Phase::CloseSent);
         assert_eq!(
-            p.client.send(OpCode::Text, b"too late", &mut no_write),
+            p.client
+                .send(OpCode::Text, b"too late", WHOLE, &mut no_write),
             Err(SendError::NotOpen)
         );
         assert_eq!(
@@ -1069,7 +1365,7 @@ mod tests {
         assert_eq!(p.server.close_status(), (1000, "bye".to_string()));
         // The server answers with the same code and may send nothing more.
         assert_eq!(
-            p.server.send(OpCode::Text, b"x", &mut no_write),
+            p.server.send(OpCode::Text, b"x", WHOLE, &mut no_write),
             Err(SendError::NotOpen)
         );
         assert_eq!(
@@ -1089,7 +1385,7 @@ mod tests {
         let mut p = Pair::new();
         p.client.close(Some(1001), "", p.now).unwrap();
         p.server
-            .send(OpCode::Text, b"in flight", &mut no_write)
+            .send(OpCode::Text, b"in flight", WHOLE, &mut no_write)
             .unwrap();
         p.client_to_server();
         assert_eq!(
@@ -1157,7 +1453,7 @@ mod tests {
     fn invalid_utf8_fails_with_1007() {
         let mut p = Pair::new();
         p.client
-            .send(OpCode::Text, &[0xff, 0xfe], &mut no_write)
+            .send(OpCode::Text, &[0xff, 0xfe], WHOLE, &mut no_write)
             .unwrap();
         assert_eq!(p.client_to_server(), vec![Seen::Error(1007)]);
         assert_eq!(
@@ -1250,7 +1546,7 @@ mod tests {
         let mut p = Pair::new();
         let t0 = p.now;
         p.server
-            .send(OpCode::Text, b"unread", &mut no_write)
+            .send(OpCode::Text, b"unread", WHOLE, &mut no_write)
             .unwrap();
         assert!(!p.server.peer_closed(t0));
         assert!(!p.server.is_finished());
@@ -1263,7 +1559,7 @@ mod tests {
     fn large_frames_go_straight_to_the_socket_and_only_the_rest_is_queued() {
         let mut p = Pair::new();
         p.server
-            .send(OpCode::Text, b"small", &mut no_write)
+            .send(OpCode::Text, b"small", WHOLE, &mut no_write)
             .unwrap();
         let big = vec![3u8; WRITE_THROUGH_MIN * 2];
         let mut wire = Vec::new();
@@ -1280,7 +1576,9 @@ mod tests {
             }
             n
         };
-        p.server.send(OpCode::Binary, &big, &mut socket).unwrap();
+        p.server
+            .send(OpCode::Binary, &big, WHOLE, &mut socket)
+            .unwrap();
         assert_eq!(calls, 1);
         assert_eq!(
             p.server.queued(),
@@ -1305,12 +1603,12 @@ mod tests {
         assert_eq!(seen, vec![5, big.len()]);
         // Small frames and masked (client) frames never write through.
         p.client
-            .send(OpCode::Binary, &big, &mut |_| {
+            .send(OpCode::Binary, &big, WHOLE, &mut |_| {
                 panic!("masked frames are copied")
             })
             .unwrap();
         p.server
-            .send(OpCode::Binary, &[1; 100], &mut |_| {
+            .send(OpCode::Binary, &[1; 100], WHOLE, &mut |_| {
                 panic!("small frames batch")
             })
             .unwrap();
@@ -1323,6 +1621,7 @@ mod tests {
                 d.len()
             }
             Incoming::Close(..) => usize::MAX,
+            Incoming::Part(p) => p.payload.len(),
         }
     }
 
@@ -1330,8 +1629,12 @@ mod tests {
     fn owned_payloads_are_queued_without_a_copy_and_masked_for_clients() {
         let mut p = Pair::new();
         let big = vec![9u8; WRITE_THROUGH_MIN];
-        p.client.send_owned(OpCode::Binary, big.clone()).unwrap();
-        p.client.send_owned(OpCode::Text, b"tiny".to_vec()).unwrap();
+        p.client
+            .send_owned(OpCode::Binary, big.clone(), WHOLE)
+            .unwrap();
+        p.client
+            .send_owned(OpCode::Text, b"tiny".to_vec(), WHOLE)
+            .unwrap();
         p.chunk = 4096;
         assert_eq!(
             p.client_to_server(),
@@ -1353,7 +1656,7 @@ mod tests {
         p.server = deflating(Role::Server);
         let text = "compress me ".repeat(100);
         p.client
-            .send(OpCode::Text, text.as_bytes(), &mut no_write)
+            .send(OpCode::Text, text.as_bytes(), WHOLE, &mut no_write)
             .unwrap();
         let wire_size = p.client.queued();
         assert!(wire_size < text.len() / 4, "compressed: {wire_size}");
@@ -1363,11 +1666,11 @@ mod tests {
         );
         // Below the threshold: sent as is.
         p.server
-            .send(OpCode::Text, b"short", &mut no_write)
+            .send(OpCode::Text, b"short", WHOLE, &mut no_write)
             .unwrap();
         assert_eq!(p.server.queued(), 2 + 5);
         p.server
-            .send(OpCode::Text, text.as_bytes(), &mut no_write)
+            .send(OpCode::Text, text.as_bytes(), WHOLE, &mut no_write)
             .unwrap();
         assert_eq!(
             p.server_to_client(),
@@ -1404,6 +1707,7 @@ mod tests {
                 Seen::Pong(d) => format!("Pong({})", d.len()),
                 Seen::Close(..) => "Close".into(),
                 Seen::Error(code) => format!("Error({code})"),
+                Seen::Part(_, d, first, last) => format!("Part({}, {first}, {last})", d.len()),
             })
             .collect()
     }
@@ -1425,14 +1729,18 @@ mod tests {
             .repeat(20_000)
             .into_bytes();
         p.server
-            .send(OpCode::Text, b"first", &mut no_write)
+            .send(OpCode::Text, b"first", WHOLE, &mut no_write)
             .unwrap();
-        p.server.send(OpCode::Text, &big, &mut no_write).unwrap();
+        p.server
+            .send(OpCode::Text, &big, WHOLE, &mut no_write)
+            .unwrap();
         // Sent after it: they wait their turn (control frames do not).
         p.server
-            .send(OpCode::Binary, &[1, 2, 3], &mut no_write)
+            .send(OpCode::Binary, &[1, 2, 3], WHOLE, &mut no_write)
             .unwrap();
-        p.server.send(OpCode::Ping, b"now", &mut no_write).unwrap();
+        p.server
+            .send(OpCode::Ping, b"now", WHOLE, &mut no_write)
+            .unwrap();
         p.server.close(Some(1000), "after all", p.now).unwrap();
         assert_eq!(p.server.phase(), Phase::CloseSent);
         assert!(
@@ -1457,10 +1765,12 @@ mod tests {
     fn a_client_compresses_in_slices_too_and_the_context_carries_on() {
         let mut p = deflating_pair();
         let big = (0..300_000u32).map(|i| (i % 7) as u8).collect::<Vec<u8>>();
-        p.client.send_owned(OpCode::Binary, big.clone()).unwrap();
+        p.client
+            .send_owned(OpCode::Binary, big.clone(), WHOLE)
+            .unwrap();
         work_all(&mut p.client);
         p.client
-            .send(OpCode::Binary, &big[..5000], &mut no_write)
+            .send(OpCode::Binary, &big[..5000], WHOLE, &mut no_write)
             .unwrap();
         let seen = p.client_to_server();
         assert_eq!(brief(&seen), vec!["Binary(300000)", "Binary(5000)"]);
@@ -1515,7 +1825,7 @@ mod tests {
     fn a_peer_close_drops_what_waits_to_be_compressed() {
         let mut p = deflating_pair();
         p.server
-            .send(OpCode::Text, &vec![b'q'; 500_000], &mut no_write)
+            .send(OpCode::Text, &vec![b'q'; 500_000], WHOLE, &mut no_write)
             .unwrap();
         p.server.work();
         p.client.close(Some(1001), "", p.now).unwrap();
@@ -1545,7 +1855,7 @@ mod tests {
     fn an_idle_session_is_small_and_holds_no_buffers() {
         let mut p = Pair::new();
         p.client
-            .send(OpCode::Text, &vec![b'a'; 50_000], &mut no_write)
+            .send(OpCode::Text, &vec![b'a'; 50_000], WHOLE, &mut no_write)
             .unwrap();
         p.client_to_server();
         assert!(p.server.rare.is_none(), "nothing rare happened");
@@ -1554,6 +1864,179 @@ mod tests {
             std::mem::size_of::<Session>() <= 256,
             "{}",
             std::mem::size_of::<Session>()
+        );
+    }
+
+    // ---- messages sent in parts ----
+
+    fn part(continues: bool, more: bool) -> SendOptions {
+        SendOptions {
+            continues,
+            more,
+            ..WHOLE
+        }
+    }
+
+    /// A pair whose server takes messages in parts.
+    fn with_parts_server(mut p: Pair, deflate: bool) -> Pair {
+        let mut config = config(Role::Server);
+        config.receive_parts = true;
+        p.server = Session::new(&config, key, p.now);
+        if deflate {
+            let server = std::mem::replace(&mut p.server, Session::new(&config, key, p.now));
+            p.server = server.with_deflate(
+                Compressor::new(15, false, 6, 8),
+                100,
+                Decompressor::new(15, false),
+            );
+        }
+        p
+    }
+
+    #[test]
+    fn a_message_in_parts_arrives_whole_and_nothing_goes_between_its_frames() {
+        let mut p = Pair::new();
+        let c = &mut p.client;
+        c.send(OpCode::Text, b"one ", part(false, true), &mut no_write)
+            .unwrap();
+        c.send(OpCode::Binary, b"between", WHOLE, &mut no_write)
+            .unwrap();
+        c.send(OpCode::Ping, b"p", WHOLE, &mut no_write).unwrap();
+        c.send(OpCode::Text, b"two ", part(true, true), &mut no_write)
+            .unwrap();
+        assert!(
+            !c.has_work(),
+            "what waits behind the message waits for its end"
+        );
+        c.send_owned(OpCode::Text, b"three".to_vec(), part(true, false))
+            .unwrap();
+        work_all(c);
+        assert_eq!(
+            p.client_to_server(),
+            [
+                Seen::Ping(b"p".to_vec()),
+                Seen::Text(b"one two three".to_vec()),
+                Seen::Binary(b"between".to_vec())
+            ],
+            "a ping may go between the frames, a message may not"
+        );
+    }
+
+    #[test]
+    fn parts_out_of_order_are_refused() {
+        let mut p = Pair::new();
+        let c = &mut p.client;
+        let mut send = |op, data: &[u8], options| c.send(op, data, options, &mut no_write);
+        let text = OpCode::Text;
+        assert_eq!(
+            send(text, b"x", part(true, false)),
+            Err(SendError::NoMessageInParts)
+        );
+        send(text, b"a", part(false, true)).unwrap();
+        assert_eq!(
+            send(text, b"x", part(false, true)),
+            Err(SendError::MessageInPartsOpen)
+        );
+        let binary = OpCode::Binary;
+        assert_eq!(
+            send(binary, b"x", part(true, false)),
+            Err(SendError::PartKindMismatch)
+        );
+        send(text, b"b", part(true, false)).unwrap();
+        assert_eq!(p.client_to_server(), [Seen::Text(b"ab".to_vec())]);
+    }
+
+    #[test]
+    fn a_message_in_parts_waits_behind_one_being_compressed() {
+        let mut p = deflating_pair();
+        let c = &mut p.client;
+        let big = vec![b'z'; 3 * COMPRESS_SLICE];
+        c.send(OpCode::Text, &big, WHOLE, &mut no_write).unwrap();
+        c.send(OpCode::Binary, b"first ", part(false, true), &mut no_write)
+            .unwrap();
+        c.send(OpCode::Binary, b"last", part(true, false), &mut no_write)
+            .unwrap();
+        c.send(OpCode::Text, b"after", WHOLE, &mut no_write)
+            .unwrap();
+        work_all(c);
+        assert_eq!(
+            p.client_to_server(),
+            [
+                Seen::Text(big),
+                Seen::Binary(b"first last".to_vec()),
+                Seen::Text(b"after".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn compressed_parts_reach_the_peer_as_they_are_sent() {
+        let mut p = with_parts_server(deflating_pair(), true);
+        let always = SendOptions {
+            compression: Compression::Always,
+            ..part(false, true)
+        };
+        p.client
+            .send(OpCode::Text, b"hello ", always, &mut no_write)
+            .unwrap();
+        let seen = p.client_to_server();
+        assert_eq!(seen, [Seen::Part(true, b"hello ".to_vec(), true, false)]);
+        p.client
+            .send(OpCode::Text, b"world", part(true, false), &mut no_write)
+            .unwrap();
+        let seen = p.client_to_server();
+        assert_eq!(seen, [Seen::Part(true, b"world".to_vec(), false, true)]);
+    }
+
+    /// The first byte of what `s` queued: FIN, RSV1 and the opcode.
+    fn first_byte(s: &Session) -> u8 {
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        s.output().io_slices(&mut slices);
+        slices[0][0]
+    }
+
+    #[test]
+    fn a_message_may_be_compressed_or_not_whatever_its_size() {
+        let mut p = deflating_pair();
+        let never = SendOptions {
+            compression: Compression::Never,
+            ..WHOLE
+        };
+        p.server
+            .send(OpCode::Binary, &[7; 1000], never, &mut no_write)
+            .unwrap();
+        assert_eq!(first_byte(&p.server), 0x82, "FIN, binary, no RSV1");
+        assert_eq!(p.server_to_client(), [Seen::Binary(vec![7; 1000])]);
+        let always = SendOptions {
+            compression: Compression::Always,
+            ..WHOLE
+        };
+        p.server
+            .send(OpCode::Text, b"abc", always, &mut no_write)
+            .unwrap();
+        assert_eq!(first_byte(&p.server), 0xC1, "FIN, RSV1, text");
+        assert_eq!(p.server_to_client(), [Seen::Text(b"abc".to_vec())]);
+    }
+
+    #[test]
+    fn closing_ends_an_open_message_in_parts_with_what_was_given() {
+        let mut p = with_parts_server(Pair::new(), false);
+        p.chunk = 1 << 20;
+        let c = &mut p.client;
+        c.send(OpCode::Text, b"given", part(false, true), &mut no_write)
+            .unwrap();
+        c.send(OpCode::Binary, b"after", WHOLE, &mut no_write)
+            .unwrap();
+        assert_eq!(c.queued() - c.output().len(), 5, "the message behind waits");
+        c.close(Some(1000), "", p.now).unwrap();
+        work_all(c);
+        assert_eq!(c.queued(), c.output().len(), "nothing waits any more");
+        assert_eq!(
+            p.client_to_server(),
+            [
+                Seen::Part(true, b"given".to_vec(), true, false),
+                Seen::Close(Some(1000), String::new())
+            ]
         );
     }
 }

@@ -19,6 +19,27 @@
 //! each byte against a range derived from its predecessor finds an invalid
 //! sequence at the very byte that makes it impossible.
 
+/// How many bytes at the end of `bytes` start a character that is not
+/// complete yet (0 to 3), for bytes already checked to be a valid prefix of
+/// UTF-8: cutting there leaves whole characters only.
+#[must_use]
+pub fn incomplete_tail(bytes: &[u8]) -> usize {
+    for back in 1..=bytes.len().min(3) {
+        let b = bytes[bytes.len() - back];
+        if b & 0xC0 == 0x80 {
+            continue; // a continuation byte: the lead is further back
+        }
+        let width = match b {
+            0xF0.. => 4,
+            0xE0.. => 3,
+            0xC0.. => 2,
+            _ => 1,
+        };
+        return if width > back { back } else { 0 };
+    }
+    0
+}
+
 /// `need` value of a validator that has seen invalid input (until `reset`).
 const FAILED: u8 = u8::MAX;
 

@@ -56,6 +56,11 @@ pub struct ConnectionConfig {
     /// When compression was negotiated, messages smaller than this many bytes
     /// are sent uncompressed. Default: the library-wide default (10240).
     pub compression_threshold: usize,
+    /// Messages arrive in pieces as they come off the socket
+    /// ([`Event::Part`](super::Event::Part)) instead of whole, so a message of
+    /// any size passes through bounded memory; `max_message_size` still
+    /// limits each message's total. Default false.
+    pub receive_parts: bool,
 }
 
 impl Default for ConnectionConfig {
@@ -71,6 +76,7 @@ impl Default for ConnectionConfig {
             keepalive: None,
             deflate: None,
             compression_threshold: default_compression_threshold(),
+            receive_parts: false,
         }
     }
 }

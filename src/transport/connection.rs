@@ -19,7 +19,8 @@ use super::local::{Local, ThreadBound};
 use crate::protocol::frame::{OpCode, MAX_HEADER_LEN};
 use crate::protocol::handshake::Headers;
 use crate::protocol::receiver::Role;
-use crate::protocol::session::check_close;
+use crate::protocol::session::{check_close, SendOptions};
+use crate::protocol::utf8::Utf8Validator;
 use crate::transport::{scheduler, ConnectionConfig, ErrorKind, Handler};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -62,8 +63,9 @@ impl ConnectionState {
 /// A command from another thread to the connection's I/O thread.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// A message (or ping, pong) to send, and the bytes charged for it.
-    Send(OpCode, Vec<u8>, usize),
+    /// A message (or part of one, ping, pong) to send, the bytes charged
+    /// for it, and how it is sent.
+    Send(OpCode, Vec<u8>, usize, SendOptions),
     /// Start the close handshake with this code (`None`: no code) and reason.
     Close(Option<u16>, String),
 }
@@ -75,6 +77,45 @@ pub(crate) struct Inbox {
     pub commands: VecDeque<Command>,
     /// The task making the opening handshake, to wake for a close.
     pub waker: Option<Waker>,
+    /// The message being sent in parts, while one is open.
+    pub parts: Option<OpenParts>,
+}
+
+/// A message being sent in parts: its kind, and the UTF-8 of its text so
+/// far (a part may end inside a character, the message may not).
+#[derive(Debug, Clone)]
+pub(crate) struct OpenParts {
+    opcode: OpCode,
+    utf8: Utf8Validator,
+}
+
+impl OpenParts {
+    /// What the message in parts (`open`) becomes with one more part, or why
+    /// the part is refused. `None`: no message in parts is open after it.
+    fn next(
+        open: Option<&OpenParts>,
+        opcode: OpCode,
+        data: &[u8],
+        options: SendOptions,
+    ) -> Result<Option<OpenParts>, SendError> {
+        let mut next = match (options.continues, open) {
+            (false, None) => OpenParts {
+                opcode,
+                utf8: Utf8Validator::new(),
+            },
+            (true, Some(open)) if open.opcode == opcode => open.clone(),
+            (true, Some(_)) => return Err(SendError::PartKindMismatch),
+            (true, None) => return Err(SendError::NoMessageInParts),
+            (false, Some(_)) => return Err(SendError::MessageInPartsOpen),
+        };
+        if opcode == OpCode::Text {
+            let ends = !options.more;
+            if next.utf8.feed(data).is_err() || ends && !next.utf8.is_complete() {
+                return Err(SendError::InvalidUtf8);
+            }
+        }
+        Ok(options.more.then_some(next))
+    }
 }
 
 /// The inbox, and whether it still takes commands.
@@ -412,13 +453,62 @@ impl Connection {
 
     /// Queues a text message (checked to be UTF-8).
     pub fn send_text(&self, text: &[u8]) -> Result<Sent, SendError> {
-        std::str::from_utf8(text).map_err(|_| SendError::InvalidUtf8)?;
-        self.send_frame(OpCode::Text, text)
+        self.send_message(true, text, SendOptions::default())
     }
 
     /// Queues a binary message.
     pub fn send_binary(&self, data: &[u8]) -> Result<Sent, SendError> {
-        self.send_frame(OpCode::Binary, data)
+        self.send_message(false, data, SendOptions::default())
+    }
+
+    /// Queues a text (checked to be UTF-8) or binary message, or a part of
+    /// one, as `options` say. The parts of a message may come from any
+    /// thread, in order; messages sent meanwhile go after its last part.
+    /// A text message in parts is checked across its parts: a part may end
+    /// inside a character, the message may not.
+    pub fn send_message(
+        &self,
+        text: bool,
+        data: &[u8],
+        options: SendOptions,
+    ) -> Result<Sent, SendError> {
+        let opcode = if text { OpCode::Text } else { OpCode::Binary };
+        if options.is_part() {
+            return self.send_part(opcode, data, options);
+        }
+        if text {
+            std::str::from_utf8(data).map_err(|_| SendError::InvalidUtf8)?;
+        }
+        self.send_frame(opcode, data, options)
+    }
+
+    /// Queues a part of a message. Parts always go through the inbox, checked
+    /// and queued under its lock, so parts sent from several threads keep
+    /// the order in which they were checked.
+    fn send_part(
+        &self,
+        opcode: OpCode,
+        data: &[u8],
+        options: SendOptions,
+    ) -> Result<Sent, SendError> {
+        if self.state() != ConnectionState::Open {
+            return Err(SendError::NotOpen);
+        }
+        let mut mailbox = self.mailbox();
+        if mailbox.closed {
+            return Err(SendError::NotOpen);
+        }
+        let next = OpenParts::next(mailbox.inbox().parts.as_ref(), opcode, data, options)?;
+        let size = data.len() + MAX_HEADER_LEN;
+        let before = self.buffered.fetch_add(size, Ordering::AcqRel);
+        if before + size > self.limits.queue_limit {
+            self.buffered.fetch_sub(size, Ordering::AcqRel);
+            return Err(SendError::QueueFull);
+        }
+        let sent = self.pressure(before + size);
+        mailbox.inbox().parts = next;
+        self.post_locked(mailbox, Command::Send(opcode, data.to_vec(), size, options));
+        Ok(sent)
     }
 
     /// Queues a ping (payload of at most 125 bytes).
@@ -435,10 +525,15 @@ impl Connection {
         if payload.len() > crate::protocol::frame::MAX_CONTROL_PAYLOAD {
             return Err(SendError::TooLarge);
         }
-        self.send_frame(opcode, payload)
+        self.send_frame(opcode, payload, SendOptions::default())
     }
 
-    fn send_frame(&self, opcode: OpCode, payload: &[u8]) -> Result<Sent, SendError> {
+    fn send_frame(
+        &self,
+        opcode: OpCode,
+        payload: &[u8],
+        options: SendOptions,
+    ) -> Result<Sent, SendError> {
         if self.state() != ConnectionState::Open {
             return Err(SendError::NotOpen);
         }
@@ -448,7 +543,7 @@ impl Connection {
             if self.buffered.load(Ordering::Acquire) + size > limit {
                 return Err(SendError::QueueFull);
             }
-            local.send(self, opcode, payload)
+            local.send(self, opcode, payload, options)
         }) {
             result?;
             return Ok(self.pressure(self.buffered.load(Ordering::Acquire)));
@@ -460,7 +555,7 @@ impl Connection {
         }
         // Before posting: the I/O thread may drain it as soon as it is posted.
         let sent = self.pressure(before + size);
-        self.post(Command::Send(opcode, payload.to_vec(), size))
+        self.post(Command::Send(opcode, payload.to_vec(), size, options))
             .inspect_err(|_| {
                 self.buffered.fetch_sub(size, Ordering::AcqRel);
             })?;
@@ -505,10 +600,17 @@ impl Connection {
 
     /// Hands a command to the I/O thread and wakes it.
     fn post(&self, command: Command) -> Result<(), SendError> {
-        let mut mailbox = self.mailbox();
+        let mailbox = self.mailbox();
         if mailbox.closed {
             return Err(SendError::NotOpen);
         }
+        self.post_locked(mailbox, command);
+        Ok(())
+    }
+
+    /// Posts a command into an open mailbox (its lock held), then wakes the
+    /// I/O thread.
+    fn post_locked(&self, mut mailbox: MutexGuard<'_, Mailbox>, command: Command) {
         let inbox = mailbox.inbox();
         inbox.commands.push_back(command);
         self.mail.store(true, Ordering::Release);
@@ -517,7 +619,6 @@ impl Connection {
         }
         drop(mailbox);
         self.wake();
-        Ok(())
     }
 
     /// Starts the close handshake. `code` `None` sends a close frame without a

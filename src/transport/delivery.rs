@@ -15,7 +15,7 @@ use tokio::sync::{AcquireError, SemaphorePermit, TryAcquireError};
 /// Permits an event costs in a bounded event queue of `limit` bytes.
 pub fn event_cost(event: &Event<'_>, limit: u32) -> u32 {
     let payload = match event {
-        Event::Message { data, .. } => data.len(),
+        Event::Message { data, .. } | Event::Part { data, .. } => data.len(),
         Event::Ping(d) | Event::Pong(d) => d.len(),
         Event::Error(_, m) => m.len(),
         Event::Close { reason, .. } => reason.len(),
@@ -40,6 +40,7 @@ enum Held {
     Open,
     Drain,
     Message(bool, Vec<u8>),
+    Part(bool, Vec<u8>, bool, bool, u64),
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     Error(ErrorKind, String),
@@ -52,6 +53,13 @@ impl Held {
             Event::Open => Held::Open,
             Event::Drain => Held::Drain,
             Event::Message { text, data } => Held::Message(text, data.to_vec()),
+            Event::Part {
+                text,
+                data,
+                first,
+                last,
+                total,
+            } => Held::Part(text, data.to_vec(), first, last, total),
             Event::Ping(d) => Held::Ping(d.to_vec()),
             Event::Pong(d) => Held::Pong(d.to_vec()),
             Event::Error(kind, m) => Held::Error(kind, m.to_string()),
@@ -64,6 +72,13 @@ impl Held {
             Held::Open => Event::Open,
             Held::Drain => Event::Drain,
             Held::Message(text, data) => Event::Message { text: *text, data },
+            Held::Part(text, data, first, last, total) => Event::Part {
+                text: *text,
+                data,
+                first: *first,
+                last: *last,
+                total: *total,
+            },
             Held::Ping(d) => Event::Ping(d),
             Held::Pong(d) => Event::Pong(d),
             Held::Error(kind, m) => Event::Error(*kind, m),

@@ -521,9 +521,14 @@ fn dispatch(
             busy = with(conn, |local| local.session.is_busy());
             break;
         };
-        let (event, payload) = match incoming {
-            Incoming::Text(p) => (true, p),
-            Incoming::Binary(p) => (false, p),
+        let (text, payload, part) = match incoming {
+            Incoming::Text(p) => (true, p, None),
+            Incoming::Binary(p) => (false, p, None),
+            Incoming::Part(part) => (
+                part.text,
+                part.payload,
+                Some((part.first, part.last, part.total)),
+            ),
             Incoming::Ping(p) => {
                 held = deliver_or_hold(handler, conn, Event::Ping(&p));
                 if held.is_some() {
@@ -543,14 +548,20 @@ fn dispatch(
                 continue;
             }
         };
-        held = deliver_or_hold(
-            handler,
-            conn,
-            Event::Message {
-                text: event,
+        let event = match part {
+            None => Event::Message {
+                text,
                 data: &payload,
             },
-        );
+            Some((first, last, total)) => Event::Part {
+                text,
+                data: &payload,
+                first,
+                last,
+                total,
+            },
+        };
+        held = deliver_or_hold(handler, conn, event);
         if let Payload::Owned(_) = payload {
             with(conn, |local| local.session.recycle(payload));
         }

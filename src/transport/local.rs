@@ -10,7 +10,7 @@ use super::server::Registration;
 use super::stream::Transport;
 use crate::protocol::frame::{OpCode, MAX_HEADER_LEN};
 use crate::protocol::outqueue::MAX_SLICES;
-use crate::protocol::session::Session;
+use crate::protocol::session::{SendOptions, Session};
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::time::Instant;
@@ -88,10 +88,10 @@ impl Local {
     pub fn take_mail(&mut self, conn: &Connection) {
         for command in conn.take_commands() {
             match command {
-                Command::Send(opcode, payload, charged) => {
+                Command::Send(opcode, payload, charged, options) => {
                     conn.recount(charged, 0);
                     // Refused only after a close: dropped like any frame then.
-                    let _ = self.session.send_owned(opcode, payload);
+                    let _ = self.session.send_owned(opcode, payload, options);
                 }
                 Command::Close(code, reason) => {
                     let _ = self.session.close(code, &reason, Instant::now());
@@ -107,11 +107,13 @@ impl Local {
         conn: &Connection,
         opcode: OpCode,
         payload: &[u8],
+        options: SendOptions,
     ) -> Result<(), SendError> {
         let Local {
             stream, session, ..
         } = self;
-        let result = session.send(opcode, payload, &mut |slices| stream.write_now(slices));
+        let write = &mut |slices: &[IoSlice<'_>]| stream.write_now(slices);
+        let result = session.send(opcode, payload, options, write);
         if !self.corked {
             self.write_now(conn);
         }

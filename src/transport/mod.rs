@@ -25,6 +25,7 @@ mod stream;
 pub mod tls;
 pub mod upgrade;
 
+pub use crate::protocol::session::{Compression, SendOptions};
 pub use config::{ClientConfig, ConnectionConfig, ServerConfig};
 pub use connection::{CloseInfo, Connection, ConnectionState, SendError, Sent};
 pub use delivery::event_cost;
@@ -64,6 +65,21 @@ pub enum Event<'a> {
         text: bool,
         /// The payload, valid only during the call.
         data: &'a [u8],
+    },
+    /// A piece of a message, when the connection takes messages in parts
+    /// ([`ConnectionConfig::receive_parts`]): pieces come in order as they
+    /// arrive, and text pieces are valid UTF-8 each.
+    Part {
+        /// Text (true) or binary (false).
+        text: bool,
+        /// The piece, valid only during the call (the last may be empty).
+        data: &'a [u8],
+        /// The first piece of its message.
+        first: bool,
+        /// The last piece of its message.
+        last: bool,
+        /// Bytes of the message so far, this piece included.
+        total: u64,
     },
     /// A ping arrived (the pong is sent automatically).
     Ping(&'a [u8]),

@@ -97,6 +97,7 @@ pub(crate) fn open_session(
         max_fragments: config.max_fragments,
         close_timeout: config.close_timeout,
         keepalive: config.keepalive,
+        receive_parts: config.receive_parts,
     };
     let session = Session::new(&session_config, random::mask_key, Instant::now());
     let Some((dc, params)) = deflate else {
