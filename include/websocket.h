@@ -1367,6 +1367,32 @@ ws_status ws_server_config_set_tls_cert_pem(ws_server_config *cfg,
                                             size_t key_len);
 
 /**
+ * Presents the certificate chain and key in these PEM files (as
+ * `ws_server_config_set_tls_cert_file` reads them) to clients that ask for
+ * `hostname` (SNI, matched without regard to case); other clients, and
+ * those that send no name (as clients connecting to an IP address do), get
+ * the certificate of `ws_server_config_set_tls_cert_file`, which must be set
+ * too. Call once per name; a second call for a name replaces its pair.
+ * `WS_ERR_TLS` when a file is unreadable or holds no certificate or key, the
+ * key does not belong to the certificate, `hostname` is not a DNS name (an
+ * IP address is not), or the certificate is not valid for `hostname`.
+ */
+ws_status ws_server_config_add_tls_sni_cert_file(ws_server_config *cfg,
+                                                 const char *hostname,
+                                                 const char *cert_file,
+                                                 const char *key_file);
+
+/**
+ * As `ws_server_config_add_tls_sni_cert_file`, with the PEM text in memory.
+ */
+ws_status ws_server_config_add_tls_sni_cert_pem(ws_server_config *cfg,
+                                                const char *hostname,
+                                                const uint8_t *cert_pem,
+                                                size_t cert_len,
+                                                const uint8_t *key_pem,
+                                                size_t key_len);
+
+/**
  * Asks clients for a certificate and accepts those issued by the CAs in this
  * PEM file (mutual TLS); may be called again to add CAs. Clients without an
  * acceptable certificate fail the TLS handshake, unless
@@ -1386,6 +1412,52 @@ ws_status ws_server_config_add_tls_client_ca_pem(ws_server_config *cfg,
  * that present one must still present a valid one); 0 (default) refuses them.
  */
 ws_status ws_server_config_set_tls_client_cert_optional(ws_server_config *cfg, int optional);
+
+/**
+ * Replaces the default certificate chain and key of a running TLS server
+ * (the pair of `ws_server_config_set_tls_cert_file`) with those in these
+ * PEM files, e.g. after a renewal: every TLS handshake whose first message
+ * arrives after this returns presents the new pair; connections already open
+ * (or further in their handshake) keep the one they got. May be called from
+ * any thread, including from a callback. On failure nothing changes: `WS_ERR_TLS` when a
+ * file is unreadable or holds no certificate or key, or the key does not
+ * belong to the certificate; `WS_ERR_BAD_STATE` when the server was started
+ * without TLS.
+ */
+ws_status ws_server_reload_tls_cert_file(const ws_server *server,
+                                         const char *cert_file,
+                                         const char *key_file);
+
+/**
+ * As `ws_server_reload_tls_cert_file`, with the PEM text in memory.
+ */
+ws_status ws_server_reload_tls_cert_pem(const ws_server *server,
+                                        const uint8_t *cert_pem,
+                                        size_t cert_len,
+                                        const uint8_t *key_pem,
+                                        size_t key_len);
+
+/**
+ * As `ws_server_reload_tls_cert_file`, for the certificate presented to
+ * clients asking for `hostname` (SNI); a name the server had no certificate
+ * for is added. Also `WS_ERR_TLS` when `hostname` is not a DNS name or the
+ * certificate is not valid for it (see
+ * `ws_server_config_add_tls_sni_cert_file`).
+ */
+ws_status ws_server_reload_tls_sni_cert_file(const ws_server *server,
+                                             const char *hostname,
+                                             const char *cert_file,
+                                             const char *key_file);
+
+/**
+ * As `ws_server_reload_tls_sni_cert_file`, with the PEM text in memory.
+ */
+ws_status ws_server_reload_tls_sni_cert_pem(const ws_server *server,
+                                            const char *hostname,
+                                            const uint8_t *cert_pem,
+                                            size_t cert_len,
+                                            const uint8_t *key_pem,
+                                            size_t key_len);
 
 /**
  * Trusts the CA certificates in this PEM file for wss:// servers, in addition

@@ -8,7 +8,8 @@
 //! the wrong-protocol cases (wss:// to a plain server, ws:// or raw HTTP to a
 //! TLS server); mutual TLS with required and optional client certificates;
 //! `verify = false`; configuration errors reported at once; and the handshake
-//! deadlines on both sides; large messages when the socket buffers are full.
+//! deadlines on both sides; large messages when the socket buffers are full;
+//! certificates replaced while the server runs, and chosen by server name (SNI).
 //! A failed TLS handshake must give the client `Error(Tls, message)` then
 //! `Close(1015)`, and the server no connection.
 
@@ -19,7 +20,8 @@ use rcgen::{
     date_time_ymd, BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, Issuer,
     KeyPair,
 };
-use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{assert_same_messages, messages, send, status, Ended, Ev, Raw, Recorder, WAIT};
@@ -65,6 +67,13 @@ struct Leaf {
 impl Leaf {
     fn identity(&self) -> Identity {
         Identity::from_pem(self.cert.as_bytes(), self.key.as_bytes()).expect("identity")
+    }
+
+    /// The certificate in DER, as a server presents it.
+    fn der(&self) -> Vec<u8> {
+        CertificateDer::from_pem_slice(self.cert.as_bytes())
+            .expect("leaf PEM")
+            .to_vec()
     }
 }
 
@@ -557,6 +566,7 @@ fn mtls_server(srec: &Arc<Recorder>, ca: &Ca, client_ca: &Ca, optional: bool) ->
         identity: Some(server_leaf(ca).identity()),
         client_roots: vec![client_ca.der().clone()],
         client_cert_optional: optional,
+        ..ServerTls::default()
     };
     tls_server(srec, tls)
 }
@@ -686,6 +696,177 @@ fn bad_identities_and_impossible_tls_options_are_errors_at_once() {
         other => panic!("expected ConnectError::Tls, got {:?}", other.map(|_| ())),
     }
     assert_eq!(crec.count(), 0);
+}
+
+// ---------------------------------------------------------------------------
+// Certificates replaced while the server runs, and chosen by server name
+// ---------------------------------------------------------------------------
+
+/// The certificate `server` presents to a TLS client that asks for `name`
+/// (a DNS name goes out as SNI; an IP address sends no name), in DER.
+fn presented(server: &Server, name: &str) -> Vec<u8> {
+    let any = ClientTls {
+        verify: false,
+        ..ClientTls::default()
+    };
+    let name = ServerName::try_from(name.to_string()).expect("server name");
+    let mut tls = rustls::ClientConnection::new(any.build().expect("config"), name).expect("TLS");
+    let mut tcp = std::net::TcpStream::connect(server.local_addr()).expect("connect");
+    tcp.set_read_timeout(Some(WAIT)).expect("timeout");
+    while tls.is_handshaking() {
+        tls.complete_io(&mut tcp).expect("TLS handshake");
+    }
+    tls.peer_certificates().expect("a certificate")[0].to_vec()
+}
+
+#[test]
+fn a_reloaded_certificate_serves_new_handshakes_while_open_connections_go_on() {
+    let (ca_a, ca_b) = (new_ca("reload CA A"), new_ca("reload CA B"));
+    let (a, b) = (server_leaf(&ca_a), server_leaf(&ca_b));
+    let srec = Recorder::echo();
+    let server = tls_server(&srec, presenting(a.identity()));
+    assert_eq!(presented(&server, "localhost"), a.der());
+    let crec = Recorder::new();
+    let before = open(
+        &wss(&server, "localhost"),
+        trusting(&[ca_a.der(), ca_b.der()]),
+        &crec,
+    );
+
+    server.reload_tls(None, &b.identity()).expect("reload");
+    assert_eq!(presented(&server, "localhost"), b.der());
+    assert_eq!(presented(&server, "127.0.0.1"), b.der());
+    tls_refused(
+        &wss(&server, "localhost"),
+        trusting(&[ca_a.der()]),
+        "not signed by a trusted CA",
+    );
+    let after_rec = Recorder::new();
+    let after = open(
+        &wss(&server, "localhost"),
+        trusting(&[ca_b.der()]),
+        &after_rec,
+    );
+    after.send_text(b"new pair").expect("send");
+    assert_eq!(
+        after_rec.wait_message(&after, 0),
+        Ev::Text(b"new pair".to_vec())
+    );
+    // The connection made with the old pair still echoes.
+    before.send_text(b"old pair").expect("send");
+    assert_eq!(
+        crec.wait_message(&before, 0),
+        Ev::Text(b"old pair".to_vec())
+    );
+
+    // A reload that is refused changes nothing.
+    let other = signed(params(&["other.test"]), &ca_a);
+    let e = server
+        .reload_tls(Some("one.test"), &other.identity())
+        .expect_err("a certificate for another name");
+    assert!(e.contains("not valid for the name 'one.test'"), "{e}");
+    assert_eq!(presented(&server, "one.test"), b.der());
+    assert!(before.failure().is_none() && after.failure().is_none());
+
+    // A plain server has no certificate to replace.
+    let plain =
+        Server::listen("127.0.0.1", 0, ServerConfig::default(), Recorder::new()).expect("listen");
+    let e = plain
+        .reload_tls(None, &a.identity())
+        .expect_err("a plain server");
+    assert!(e.contains("does not speak TLS"), "{e}");
+}
+
+#[test]
+fn certificates_by_server_name_fall_back_to_the_default_and_reload_by_name() {
+    let ca = new_ca("SNI CA");
+    let default = server_leaf(&ca);
+    let one = signed(params(&["one.test"]), &ca);
+    let two = signed(params(&["*.two.test"]), &ca);
+    let mut tls = presenting(default.identity());
+    tls.add_sni("One.Test", one.identity()).expect("one.test");
+    tls.add_sni("a.two.test", two.identity())
+        .expect("a wildcard certificate");
+    for (name, why) in [
+        ("127.0.0.1", "is an IP address"),
+        ("not a name", "not a valid DNS name"),
+        ("three.test", "not valid for the name 'three.test'"),
+    ] {
+        let e = tls.add_sni(name, one.identity()).expect_err(name);
+        assert!(e.contains(why), "{name}: {e}");
+    }
+    let srec = Recorder::echo();
+    let server = tls_server(&srec, tls);
+
+    assert_eq!(presented(&server, "one.test"), one.der());
+    assert_eq!(
+        presented(&server, "ONE.test"),
+        one.der(),
+        "names ignore case"
+    );
+    assert_eq!(presented(&server, "a.two.test"), two.der());
+    assert_eq!(
+        presented(&server, "b.two.test"),
+        default.der(),
+        "exact names only"
+    );
+    assert_eq!(presented(&server, "localhost"), default.der());
+    assert_eq!(presented(&server, "127.0.0.1"), default.der(), "no SNI");
+
+    // Reloading one name leaves the others; an unknown name is added.
+    let one_again = signed(params(&["one.test"]), &ca);
+    server
+        .reload_tls(Some("one.test"), &one_again.identity())
+        .expect("reload one.test");
+    let three = signed(params(&["three.test"]), &ca);
+    server
+        .reload_tls(Some("three.test"), &three.identity())
+        .expect("add three.test");
+    assert_eq!(presented(&server, "one.test"), one_again.der());
+    assert_eq!(presented(&server, "three.test"), three.der());
+    assert_eq!(presented(&server, "a.two.test"), two.der());
+    assert_eq!(presented(&server, "localhost"), default.der());
+
+    // Certificates by name alone leave clients without a name nothing: refused.
+    let mut tls = ServerTls::default();
+    tls.add_sni("one.test", one.identity()).expect("one.test");
+    let config = ServerConfig {
+        tls,
+        ..ServerConfig::default()
+    };
+    let e = Server::listen("127.0.0.1", 0, config, Recorder::new())
+        .err()
+        .expect("listen must fail");
+    assert!(
+        e.to_string().contains("no default server certificate"),
+        "{e}"
+    );
+}
+
+#[test]
+fn wss_clients_get_the_certificate_of_the_name_they_connect_to() {
+    let (ca_a, ca_b) = (new_ca("default CA"), new_ca("localhost CA"));
+    let mut tls = presenting(server_leaf(&ca_a).identity());
+    tls.add_sni("localhost", server_leaf(&ca_b).identity())
+        .expect("localhost");
+    let srec = Recorder::echo();
+    let server = tls_server(&srec, tls);
+    // By name the client sends SNI and gets B's certificate; by address it
+    // sends none and gets the default, A's.
+    for (host, ca, other) in [("localhost", &ca_b, &ca_a), ("127.0.0.1", &ca_a, &ca_b)] {
+        let crec = Recorder::new();
+        let client = open(&wss(&server, host), trusting(&[ca.der()]), &crec);
+        client.send_text(host.as_bytes()).expect("send");
+        assert_eq!(
+            crec.wait_message(&client, 0),
+            Ev::Text(host.as_bytes().to_vec())
+        );
+        tls_refused(
+            &wss(&server, host),
+            trusting(&[other.der()]),
+            "not signed by a trusted CA",
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -1,9 +1,12 @@
 //! TLS options of servers and clients: certificates, keys and trusted CAs as
 //! PEM files or PEM in memory. Each is parsed when it is set, so a wrong file
 //! is reported by the setter (`WS_ERR_TLS`, with the reason in the last error).
+//! A running server's certificates can be replaced (`ws_server_reload_tls_*`).
 
 use super::config::{with, ws_client_config, ws_server_config};
-use super::status::{ws_status, Failure, WS_ERR_TLS};
+use super::handle::handle;
+use super::server::ws_server;
+use super::status::{guard_status, ws_status, Failure, WS_ERR_BAD_STATE, WS_ERR_TLS};
 use super::{bytes, text};
 use crate::transport::tls::{certificates_from_pem, read_file, Identity};
 use rustls::pki_types::CertificateDer;
@@ -80,6 +83,46 @@ pub unsafe extern "C" fn ws_server_config_set_tls_cert_pem(
     })
 }
 
+/// Presents the certificate chain and key in these PEM files (as
+/// `ws_server_config_set_tls_cert_file` reads them) to clients that ask for
+/// `hostname` (SNI, matched without regard to case); other clients, and
+/// those that send no name (as clients connecting to an IP address do), get
+/// the certificate of `ws_server_config_set_tls_cert_file`, which must be set
+/// too. Call once per name; a second call for a name replaces its pair.
+/// `WS_ERR_TLS` when a file is unreadable or holds no certificate or key, the
+/// key does not belong to the certificate, `hostname` is not a DNS name (an
+/// IP address is not), or the certificate is not valid for `hostname`.
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_config_add_tls_sni_cert_file(
+    cfg: *mut ws_server_config,
+    hostname: *const c_char,
+    cert_file: *const c_char,
+    key_file: *const c_char,
+) -> ws_status {
+    with(cfg, |c| {
+        let hostname = text(hostname, "hostname")?;
+        let identity = identity_from_files(cert_file, key_file)?;
+        c.inner.tls.add_sni(hostname, identity).map_err(tls_failure)
+    })
+}
+
+/// As `ws_server_config_add_tls_sni_cert_file`, with the PEM text in memory.
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_config_add_tls_sni_cert_pem(
+    cfg: *mut ws_server_config,
+    hostname: *const c_char,
+    cert_pem: *const u8,
+    cert_len: usize,
+    key_pem: *const u8,
+    key_len: usize,
+) -> ws_status {
+    with(cfg, |c| {
+        let hostname = text(hostname, "hostname")?;
+        let identity = identity_from_pem(cert_pem, cert_len, key_pem, key_len)?;
+        c.inner.tls.add_sni(hostname, identity).map_err(tls_failure)
+    })
+}
+
 /// Asks clients for a certificate and accepts those issued by the CAs in this
 /// PEM file (mutual TLS); may be called again to add CAs. Clients without an
 /// acceptable certificate fail the TLS handshake, unless
@@ -118,6 +161,92 @@ pub unsafe extern "C" fn ws_server_config_set_tls_client_cert_optional(
     with(cfg, |c| {
         c.inner.tls.client_cert_optional = optional != 0;
         Ok(())
+    })
+}
+
+/// Replaces, on a running server, the certificate for `hostname` (SNI) with
+/// `identity` when `hostname` is given, the default certificate otherwise.
+unsafe fn reload(
+    server: *const ws_server,
+    hostname: Option<*const c_char>,
+    identity: impl FnOnce() -> Result<Identity, Failure>,
+) -> ws_status {
+    guard_status(|| {
+        let server = &handle(server)?.server;
+        let hostname = hostname.map(|h| text(h, "hostname")).transpose()?;
+        let identity = identity()?;
+        server.reload_tls(hostname, &identity).map_err(|e| {
+            let status = if server.is_secure() {
+                WS_ERR_TLS
+            } else {
+                WS_ERR_BAD_STATE
+            };
+            Failure::new(status, e)
+        })
+    })
+}
+
+/// Replaces the default certificate chain and key of a running TLS server
+/// (the pair of `ws_server_config_set_tls_cert_file`) with those in these
+/// PEM files, e.g. after a renewal: every TLS handshake whose first message
+/// arrives after this returns presents the new pair; connections already open
+/// (or further in their handshake) keep the one they got. May be called from
+/// any thread, including from a callback. On failure nothing changes: `WS_ERR_TLS` when a
+/// file is unreadable or holds no certificate or key, or the key does not
+/// belong to the certificate; `WS_ERR_BAD_STATE` when the server was started
+/// without TLS.
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_reload_tls_cert_file(
+    server: *const ws_server,
+    cert_file: *const c_char,
+    key_file: *const c_char,
+) -> ws_status {
+    reload(server, None, || identity_from_files(cert_file, key_file))
+}
+
+/// As `ws_server_reload_tls_cert_file`, with the PEM text in memory.
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_reload_tls_cert_pem(
+    server: *const ws_server,
+    cert_pem: *const u8,
+    cert_len: usize,
+    key_pem: *const u8,
+    key_len: usize,
+) -> ws_status {
+    reload(server, None, || {
+        identity_from_pem(cert_pem, cert_len, key_pem, key_len)
+    })
+}
+
+/// As `ws_server_reload_tls_cert_file`, for the certificate presented to
+/// clients asking for `hostname` (SNI); a name the server had no certificate
+/// for is added. Also `WS_ERR_TLS` when `hostname` is not a DNS name or the
+/// certificate is not valid for it (see
+/// `ws_server_config_add_tls_sni_cert_file`).
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_reload_tls_sni_cert_file(
+    server: *const ws_server,
+    hostname: *const c_char,
+    cert_file: *const c_char,
+    key_file: *const c_char,
+) -> ws_status {
+    reload(server, Some(hostname), || {
+        identity_from_files(cert_file, key_file)
+    })
+}
+
+/// As `ws_server_reload_tls_sni_cert_file`, with the PEM text in memory.
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_reload_tls_sni_cert_pem(
+    server: *const ws_server,
+    hostname: *const c_char,
+    cert_pem: *const u8,
+    cert_len: usize,
+    key_pem: *const u8,
+    key_len: usize,
+) -> ws_status {
+    reload(server, Some(hostname), || {
+        identity_from_pem(cert_pem, cert_len, key_pem, key_len)
     })
 }
 

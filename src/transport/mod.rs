@@ -21,6 +21,7 @@ pub mod runtime;
 mod scheduler;
 mod serve;
 pub mod server;
+pub mod server_certs;
 mod stream;
 pub mod tls;
 pub mod upgrade;

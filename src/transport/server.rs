@@ -4,6 +4,8 @@
 use super::connection::Connection;
 use super::opening::supervised;
 use super::serve::serve;
+use super::server_certs::ServerCerts;
+use super::tls::Identity;
 use super::{runtime, Handler, ServerConfig};
 use std::collections::HashMap;
 use std::io;
@@ -21,6 +23,8 @@ use tokio_rustls::TlsAcceptor;
 pub struct Server {
     shared: Arc<Shared>,
     local: SocketAddr,
+    /// The certificates presented, when the server speaks TLS.
+    certs: Option<Arc<ServerCerts>>,
 }
 
 pub(super) struct Shared {
@@ -68,11 +72,14 @@ impl Server {
         config: ServerConfig,
         handler: Arc<dyn Handler>,
     ) -> io::Result<Server> {
-        let tls = config
+        let setup = config
             .tls
             .build()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?
-            .map(TlsAcceptor::from);
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let (tls, certs) = match setup {
+            Some(setup) => (Some(TlsAcceptor::from(setup.config)), Some(setup.certs)),
+            None => (None, None),
+        };
         let (_, rt) = runtime::pick()?;
         let addrs: Vec<SocketAddr> = (host, port)
             .to_socket_addrs()
@@ -112,7 +119,11 @@ impl Server {
             stop,
         });
         rt.spawn(accept_loop(listener, shared.clone(), stop_rx));
-        Ok(Server { shared, local })
+        Ok(Server {
+            shared,
+            local,
+            certs,
+        })
     }
 
     /// The bound address (with the port picked when 0 was asked for).
@@ -147,6 +158,26 @@ impl Server {
     /// True when the server speaks TLS.
     pub fn is_secure(&self) -> bool {
         self.shared.tls.is_some()
+    }
+
+    /// Presents `identity` to the TLS handshakes that start from now on:
+    /// with `hostname`, to clients asking for that server name (SNI; added
+    /// when the server had no certificate for it), without, to the others.
+    /// Open connections keep the certificate they were made with. An error,
+    /// and no change, when the server does not speak TLS or `hostname` does
+    /// not suit the certificate.
+    pub fn reload_tls(&self, hostname: Option<&str>, identity: &Identity) -> Result<(), String> {
+        let certs = self.certs.as_ref().ok_or(
+            "the server does not speak TLS: only a server started with a certificate \
+             can change it",
+        )?;
+        match hostname {
+            Some(name) => certs.replace_named(name, identity),
+            None => {
+                certs.replace_default(identity);
+                Ok(())
+            }
+        }
     }
 
     /// Stops accepting and closes every connection with 1001 (going away).

@@ -3,6 +3,7 @@
 //! show at once), the rustls configs built from them, and TLS failures turned
 //! into sentences that say what to fix.
 
+use super::server_certs::{sni_name, ServerCerts};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
@@ -10,6 +11,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::sign::CertifiedKey;
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -46,7 +48,9 @@ pub fn certificates_from_pem(
 /// A certificate chain (leaf first) with its private key, checked to match.
 #[derive(Clone)]
 pub struct Identity {
-    chain: Vec<CertificateDer<'static>>,
+    /// The chain with the key loaded for signing, as a server presents it.
+    certified: Arc<CertifiedKey>,
+    /// The key itself, as a client's certificate needs it.
     key: Arc<PrivateKeyDer<'static>>,
 }
 
@@ -55,7 +59,7 @@ impl fmt::Debug for Identity {
         write!(
             f,
             "Identity({} certificate(s), key hidden)",
-            self.chain.len()
+            self.certified.cert.len()
         )
     }
 }
@@ -76,11 +80,12 @@ impl Identity {
             .key_provider
             .load_private_key(key.clone_key())
             .map_err(|e| format!("private key: unusable ({e})"))?;
-        CertifiedKey::new(chain.clone(), signer)
+        let certified = CertifiedKey::new(chain, signer);
+        certified
             .keys_match()
             .map_err(|_| "the private key does not belong to the certificate".to_string())?;
         Ok(Identity {
-            chain,
+            certified: Arc::new(certified),
             key: Arc::new(key),
         })
     }
@@ -94,7 +99,12 @@ impl Identity {
     }
 
     fn parts(&self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
-        (self.chain.clone(), self.key.clone_key())
+        (self.certified.cert.clone(), self.key.clone_key())
+    }
+
+    /// The chain and its signing key, as a server presents them.
+    pub(crate) fn certified(&self) -> &Arc<CertifiedKey> {
+        &self.certified
     }
 }
 
@@ -176,8 +186,12 @@ impl ClientTls {
 /// TLS options of a server. The server speaks TLS when `identity` is set.
 #[derive(Debug, Clone, Default)]
 pub struct ServerTls {
-    /// The server's certificate chain and key.
+    /// The server's certificate chain and key: presented to clients that send
+    /// no server name (SNI), or one with no certificate in `sni`.
     pub identity: Option<Identity>,
+    /// Certificates by the server name clients ask for (SNI); fill it with
+    /// [`ServerTls::add_sni`], which checks the names.
+    pub sni: BTreeMap<String, Identity>,
     /// CAs whose client certificates are accepted; empty: no client certificates asked for.
     pub client_roots: Vec<CertificateDer<'static>>,
     /// With `client_roots`: true lets clients without a certificate in (those
@@ -186,12 +200,37 @@ pub struct ServerTls {
     pub client_cert_optional: bool,
 }
 
+/// What a TLS server runs with: the rustls config, and the certificates it
+/// presents, which stay replaceable while it runs.
+pub struct ServerTlsSetup {
+    /// The config handshakes are made with.
+    pub config: Arc<rustls::ServerConfig>,
+    /// The certificates behind `config`'s certificate resolver.
+    pub certs: Arc<ServerCerts>,
+}
+
 impl ServerTls {
+    /// Presents `identity` to clients asking for `hostname` (SNI), replacing
+    /// any certificate given for that name before. An error when `hostname`
+    /// is not a DNS name or the certificate is not valid for it.
+    pub fn add_sni(&mut self, hostname: &str, identity: Identity) -> Result<(), String> {
+        let name = sni_name(hostname, &identity)?;
+        self.sni.insert(name, identity);
+        Ok(())
+    }
+
     /// The rustls server config, or `None` when TLS is not configured.
-    pub fn build(&self) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
+    pub fn build(&self) -> Result<Option<ServerTlsSetup>, String> {
         let Some(identity) = &self.identity else {
             if !self.client_roots.is_empty() {
                 return Err("a client CA was set but no server certificate and key".into());
+            }
+            if !self.sni.is_empty() {
+                return Err(
+                    "certificates for server names (SNI) were set but no default \
+                            server certificate and key (for clients that send no name)"
+                        .into(),
+                );
             }
             return Ok(None);
         };
@@ -219,11 +258,12 @@ impl ServerTls {
                     .map_err(|e| format!("client certificate verification: {e}"))?,
             )
         };
-        let (chain, key) = identity.parts();
-        let config = builder
-            .with_single_cert(chain, key)
-            .map_err(|e| format!("server certificate: {e}"))?;
-        Ok(Some(Arc::new(config)))
+        let certs = Arc::new(ServerCerts::new(identity, &self.sni)?);
+        let config = builder.with_cert_resolver(certs.clone());
+        Ok(Some(ServerTlsSetup {
+            config: Arc::new(config),
+            certs,
+        }))
     }
 }
 

@@ -3,14 +3,17 @@
  * made at run time with the openssl command in a temporary directory: a CA, a
  * second unrelated CA, a server certificate for localhost / 127.0.0.1, client
  * certificates, a certificate for another name, an expired one and one not
- * valid yet.
+ * valid yet, and a second server certificate for localhost / 127.0.0.1 signed
+ * by the second CA.
  *
  * Covers every TLS setter (with its NULL and error paths), ws_server_is_secure,
  * ws_conn_is_secure, ws_handshake_is_secure, round trips with the CA from a
  * file and from memory, the failures a client reports (untrusted CA, wrong
  * name, expired, not yet valid, plain server, refused client certificate) as
- * WS_ERR_TLS + close code 1015, mutual TLS (required and optional), and
- * ws_client_config_dangerous_disable_tls_verification.
+ * WS_ERR_TLS + close code 1015, mutual TLS (required and optional),
+ * ws_client_config_dangerous_disable_tls_verification, certificates replaced
+ * on a running server (ws_server_reload_tls_*: refused pairs change nothing,
+ * open connections keep theirs), and certificates by server name (SNI).
  *
  * Prints one line per check and, last, exactly one line "N passed, M failed";
  * exits non-zero when a check failed.
@@ -46,7 +49,9 @@ typedef struct {
 } pem_file;
 
 static pem_file g_pems[] = {{"ca.pem", NULL, 0},     {"ca2.pem", NULL, 0},    {"server.pem", NULL, 0},
-                            {"server.key", NULL, 0}, {"client.pem", NULL, 0}, {"client.key", NULL, 0}};
+                            {"server.key", NULL, 0}, {"client.pem", NULL, 0}, {"client.key", NULL, 0},
+                            {"server2.pem", NULL, 0}, {"server2.key", NULL, 0}, {"other.pem", NULL, 0},
+                            {"other.key", NULL, 0}};
 
 static const pem_file *PEM(const char *name) {
   for (size_t i = 0; i < sizeof g_pems / sizeof g_pems[0]; i++)
@@ -94,6 +99,7 @@ static int make_certificates(void) {
       "cli='basicConstraints=CA:FALSE\\nextendedKeyUsage=clientAuth\\n'\n"
       "leaf server localhost ca 2 \"${srv}subjectAltName=DNS:localhost,IP:127.0.0.1\\n\"\n"
       "leaf other other.example ca 3 \"${srv}subjectAltName=DNS:other.example\\n\"\n"
+      "leaf server2 localhost ca2 6 \"${srv}subjectAltName=DNS:localhost,IP:127.0.0.1\\n\"\n"
       "leaf client 'test client' ca 4 \"$cli\"\n"
       "leaf client2 'client of the other CA' ca2 5 \"$cli\"\n"
       "openssl req -x509 $ec -keyout rogue.key -out rogue.pem -days 3650 -subj '/CN=self-signed client'\n"
@@ -771,6 +777,195 @@ static void test_mutual_tls(void) {
   rec_destroy(&sr);
 }
 
+/* ------------------------------------------------------------ reload and SNI */
+
+/* A client config trusting only the CA in `ca_file` (in g_dir). */
+static ws_client_config *trusting_only(const char *ca_file) {
+  ws_client_config *cfg = ws_client_config_new();
+  ws_client_config_set_tls_system_roots(cfg, 0);
+  int st = ws_client_config_add_tls_ca_file(cfg, F(ca_file));
+  CHECK(st == WS_STATUS_OK, "add_tls_ca_file(%s) (%s)", ca_file, st ? last_msg() : "ok");
+  return cfg;
+}
+
+/* `c` sends `what` as text and gets it back (the server echoes). */
+static void echoes(const char *what, ws_conn *c, rec *cr) {
+  int before = rec_get(cr, &cr->n_msg);
+  size_t len = strlen(what);
+  CHECK_STATUS(ws_conn_send_text(c, what, len), WS_STATUS_OK, "send text");
+  CHECK(rec_wait(cr, &cr->n_msg, before + 1, WAIT_MS) && msg_is(cr, WS_MESSAGE_TEXT, what, len), "%s: echoed",
+        what);
+}
+
+/* A client of `srv` at `host` trusting only `ca_file`, open (NULL when it
+ * is not); free it with ws_client_free. */
+static ws_client *open_client(const char *what, const char *host, ws_server *srv, const char *ca_file, rec *cr) {
+  ws_client_config *cfg = trusting_only(ca_file);
+  ws_client *cl = wss_connect(host, srv, "/", cfg, cr);
+  ws_client_config_free(cfg);
+  char d[256];
+  snprintf(d, sizeof d, "%s: the client opens", what);
+  if (cl && !CHECK_STATUS(ws_conn_wait_open(ws_client_conn(cl), WAIT_MS), WS_STATUS_OK, d)) {
+    ws_client_free(cl);
+    return NULL;
+  }
+  return cl;
+}
+
+/* A client at `host` trusting only `ca_file` opens, is echoed and closes. */
+static void served(const char *what, const char *host, ws_server *srv, const char *ca_file) {
+  rec cr;
+  rec_init(&cr, "client");
+  ws_client *cl = open_client(what, host, srv, ca_file, &cr);
+  if (cl) {
+    ws_conn *c = ws_client_conn(cl);
+    echoes(what, c, &cr);
+    CHECK(ws_conn_close(c, 1000, NULL) == WS_STATUS_OK && ws_conn_wait_closed(c, WAIT_MS) == WS_STATUS_OK,
+          "%s: closes", what);
+  }
+  ws_client_free(cl);
+  rec_destroy(&cr);
+}
+
+/* A client at `host` trusting only `ca_file` refuses the server's certificate. */
+static void refused(const char *what, const char *host, ws_server *srv, const char *ca_file) {
+  rec cr;
+  rec_init(&cr, "client");
+  ws_client_config *cfg = trusting_only(ca_file);
+  ws_client *cl = wss_connect(host, srv, "/", cfg, &cr);
+  ws_client_config_free(cfg);
+  if (cl) expect_tls_failure(what, NULL, NULL, cl, &cr, "not signed by a trusted CA");
+  ws_client_free(cl);
+  rec_destroy(&cr);
+}
+
+static void test_reload(void) {
+  note("reloading a running server's certificate: new handshakes get it, open connections keep theirs");
+  rec sr, br;
+  rec_init(&sr, "server");
+  rec_init(&br, "before");
+  sr.echo = 1;
+  ws_server *srv = tls_server("server.pem", "server.key", &sr);
+  ws_client *before = srv ? open_client("before the reload, CA 1", "127.0.0.1", srv, "ca.pem", &br) : NULL;
+  if (!before) goto out;
+
+  const char *cert2 = F("server2.pem"), *key2 = F("server2.key");
+  EXPECT_STATUS(ws_server_reload_tls_cert_file(NULL, cert2, key2), WS_ERR_NULL, "reload_tls_cert_file(NULL server)");
+  EXPECT_STATUS(ws_server_reload_tls_cert_file(srv, NULL, key2), WS_ERR_NULL, "reload_tls_cert_file(NULL cert)");
+  EXPECT_STATUS(ws_server_reload_tls_cert_file(srv, cert2, NULL), WS_ERR_NULL, "reload_tls_cert_file(NULL key)");
+  EXPECT_STATUS(ws_server_reload_tls_cert_file(srv, F("missing.pem"), key2), WS_ERR_TLS,
+                "reload_tls_cert_file(missing file)");
+  CHECK(contains(ws_last_error_message(), "missing.pem"), "the message names the file (\"%s\")", last_msg());
+  EXPECT_STATUS(ws_server_reload_tls_cert_file(srv, cert2, F("server.key")), WS_ERR_TLS,
+                "reload_tls_cert_file(a key that does not match)");
+  CHECK(contains(ws_last_error_message(), "does not belong"), "the message says the key does not belong (\"%s\")",
+        last_msg());
+  EXPECT_STATUS(ws_server_reload_tls_cert_pem(srv, (const uint8_t *)"garbage", 7, pem_data("server2.key"),
+                                              pem_len("server2.key")),
+                WS_ERR_TLS, "reload_tls_cert_pem(text without a certificate)");
+  CHECK(contains(ws_last_error_message(), "no certificate"), "the message says there is no certificate (\"%s\")",
+        last_msg());
+  EXPECT_STATUS(ws_server_reload_tls_cert_pem(srv, pem_data("server2.pem"), pem_len("server2.pem"), NULL, 0),
+                WS_ERR_TLS, "reload_tls_cert_pem(empty key)");
+  served("after refused reloads the server keeps CA 1's certificate", "127.0.0.1", srv, "ca.pem");
+
+  EXPECT_STATUS(ws_server_reload_tls_cert_file(srv, cert2, key2), WS_STATUS_OK, "reload_tls_cert_file(server2)");
+  refused("after the reload, a client trusting only CA 1", "127.0.0.1", srv, "ca.pem");
+  served("after the reload, a client trusting only CA 2", "127.0.0.1", srv, "ca2.pem");
+  echoes("the connection opened before the reload still echoes", ws_client_conn(before), &br);
+
+  EXPECT_STATUS(ws_server_reload_tls_cert_pem(srv, pem_data("server.pem"), pem_len("server.pem"),
+                                              pem_data("server.key"), pem_len("server.key")),
+                WS_STATUS_OK, "reload_tls_cert_pem(server)");
+  served("reloaded from memory, CA 1 again", "127.0.0.1", srv, "ca.pem");
+  CHECK(ws_conn_state(ws_client_conn(before)) == WS_STATE_OPEN && rec_get(&br, &br.n_error) == 0,
+        "the connection opened first is still open, without an error");
+
+  ws_server *plain = ws_server_listen("127.0.0.1", 0, NULL, &CB, NULL);
+  EXPECT_STATUS(ws_server_reload_tls_cert_file(plain, cert2, key2), WS_ERR_BAD_STATE,
+                "reload_tls_cert_file on a server without TLS");
+  CHECK(contains(ws_last_error_message(), "does not speak TLS"), "the message says why (\"%s\")", last_msg());
+  EXPECT_STATUS(ws_server_reload_tls_sni_cert_file(plain, "localhost", cert2, key2), WS_ERR_BAD_STATE,
+                "reload_tls_sni_cert_file on a server without TLS");
+  ws_server_free(plain);
+out:
+  ws_client_free(before);
+  ws_server_free(srv);
+  rec_destroy(&br);
+  rec_destroy(&sr);
+}
+
+static void test_sni(void) {
+  note("certificates by server name (SNI): setters, the default for other clients, reload by name");
+  ws_server_config *cfg = ws_server_config_new();
+  const char *cert2 = F("server2.pem"), *key2 = F("server2.key");
+  EXPECT_STATUS(ws_server_config_add_tls_sni_cert_file(NULL, "localhost", cert2, key2), WS_ERR_NULL,
+                "add_tls_sni_cert_file(NULL cfg)");
+  EXPECT_STATUS(ws_server_config_add_tls_sni_cert_file(cfg, NULL, cert2, key2), WS_ERR_NULL,
+                "add_tls_sni_cert_file(NULL hostname)");
+  EXPECT_STATUS(ws_server_config_add_tls_sni_cert_file(cfg, "localhost", F("missing.pem"), key2), WS_ERR_TLS,
+                "add_tls_sni_cert_file(missing file)");
+  EXPECT_STATUS(ws_server_config_add_tls_sni_cert_file(cfg, "localhost", cert2, F("server.key")), WS_ERR_TLS,
+                "add_tls_sni_cert_file(a key that does not match)");
+  CHECK(contains(ws_last_error_message(), "does not belong"), "the message says the key does not belong (\"%s\")",
+        last_msg());
+  EXPECT_STATUS(ws_server_config_add_tls_sni_cert_file(cfg, "127.0.0.1", cert2, key2), WS_ERR_TLS,
+                "add_tls_sni_cert_file(an IP address)");
+  CHECK(contains(ws_last_error_message(), "IP address"), "the message says names only (\"%s\")", last_msg());
+  EXPECT_STATUS(ws_server_config_add_tls_sni_cert_file(cfg, "other.example", cert2, key2), WS_ERR_TLS,
+                "add_tls_sni_cert_file(a name the certificate is not for)");
+  CHECK(contains(ws_last_error_message(), "not valid for the name 'other.example'"), "the message names it (\"%s\")",
+        last_msg());
+  EXPECT_STATUS(ws_server_config_add_tls_sni_cert_pem(cfg, "localhost", (const uint8_t *)"garbage", 7,
+                                                      pem_data("server2.key"), pem_len("server2.key")),
+                WS_ERR_TLS, "add_tls_sni_cert_pem(text without a certificate)");
+  EXPECT_STATUS(ws_server_config_add_tls_sni_cert_file(cfg, "LocalHost", cert2, key2), WS_STATUS_OK,
+                "add_tls_sni_cert_file(LocalHost, server2)");
+  EXPECT_STATUS(ws_server_config_add_tls_sni_cert_pem(cfg, "other.example", pem_data("other.pem"),
+                                                      pem_len("other.pem"), pem_data("other.key"),
+                                                      pem_len("other.key")),
+                WS_STATUS_OK, "add_tls_sni_cert_pem(other.example)");
+  EXPECT_NULL_ERR(ws_server_listen("127.0.0.1", 0, cfg, &CB, NULL), WS_ERR_TLS,
+                  "ws_server_listen with certificates by name but no default");
+  CHECK(contains(ws_last_error_message(), "no default"), "the message says what is missing (\"%s\")", last_msg());
+  CHECK_STATUS(ws_server_config_set_tls_cert_file(cfg, F("server.pem"), F("server.key")), WS_STATUS_OK,
+               "set_tls_cert_file(server): the default");
+  rec sr;
+  rec_init(&sr, "server");
+  sr.echo = 1;
+  ws_server *srv = ws_server_listen("127.0.0.1", 0, cfg, &CB, &sr);
+  ws_server_config_free(cfg);
+  CHECK(srv != NULL, "the server with certificates by name listens (%s)", srv ? "ok" : last_msg());
+  if (!srv) goto out;
+
+  served("wss://localhost sends SNI and gets CA 2's certificate", "localhost", srv, "ca2.pem");
+  refused("wss://localhost with CA 1 alone", "localhost", srv, "ca.pem");
+  served("wss://127.0.0.1 sends no name and gets the default, CA 1's", "127.0.0.1", srv, "ca.pem");
+
+  EXPECT_STATUS(ws_server_reload_tls_sni_cert_file(srv, NULL, cert2, key2), WS_ERR_NULL,
+                "reload_tls_sni_cert_file(NULL hostname)");
+  EXPECT_STATUS(ws_server_reload_tls_sni_cert_file(srv, "127.0.0.1", cert2, key2), WS_ERR_TLS,
+                "reload_tls_sni_cert_file(an IP address)");
+  EXPECT_STATUS(ws_server_reload_tls_sni_cert_file(srv, "localhost", F("other.pem"), F("other.key")), WS_ERR_TLS,
+                "reload_tls_sni_cert_file(a certificate for another name)");
+  EXPECT_STATUS(ws_server_reload_tls_sni_cert_file(srv, "localhost", cert2, F("server.key")), WS_ERR_TLS,
+                "reload_tls_sni_cert_file(a key that does not match)");
+  served("refused reloads by name change nothing", "localhost", srv, "ca2.pem");
+
+  EXPECT_STATUS(ws_server_reload_tls_sni_cert_file(srv, "localhost", F("server.pem"), F("server.key")),
+                WS_STATUS_OK, "reload_tls_sni_cert_file(localhost, server)");
+  served("localhost after its reload gets CA 1's certificate", "localhost", srv, "ca.pem");
+  refused("localhost after its reload, CA 2 alone", "localhost", srv, "ca2.pem");
+  EXPECT_STATUS(ws_server_reload_tls_sni_cert_pem(srv, "localhost", pem_data("server2.pem"), pem_len("server2.pem"),
+                                                  pem_data("server2.key"), pem_len("server2.key")),
+                WS_STATUS_OK, "reload_tls_sni_cert_pem(localhost, server2)");
+  served("localhost reloaded from memory gets CA 2's again", "localhost", srv, "ca2.pem");
+  served("127.0.0.1 still gets the default", "127.0.0.1", srv, "ca.pem");
+out:
+  ws_server_free(srv);
+  rec_destroy(&sr);
+}
+
 /* ------------------------------------------------------------ main */
 
 int main(void) {
@@ -789,6 +984,8 @@ int main(void) {
     test_plain_is_not_secure();
     test_dangerous_no_verification();
     test_mutual_tls();
+    test_reload();
+    test_sni();
   }
   free_pems();
   /* Connecting to "localhost" resolves the name on one of tokio's blocking

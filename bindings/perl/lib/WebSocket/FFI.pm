@@ -26,6 +26,7 @@ use constant {
     WS_DISPATCH_POLL   => 1,
     WS_STATUS_OK       => 0,
     WS_ERR_INVALID_ARGUMENT => -2,
+    WS_ERR_BAD_STATE   => -15,
 };
 
 # Where the library is, in order: $LIBWEBSOCKET_PATH, the build tree this
@@ -117,10 +118,13 @@ my %functions = (
     ws_server_config_set_tls_cert_file      => [ [ 'opaque', 'string', 'string' ] => 'int' ],
     ws_server_config_add_tls_client_ca_file => [ [ 'opaque', 'string' ] => 'int' ],
     ws_server_config_set_tls_client_cert_optional => [ [ 'opaque', 'int' ] => 'int' ],
+    ws_server_config_add_tls_sni_cert_file  => [ [ 'opaque', 'string', 'string', 'string' ] => 'int' ],
 
     ws_server_listen           => [ [ 'string', 'uint16', 'opaque', 'opaque', 'opaque' ] => 'opaque' ],
     ws_server_port             => [ ['opaque'] => 'uint16' ],
     ws_server_is_secure        => [ ['opaque'] => 'int' ],
+    ws_server_reload_tls_cert_file     => [ [ 'opaque', 'string', 'string' ] => 'int' ],
+    ws_server_reload_tls_sni_cert_file => [ [ 'opaque', 'string', 'string', 'string' ] => 'int' ],
     ws_server_connection_count => [ ['opaque'] => 'size_t' ],
     ws_server_stop             => [ ['opaque'] => 'int' ],
     ws_server_free             => [ ['opaque'] => 'void' ],

@@ -17,8 +17,11 @@ my @EVENTS = qw( on_connect on_shutdown on_tick );
 my %OPTIONS = map { $_ => 1 } @EVENTS, qw(
   port host extensions compression_threshold subprotocol version silence_max
   tick_period timeout max_payload_size max_fragments_amount max_connections
-  ssl_cert_file ssl_key_file ssl_ca_file ssl_client_cert_optional fatal blocking
+  ssl_cert_file ssl_key_file ssl_sni ssl_ca_file ssl_client_cert_optional fatal blocking
 );
+
+# The arguments of reload_ssl.
+my %RELOAD_ARGS = map { $_ => 1 } qw( cert_file key_file hostname );
 
 # The error of the last failed class method call (new).
 my $CLASS_ERROR;
@@ -41,6 +44,8 @@ sub new {
       : defined $opts{port} && ( $opts{port} !~ /\A[0-9]+\z/ || $opts{port} > 65535 ) ? "port '$opts{port}' is not a port number"
       : defined $opts{tick_period} && !( $opts{tick_period} =~ /\A[0-9.]+\z/ && $opts{tick_period} > 0 ) ? 'tick_period must be a positive number of seconds'
       : defined $opts{silence_max} && $opts{silence_max} !~ /\A[0-9.]+\z/ ? 'silence_max must be a number of seconds'
+      : defined $opts{ssl_sni} && ( ref $opts{ssl_sni} ne 'HASH' || grep { ref ne 'HASH' } values %{ $opts{ssl_sni} } )
+      ? 'ssl_sni must be a hash reference: { server name => { cert_file => ..., key_file => ... } }'
       :                                                                   undef;
     if ($why) {
         $CLASS_ERROR = WebSocket::Exception->new( code => -2, message => "WebSocket::Server->new: $why" );
@@ -107,6 +112,10 @@ sub _configure {
     }
     if ( defined $self->{ssl_cert_file} || defined $self->{ssl_key_file} ) {
         $check->( ssl_cert_file => WebSocket::FFI::ws_server_config_set_tls_cert_file( $cfg, $self->{ssl_cert_file}, $self->{ssl_key_file} ) );
+    }
+    for my $name ( sort keys %{ $self->{ssl_sni} || {} } ) {
+        my $pair = $self->{ssl_sni}{$name};
+        $check->( "ssl_sni $name" => WebSocket::FFI::ws_server_config_add_tls_sni_cert_file( $cfg, $name, $pair->{cert_file}, $pair->{key_file} ) );
     }
     if ( defined $self->{ssl_ca_file} ) {
         $check->( ssl_ca_file => WebSocket::FFI::ws_server_config_add_tls_client_ca_file( $cfg, $self->{ssl_ca_file} ) );
@@ -234,6 +243,25 @@ sub is_ssl {
     my ($self) = @_;
     return WebSocket::FFI::ws_server_is_secure( $self->{server} ) > 0 ? 1 : 0 if $self->{server};
     return defined $self->{ssl_cert_file} ? 1 : 0;
+}
+
+sub reload_ssl {
+    my ( $self, %args ) = @_;
+    for my $key ( sort keys %args ) {
+        Carp::croak("WebSocket::Server->reload_ssl: unknown argument '$key'") unless $RELOAD_ARGS{$key};
+    }
+    my $server = $self->{server}
+      or return $self->_fail( WebSocket::FFI::WS_ERR_BAD_STATE, 'reload_ssl: the server is not listening' );
+    my ( $cert, $key, $name ) = @args{qw( cert_file key_file hostname )};
+    my $rc =
+      defined $name
+      ? WebSocket::FFI::ws_server_reload_tls_sni_cert_file( $server, $name, $cert, $key )
+      : WebSocket::FFI::ws_server_reload_tls_cert_file( $server, $cert, $key );
+    return $self->_fail_last('reload_ssl') if $rc < 0;
+    # A later listen (after shutdown) starts with these.
+    if   ( defined $name ) { $self->{ssl_sni} = { %{ $self->{ssl_sni} || {} }, $name => { cert_file => $cert, key_file => $key } } }
+    else                   { @$self{qw( ssl_cert_file ssl_key_file )} = ( $cert, $key ) }
+    return $self;
 }
 
 sub max_payload_size { defined $_[0]{max_payload_size} ? $_[0]{max_payload_size} : 32 << 20 }
@@ -461,6 +489,16 @@ Most connections at once (default 10000); further clients get HTTP 503.
 A certificate chain and its private key (PEM files): the port then speaks
 TLS only (wss://).
 
+=item ssl_sni
+
+Other certificates, chosen by the server name a client asks for (SNI): a
+hash reference C<< { 'chat.example.org' => { cert_file => ..., key_file =>
+... }, ... } >>. Names match without regard to case, exactly (no wildcard
+names; a wildcard certificate is fine). Clients asking for another name, or
+for none (as those connecting to an IP address do), get C<ssl_cert_file>,
+which must be given too. C<listen> fails when a name is not a DNS name, its
+certificate is not valid for it, or a key does not belong to its certificate.
+
 =item ssl_ca_file, ssl_client_cert_optional
 
 Asks clients for a certificate issued by these CAs (mutual TLS); with
@@ -560,6 +598,18 @@ The address given as C<host>, and the port listened on.
 =head2 is_ssl
 
 True when the server speaks TLS.
+
+=head2 reload_ssl( cert_file => $file, key_file => $file [, hostname => $name ] )
+
+Replaces the certificate of the listening server (the C<ssl_cert_file> pair,
+or with C<hostname> the C<ssl_sni> pair for that name, added when it had
+none), e.g. after a renewal. TLS handshakes from now on present the new
+pair; connections already open keep theirs. Returns the server, or C<undef>
+with C<error> set and the old pair still in use: an unreadable file, no
+certificate or key in it, a key that does not belong to the certificate, a
+name the certificate is not valid for (C<WS_ERR_TLS>), or a server that is
+not listening or not speaking TLS (C<WS_ERR_BAD_STATE>). A later C<listen>
+(after C<shutdown>) uses the reloaded files.
 
 =head2 max_payload_size
 

@@ -106,25 +106,30 @@ sub raw_ws_server {
 
 # make_certs($dir): writes ca.pem, server.pem and server.key (for localhost and
 # 127.0.0.1, signed by the CA) into $dir, as tests/examples.sh does, and a
-# client certificate client.pem + client.key signed by the same CA.
+# client certificate client.pem + client.key signed by the same CA. With
+# $prefix, every file name starts with it (a second, unrelated CA and its
+# certificates in the same directory). Returns the CA, server certificate and
+# key paths.
 sub make_certs {
-    my ($dir) = @_;
+    my ( $dir, $prefix ) = @_;
+    $prefix //= '';
+    $dir .= "/$prefix";
     my @ec = qw( -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes );
-    open my $san, '>', "$dir/san" or die "$dir/san: $!";
+    open my $san, '>', "${dir}san" or die "${dir}san: $!";
     print $san "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
     close $san;
-    open my $usage, '>', "$dir/client-ext" or die "$dir/client-ext: $!";
+    open my $usage, '>', "${dir}client-ext" or die "${dir}client-ext: $!";
     print $usage "extendedKeyUsage=clientAuth\n";    # an X.509 v3 certificate, as TLS wants
     close $usage;
     for my $cmd (
-        [ qw( openssl req -x509 ), @ec, '-keyout', "$dir/ca.key", '-out', "$dir/ca.pem", '-days', '2', '-subj', '/CN=test-ca',
+        [ qw( openssl req -x509 ), @ec, '-keyout', "${dir}ca.key", '-out', "${dir}ca.pem", '-days', '2', '-subj', "/CN=${prefix}test-ca",
           '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=keyCertSign' ],
-        [ qw( openssl req ), @ec, '-keyout', "$dir/server.key", '-out', "$dir/server.csr", qw( -subj /CN=localhost ) ],
-        [ qw( openssl x509 -req -in ), "$dir/server.csr", '-CA', "$dir/ca.pem", '-CAkey', "$dir/ca.key",
-          qw( -CAcreateserial -days 1 -extfile ), "$dir/san", '-out', "$dir/server.pem" ],
-        [ qw( openssl req ), @ec, '-keyout', "$dir/client.key", '-out', "$dir/client.csr", qw( -subj /CN=test-client ) ],
-        [ qw( openssl x509 -req -in ), "$dir/client.csr", '-CA', "$dir/ca.pem", '-CAkey', "$dir/ca.key",
-          qw( -CAcreateserial -days 1 -extfile ), "$dir/client-ext", '-out', "$dir/client.pem" ],
+        [ qw( openssl req ), @ec, '-keyout', "${dir}server.key", '-out', "${dir}server.csr", qw( -subj /CN=localhost ) ],
+        [ qw( openssl x509 -req -in ), "${dir}server.csr", '-CA', "${dir}ca.pem", '-CAkey', "${dir}ca.key",
+          qw( -CAcreateserial -days 1 -extfile ), "${dir}san", '-out', "${dir}server.pem" ],
+        [ qw( openssl req ), @ec, '-keyout', "${dir}client.key", '-out', "${dir}client.csr", qw( -subj /CN=test-client ) ],
+        [ qw( openssl x509 -req -in ), "${dir}client.csr", '-CA', "${dir}ca.pem", '-CAkey', "${dir}ca.key",
+          qw( -CAcreateserial -days 1 -extfile ), "${dir}client-ext", '-out', "${dir}client.pem" ],
       )
     {
         my $pid = fork // die "fork: $!";
@@ -136,7 +141,7 @@ sub make_certs {
         waitpid $pid, 0;
         die "@$cmd failed\n" if $?;
     }
-    return ( "$dir/ca.pem", "$dir/server.pem", "$dir/server.key" );
+    return ( "${dir}ca.pem", "${dir}server.pem", "${dir}server.key" );
 }
 
 1;
