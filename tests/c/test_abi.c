@@ -128,7 +128,10 @@ static void test_newer_program(void) {
   n.on_something_new = new_on_something;
   EXPECT_NULL_ERR(ws_server_listen("127.0.0.1", 0, NULL, &n.known, NULL), WS_ERR_NOT_SUPPORTED,
                   "a callback the library does not know, set");
-  CHECK(strstr(last_msg(), "callback 9") != NULL, "the message names it (%s)", last_msg());
+  /* Callbacks count from 1 after the size: the new one is the struct's next word. */
+  char named[32];
+  snprintf(named, sizeof named, "callback %zu", sizeof(ws_callbacks) / sizeof(void *));
+  CHECK(strstr(last_msg(), named) != NULL, "the message names it (%s)", last_msg());
   EXPECT_NULL_ERR(ws_client_connect("ws://127.0.0.1:1/", NULL, &n.known, NULL), WS_ERR_NOT_SUPPORTED,
                   "client: a callback the library does not know, set");
 }
