@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 /// A listening server (opaque). Free with `ws_server_free`.
 pub struct ws_server {
-    server: Server,
+    pub(super) server: Server,
     endpoint: Arc<Endpoint>,
 }
 
