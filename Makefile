@@ -18,7 +18,7 @@ lib:
 
 $(LIB): lib
 
-build/%: examples-c/%.c include/websocket.h lib
+build/%: examples-c/%.c $(wildcard examples-c/*.h) include/websocket.h lib
 	@mkdir -p build
 	$(CC) $(CFLAGS) -Iinclude $< -o $@ $(LDFLAGS)
 

@@ -1,10 +1,11 @@
 /*
  * autobahn_client: the client side of the Autobahn|Testsuite (wstest -m fuzzingserver).
  *
- *   autobahn_client --url ws://127.0.0.1:P --agent NAME [--deflate]
+ *   autobahn_client --url ws://127.0.0.1:P --agent NAME [--deflate] [--verbose]
  *
  * Without --url / --agent, the environment variables AUTOBAHN_URL and
  * AUTOBAHN_AGENT are used. --deflate offers permessage-deflate (RFC 7692).
+ * --verbose prints the library's log lines on stderr (see verbose.h).
  *
  * 1. URL/getCaseCount sends one text message, the number N of cases.
  * 2. For each case i in 1..N: connect to URL/runCase?case=i&agent=NAME and echo
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "verbose.h"
 #include "websocket.h"
 
 #define CASE_TIMEOUT_MS 60000                  /* some cases send 16 MiB messages */
@@ -85,7 +87,7 @@ static void url_encode(char *out, size_t cap, const char *s) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: autobahn_client --url ws://HOST:PORT --agent NAME [--deflate]\n");
+  fprintf(stderr, "usage: autobahn_client --url ws://HOST:PORT --agent NAME [--deflate] [--verbose]\n");
   exit(2);
 }
 
@@ -100,6 +102,8 @@ int main(int argc, char **argv) {
       agent = argv[++i];
     } else if (strcmp(argv[i], "--deflate") == 0) {
       deflate = 1;
+    } else if (strcmp(argv[i], "--verbose") == 0) {
+      verbose_logging();
     } else {
       usage();
     }

@@ -3,7 +3,7 @@
  * permessage-deflate (RFC 7692) from clients that offer it.
  *
  *   echo_server --host H --port P [--deflate] [--tls-cert F --tls-key F]
- *               [--static DIR] [--threads N]
+ *               [--static DIR] [--threads N] [--verbose]
  *
  * With --tls-cert and --tls-key (PEM files: certificate chain, private key)
  * the port speaks TLS only: wss:// and https://. With --static, requests that
@@ -11,6 +11,7 @@
  * browser can load a page from the server and open a WebSocket back to it
  * (examples-c/www is such a page). --threads N runs N I/O threads (0: one per
  * CPU; default: WS_IO_THREADS, else 1); connections are spread over them.
+ * --verbose prints the library's log lines on stderr (see verbose.h).
  *
  * A text message that is exactly "close-me" makes the server close that
  * connection with code 4000 and reason "bye". On SIGINT/SIGTERM it closes every
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "verbose.h"
 #include "websocket.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -48,7 +50,7 @@ static void on_message(void *user_data, ws_conn *conn, ws_message_type type,
 static void usage(void) {
   fprintf(stderr,
           "usage: echo_server --host H --port P [--deflate] "
-          "[--tls-cert F --tls-key F] [--static DIR] [--threads N]\n");
+          "[--tls-cert F --tls-key F] [--static DIR] [--threads N] [--verbose]\n");
   exit(2);
 }
 
@@ -66,6 +68,8 @@ int main(int argc, char **argv) {
       if (*end || port < 0 || port > 65535) usage();
     } else if (strcmp(argv[i], "--deflate") == 0) {
       deflate = 1;
+    } else if (strcmp(argv[i], "--verbose") == 0) {
+      verbose_logging();
     } else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc) {
       cert = argv[++i];
     } else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc) {

@@ -2,7 +2,7 @@
  * wscat: a small command-line WebSocket client (like `nc` for WebSockets).
  *
  *   wscat URL [--binary] [--deflate] [--ca F] [--subprotocol P]... [-H 'K: V']...
- *             [--origin O] [--proxy URL] [--insecure]
+ *             [--origin O] [--proxy URL] [--insecure] [--verbose]
  *
  * Connects to URL, then sends each line read from stdin (without its trailing
  * "\n") as one message: text by default, binary with --binary. A last line
@@ -11,7 +11,8 @@
  * after each one. -H adds a header to the opening request (may be repeated).
  * --deflate offers permessage-deflate. For wss:// URLs the server's certificate
  * is checked against the system's CAs plus the CA file given with --ca;
- * --insecure skips the check (never do this outside a test). --subprotocol
+ * --insecure skips the check (never do this outside a test). --verbose prints
+ * the library's log lines on stderr (see verbose.h). --subprotocol
  * offers a subprotocol (may be repeated; the chosen one is printed on stderr as
  * "wscat: subprotocol: P"). --origin sends an Origin header. --proxy goes
  * through an HTTP CONNECT proxy ("" for none); by default https_proxy /
@@ -46,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "verbose.h"
 #include "websocket.h"
 
 #define CLOSE_WAIT_MS 10000 /* > the library's 5 s close timeout */
@@ -110,7 +112,7 @@ static int is_closed(void) {
 static void usage(void) {
   fprintf(stderr,
           "usage: wscat URL [--binary] [--deflate] [--ca F] [--subprotocol P]... "
-          "[-H 'K: V']... [--origin O] [--proxy URL] [--insecure]\n");
+          "[-H 'K: V']... [--origin O] [--proxy URL] [--insecure] [--verbose]\n");
   exit(2);
 }
 
@@ -255,6 +257,8 @@ int main(int argc, char **argv) {
     } else if (strcmp(argv[i], "--proxy") == 0 && i + 1 < argc) {
       option(ws_client_config_set_proxy(cfg, argv[i + 1]), argv[i], argv[i + 1]);
       i++;
+    } else if (strcmp(argv[i], "--verbose") == 0) {
+      verbose_logging();
     } else if (strcmp(argv[i], "--insecure") == 0) {
       ws_client_config_dangerous_disable_tls_verification(cfg);
     } else if (argv[i][0] != '-' && !url) {

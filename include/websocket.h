@@ -315,6 +315,129 @@ typedef int ws_state;
 typedef int ws_opcode;
 
 /**
+ * The level of a log line: one of `WS_LOG_*`, lower is more severe.
+ */
+typedef int ws_log_level;
+
+/**
+ * A log callback: `level` is a `WS_LOG_*`, `conn_id` the connection the line
+ * is about (`ws_conn_id`; 0 for none, e.g. a refused request), `message` a
+ * sentence without a final newline, valid only during the call.
+ */
+typedef void (*ws_log_fn)(void *user_data, ws_log_level level, uint64_t conn_id, const char *message);
+
+/**
+ * What one connection carried. Messages are whole messages of the
+ * application (control frames are not counted); bytes are their payload
+ * bytes as the application sees them: before compression on the way out,
+ * after decompression on the way in (permessage-deflate does not change
+ * them). Set `size` to `sizeof(ws_conn_stats)` before calling
+ * `ws_conn_get_stats`. Fields may be added at the end in later versions.
+ */
+typedef struct {
+  /**
+   * `sizeof(ws_conn_stats)` as the program was compiled: set it before
+   * the call.
+   */
+  size_t size;
+  /**
+   * The connection's id (`ws_conn_id`).
+   */
+  uint64_t id;
+  /**
+   * Messages received and delivered to the application.
+   */
+  uint64_t messages_in;
+  /**
+   * Payload bytes of those messages.
+   */
+  uint64_t bytes_in;
+  /**
+   * Messages the application sent, counted when the connection's I/O
+   * thread took them (at once for a send from a callback of the
+   * connection); messages refused by the send are not counted.
+   */
+  uint64_t messages_out;
+  /**
+   * Payload bytes of those messages.
+   */
+  uint64_t bytes_out;
+  /**
+   * The most bytes that waited to be written at once (the highest
+   * `ws_conn_buffered_amount` seen by the connection's I/O thread).
+   */
+  uint64_t send_queue_high_water;
+} ws_conn_stats;
+
+/**
+ * What a server counted since it started listening. Set `size` to
+ * `sizeof(ws_server_stats)` before calling `ws_server_get_stats`. Fields may be
+ * added at the end in later versions.
+ */
+typedef struct {
+  /**
+   * `sizeof(ws_server_stats)` as the program was compiled: set it before
+   * the call.
+   */
+  size_t size;
+  /**
+   * Connections open now (as `ws_server_connection_count`).
+   */
+  uint64_t connections_open;
+  /**
+   * Connections that completed the opening handshake, in total.
+   */
+  uint64_t connections_accepted;
+  /**
+   * Requests refused with 503 because the server was full
+   * (`ws_server_config_set_max_connections`), stopping, or its polled
+   * event queue too full to ask the application.
+   */
+  uint64_t refused_full;
+  /**
+   * Requests refused as invalid upgrades (400 and the like: malformed
+   * head, missing or bad WebSocket headers, no common subprotocol).
+   */
+  uint64_t refused_bad_handshake;
+  /**
+   * Requests refused by the application (`ws_handshake_reject`, or a
+   * request dropped unanswered) or by the origin allow-list (403).
+   */
+  uint64_t refused_rejected;
+  /**
+   * Connections that did not complete the opening handshake (TLS
+   * included) within the handshake timeout, or that the application did
+   * not answer in time.
+   */
+  uint64_t refused_timeout;
+  /**
+   * Failed TLS handshakes, and plain requests sent to a TLS port.
+   */
+  uint64_t refused_tls;
+  /**
+   * Messages received, over all its connections (closed ones included),
+   * counted as in `ws_conn_stats`.
+   */
+  uint64_t messages_in;
+  /**
+   * Payload bytes of those messages.
+   */
+  uint64_t bytes_in;
+  /**
+   * Messages sent, over all its connections.
+   */
+  uint64_t messages_out;
+  /**
+   * Payload bytes of those messages.
+   */
+  uint64_t bytes_out;
+  /**
+   * The highest `send_queue_high_water` of any of its connections.
+   */
+  uint64_t send_queue_high_water;
+} ws_server_stats;
+
+/**
  * 1000: normal closure.
  */
 #define WS_OK 1000
@@ -483,6 +606,32 @@ typedef int ws_opcode;
  * 10: a pong frame.
  */
 #define WS_OPCODE_PONG 10
+
+/**
+ * A connection or listener failed in a way the library did not expect (a
+ * library bug caught on one connection, accepting failing).
+ */
+#define WS_LOG_ERROR 1
+
+/**
+ * A connection failed: the peer broke the protocol (with the close code
+ * sent), a timeout (handshake, close, keepalive), TLS, a socket error.
+ */
+#define WS_LOG_WARN 2
+
+/**
+ * A connection's life: listening, refused (and why: full/503, bad
+ * handshake/400 and what was wrong, rejected by the application, handshake
+ * timeout, TLS), opened (peer, path, subprotocol, extensions), closed (code,
+ * reason, who closed). Never one line per message.
+ */
+#define WS_LOG_INFO 3
+
+/**
+ * Per-connection detail: TCP accepted, client connecting, plain HTTP
+ * requests, close frames received, flow control pausing and draining.
+ */
+#define WS_LOG_DEBUG 4
 
 #ifdef __cplusplus
 extern "C" {
@@ -1252,6 +1401,32 @@ ws_status ws_handshake_accept(ws_handshake *hs, const char *subprotocol);
 ws_status ws_handshake_reject(ws_handshake *hs, int status, const uint8_t *body, size_t len);
 
 /**
+ * Sends the library's log lines of `min_level` and more severe levels
+ * (`WS_LOG_ERROR` 1 ... `WS_LOG_DEBUG` 4) to `callback` with `user_data`;
+ * a NULL `callback` turns logging off (the default: nothing is formatted,
+ * and a line not taken costs one atomic load).
+ *
+ * The callback runs on whichever thread logs: the library's I/O threads
+ * (several at once when there are several I/O threads) and the threads of
+ * calls such as `ws_server_listen`. So it must be safe to call from several
+ * threads at the same time, must not block, and runs even in
+ * `WS_DISPATCH_POLL` mode (hosts that may only be called on their own
+ * thread should queue the lines themselves). Lines the callback itself
+ * would cause by calling the library are dropped. This call returns once no
+ * line is being written to the previous callback, so its `user_data` may go.
+ *
+ * `WS_ERR_INVALID_ARGUMENT` for a `min_level` outside 1 to 4 (with a
+ * callback); `WS_ERR_BAD_STATE` when called from inside the log callback.
+ */
+ws_status ws_set_log_callback(ws_log_fn callback, void *user_data, ws_log_level min_level);
+
+/**
+ * The name of a log level: "ERROR", "WARN", "INFO", "DEBUG", or "UNKNOWN"
+ * for any other number. A static string.
+ */
+const char *ws_log_level_name(int level);
+
+/**
  * Starts a server listening on `host` (a name or IP literal such as
  * "127.0.0.1", "::1", "0.0.0.0") and `port` (0 picks a free port; read it with
  * `ws_server_port`). `config` may be NULL for the defaults; `callbacks` may be
@@ -1326,6 +1501,32 @@ ws_status ws_server_wait_closed(const ws_server *server, int timeout_ms);
  * NULL is a no-op.
  */
 void ws_server_free(ws_server *server);
+
+/**
+ * The connection's id: a number from 1, unique in the process and never
+ * reused, the `conn_id` of the log lines about it. 0 for NULL.
+ */
+uint64_t ws_conn_id(const ws_conn *c);
+
+/**
+ * Fills `out` with what the connection carried so far (it keeps counting
+ * until it closes, and the handle answers after that). Set `out->size =
+ * sizeof *out` first: the library writes only the fields within `size`
+ * bytes (0 in those it does not know). Any thread; the counters are read
+ * one by one, not as one snapshot. `WS_ERR_NULL` for NULL,
+ * `WS_ERR_INVALID_ARGUMENT` when `size` is not a multiple of 8 from 8 to 4096.
+ */
+ws_status ws_conn_get_stats(const ws_conn *c, ws_conn_stats *out);
+
+/**
+ * Fills `out` with what the server counted since it started: connections,
+ * refusals by reason, and the traffic of all its connections, closed ones
+ * included. Set `out->size = sizeof *out` first (see `ws_conn_get_stats`). Any
+ * thread; it takes the server's connection list for a moment (the I/O
+ * threads never wait for it per message). `WS_ERR_NULL` for NULL,
+ * `WS_ERR_INVALID_ARGUMENT` for a bad `size`.
+ */
+ws_status ws_server_get_stats(const ws_server *server, ws_server_stats *out);
 
 /**
  * The status of the last failed call on this thread (`WS_STATUS_OK` if none failed).

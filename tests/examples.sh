@@ -76,6 +76,24 @@ timeout 10 build/wscat "http://127.0.0.1:$PORT/" </dev/null >/dev/null 2>"$TMP/e
 rc=$?
 check "bad URL: non-zero exit with one line" bash -c "[[ $rc -ne 0 && \$(wc -l <'$TMP/err') -eq 1 ]]"
 
+# --verbose: the library's log lines on stderr, with the connection's id.
+kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null
+check "echo_server --verbose starts" start_server --verbose
+URL="ws://127.0.0.1:$PORT/"
+printf 'hi\n' | timeout 10 build/wscat "$URL" >/dev/null 2>&1
+for _ in $(seq 1 50); do # the server logs the close once its side of TCP ends too
+  grep -q 'closed with 1000' "$TMP/server.out" && break
+  sleep 0.1
+done
+check "echo_server --verbose logs where it listens" grep -q '^websocket: INFO listening on 127.0.0.1:' "$TMP/server.out"
+check "echo_server --verbose logs a client's open and close" \
+  bash -c "grep -q '^websocket: INFO \[conn [0-9]*\] open: from 127.0.0.1:' '$TMP/server.out' &&
+           grep -q '^websocket: INFO \[conn [0-9]*\] closed with 1000' '$TMP/server.out'"
+check "echo_server --verbose logs DEBUG detail" grep -q '^websocket: DEBUG accepted a TCP connection' "$TMP/server.out"
+printf 'hi\n' | timeout 10 build/wscat --verbose "$URL" >"$TMP/out" 2>"$TMP/err"
+check "wscat --verbose: log lines on stderr, echoes unchanged on stdout" \
+  bash -c "grep -q '^websocket: INFO \[conn [0-9]*\] open: to 127.0.0.1:' '$TMP/err' && grep -qx hi '$TMP/out'"
+
 # SIGTERM: every client gets 1001 "going away" before the server exits.
 (sleep 30) | build/wscat "$URL" >"$TMP/out" 2>"$TMP/err" &
 WSCAT_PID=$!

@@ -14,7 +14,8 @@
 #![allow(non_camel_case_types, clippy::missing_safety_doc)]
 
 // In the order the header presents them, by task: start, listen and connect,
-// send and receive, close, configure, the frame codec, errors.
+// send and receive, close, logs and statistics, configure, the frame codec,
+// errors.
 pub mod callbacks;
 pub mod client;
 pub mod config;
@@ -25,7 +26,9 @@ pub mod events;
 pub mod frame;
 mod handle;
 pub mod handshake;
+pub mod log;
 pub mod server;
+pub mod stats;
 pub mod status;
 pub mod tls;
 pub mod upgrade_config;

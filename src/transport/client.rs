@@ -4,6 +4,7 @@
 use super::config::ProxyChoice;
 use super::connection::{Connection, SendLimits};
 use super::driver::start;
+use super::log::Level;
 use super::opening::{fail_before_open, finish, open_session, supervised, Link};
 use super::stream::{read_more, Stream};
 use super::tls;
@@ -92,6 +93,17 @@ pub fn connect(
         &target.path,
         &target.query,
         SendLimits::of(&config.connection),
+    );
+    let through = if proxy.is_some() {
+        " through a proxy"
+    } else {
+        ""
+    };
+    let (host, port, path) = (&target.host, target.port, &target.path);
+    crate::log!(
+        Level::Debug,
+        conn.id(),
+        "connecting to {host}:{port}{path}{through}"
     );
     let link = Link {
         conn: conn.clone(),

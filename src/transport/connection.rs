@@ -16,6 +16,7 @@
 //!   (a locked queue) and the I/O thread is woken to take it.
 
 use super::local::{Local, ThreadBound};
+use super::stats::{ConnStats, Traffic};
 use crate::protocol::frame::{OpCode, MAX_HEADER_LEN};
 use crate::protocol::handshake::Headers;
 use crate::protocol::receiver::Role;
@@ -27,7 +28,7 @@ use std::collections::VecDeque;
 use std::ffi::{c_void, CStr, CString};
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
@@ -223,8 +224,13 @@ pub enum Sent {
     Backpressure,
 }
 
+/// The id of the next connection made in this process.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
 /// One WebSocket connection, shared between its driver and the application.
 pub struct Connection {
+    /// Its number in this process (from 1), for logs and statistics.
+    id: u64,
     role: Role,
     /// It is on its thread's run queue (see [`super::scheduler`]).
     pub(crate) scheduled: AtomicBool,
@@ -256,11 +262,14 @@ pub struct Connection {
     local: ThreadBound<RefCell<Option<Local>>>,
     /// A pointer the application attaches to the connection (C `user_data`).
     pub app_data: AtomicPtr<c_void>,
+    /// Messages and bytes both ways, written by its I/O thread.
+    traffic: Traffic,
 }
 
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
+            .field("id", &self.id)
             .field("role", &self.role)
             .field("state", &self.state())
             .field("peer", &self.peer())
@@ -286,6 +295,7 @@ impl Connection {
             target.push(0);
         }
         Arc::new(Connection {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             role,
             scheduled: AtomicBool::new(false),
             handler,
@@ -304,7 +314,24 @@ impl Connection {
             mail: AtomicBool::new(false),
             local: ThreadBound::new(thread, RefCell::new(None)),
             app_data: AtomicPtr::new(std::ptr::null_mut()),
+            traffic: Traffic::default(),
         })
+    }
+
+    /// Its number in this process: from 1, never reused, the same in every
+    /// log line about it.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// What it carried so far (see [`ConnStats`]).
+    pub fn stats(&self) -> ConnStats {
+        self.traffic.snapshot()
+    }
+
+    /// Its counters, for its I/O thread to write.
+    pub(crate) fn traffic(&self) -> &Traffic {
+        &self.traffic
     }
 
     /// The I/O thread the connection lives on.

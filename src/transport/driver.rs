@@ -13,6 +13,7 @@
 use super::connection::{CloseInfo, Connection, ConnectionState};
 use super::delivery::{deliver_or_hold, Waiting};
 use super::local::Local;
+use super::log::Level;
 use super::opening::Link;
 use super::server::Registration;
 use super::stream::Transport;
@@ -115,6 +116,7 @@ pub(crate) fn start(
         session,
         stage: Stage::Opening,
         corked: false,
+        peer_closed_first: false,
         counted: 0,
         unflushed: false,
         one_more_message: true,
@@ -162,6 +164,7 @@ pub(crate) fn poll(conn: &Arc<Connection>, cx: &mut Context<'_>) -> Poll<()> {
         let waiting = match stage {
             Stage::Opening => {
                 if conn.mark_open() {
+                    log_open(conn);
                     deliver_or_hold(handler, conn, Event::Open)
                 } else {
                     None
@@ -182,11 +185,22 @@ pub(crate) fn poll(conn: &Arc<Connection>, cx: &mut Context<'_>) -> Poll<()> {
                     // What it still holds goes when its state does.
                     memory::released(local.session.queued());
                     let (code, reason) = local.session.close_status();
+                    log_close(
+                        conn,
+                        code,
+                        &reason,
+                        error.is_some(),
+                        local.peer_closed_first,
+                    );
                     local.stage = Stage::Closing(Box::new(CloseInfo { code, reason }));
                 });
                 match error {
                     Some(error) => {
                         let (kind, message) = *error;
+                        if kind != ErrorKind::Protocol {
+                            // Protocol errors were logged with their close code.
+                            crate::log!(Level::Warn, conn.id(), "failed: {message}");
+                        }
                         conn.mark_failed(kind, message.clone());
                         deliver_or_hold(handler, conn, Event::Error(kind, &message))
                     }
@@ -216,6 +230,42 @@ pub(crate) fn poll(conn: &Arc<Connection>, cx: &mut Context<'_>) -> Poll<()> {
     }
 }
 
+/// Logs that `conn` opened: with whom, and what the handshake settled.
+fn log_open(conn: &Connection) {
+    let side = match conn.role() {
+        crate::protocol::receiver::Role::Server => "from",
+        crate::protocol::receiver::Role::Client => "to",
+    };
+    crate::log!(
+        Level::Info,
+        conn.id(),
+        "open: {side} {}, path {:?}, subprotocol {:?}, extensions {:?}{}",
+        conn.peer().to_string_lossy(),
+        conn.path().to_string_lossy(),
+        conn.subprotocol().to_string_lossy(),
+        conn.extensions().to_string_lossy(),
+        if conn.is_secure() { ", over TLS" } else { "" },
+    );
+}
+
+/// Logs how `conn` ended: its close code and reason, and who ended it.
+fn log_close(conn: &Connection, code: u16, reason: &str, failed: bool, peer_first: bool) {
+    let who = if failed {
+        "the connection failed"
+    } else if code == 1006 {
+        "the connection ended without a close frame"
+    } else if peer_first {
+        "the peer closed it"
+    } else {
+        "we closed it and the peer answered"
+    };
+    crate::log!(
+        Level::Info,
+        conn.id(),
+        "closed with {code} {reason:?}: {who}"
+    );
+}
+
 /// The close code a connection ends with when the library failed it (RFC 6455 7.4.1).
 const INTERNAL_ERROR: u16 = 1011;
 
@@ -235,6 +285,7 @@ pub(crate) fn abandon(conn: &Arc<Connection>, why: &str) {
         return;
     }
     let message = format!("internal error: {why}");
+    crate::log!(Level::Error, conn.id(), "{message}; closing with 1011");
     conn.mark_failed(ErrorKind::Internal, message.clone());
     conn.mark_closed(CloseInfo {
         code: INTERNAL_ERROR,
@@ -320,6 +371,7 @@ fn poll_connection(
             progress = true;
         }
         if conn.take_drained() && conn.state() == ConnectionState::Open {
+            crate::log!(Level::Debug, conn.id(), "drained to the low-water mark");
             if let Some(waiting) = deliver_or_hold(handler, conn, Event::Drain) {
                 return Poll::Ready(Stop::Wait(waiting));
             }
@@ -509,6 +561,12 @@ fn dispatch(
             Err(e) => {
                 pos = buf.len();
                 let message = format!("peer violated the protocol: {e}");
+                crate::log!(
+                    Level::Warn,
+                    conn.id(),
+                    "failed: {message}; closing with {}",
+                    e.code
+                );
                 conn.mark_closing();
                 conn.mark_failed(ErrorKind::Protocol, message.clone());
                 let event = Event::Error(ErrorKind::Protocol, &message);
@@ -543,11 +601,27 @@ fn dispatch(
                 }
                 continue;
             }
-            Incoming::Close(..) => {
+            Incoming::Close(code, reason) => {
+                let first = conn.state() == ConnectionState::Open;
+                with(conn, |local| local.peer_closed_first = first);
+                match code {
+                    Some(code) => crate::log!(
+                        Level::Debug,
+                        conn.id(),
+                        "the peer sent a close frame: {code} {reason:?}"
+                    ),
+                    None => crate::log!(
+                        Level::Debug,
+                        conn.id(),
+                        "the peer sent a close frame without a code"
+                    ),
+                }
                 conn.mark_closing();
                 continue;
             }
         };
+        let ends = part.is_none_or(|(_, last, _)| last);
+        conn.traffic().received(payload.len(), ends);
         let event = match part {
             None => Event::Message {
                 text,
@@ -567,6 +641,12 @@ fn dispatch(
         }
         if over_the_mark(conn) {
             // The rest waits (stashed) until the connection is under the mark.
+            crate::log!(
+                Level::Debug,
+                conn.id(),
+                "{} bytes wait to be sent, over the high-water mark: reading pauses",
+                conn.buffered_amount()
+            );
             with(conn, |local| local.one_more_message = false);
             paused_here = true;
             break;

@@ -53,6 +53,8 @@ pub(crate) struct Local {
     /// The driver is handling a read: sends only queue, and go out together
     /// after it.
     pub corked: bool,
+    /// The peer's close frame came while we were open: the peer closed.
+    pub peer_closed_first: bool,
     /// Bytes of the session's output already counted in `Connection::buffered`.
     pub counted: usize,
     /// Bytes were written since the last flush (TLS buffers writes).
@@ -82,6 +84,7 @@ impl Local {
         let now = self.session.queued();
         conn.recount(self.counted, now);
         self.counted = now;
+        conn.traffic().buffered(conn.buffered_amount());
     }
 
     /// Moves the inbox's commands into the session, in order.
@@ -90,8 +93,12 @@ impl Local {
             match command {
                 Command::Send(opcode, payload, charged, options) => {
                     conn.recount(charged, 0);
+                    let len = payload.len();
                     // Refused only after a close: dropped like any frame then.
-                    let _ = self.session.send_owned(opcode, payload, options);
+                    let taken = self.session.send_owned(opcode, payload, options);
+                    if taken.is_ok() && !opcode.is_control() {
+                        conn.traffic().sent(len, !options.more);
+                    }
                 }
                 Command::Close(code, reason) => {
                     let _ = self.session.close(code, &reason, Instant::now());
@@ -114,6 +121,9 @@ impl Local {
         } = self;
         let write = &mut |slices: &[IoSlice<'_>]| stream.write_now(slices);
         let result = session.send(opcode, payload, options, write);
+        if result.is_ok() && !opcode.is_control() {
+            conn.traffic().sent(payload.len(), !options.more);
+        }
         if !self.corked {
             self.write_now(conn);
         }

@@ -4,6 +4,7 @@
 
 use super::connection::{CloseInfo, Connection};
 use super::delivery::deliver;
+use super::log::Level;
 use super::{driver, panic_text, ConnectionConfig, ErrorKind, Event};
 use crate::protocol::deflate::{Compressor, Decompressor, DeflateConfig, DeflateParams};
 use crate::protocol::receiver::Role;
@@ -65,6 +66,11 @@ pub(crate) struct Link {
 /// Delivers the error and the final close of a connection that never opened:
 /// 1015 when TLS failed, 1006 otherwise.
 pub(crate) async fn fail_before_open(link: &Link, kind: ErrorKind, message: String) {
+    crate::log!(
+        Level::Warn,
+        link.conn.id(),
+        "failed before opening: {message}"
+    );
     link.conn.mark_failed(kind, message.clone());
     deliver(&link.conn, Event::Error(kind, &message)).await;
     let code = if kind == ErrorKind::Tls { 1015 } else { 1006 };
@@ -73,6 +79,11 @@ pub(crate) async fn fail_before_open(link: &Link, kind: ErrorKind, message: Stri
 
 /// Marks a connection that never opened closed and delivers its `Close` event.
 pub(crate) async fn finish(link: &Link, code: u16, reason: String) {
+    crate::log!(
+        Level::Info,
+        link.conn.id(),
+        "closed with {code} before opening"
+    );
     link.conn.mark_closed(CloseInfo {
         code,
         reason: reason.clone(),

@@ -6,15 +6,17 @@
 use super::connection::{Connection, SendLimits};
 use super::driver::start;
 use super::http_files::{self, reason_phrase};
+use super::log::Level;
 use super::opening::{fail_before_open, open_session, opening, Link};
-use super::server::Slot;
+use super::server::{Shared, Slot};
+use super::stats::Refusal;
 use super::stream::{read_more, IdleTimeout, Stream};
 use super::upgrade::{upgrade_cost, Answer, PendingUpgrade};
 use super::{runtime, ErrorKind, Handler, ServerConfig};
 use crate::protocol::deflate::server_accept;
 use crate::protocol::handshake::{
     build_accept_response, build_error_response, offered_subprotocols, parse_request,
-    validate_request, Request,
+    validate_request, HandshakeError, Request,
 };
 use crate::protocol::receiver::Role;
 use std::net::SocketAddr;
@@ -35,6 +37,7 @@ pub(super) async fn serve(tcp: TcpStream, peer: SocketAddr, slot: Slot, over_lim
     let Some(acceptor) = slot.shared.tls.clone() else {
         return handle(tcp, peer, slot, over_limit, false, deadline).await;
     };
+    let shared = slot.shared.clone();
     let mut first = [0u8; 1];
     match timeout_at(deadline, tcp.peek(&mut first)).await {
         Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => {}
@@ -46,19 +49,59 @@ pub(super) async fn serve(tcp: TcpStream, peer: SocketAddr, slot: Slot, over_lim
                 &[],
                 "this server speaks TLS only: use wss:// or https://",
             );
-            return reject(tcp, &response, slot.shared.config.connection.close_timeout).await;
+            let why = "a plain HTTP request came to the TLS port";
+            return refuse(tcp, &shared, peer, Refusal::Tls, why, &response).await;
         }
-        _ => return,
+        Err(_) => {
+            return shared.refused(
+                Refusal::Timeout,
+                peer,
+                None,
+                "it sent nothing within the handshake timeout",
+            )
+        }
+        Ok(_) => return crate::log!(Level::Debug, 0, "{peer} left before the TLS handshake"),
     }
     // A failed TLS handshake has no connection to report to: the client sees
-    // the alert, the server application nothing. Boxed: TLS state is large,
-    // and plain connections should not carry its size in their own task.
+    // the alert, the server application only the statistics and the log.
+    // Boxed: TLS state is large, and plain connections should not carry its
+    // size in their own task.
     Box::pin(async move {
-        if let Ok(Ok(stream)) = timeout_at(deadline, acceptor.accept(tcp)).await {
-            handle(stream, peer, slot, over_limit, true, deadline).await;
+        match timeout_at(deadline, acceptor.accept(tcp)).await {
+            Ok(Ok(stream)) => handle(stream, peer, slot, over_limit, true, deadline).await,
+            Ok(Err(e)) => shared.refused(
+                Refusal::Tls,
+                peer,
+                None,
+                &format!("the TLS handshake failed: {e}"),
+            ),
+            Err(_) => shared.refused(
+                Refusal::Timeout,
+                peer,
+                None,
+                "the TLS handshake took longer than the handshake timeout",
+            ),
         }
     })
     .await
+}
+
+/// Counts and logs a refusal, then answers `response` and closes.
+async fn refuse<S: Stream>(
+    stream: S,
+    shared: &Shared,
+    peer: SocketAddr,
+    why: Refusal,
+    reason: &str,
+    response: &[u8],
+) {
+    shared.refused(why, peer, status_in(response), reason);
+    reject(stream, response, shared.config.connection.close_timeout).await
+}
+
+/// The status code of an HTTP response ("HTTP/1.1 400 ...").
+fn status_in(response: &[u8]) -> Option<u16> {
+    std::str::from_utf8(response.get(9..12)?).ok()?.parse().ok()
 }
 
 /// The HTTP part: answer the request, and run the connection if it upgrades.
@@ -76,10 +119,30 @@ async fn handle<S: Stream>(
     let linger = config.connection.close_timeout;
     let (request, leftover) = match timeout_at(deadline, read_request(&mut stream)).await {
         Ok(Ok(r)) => r,
-        Ok(Err(response)) => return reject(stream, &response, linger).await,
+        Ok(Err(Some(e))) => {
+            let why = format!("bad request: {}", e.message);
+            return refuse(
+                stream,
+                shared,
+                peer,
+                Refusal::BadHandshake,
+                &why,
+                &e.response,
+            )
+            .await;
+        }
+        Ok(Err(None)) => {
+            crate::log!(
+                Level::Debug,
+                0,
+                "{peer} left before sending a whole request"
+            );
+            return reject(stream, &[], linger).await;
+        }
         Err(_) => {
             let response = build_error_response(408, "Request Timeout", &[], "handshake timed out");
-            return reject(stream, &response, linger).await;
+            let why = "no whole request within the handshake timeout";
+            return refuse(stream, shared, peer, Refusal::Timeout, why, &response).await;
         }
     };
     if over_limit || shared.is_stopped() {
@@ -89,9 +152,22 @@ async fn handle<S: Stream>(
             &[],
             "server is not accepting connections",
         );
-        return reject(stream, &response, linger).await;
+        let why = match over_limit {
+            true => format!(
+                "the server is full ({} connections)",
+                config.max_connections
+            ),
+            false => "the server is stopping".to_string(),
+        };
+        return refuse(stream, shared, peer, Refusal::Full, &why, &response).await;
     }
     if !request.headers.has_token("Upgrade", "websocket") {
+        let (method, path) = (&request.method, &request.path);
+        crate::log!(
+            Level::Debug,
+            0,
+            "{peer} sent a plain HTTP request: {method} {path}"
+        );
         // Plain HTTP: the transfer may take as long as the client keeps
         // reading; a client that stops reading for the handshake timeout ends it.
         let idle = config.connection.handshake_timeout;
@@ -108,13 +184,30 @@ async fn handle<S: Stream>(
     }
     let key = match validate_request(&request) {
         Ok(key) => key,
-        Err(e) => return reject(stream, &e.response, linger).await,
+        Err(e) => {
+            let why = format!("bad upgrade request: {}", e.message);
+            return refuse(
+                stream,
+                shared,
+                peer,
+                Refusal::BadHandshake,
+                &why,
+                &e.response,
+            )
+            .await;
+        }
     };
-    if let Some(refusal) = refusal(config, &request) {
-        return reject(stream, &refusal, linger).await;
+    if let Some((response, why)) = refusal(config, &request) {
+        return refuse(stream, shared, peer, Refusal::Rejected, &why, &response).await;
     }
     let answer = if shared.handler.wants_upgrades() {
-        ask(&*shared.handler, request.clone(), peer, secure, deadline).await
+        match ask(&*shared.handler, request.clone(), peer, secure, deadline).await {
+            Ok(answer) => answer,
+            Err((why, status, reason)) => {
+                let response = http_response(status, &[], reason.as_bytes());
+                return refuse(stream, shared, peer, why, reason, &response).await;
+            }
+        }
     } else {
         Answer::Accept {
             subprotocol: None,
@@ -127,7 +220,11 @@ async fn handle<S: Stream>(
             status,
             headers,
             body,
-        } => return reject(stream, &http_response(status, &headers, &body), linger).await,
+        } => {
+            let response = http_response(status, &headers, &body);
+            let why = "rejected by the application";
+            return refuse(stream, shared, peer, Refusal::Rejected, why, &response).await;
+        }
         Answer::Accept {
             subprotocol: Some(p),
             headers,
@@ -139,7 +236,10 @@ async fn handle<S: Stream>(
             app_data,
         } => match choose_subprotocol(&config.subprotocols, &offered_subprotocols(&request)) {
             Ok(p) => (p, headers, app_data),
-            Err(response) => return reject(stream, &response, linger).await,
+            Err(why) => {
+                let response = build_error_response(400, "Bad Request", &[], &why);
+                return refuse(stream, shared, peer, Refusal::BadHandshake, &why, &response).await;
+            }
         },
     };
     // permessage-deflate: accept the client's first acceptable offer, if enabled.
@@ -197,6 +297,9 @@ async fn handle<S: Stream>(
         )),
     };
     if let Some((kind, message)) = failure {
+        if kind == ErrorKind::Timeout {
+            shared.refused(Refusal::Timeout, peer, None, &message);
+        }
         return fail_before_open(&link, kind, message).await;
     }
     let transport = match stream.into_transport(&conn) {
@@ -216,18 +319,21 @@ async fn handle<S: Stream>(
     start(link, transport, session, leftover, Some(registration));
 }
 
-/// Reads the request head; returns it with the bytes that followed it, or the
-/// error response to send.
-async fn read_request<S: Stream>(stream: &mut S) -> Result<(Request, Vec<u8>), Vec<u8>> {
+/// Reads the request head; returns it with the bytes that followed it, or
+/// what is wrong with it (with the response to send), or `None` when the
+/// client left before sending all of it.
+async fn read_request<S: Stream>(
+    stream: &mut S,
+) -> Result<(Request, Vec<u8>), Option<HandshakeError>> {
     let mut buf = Vec::with_capacity(1024);
     loop {
         match parse_request(&buf) {
             Ok(Some((req, n))) => return Ok((req, buf.split_off(n))),
             Ok(None) => {}
-            Err(e) => return Err(e.response),
+            Err(e) => return Err(Some(e)),
         }
         match read_more(stream, &mut buf).await {
-            Ok(0) | Err(_) => return Err(Vec::new()),
+            Ok(0) | Err(_) => return Err(None),
             Ok(_) => {}
         }
     }
@@ -256,8 +362,9 @@ async fn reject<S: Stream>(mut stream: S, response: &[u8], limit: Duration) {
     .await;
 }
 
-/// The 403 for an `Origin` outside the allow-list, if the list is set.
-fn refusal(config: &ServerConfig, request: &Request) -> Option<Vec<u8>> {
+/// The 403 for an `Origin` outside the allow-list, if the list is set, and
+/// why.
+fn refusal(config: &ServerConfig, request: &Request) -> Option<(Vec<u8>, String)> {
     if config.allowed_origins.is_empty() {
         return None;
     }
@@ -270,35 +377,30 @@ fn refusal(config: &ServerConfig, request: &Request) -> Option<Vec<u8>> {
     if config.allowed_origins.iter().any(same) {
         return None;
     }
-    Some(build_error_response(
-        403,
-        "Forbidden",
-        &[],
-        &format!("origin '{origin}' is not allowed"),
-    ))
+    let why = format!("origin '{origin}' is not allowed");
+    Some((build_error_response(403, "Forbidden", &[], &why), why))
 }
 
 /// The server's own choice: the first of its subprotocols the client offered.
-/// None when the client offered none or the server has none; a 400 when the
-/// client offered some and the server speaks none of them.
-fn choose_subprotocol(ours: &[String], offered: &[&str]) -> Result<Option<String>, Vec<u8>> {
+/// None when the client offered none or the server has none; why not (for a
+/// 400) when the client offered some and the server speaks none of them.
+fn choose_subprotocol(ours: &[String], offered: &[&str]) -> Result<Option<String>, String> {
     if offered.is_empty() || ours.is_empty() {
         return Ok(None);
     }
     match ours.iter().find(|p| offered.contains(&p.as_str())) {
         Some(p) => Ok(Some(p.clone())),
-        None => Err(build_error_response(
-            400,
-            "Bad Request",
-            &[],
-            &format!(
-                "none of the subprotocols offered ({}) is supported (supported: {})",
-                offered.join(", "),
-                ours.join(", ")
-            ),
+        None => Err(format!(
+            "none of the subprotocols offered ({}) is supported (supported: {})",
+            offered.join(", "),
+            ours.join(", ")
         )),
     }
 }
+
+/// Why the library refused a request in the application's stead: the
+/// reason counted, the HTTP status and the body (a sentence).
+type Unanswered = (Refusal, u16, &'static str);
 
 /// Hands the request to the application and waits for its answer until the
 /// handshake deadline.
@@ -308,25 +410,28 @@ async fn ask(
     peer: SocketAddr,
     secure: bool,
     deadline: Instant,
-) -> Answer {
-    let refuse = |status: u16, why: &str| Answer::Reject {
-        status,
-        headers: Vec::new(),
-        body: why.as_bytes().to_vec(),
-    };
+) -> Result<Answer, Unanswered> {
     if let Some((queue, limit)) = handler.flow_control() {
         let cost = upgrade_cost(&request, limit);
         match timeout_at(deadline, queue.acquire_many(cost)).await {
             Ok(Ok(permit)) => permit.forget(),
-            _ => return refuse(503, "the server is too busy to answer"),
+            _ => return Err((Refusal::Full, 503, "the server is too busy to answer")),
         }
     }
     let (pending, answer) = PendingUpgrade::new(request, peer, secure);
     handler.upgrade(Arc::new(pending));
     match timeout_at(deadline, answer).await {
-        Ok(Ok(answer)) => answer,
-        Ok(Err(_)) => refuse(500, "the application dropped the request without answering"),
-        Err(_) => refuse(503, "the application did not answer the handshake in time"),
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(_)) => Err((
+            Refusal::Rejected,
+            500,
+            "the application dropped the request without answering",
+        )),
+        Err(_) => Err((
+            Refusal::Timeout,
+            503,
+            "the application did not answer the handshake in time",
+        )),
     }
 }
 

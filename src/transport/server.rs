@@ -2,15 +2,18 @@
 //! keep the set of open connections for broadcast, stop and wait_closed.
 
 use super::connection::Connection;
+use super::log::Level;
 use super::opening::supervised;
 use super::serve::serve;
 use super::server_certs::ServerCerts;
+use super::stats::{ConnStats, Refusal, Refusals, ServerStats};
 use super::tls::Identity;
 use super::{runtime, Handler, ServerConfig};
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::MutexGuard;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
@@ -32,19 +35,45 @@ pub(super) struct Shared {
     pub(super) handler: Arc<dyn Handler>,
     /// The TLS side, when the server speaks TLS.
     pub(super) tls: Option<TlsAcceptor>,
-    connections: Mutex<HashMap<u64, Arc<Connection>>>,
+    connections: Mutex<Registry>,
     /// Signalled when the last connection is removed.
     emptied: Condvar,
-    next_id: AtomicU64,
     /// TCP connections accepted and not yet finished (handshaking or open).
     accepted: AtomicUsize,
+    /// Connections that opened, in total.
+    opened: AtomicU64,
+    /// Connections refused before they opened, by reason.
+    refusals: Refusals,
     stopped: AtomicBool,
     stop: watch::Sender<bool>,
 }
 
+/// The open connections by id, and what the closed ones carried.
+#[derive(Default)]
+struct Registry {
+    open: HashMap<u64, Arc<Connection>>,
+    closed: ConnStats,
+}
+
 impl Shared {
-    fn connections(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Connection>>> {
+    fn registry(&self) -> MutexGuard<'_, Registry> {
         self.connections.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a connection refused before it opened, and logs why (`status`:
+    /// the HTTP status answered, if any).
+    pub(super) fn refused(
+        &self,
+        why: Refusal,
+        peer: SocketAddr,
+        status: Option<u16>,
+        reason: &str,
+    ) {
+        self.refusals.count(why);
+        match status {
+            Some(status) => crate::log!(Level::Info, 0, "refused {peer} with {status}: {reason}"),
+            None => crate::log!(Level::Info, 0, "refused {peer}: {reason}"),
+        }
     }
 }
 
@@ -111,14 +140,17 @@ impl Server {
             config,
             handler,
             tls,
-            connections: Mutex::new(HashMap::new()),
+            connections: Mutex::new(Registry::default()),
             emptied: Condvar::new(),
-            next_id: AtomicU64::new(1),
             accepted: AtomicUsize::new(0),
+            opened: AtomicU64::new(0),
+            refusals: Refusals::default(),
             stopped: AtomicBool::new(false),
             stop,
         });
         rt.spawn(accept_loop(listener, shared.clone(), stop_rx));
+        let tls = if shared.tls.is_some() { " (TLS)" } else { "" };
+        crate::log!(Level::Info, 0, "listening on {local}{tls}");
         Ok(Server {
             shared,
             local,
@@ -133,12 +165,29 @@ impl Server {
 
     /// The open connections (those past the opening handshake, not yet closed).
     pub fn connections(&self) -> Vec<Arc<Connection>> {
-        self.shared.connections().values().cloned().collect()
+        self.shared.registry().open.values().cloned().collect()
     }
 
     /// How many connections are open.
     pub fn connection_count(&self) -> usize {
-        self.shared.connections().len()
+        self.shared.registry().open.len()
+    }
+
+    /// What the server counted: connections, refusals, and the traffic of
+    /// its closed connections plus that of the open ones now.
+    pub fn stats(&self) -> ServerStats {
+        let mut stats = ServerStats::default();
+        {
+            let registry = self.shared.registry();
+            stats.connections_open = registry.open.len() as u64;
+            stats.traffic = registry.closed;
+            for conn in registry.open.values() {
+                stats.traffic.add(&conn.stats());
+            }
+        }
+        stats.connections_accepted = self.shared.opened.load(Ordering::Relaxed);
+        self.shared.refusals.fill(&mut stats);
+        stats
     }
 
     /// Sends a message to every open connection; returns how many took it.
@@ -183,7 +232,9 @@ impl Server {
     /// Stops accepting and closes every connection with 1001 (going away).
     /// Connections finish their close handshake in the background.
     pub fn stop(&self) {
-        self.shared.stopped.store(true, Ordering::Release);
+        if !self.shared.stopped.swap(true, Ordering::AcqRel) {
+            crate::log!(Level::Info, 0, "stopped listening on {}", self.local);
+        }
         let _ = self.shared.stop.send(true);
         for conn in self.connections() {
             let _ = conn.close(Some(1001), "server shutting down");
@@ -197,8 +248,8 @@ impl Server {
     /// Returns true when none is open.
     pub fn wait_closed(&self, timeout: Option<Duration>) -> bool {
         let deadline = timeout.map(|t| Instant::now() + t);
-        let mut connections = self.shared.connections();
-        while !connections.is_empty() {
+        let mut connections = self.shared.registry();
+        while !connections.open.is_empty() {
             connections = match deadline {
                 None => self
                     .shared
@@ -242,6 +293,7 @@ async fn accept_loop(
         };
         match accepted.and_then(|(stream, peer)| Ok((runtime::pick()?, stream, peer))) {
             Ok(((_, thread), stream, peer)) => {
+                crate::log!(Level::Debug, 0, "accepted a TCP connection from {peer}");
                 let (slot, over_limit) = Slot::take(&shared);
                 thread.spawn(async move {
                     // Registered with the reactor of the thread it lives on.
@@ -253,7 +305,8 @@ async fn accept_loop(
                     }
                 });
             }
-            Err(_) => {
+            Err(e) => {
+                crate::log!(Level::Error, 0, "accepting a connection failed: {e}");
                 // Out of file descriptors or similar: back off instead of spinning.
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
@@ -289,8 +342,9 @@ impl Slot {
     /// Adds the open connection `conn` to the server's list, keeping its slot,
     /// until the registration is dropped.
     pub(super) fn register(self, conn: Arc<Connection>) -> Registration {
-        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        self.shared.connections().insert(id, conn);
+        let id = conn.id();
+        self.shared.registry().open.insert(id, conn);
+        self.shared.opened.fetch_add(1, Ordering::Relaxed);
         Registration { slot: self, id }
     }
 }
@@ -304,9 +358,11 @@ pub(crate) struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         let shared = &self.slot.shared;
-        let mut connections = shared.connections();
-        connections.remove(&self.id);
-        if connections.is_empty() {
+        let mut registry = shared.registry();
+        if let Some(conn) = registry.open.remove(&self.id) {
+            registry.closed.add(&conn.stats());
+        }
+        if registry.open.is_empty() {
             shared.emptied.notify_all();
         }
     }
