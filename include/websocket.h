@@ -6,7 +6,8 @@
  * (ws_server_*) and connect (ws_client_*), answer upgrade requests
  * (ws_handshake_*), send, receive and close (ws_conn_*, ws_dispatch),
  * configure (ws_server_config_*, ws_client_config_*), the frame codec
- * (ws_frame_*), errors (ws_last_error_*).
+ * (ws_frame_*), logging and statistics (ws_set_log_callback, ws_*_get_stats),
+ * errors (ws_last_error_*).
  *
  * Conventions
  * - Handles (ws_server, ws_client, ws_conn, configs) are opaque; each `_new`,
@@ -295,11 +296,6 @@ typedef struct {
 } ws_callbacks;
 
 /**
- * Where callbacks run: one of `WS_DISPATCH_*`.
- */
-typedef int ws_dispatch_mode;
-
-/**
  * Options of `ws_conn_send_ex`: any of `WS_SEND_*`, or 0.
  */
 typedef int ws_send_flags;
@@ -308,11 +304,6 @@ typedef int ws_send_flags;
  * State of a connection: one of `WS_STATE_*`.
  */
 typedef int ws_state;
-
-/**
- * A frame opcode (RFC 6455 5.2): one of `WS_OPCODE_*`.
- */
-typedef int ws_opcode;
 
 /**
  * The level of a log line: one of `WS_LOG_*`, lower is more severe.
@@ -436,6 +427,72 @@ typedef struct {
    */
   uint64_t send_queue_high_water;
 } ws_server_stats;
+
+/**
+ * Where callbacks run: one of `WS_DISPATCH_*`.
+ */
+typedef int ws_dispatch_mode;
+
+/**
+ * A frame opcode (RFC 6455 5.2): one of `WS_OPCODE_*`.
+ */
+typedef int ws_opcode;
+
+/**
+ * A connection or listener failed in a way the library did not expect (a
+ * library bug caught on one connection, accepting failing).
+ */
+#define WS_LOG_ERROR 1
+
+/**
+ * A connection failed: the peer broke the protocol (with the close code
+ * sent), a timeout (handshake, close, keepalive), TLS, a socket error.
+ */
+#define WS_LOG_WARN 2
+
+/**
+ * A connection's life: listening, refused (and why: full/503, bad
+ * handshake/400 and what was wrong, rejected by the application, handshake
+ * timeout, TLS), opened (peer, path, subprotocol, extensions), closed (code,
+ * reason, who closed). Never one line per message.
+ */
+#define WS_LOG_INFO 3
+
+/**
+ * Per-connection detail: TCP accepted, client connecting, plain HTTP
+ * requests, close frames received, flow control pausing and draining.
+ */
+#define WS_LOG_DEBUG 4
+
+/**
+ * 0: a continuation frame of a fragmented message.
+ */
+#define WS_OPCODE_CONTINUATION 0
+
+/**
+ * 1: the first frame of a text message (UTF-8).
+ */
+#define WS_OPCODE_TEXT 1
+
+/**
+ * 2: the first frame of a binary message.
+ */
+#define WS_OPCODE_BINARY 2
+
+/**
+ * 8: a close frame (payload: an optional 2-byte big-endian code, then a UTF-8 reason).
+ */
+#define WS_OPCODE_CLOSE 8
+
+/**
+ * 9: a ping frame.
+ */
+#define WS_OPCODE_PING 9
+
+/**
+ * 10: a pong frame.
+ */
+#define WS_OPCODE_PONG 10
 
 /**
  * 1000: normal closure.
@@ -577,62 +634,6 @@ typedef struct {
  */
 #define WS_DISPATCH_POLL 1
 
-/**
- * 0: a continuation frame of a fragmented message.
- */
-#define WS_OPCODE_CONTINUATION 0
-
-/**
- * 1: the first frame of a text message (UTF-8).
- */
-#define WS_OPCODE_TEXT 1
-
-/**
- * 2: the first frame of a binary message.
- */
-#define WS_OPCODE_BINARY 2
-
-/**
- * 8: a close frame (payload: an optional 2-byte big-endian code, then a UTF-8 reason).
- */
-#define WS_OPCODE_CLOSE 8
-
-/**
- * 9: a ping frame.
- */
-#define WS_OPCODE_PING 9
-
-/**
- * 10: a pong frame.
- */
-#define WS_OPCODE_PONG 10
-
-/**
- * A connection or listener failed in a way the library did not expect (a
- * library bug caught on one connection, accepting failing).
- */
-#define WS_LOG_ERROR 1
-
-/**
- * A connection failed: the peer broke the protocol (with the close code
- * sent), a timeout (handshake, close, keepalive), TLS, a socket error.
- */
-#define WS_LOG_WARN 2
-
-/**
- * A connection's life: listening, refused (and why: full/503, bad
- * handshake/400 and what was wrong, rejected by the application, handshake
- * timeout, TLS), opened (peer, path, subprotocol, extensions), closed (code,
- * reason, who closed). Never one line per message.
- */
-#define WS_LOG_INFO 3
-
-/**
- * Per-connection detail: TCP accepted, client connecting, plain HTTP
- * requests, close frames received, flow control pausing and draining.
- */
-#define WS_LOG_DEBUG 4
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -672,6 +673,82 @@ ws_status ws_set_io_threads(unsigned int count);
 int ws_io_threads(void);
 
 /**
+ * Starts a server listening on `host` (a name or IP literal such as
+ * "127.0.0.1", "::1", "0.0.0.0") and `port` (0 picks a free port; read it with
+ * `ws_server_port`). `config` may be NULL for the defaults; `callbacks` may be
+ * NULL (then connections are accepted and closes answered, nothing else).
+ * Binding happens before this returns. Returns NULL on error (address in use,
+ * bad host ...): see `ws_last_error_message()`.
+ */
+ws_server *ws_server_listen(const char *host,
+                            uint16_t port,
+                            const ws_server_config *config,
+                            const ws_callbacks *callbacks,
+                            void *user_data);
+
+/**
+ * 1 when the server speaks TLS (a certificate was configured), 0 when not,
+ * `WS_ERR_NULL` for NULL.
+ */
+int ws_server_is_secure(const ws_server *server);
+
+/**
+ * The port the server listens on; 0 on error (NULL server).
+ */
+uint16_t ws_server_port(const ws_server *server);
+
+/**
+ * How many connections the server has past the opening handshake and not yet
+ * closed (including those in their close handshake); 0 on error.
+ */
+size_t ws_server_connection_count(const ws_server *server);
+
+/**
+ * Writes up to `capacity` of the connections counted by
+ * `ws_server_connection_count` to `out` and returns how many there are (which
+ * may be more than `capacity`). Each handle written is retained:
+ * release each with `ws_conn_release`. `out` may be NULL when `capacity` is 0.
+ * Returns a negative status on error.
+ */
+int ws_server_connections(const ws_server *server, ws_conn **out, size_t capacity);
+
+/**
+ * Queues a message to every open connection. Returns how many connections took
+ * it (those whose send queue was full or that were closing are skipped), or a
+ * negative status (NULL server, unknown type, text that is not UTF-8).
+ */
+int ws_server_broadcast(const ws_server *server,
+                        ws_message_type kind,
+                        const uint8_t *data,
+                        size_t len);
+
+/**
+ * Stops accepting connections and closes every open one with 1001 (going
+ * away). Callbacks keep running until those connections have closed.
+ */
+ws_status ws_server_stop(const ws_server *server);
+
+/**
+ * Blocks the calling thread until no connection of the server is open, at most
+ * `timeout_ms` (negative: no limit): after `ws_server_stop`, this lets the close
+ * handshakes finish before the program exits. `WS_STATUS_OK` when none is open,
+ * `WS_ERR_TIMEOUT` otherwise, `WS_ERR_BAD_STATE` when called from a callback in
+ * `WS_DISPATCH_THREAD` mode (an I/O thread must not block).
+ */
+ws_status ws_server_wait_closed(const ws_server *server, int timeout_ms);
+
+/**
+ * Stops the server (as `ws_server_stop`) and frees it. No callback of this
+ * server starts after this returns, and none is running then (callbacks
+ * running on other threads are waited for), except when it is called from
+ * inside a callback: then it returns at once, and callbacks of this server
+ * already running on other I/O threads may still be finishing.
+ * Connection handles retained by the application stay valid until released.
+ * NULL is a no-op.
+ */
+void ws_server_free(ws_server *server);
+
+/**
  * Starts connecting to `url` (`ws://host[:port][/path][?query]` or `wss://...`
  * for TLS, IPv6 as `ws://[::1]:9001/`) and returns at once; `on_open` or
  * `on_error` + `on_close` tell the outcome (or wait with `ws_conn_wait_open`).
@@ -699,176 +776,95 @@ ws_conn *ws_client_conn(const ws_client *client);
 void ws_client_free(ws_client *client);
 
 /**
- * A server configuration with the defaults: thread dispatch, 32 MiB messages,
- * 64 MiB send queue, 10 s handshake and 5 s close timeouts, 10000 connections.
+ * The request method ("GET"); NULL on error.
  */
-ws_server_config *ws_server_config_new(void);
+const char *ws_handshake_method(const ws_handshake *hs);
 
 /**
- * Frees a server configuration. NULL is a no-op.
- *
- * # Safety
- * `cfg` is NULL or from `ws_server_config_new`, not yet freed.
+ * The request path ("/chat", still percent-encoded); NULL on error.
  */
-void ws_server_config_free(ws_server_config *cfg);
+const char *ws_handshake_path(const ws_handshake *hs);
 
 /**
- * Where the server's callbacks run: `WS_DISPATCH_THREAD` (default) or `WS_DISPATCH_POLL`.
+ * The request query without "?" ("" when none); NULL on error.
  */
-ws_status ws_server_config_set_dispatch(ws_server_config *cfg, ws_dispatch_mode mode);
+const char *ws_handshake_query(const ws_handshake *hs);
 
 /**
- * Largest message accepted in bytes (> 0); a larger one fails the connection
- * with 1009 before it is buffered. Default 32 MiB.
+ * The client's address as "ip:port" ("[v6]:port"); NULL on error.
  */
-ws_status ws_server_config_set_max_message_size(ws_server_config *cfg, uint64_t bytes);
+const char *ws_handshake_peer_address(const ws_handshake *hs);
 
 /**
- * Most bytes of outgoing messages queued per connection (> 0); sends beyond it
- * return `WS_ERR_QUEUE_FULL`. Default 64 MiB.
+ * 1 when the request came over TLS, 0 when not, a negative status on error
+ * (`WS_ERR_NULL`, or `WS_ERR_BAD_STATE` for an answered request).
  */
-ws_status ws_server_config_set_send_queue_limit(ws_server_config *cfg, uint64_t bytes);
+int ws_handshake_is_secure(const ws_handshake *hs);
 
 /**
- * Time a client has to complete the opening handshake, in ms (> 0). Default 10000.
+ * The value of the first request header named `name` (case-insensitive);
+ * NULL when there is none; also NULL, with the last error set, on error
+ * (NULL or answered handle, NULL name).
  */
-ws_status ws_server_config_set_handshake_timeout_ms(ws_server_config *cfg, uint64_t ms);
+const char *ws_handshake_header(const ws_handshake *hs, const char *name);
 
 /**
- * Time the peer has to answer a close frame, in ms (> 0). Default 5000.
+ * How many request headers there are; negative status on error.
  */
-ws_status ws_server_config_set_close_timeout_ms(ws_server_config *cfg, uint64_t ms);
+int ws_handshake_header_count(const ws_handshake *hs);
 
 /**
- * Keepalive of each connection, in ms (0, the default, turns it off): after
- * this long without hearing from the client, the server pings it; when the
- * client stays silent as long again, the connection fails (`on_error` with
- * `WS_ERR_TIMEOUT`, then `on_close` with 1006).
+ * The request header at `index` (0-based, in the order received): its name
+ * and value through `name` and `value` (either may be NULL).
+ * `WS_ERR_INVALID_ARGUMENT` when `index` is out of range.
  */
-ws_status ws_server_config_set_keepalive_ms(ws_server_config *cfg, uint64_t ms);
+ws_status ws_handshake_header_at(const ws_handshake *hs,
+                                 size_t index,
+                                 const char **name,
+                                 const char **value);
 
 /**
- * Most connections at once, counting those still in the opening handshake
- * (> 0); further clients get HTTP 503. Default 10000.
+ * The `index`-th subprotocol the client offered (0-based, in its order);
+ * NULL past the last one or on error.
  */
-ws_status ws_server_config_set_max_connections(ws_server_config *cfg, uint64_t max);
+const char *ws_handshake_subprotocol_at(const ws_handshake *hs, size_t index);
 
 /**
- * A client configuration with the defaults: thread dispatch, 32 MiB messages,
- * 64 MiB send queue, 10 s connect+handshake and 5 s close timeouts, no extra headers.
+ * Adds a header to the response, whether it accepts or rejects (e.g.
+ * "Set-Cookie", or "WWW-Authenticate" with a 401). The name must be an HTTP
+ * token, the value free of CR and LF; the headers the library writes (Upgrade,
+ * Connection, Content-Length, Sec-WebSocket-*) are refused.
  */
-ws_client_config *ws_client_config_new(void);
+ws_status ws_handshake_add_header(ws_handshake *hs, const char *name, const char *value);
 
 /**
- * Frees a client configuration. NULL is a no-op.
- *
- * # Safety
- * `cfg` is NULL or from `ws_client_config_new`, not yet freed.
+ * Sets the user data the connection starts with if this request is accepted
+ * (read it with `ws_conn_get_user_data`, e.g. in `on_open`): it ties what the
+ * application decided during the handshake to the connection it becomes.
+ * An accepted request always ends in `on_open`, or, when the 101 response
+ * cannot be written (the client left), in `on_error` and `on_close` with
+ * that connection, so state attached here can always be freed.
  */
-void ws_client_config_free(ws_client_config *cfg);
+ws_status ws_handshake_set_user_data(ws_handshake *hs, void *user_data);
 
 /**
- * Where the client's callbacks run: `WS_DISPATCH_THREAD` (default) or `WS_DISPATCH_POLL`.
+ * Accepts the upgrade with `subprotocol` (one the client offered), or with
+ * NULL the server's own choice (`ws_server_config_add_subprotocol`). May be
+ * called from any thread, during `on_handshake` or later (within the
+ * handshake timeout). Ends the handle: later calls with it get
+ * `WS_ERR_BAD_STATE`. `WS_ERR_NOT_OPEN` when the server stopped waiting (the
+ * handshake timed out; the request then got 503). `WS_ERR_INVALID_ARGUMENT`
+ * (the handle stays) for a subprotocol the client did not offer. Every
+ * handshake must be answered: an unanswered handle keeps its memory.
  */
-ws_status ws_client_config_set_dispatch(ws_client_config *cfg, ws_dispatch_mode mode);
+ws_status ws_handshake_accept(ws_handshake *hs, const char *subprotocol);
 
 /**
- * Largest message accepted in bytes (> 0); larger ones fail the connection with 1009. Default 32 MiB.
+ * Refuses the upgrade with an HTTP `status` (200-599 except 101; e.g. 401,
+ * 403, 404) and `body` (`len` bytes, NULL when 0; sent as text/plain unless a
+ * Content-Type header was added). Ends the handle as `ws_handshake_accept` does.
  */
-ws_status ws_client_config_set_max_message_size(ws_client_config *cfg,
-                                                uint64_t bytes);
-
-/**
- * Most bytes of outgoing messages queued (> 0); sends beyond it return
- * `WS_ERR_QUEUE_FULL`. Default 64 MiB.
- */
-ws_status ws_client_config_set_send_queue_limit(ws_client_config *cfg, uint64_t bytes);
-
-/**
- * Time allowed for the TLS and WebSocket handshakes once the TCP connection
- * is made, in ms (> 0). Default 10000. (The TCP connection itself has
- * `ws_client_config_set_connect_timeout_ms`.)
- */
-ws_status ws_client_config_set_handshake_timeout_ms(ws_client_config *cfg, uint64_t ms);
-
-/**
- * Time the server has to answer a close frame, in ms (> 0). Default 5000.
- */
-ws_status ws_client_config_set_close_timeout_ms(ws_client_config *cfg, uint64_t ms);
-
-/**
- * Keepalive, in ms (0, the default, turns it off): after this long without
- * hearing from the server, the client pings it; when the server stays silent
- * as long again, the connection fails (`on_error` with `WS_ERR_TIMEOUT`, then
- * `on_close` with 1006).
- */
-ws_status ws_client_config_set_keepalive_ms(ws_client_config *cfg, uint64_t ms);
-
-/**
- * Adds a header to the opening request (e.g. "Authorization", "Bearer x").
- * The name must be an HTTP token and neither may contain CR or LF; the
- * headers the library writes itself are refused: Host, Upgrade, Connection,
- * Sec-WebSocket-Key, Sec-WebSocket-Version, Sec-WebSocket-Extensions, and
- * those with their own setter: Sec-WebSocket-Protocol
- * (`ws_client_config_add_subprotocol`) and Origin (`ws_client_config_set_origin`).
- *
- * # Safety
- * `name` and `value` are NUL-terminated strings (or NULL, an error).
- */
-ws_status ws_client_config_add_header(ws_client_config *cfg, const char *name, const char *value);
-
-/**
- * Most frames one incoming message may be made of; a message with more fails
- * the connection with 1009 (`WS_MESSAGE_TOO_LARGE`). 0, the default, means
- * no limit.
- */
-ws_status ws_server_config_set_max_fragments(ws_server_config *cfg, uint64_t count);
-
-/**
- * Most frames one incoming message may be made of; a message with more fails
- * the connection with 1009 (`WS_MESSAGE_TOO_LARGE`). 0, the default, means
- * no limit.
- */
-ws_status ws_client_config_set_max_fragments(ws_client_config *cfg, uint64_t count);
-
-/**
- * Messages arrive in pieces instead of whole: when `on` is non-zero, each
- * piece of an incoming message goes to `on_message_part` as it comes off
- * the socket (`on_message` is not called), so a message of any size passes
- * through bounded memory; a server or client without `on_message_part` is
- * then refused (`WS_ERR_INVALID_ARGUMENT`). The maximum message size
- * (`ws_server_config_set_max_message_size`) still limits each message's
- * total, so raise it for large messages. Default 0 (whole messages).
- */
-ws_status ws_server_config_set_receive_parts(ws_server_config *cfg, int on);
-
-/**
- * Messages arrive in pieces instead of whole: as
- * `ws_server_config_set_receive_parts`.
- */
-ws_status ws_client_config_set_receive_parts(ws_client_config *cfg, int on);
-
-/**
- * Flow control (as the browser's `bufferedAmount` and uWebSockets'
- * backpressure): once more than `high` bytes wait to be sent on a
- * connection (`ws_conn_buffered_amount`), a send still queues but returns
- * `WS_STATUS_BACKPRESSURE`, and the connection stops reading from its socket
- * once one more message has arrived, so that TCP pushes back on a peer that
- * sends without reading. (The one more message lets two peers that send
- * each other large messages each read the other's; while closing it reads
- * on.) Reading resumes once the amount is back at `high` or under, and
- * `on_drain` comes, once, when it falls to `low` or under. The send queue
- * limit (`ws_server_config_set_send_queue_limit`) still refuses sends beyond it.
- * Defaults: low 262144 (256 KiB), high 1048576 (1 MiB).
- * `WS_ERR_INVALID_ARGUMENT` unless 0 <= `low` <= `high` and `high` > 0.
- */
-ws_status ws_server_config_set_send_watermarks(ws_server_config *cfg, uint64_t low, uint64_t high);
-
-/**
- * Flow control for the client's connection: as
- * `ws_server_config_set_send_watermarks`.
- */
-ws_status ws_client_config_set_send_watermarks(ws_client_config *cfg, uint64_t low, uint64_t high);
+ws_status ws_handshake_reject(ws_handshake *hs, int status, const uint8_t *body, size_t len);
 
 /**
  * Queues a message of `kind` (`WS_MESSAGE_TEXT`, checked to be UTF-8, or
@@ -1057,6 +1053,255 @@ ws_status ws_conn_wait_open(const ws_conn *c, int timeout_ms);
 ws_status ws_conn_wait_closed(const ws_conn *c, int timeout_ms);
 
 /**
+ * The file descriptor that is readable while polled events wait for
+ * `ws_dispatch()`; -1 on error. Owned by the library: do not close it, only
+ * wait on it (select, poll, epoll, AnyEvent, asyncio ...).
+ */
+int ws_event_fd(void);
+
+/**
+ * Runs the callbacks of up to `max_events` queued events (of all that are
+ * queued when called, if `max_events` <= 0) on the calling thread, one at a
+ * time and in order (a callback may itself call `ws_dispatch`: the order holds).
+ * Returns how many events were taken from the queue (0 when none waited; it
+ * never blocks), or a negative status. Events of a freed server or client are
+ * taken and dropped without a callback.
+ */
+int ws_dispatch(int max_events);
+
+/**
+ * Sets the bound of the polled event queue in bytes (default 64 MiB; at least
+ * 64 KiB). A message larger than the bound is still queued, alone: the queue
+ * holds at most the bound or one message, whichever is larger. Only before the queue is first used (before any `WS_DISPATCH_POLL`
+ * endpoint exists or `ws_event_fd()` is called); `WS_ERR_BAD_STATE` after.
+ */
+ws_status ws_event_queue_set_limit(size_t bytes);
+
+/**
+ * Sends the library's log lines of `min_level` and more severe levels
+ * (`WS_LOG_ERROR` 1 ... `WS_LOG_DEBUG` 4) to `callback` with `user_data`;
+ * a NULL `callback` turns logging off (the default: nothing is formatted,
+ * and a line not taken costs one atomic load).
+ *
+ * The callback runs on whichever thread logs: the library's I/O threads
+ * (several at once when there are several I/O threads) and the threads of
+ * calls such as `ws_server_listen`. So it must be safe to call from several
+ * threads at the same time, must not block, and runs even in
+ * `WS_DISPATCH_POLL` mode (hosts that may only be called on their own
+ * thread should queue the lines themselves). Lines the callback itself
+ * would cause by calling the library are dropped. This call returns once no
+ * line is being written to the previous callback, so its `user_data` may go.
+ *
+ * `WS_ERR_INVALID_ARGUMENT` for a `min_level` outside 1 to 4 (with a
+ * callback); `WS_ERR_BAD_STATE` when called from inside the log callback.
+ */
+ws_status ws_set_log_callback(ws_log_fn callback, void *user_data, ws_log_level min_level);
+
+/**
+ * The name of a log level: "ERROR", "WARN", "INFO", "DEBUG", or "UNKNOWN"
+ * for any other number. A static string.
+ */
+const char *ws_log_level_name(int level);
+
+/**
+ * The connection's id: a number from 1, unique in the process and never
+ * reused, the `conn_id` of the log lines about it. 0 for NULL.
+ */
+uint64_t ws_conn_id(const ws_conn *c);
+
+/**
+ * Fills `out` with what the connection carried so far (it keeps counting
+ * until it closes, and the handle answers after that). Set `out->size =
+ * sizeof *out` first: the library writes only the fields within `size`
+ * bytes (0 in those it does not know). Any thread; the counters are read
+ * one by one, not as one snapshot. `WS_ERR_NULL` for NULL,
+ * `WS_ERR_INVALID_ARGUMENT` when `size` is not a multiple of 8 from 8 to 4096.
+ */
+ws_status ws_conn_get_stats(const ws_conn *c, ws_conn_stats *out);
+
+/**
+ * Fills `out` with what the server counted since it started: connections,
+ * refusals by reason, and the traffic of all its connections, closed ones
+ * included. Set `out->size = sizeof *out` first (see `ws_conn_get_stats`). Any
+ * thread; it takes the server's connection list for a moment (the I/O
+ * threads never wait for it per message). `WS_ERR_NULL` for NULL,
+ * `WS_ERR_INVALID_ARGUMENT` for a bad `size`.
+ */
+ws_status ws_server_get_stats(const ws_server *server, ws_server_stats *out);
+
+/**
+ * A server configuration with the defaults: thread dispatch, 32 MiB messages,
+ * 64 MiB send queue, 10 s handshake and 5 s close timeouts, 10000 connections.
+ */
+ws_server_config *ws_server_config_new(void);
+
+/**
+ * Frees a server configuration. NULL is a no-op.
+ *
+ * # Safety
+ * `cfg` is NULL or from `ws_server_config_new`, not yet freed.
+ */
+void ws_server_config_free(ws_server_config *cfg);
+
+/**
+ * Where the server's callbacks run: `WS_DISPATCH_THREAD` (default) or `WS_DISPATCH_POLL`.
+ */
+ws_status ws_server_config_set_dispatch(ws_server_config *cfg, ws_dispatch_mode mode);
+
+/**
+ * Largest message accepted in bytes (> 0); a larger one fails the connection
+ * with 1009 before it is buffered. Default 32 MiB.
+ */
+ws_status ws_server_config_set_max_message_size(ws_server_config *cfg, uint64_t bytes);
+
+/**
+ * Most bytes of outgoing messages queued per connection (> 0); sends beyond it
+ * return `WS_ERR_QUEUE_FULL`. Default 64 MiB.
+ */
+ws_status ws_server_config_set_send_queue_limit(ws_server_config *cfg, uint64_t bytes);
+
+/**
+ * Time a client has to complete the opening handshake, in ms (> 0). Default 10000.
+ */
+ws_status ws_server_config_set_handshake_timeout_ms(ws_server_config *cfg, uint64_t ms);
+
+/**
+ * Time the peer has to answer a close frame, in ms (> 0). Default 5000.
+ */
+ws_status ws_server_config_set_close_timeout_ms(ws_server_config *cfg, uint64_t ms);
+
+/**
+ * Keepalive of each connection, in ms (0, the default, turns it off): after
+ * this long without hearing from the client, the server pings it; when the
+ * client stays silent as long again, the connection fails (`on_error` with
+ * `WS_ERR_TIMEOUT`, then `on_close` with 1006).
+ */
+ws_status ws_server_config_set_keepalive_ms(ws_server_config *cfg, uint64_t ms);
+
+/**
+ * Most connections at once, counting those still in the opening handshake
+ * (> 0); further clients get HTTP 503. Default 10000.
+ */
+ws_status ws_server_config_set_max_connections(ws_server_config *cfg, uint64_t max);
+
+/**
+ * A client configuration with the defaults: thread dispatch, 32 MiB messages,
+ * 64 MiB send queue, 10 s connect+handshake and 5 s close timeouts, no extra headers.
+ */
+ws_client_config *ws_client_config_new(void);
+
+/**
+ * Frees a client configuration. NULL is a no-op.
+ *
+ * # Safety
+ * `cfg` is NULL or from `ws_client_config_new`, not yet freed.
+ */
+void ws_client_config_free(ws_client_config *cfg);
+
+/**
+ * Where the client's callbacks run: `WS_DISPATCH_THREAD` (default) or `WS_DISPATCH_POLL`.
+ */
+ws_status ws_client_config_set_dispatch(ws_client_config *cfg, ws_dispatch_mode mode);
+
+/**
+ * Largest message accepted in bytes (> 0); larger ones fail the connection with 1009. Default 32 MiB.
+ */
+ws_status ws_client_config_set_max_message_size(ws_client_config *cfg,
+                                                uint64_t bytes);
+
+/**
+ * Most bytes of outgoing messages queued (> 0); sends beyond it return
+ * `WS_ERR_QUEUE_FULL`. Default 64 MiB.
+ */
+ws_status ws_client_config_set_send_queue_limit(ws_client_config *cfg, uint64_t bytes);
+
+/**
+ * Time allowed for the TLS and WebSocket handshakes once the TCP connection
+ * is made, in ms (> 0). Default 10000. (The TCP connection itself has
+ * `ws_client_config_set_connect_timeout_ms`.)
+ */
+ws_status ws_client_config_set_handshake_timeout_ms(ws_client_config *cfg, uint64_t ms);
+
+/**
+ * Time the server has to answer a close frame, in ms (> 0). Default 5000.
+ */
+ws_status ws_client_config_set_close_timeout_ms(ws_client_config *cfg, uint64_t ms);
+
+/**
+ * Keepalive, in ms (0, the default, turns it off): after this long without
+ * hearing from the server, the client pings it; when the server stays silent
+ * as long again, the connection fails (`on_error` with `WS_ERR_TIMEOUT`, then
+ * `on_close` with 1006).
+ */
+ws_status ws_client_config_set_keepalive_ms(ws_client_config *cfg, uint64_t ms);
+
+/**
+ * Adds a header to the opening request (e.g. "Authorization", "Bearer x").
+ * The name must be an HTTP token and neither may contain CR or LF; the
+ * headers the library writes itself are refused: Host, Upgrade, Connection,
+ * Sec-WebSocket-Key, Sec-WebSocket-Version, Sec-WebSocket-Extensions, and
+ * those with their own setter: Sec-WebSocket-Protocol
+ * (`ws_client_config_add_subprotocol`) and Origin (`ws_client_config_set_origin`).
+ *
+ * # Safety
+ * `name` and `value` are NUL-terminated strings (or NULL, an error).
+ */
+ws_status ws_client_config_add_header(ws_client_config *cfg, const char *name, const char *value);
+
+/**
+ * Most frames one incoming message may be made of; a message with more fails
+ * the connection with 1009 (`WS_MESSAGE_TOO_LARGE`). 0, the default, means
+ * no limit.
+ */
+ws_status ws_server_config_set_max_fragments(ws_server_config *cfg, uint64_t count);
+
+/**
+ * Most frames one incoming message may be made of; a message with more fails
+ * the connection with 1009 (`WS_MESSAGE_TOO_LARGE`). 0, the default, means
+ * no limit.
+ */
+ws_status ws_client_config_set_max_fragments(ws_client_config *cfg, uint64_t count);
+
+/**
+ * Messages arrive in pieces instead of whole: when `on` is non-zero, each
+ * piece of an incoming message goes to `on_message_part` as it comes off
+ * the socket (`on_message` is not called), so a message of any size passes
+ * through bounded memory; a server or client without `on_message_part` is
+ * then refused (`WS_ERR_INVALID_ARGUMENT`). The maximum message size
+ * (`ws_server_config_set_max_message_size`) still limits each message's
+ * total, so raise it for large messages. Default 0 (whole messages).
+ */
+ws_status ws_server_config_set_receive_parts(ws_server_config *cfg, int on);
+
+/**
+ * Messages arrive in pieces instead of whole: as
+ * `ws_server_config_set_receive_parts`.
+ */
+ws_status ws_client_config_set_receive_parts(ws_client_config *cfg, int on);
+
+/**
+ * Flow control (as the browser's `bufferedAmount` and uWebSockets'
+ * backpressure): once more than `high` bytes wait to be sent on a
+ * connection (`ws_conn_buffered_amount`), a send still queues but returns
+ * `WS_STATUS_BACKPRESSURE`, and the connection stops reading from its socket
+ * once one more message has arrived, so that TCP pushes back on a peer that
+ * sends without reading. (The one more message lets two peers that send
+ * each other large messages each read the other's; while closing it reads
+ * on.) Reading resumes once the amount is back at `high` or under, and
+ * `on_drain` comes, once, when it falls to `low` or under. The send queue
+ * limit (`ws_server_config_set_send_queue_limit`) still refuses sends beyond it.
+ * Defaults: low 262144 (256 KiB), high 1048576 (1 MiB).
+ * `WS_ERR_INVALID_ARGUMENT` unless 0 <= `low` <= `high` and `high` > 0.
+ */
+ws_status ws_server_config_set_send_watermarks(ws_server_config *cfg, uint64_t low, uint64_t high);
+
+/**
+ * Flow control for the client's connection: as
+ * `ws_server_config_set_send_watermarks`.
+ */
+ws_status ws_client_config_set_send_watermarks(ws_client_config *cfg, uint64_t low, uint64_t high);
+
+/**
  * Turns permessage-deflate (RFC 7692) on (`enabled` != 0) or off (the default).
  * On, the server accepts the first acceptable offer of each client.
  */
@@ -1152,401 +1397,6 @@ ws_status ws_set_compression_threshold(uint64_t bytes);
  * connecting); NULL for a NULL handle. Valid while the handle is held.
  */
 const char *ws_conn_extensions(const ws_conn *c);
-
-/**
- * The file descriptor that is readable while polled events wait for
- * `ws_dispatch()`; -1 on error. Owned by the library: do not close it, only
- * wait on it (select, poll, epoll, AnyEvent, asyncio ...).
- */
-int ws_event_fd(void);
-
-/**
- * Runs the callbacks of up to `max_events` queued events (of all that are
- * queued when called, if `max_events` <= 0) on the calling thread, one at a
- * time and in order (a callback may itself call `ws_dispatch`: the order holds).
- * Returns how many events were taken from the queue (0 when none waited; it
- * never blocks), or a negative status. Events of a freed server or client are
- * taken and dropped without a callback.
- */
-int ws_dispatch(int max_events);
-
-/**
- * Sets the bound of the polled event queue in bytes (default 64 MiB; at least
- * 64 KiB). A message larger than the bound is still queued, alone: the queue
- * holds at most the bound or one message, whichever is larger. Only before the queue is first used (before any `WS_DISPATCH_POLL`
- * endpoint exists or `ws_event_fd()` is called); `WS_ERR_BAD_STATE` after.
- */
-ws_status ws_event_queue_set_limit(size_t bytes);
-
-/**
- * The number of bytes `ws_frame_encode` writes for a frame with `payload_len`
- * bytes of payload, masked (`masked` != 0) or not: 2 to 14 header bytes plus
- * the payload. `SIZE_MAX` if that does not fit in a `size_t`.
- */
-size_t ws_frame_encoded_size(size_t payload_len, int masked);
-
-/**
- * Encodes one frame into `out`: `opcode` (`WS_OPCODE_*`), the FIN bit (`fin`
- * != 0: the last frame of its message) and, when `masked` != 0, a fresh random
- * masking key (clients mask every frame they send, servers never do).
- * `payload` (`len` bytes, NULL allowed when `len` is 0) is copied as given
- * (text is not checked here: a fragment may end inside a UTF-8 sequence that
- * the next one completes; receivers check whole messages).
- * `out` holds `capacity` bytes and must not overlap `payload`; on success
- * `*written` gets the frame's size, `ws_frame_encoded_size(len, masked)`.
- *
- * Errors: `WS_ERR_NULL` (`written`, `out`, or `payload` with `len` > 0),
- * `WS_ERR_INVALID_ARGUMENT` for an unknown opcode, a control frame (close,
- * ping, pong) without FIN, or a `capacity` too small (the message says how
- * many bytes are needed), `WS_ERR_TOO_LARGE` for a control frame payload over
- * 125 bytes. Nothing is written on error.
- *
- * # Safety
- * `payload` points to `len` readable bytes, `out` to `capacity` writable bytes.
- */
-ws_status ws_frame_encode(ws_opcode opcode,
-                          int fin,
-                          int masked,
-                          const uint8_t *payload,
-                          size_t len,
-                          uint8_t *out,
-                          size_t capacity,
-                          size_t *written);
-
-/**
- * A new decoder. It accepts frames masked or not (both directions), allows
- * messages of up to 65536 bytes (`ws_frame_decoder_set_max_payload_size`)
- * made of up to 128 frames (`ws_frame_decoder_set_max_fragments`). NULL only
- * if memory ran out.
- */
-ws_frame_decoder *ws_frame_decoder_new(void);
-
-/**
- * Frees a decoder and what it holds. NULL is a no-op.
- *
- * # Safety
- * `d` is NULL or from `ws_frame_decoder_new`, not yet freed.
- */
-void ws_frame_decoder_free(ws_frame_decoder *d);
-
-/**
- * Largest message (after reassembly of its fragments) or control frame
- * payload accepted, in bytes (> 0; default 65536). A frame that would go over
- * it fails the stream with close code 1009 as soon as its header arrives,
- * before its payload is buffered. Applies from the next frame on.
- *
- * # Safety
- * `d` is NULL (an error) or a live decoder.
- */
-ws_status ws_frame_decoder_set_max_payload_size(ws_frame_decoder *d, uint64_t bytes);
-
-/**
- * Most frames one message may be made of (default 128; 0: no limit). A
- * message with more fails the stream with close code 1009 when the first
- * frame over the limit arrives. Control frames do not count. Applies from the
- * next frame on.
- *
- * # Safety
- * `d` is NULL (an error) or a live decoder.
- */
-ws_status ws_frame_decoder_set_max_fragments(ws_frame_decoder *d, uint64_t count);
-
-/**
- * Gives the decoder the next `len` bytes of the stream (any piece: a byte, a
- * frame, several frames); they are copied. Then call `ws_frame_decoder_next`
- * until it returns `WS_FRAME_NONE`.
- *
- * Memory is bounded: a decoder holds at most the larger of max_payload_size
- * and 65536, plus 14, bytes not yet decoded (bytes of a frame's payload go to
- * its message as `ws_frame_decoder_next` decodes them, so after it returned
- * `WS_FRAME_NONE` fewer than 14 remain). An append that would go over it is
- * refused and nothing is taken: `WS_ERR_QUEUE_FULL` when decoding first makes
- * room (call `ws_frame_decoder_next` until `WS_FRAME_NONE`, then append
- * again), `WS_ERR_TOO_LARGE` when `len` alone is over it (append in smaller
- * pieces). After the stream failed, returns `WS_ERR_PROTOCOL` again.
- * `WS_ERR_NULL` for a NULL `d`, or NULL `data` with `len` > 0.
- *
- * # Safety
- * `d` is NULL (an error) or a live decoder; `data` points to `len` bytes.
- */
-ws_status ws_frame_decoder_append(ws_frame_decoder *d, const uint8_t *data, size_t len);
-
-/**
- * Takes the next complete message or control frame out of the decoder.
- *
- * Returns `WS_STATUS_OK` with `*opcode` = `WS_OPCODE_TEXT` (valid UTF-8),
- * `WS_OPCODE_BINARY` (fragments already joined), `WS_OPCODE_PING`,
- * `WS_OPCODE_PONG` or `WS_OPCODE_CLOSE` (payload: the code as 2 big-endian
- * bytes and the UTF-8 reason, or empty), and `*data` / `*len` its payload,
- * valid until the next call with this decoder (copy what you keep).
- * Control frames that arrive between the fragments of a message come out
- * first, as they arrive. Returns `WS_FRAME_NONE` (1) when nothing is complete
- * yet; the out-parameters are then untouched.
- *
- * On a protocol error (bad UTF-8, a continuation without a message, a
- * reserved opcode or RSV bit, a message over max_payload_size or with too
- * many fragments, an invalid close frame...) returns `WS_ERR_PROTOCOL`, with
- * the reason in `ws_last_error_message()` and the close code to send the
- * peer in `ws_frame_decoder_close_code(d)`; the stream is failed and every
- * later call returns the same error. `WS_ERR_NULL` for a NULL argument.
- *
- * # Safety
- * `d` is NULL (an error) or a live decoder; the out-pointers are writable.
- */
-ws_status ws_frame_decoder_next(ws_frame_decoder *d,
-                                ws_opcode *opcode,
-                                const uint8_t **data,
-                                size_t *len);
-
-/**
- * The close code to send the peer after `ws_frame_decoder_next` failed the
- * stream: 1002 (`WS_PROTOCOL_ERROR`), 1007 (`WS_BAD_MESSAGE`, e.g. invalid
- * UTF-8) or 1009 (`WS_MESSAGE_TOO_LARGE`). 0 while the stream is fine,
- * `WS_ERR_NULL` for NULL.
- *
- * # Safety
- * `d` is NULL or a live decoder.
- */
-int ws_frame_decoder_close_code(const ws_frame_decoder *d);
-
-/**
- * The request method ("GET"); NULL on error.
- */
-const char *ws_handshake_method(const ws_handshake *hs);
-
-/**
- * The request path ("/chat", still percent-encoded); NULL on error.
- */
-const char *ws_handshake_path(const ws_handshake *hs);
-
-/**
- * The request query without "?" ("" when none); NULL on error.
- */
-const char *ws_handshake_query(const ws_handshake *hs);
-
-/**
- * The client's address as "ip:port" ("[v6]:port"); NULL on error.
- */
-const char *ws_handshake_peer_address(const ws_handshake *hs);
-
-/**
- * 1 when the request came over TLS, 0 when not, a negative status on error
- * (`WS_ERR_NULL`, or `WS_ERR_BAD_STATE` for an answered request).
- */
-int ws_handshake_is_secure(const ws_handshake *hs);
-
-/**
- * The value of the first request header named `name` (case-insensitive);
- * NULL when there is none; also NULL, with the last error set, on error
- * (NULL or answered handle, NULL name).
- */
-const char *ws_handshake_header(const ws_handshake *hs, const char *name);
-
-/**
- * How many request headers there are; negative status on error.
- */
-int ws_handshake_header_count(const ws_handshake *hs);
-
-/**
- * The request header at `index` (0-based, in the order received): its name
- * and value through `name` and `value` (either may be NULL).
- * `WS_ERR_INVALID_ARGUMENT` when `index` is out of range.
- */
-ws_status ws_handshake_header_at(const ws_handshake *hs,
-                                 size_t index,
-                                 const char **name,
-                                 const char **value);
-
-/**
- * The `index`-th subprotocol the client offered (0-based, in its order);
- * NULL past the last one or on error.
- */
-const char *ws_handshake_subprotocol_at(const ws_handshake *hs, size_t index);
-
-/**
- * Adds a header to the response, whether it accepts or rejects (e.g.
- * "Set-Cookie", or "WWW-Authenticate" with a 401). The name must be an HTTP
- * token, the value free of CR and LF; the headers the library writes (Upgrade,
- * Connection, Content-Length, Sec-WebSocket-*) are refused.
- */
-ws_status ws_handshake_add_header(ws_handshake *hs, const char *name, const char *value);
-
-/**
- * Sets the user data the connection starts with if this request is accepted
- * (read it with `ws_conn_get_user_data`, e.g. in `on_open`): it ties what the
- * application decided during the handshake to the connection it becomes.
- * An accepted request always ends in `on_open`, or, when the 101 response
- * cannot be written (the client left), in `on_error` and `on_close` with
- * that connection, so state attached here can always be freed.
- */
-ws_status ws_handshake_set_user_data(ws_handshake *hs, void *user_data);
-
-/**
- * Accepts the upgrade with `subprotocol` (one the client offered), or with
- * NULL the server's own choice (`ws_server_config_add_subprotocol`). May be
- * called from any thread, during `on_handshake` or later (within the
- * handshake timeout). Ends the handle: later calls with it get
- * `WS_ERR_BAD_STATE`. `WS_ERR_NOT_OPEN` when the server stopped waiting (the
- * handshake timed out; the request then got 503). `WS_ERR_INVALID_ARGUMENT`
- * (the handle stays) for a subprotocol the client did not offer. Every
- * handshake must be answered: an unanswered handle keeps its memory.
- */
-ws_status ws_handshake_accept(ws_handshake *hs, const char *subprotocol);
-
-/**
- * Refuses the upgrade with an HTTP `status` (200-599 except 101; e.g. 401,
- * 403, 404) and `body` (`len` bytes, NULL when 0; sent as text/plain unless a
- * Content-Type header was added). Ends the handle as `ws_handshake_accept` does.
- */
-ws_status ws_handshake_reject(ws_handshake *hs, int status, const uint8_t *body, size_t len);
-
-/**
- * Sends the library's log lines of `min_level` and more severe levels
- * (`WS_LOG_ERROR` 1 ... `WS_LOG_DEBUG` 4) to `callback` with `user_data`;
- * a NULL `callback` turns logging off (the default: nothing is formatted,
- * and a line not taken costs one atomic load).
- *
- * The callback runs on whichever thread logs: the library's I/O threads
- * (several at once when there are several I/O threads) and the threads of
- * calls such as `ws_server_listen`. So it must be safe to call from several
- * threads at the same time, must not block, and runs even in
- * `WS_DISPATCH_POLL` mode (hosts that may only be called on their own
- * thread should queue the lines themselves). Lines the callback itself
- * would cause by calling the library are dropped. This call returns once no
- * line is being written to the previous callback, so its `user_data` may go.
- *
- * `WS_ERR_INVALID_ARGUMENT` for a `min_level` outside 1 to 4 (with a
- * callback); `WS_ERR_BAD_STATE` when called from inside the log callback.
- */
-ws_status ws_set_log_callback(ws_log_fn callback, void *user_data, ws_log_level min_level);
-
-/**
- * The name of a log level: "ERROR", "WARN", "INFO", "DEBUG", or "UNKNOWN"
- * for any other number. A static string.
- */
-const char *ws_log_level_name(int level);
-
-/**
- * Starts a server listening on `host` (a name or IP literal such as
- * "127.0.0.1", "::1", "0.0.0.0") and `port` (0 picks a free port; read it with
- * `ws_server_port`). `config` may be NULL for the defaults; `callbacks` may be
- * NULL (then connections are accepted and closes answered, nothing else).
- * Binding happens before this returns. Returns NULL on error (address in use,
- * bad host ...): see `ws_last_error_message()`.
- */
-ws_server *ws_server_listen(const char *host,
-                            uint16_t port,
-                            const ws_server_config *config,
-                            const ws_callbacks *callbacks,
-                            void *user_data);
-
-/**
- * 1 when the server speaks TLS (a certificate was configured), 0 when not,
- * `WS_ERR_NULL` for NULL.
- */
-int ws_server_is_secure(const ws_server *server);
-
-/**
- * The port the server listens on; 0 on error (NULL server).
- */
-uint16_t ws_server_port(const ws_server *server);
-
-/**
- * How many connections the server has past the opening handshake and not yet
- * closed (including those in their close handshake); 0 on error.
- */
-size_t ws_server_connection_count(const ws_server *server);
-
-/**
- * Writes up to `capacity` of the connections counted by
- * `ws_server_connection_count` to `out` and returns how many there are (which
- * may be more than `capacity`). Each handle written is retained:
- * release each with `ws_conn_release`. `out` may be NULL when `capacity` is 0.
- * Returns a negative status on error.
- */
-int ws_server_connections(const ws_server *server, ws_conn **out, size_t capacity);
-
-/**
- * Queues a message to every open connection. Returns how many connections took
- * it (those whose send queue was full or that were closing are skipped), or a
- * negative status (NULL server, unknown type, text that is not UTF-8).
- */
-int ws_server_broadcast(const ws_server *server,
-                        ws_message_type kind,
-                        const uint8_t *data,
-                        size_t len);
-
-/**
- * Stops accepting connections and closes every open one with 1001 (going
- * away). Callbacks keep running until those connections have closed.
- */
-ws_status ws_server_stop(const ws_server *server);
-
-/**
- * Blocks the calling thread until no connection of the server is open, at most
- * `timeout_ms` (negative: no limit): after `ws_server_stop`, this lets the close
- * handshakes finish before the program exits. `WS_STATUS_OK` when none is open,
- * `WS_ERR_TIMEOUT` otherwise, `WS_ERR_BAD_STATE` when called from a callback in
- * `WS_DISPATCH_THREAD` mode (an I/O thread must not block).
- */
-ws_status ws_server_wait_closed(const ws_server *server, int timeout_ms);
-
-/**
- * Stops the server (as `ws_server_stop`) and frees it. No callback of this
- * server starts after this returns, and none is running then (callbacks
- * running on other threads are waited for), except when it is called from
- * inside a callback: then it returns at once, and callbacks of this server
- * already running on other I/O threads may still be finishing.
- * Connection handles retained by the application stay valid until released.
- * NULL is a no-op.
- */
-void ws_server_free(ws_server *server);
-
-/**
- * The connection's id: a number from 1, unique in the process and never
- * reused, the `conn_id` of the log lines about it. 0 for NULL.
- */
-uint64_t ws_conn_id(const ws_conn *c);
-
-/**
- * Fills `out` with what the connection carried so far (it keeps counting
- * until it closes, and the handle answers after that). Set `out->size =
- * sizeof *out` first: the library writes only the fields within `size`
- * bytes (0 in those it does not know). Any thread; the counters are read
- * one by one, not as one snapshot. `WS_ERR_NULL` for NULL,
- * `WS_ERR_INVALID_ARGUMENT` when `size` is not a multiple of 8 from 8 to 4096.
- */
-ws_status ws_conn_get_stats(const ws_conn *c, ws_conn_stats *out);
-
-/**
- * Fills `out` with what the server counted since it started: connections,
- * refusals by reason, and the traffic of all its connections, closed ones
- * included. Set `out->size = sizeof *out` first (see `ws_conn_get_stats`). Any
- * thread; it takes the server's connection list for a moment (the I/O
- * threads never wait for it per message). `WS_ERR_NULL` for NULL,
- * `WS_ERR_INVALID_ARGUMENT` for a bad `size`.
- */
-ws_status ws_server_get_stats(const ws_server *server, ws_server_stats *out);
-
-/**
- * The status of the last failed call on this thread (`WS_STATUS_OK` if none failed).
- * Successful calls do not reset it.
- */
-ws_status ws_last_error_code(void);
-
-/**
- * The message of the last failed call on this thread ("" if none failed): a human
- * sentence such as "connect to 127.0.0.1:9: Connection refused (os error 111)".
- * The pointer stays valid until the next failing call on this thread.
- */
-const char *ws_last_error_message(void);
-
-/**
- * The name of a status code ("WS_ERR_NOT_OPEN"), or "WS_ERR_UNKNOWN" for a
- * number that is none. Takes an `int`, so that any number can be asked about.
- * Static string.
- */
-const char *ws_status_name(int status);
 
 /**
  * Makes the server speak TLS only (wss://, https://) with the certificate
@@ -1773,6 +1623,157 @@ ws_status ws_server_config_set_http_response(ws_server_config *cfg,
                                              const char *content_type,
                                              const uint8_t *body,
                                              size_t len);
+
+/**
+ * The number of bytes `ws_frame_encode` writes for a frame with `payload_len`
+ * bytes of payload, masked (`masked` != 0) or not: 2 to 14 header bytes plus
+ * the payload. `SIZE_MAX` if that does not fit in a `size_t`.
+ */
+size_t ws_frame_encoded_size(size_t payload_len, int masked);
+
+/**
+ * Encodes one frame into `out`: `opcode` (`WS_OPCODE_*`), the FIN bit (`fin`
+ * != 0: the last frame of its message) and, when `masked` != 0, a fresh random
+ * masking key (clients mask every frame they send, servers never do).
+ * `payload` (`len` bytes, NULL allowed when `len` is 0) is copied as given
+ * (text is not checked here: a fragment may end inside a UTF-8 sequence that
+ * the next one completes; receivers check whole messages).
+ * `out` holds `capacity` bytes and must not overlap `payload`; on success
+ * `*written` gets the frame's size, `ws_frame_encoded_size(len, masked)`.
+ *
+ * Errors: `WS_ERR_NULL` (`written`, `out`, or `payload` with `len` > 0),
+ * `WS_ERR_INVALID_ARGUMENT` for an unknown opcode, a control frame (close,
+ * ping, pong) without FIN, or a `capacity` too small (the message says how
+ * many bytes are needed), `WS_ERR_TOO_LARGE` for a control frame payload over
+ * 125 bytes. Nothing is written on error.
+ *
+ * # Safety
+ * `payload` points to `len` readable bytes, `out` to `capacity` writable bytes.
+ */
+ws_status ws_frame_encode(ws_opcode opcode,
+                          int fin,
+                          int masked,
+                          const uint8_t *payload,
+                          size_t len,
+                          uint8_t *out,
+                          size_t capacity,
+                          size_t *written);
+
+/**
+ * A new decoder. It accepts frames masked or not (both directions), allows
+ * messages of up to 65536 bytes (`ws_frame_decoder_set_max_payload_size`)
+ * made of up to 128 frames (`ws_frame_decoder_set_max_fragments`). NULL only
+ * if memory ran out.
+ */
+ws_frame_decoder *ws_frame_decoder_new(void);
+
+/**
+ * Frees a decoder and what it holds. NULL is a no-op.
+ *
+ * # Safety
+ * `d` is NULL or from `ws_frame_decoder_new`, not yet freed.
+ */
+void ws_frame_decoder_free(ws_frame_decoder *d);
+
+/**
+ * Largest message (after reassembly of its fragments) or control frame
+ * payload accepted, in bytes (> 0; default 65536). A frame that would go over
+ * it fails the stream with close code 1009 as soon as its header arrives,
+ * before its payload is buffered. Applies from the next frame on.
+ *
+ * # Safety
+ * `d` is NULL (an error) or a live decoder.
+ */
+ws_status ws_frame_decoder_set_max_payload_size(ws_frame_decoder *d, uint64_t bytes);
+
+/**
+ * Most frames one message may be made of (default 128; 0: no limit). A
+ * message with more fails the stream with close code 1009 when the first
+ * frame over the limit arrives. Control frames do not count. Applies from the
+ * next frame on.
+ *
+ * # Safety
+ * `d` is NULL (an error) or a live decoder.
+ */
+ws_status ws_frame_decoder_set_max_fragments(ws_frame_decoder *d, uint64_t count);
+
+/**
+ * Gives the decoder the next `len` bytes of the stream (any piece: a byte, a
+ * frame, several frames); they are copied. Then call `ws_frame_decoder_next`
+ * until it returns `WS_FRAME_NONE`.
+ *
+ * Memory is bounded: a decoder holds at most the larger of max_payload_size
+ * and 65536, plus 14, bytes not yet decoded (bytes of a frame's payload go to
+ * its message as `ws_frame_decoder_next` decodes them, so after it returned
+ * `WS_FRAME_NONE` fewer than 14 remain). An append that would go over it is
+ * refused and nothing is taken: `WS_ERR_QUEUE_FULL` when decoding first makes
+ * room (call `ws_frame_decoder_next` until `WS_FRAME_NONE`, then append
+ * again), `WS_ERR_TOO_LARGE` when `len` alone is over it (append in smaller
+ * pieces). After the stream failed, returns `WS_ERR_PROTOCOL` again.
+ * `WS_ERR_NULL` for a NULL `d`, or NULL `data` with `len` > 0.
+ *
+ * # Safety
+ * `d` is NULL (an error) or a live decoder; `data` points to `len` bytes.
+ */
+ws_status ws_frame_decoder_append(ws_frame_decoder *d, const uint8_t *data, size_t len);
+
+/**
+ * Takes the next complete message or control frame out of the decoder.
+ *
+ * Returns `WS_STATUS_OK` with `*opcode` = `WS_OPCODE_TEXT` (valid UTF-8),
+ * `WS_OPCODE_BINARY` (fragments already joined), `WS_OPCODE_PING`,
+ * `WS_OPCODE_PONG` or `WS_OPCODE_CLOSE` (payload: the code as 2 big-endian
+ * bytes and the UTF-8 reason, or empty), and `*data` / `*len` its payload,
+ * valid until the next call with this decoder (copy what you keep).
+ * Control frames that arrive between the fragments of a message come out
+ * first, as they arrive. Returns `WS_FRAME_NONE` (1) when nothing is complete
+ * yet; the out-parameters are then untouched.
+ *
+ * On a protocol error (bad UTF-8, a continuation without a message, a
+ * reserved opcode or RSV bit, a message over max_payload_size or with too
+ * many fragments, an invalid close frame...) returns `WS_ERR_PROTOCOL`, with
+ * the reason in `ws_last_error_message()` and the close code to send the
+ * peer in `ws_frame_decoder_close_code(d)`; the stream is failed and every
+ * later call returns the same error. `WS_ERR_NULL` for a NULL argument.
+ *
+ * # Safety
+ * `d` is NULL (an error) or a live decoder; the out-pointers are writable.
+ */
+ws_status ws_frame_decoder_next(ws_frame_decoder *d,
+                                ws_opcode *opcode,
+                                const uint8_t **data,
+                                size_t *len);
+
+/**
+ * The close code to send the peer after `ws_frame_decoder_next` failed the
+ * stream: 1002 (`WS_PROTOCOL_ERROR`), 1007 (`WS_BAD_MESSAGE`, e.g. invalid
+ * UTF-8) or 1009 (`WS_MESSAGE_TOO_LARGE`). 0 while the stream is fine,
+ * `WS_ERR_NULL` for NULL.
+ *
+ * # Safety
+ * `d` is NULL or a live decoder.
+ */
+int ws_frame_decoder_close_code(const ws_frame_decoder *d);
+
+/**
+ * The status of the last failed call on this thread (`WS_STATUS_OK` if none failed).
+ * Successful calls do not reset it.
+ */
+ws_status ws_last_error_code(void);
+
+/**
+ * The message of the last failed call on this thread ("" if none failed): a human
+ * sentence such as "connect to 127.0.0.1:9: Connection refused (os error 111)".
+ * The pointer stays valid until the next failing call on this thread.
+ */
+const char *ws_last_error_message(void);
+
+/**
+ * The name of a status code ("WS_ERR_NOT_OPEN"), or "WS_ERR_UNKNOWN" for a
+ * number that is none. Takes an `int`, so that any number can be asked about.
+ * Static string.
+ */
+const char *ws_status_name(int status);
 
 #ifdef __cplusplus
 }  // extern "C"

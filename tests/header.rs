@@ -43,3 +43,42 @@ fn callbacks_initializer_covers_every_callback() {
         / std::mem::size_of::<usize>();
     assert_eq!(init.split(',').count(), members, "{init}");
 }
+
+/// The header reads top-down by task: each task's first function comes
+/// after the previous task's.
+#[test]
+fn functions_come_in_task_order() {
+    if std::env::var_os("UPDATE_HEADER").is_some() {
+        return; // header_is_current is rewriting the header
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let header = std::fs::read_to_string(root.join("include/websocket.h")).unwrap();
+    let tasks = [
+        "ws_init(",
+        "ws_server_listen(",
+        "ws_client_connect(",
+        "ws_conn_send(",
+        "ws_conn_close(",
+        "ws_dispatch(",
+        "ws_set_log_callback(",
+        "ws_server_config_free(",
+        "ws_frame_encode(",
+        "ws_last_error_code(",
+    ];
+    // The line that declares it (not a comment that mentions it).
+    let at = |name: &str| {
+        let declared = |l: &&str| !l.starts_with([' ', '/', '*']) && l.contains(name);
+        header
+            .lines()
+            .position(|l| declared(&l))
+            .unwrap_or_else(|| panic!("{name} is declared in the header"))
+    };
+    for pair in tasks.windows(2) {
+        assert!(
+            at(pair[0]) < at(pair[1]),
+            "{} should come before {}",
+            pair[0],
+            pair[1]
+        );
+    }
+}

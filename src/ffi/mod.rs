@@ -13,25 +13,38 @@
 //! `unsafe`.
 #![allow(non_camel_case_types, clippy::missing_safety_doc)]
 
-// In the order the header presents them, by task: start, listen and connect,
-// send and receive, close, logs and statistics, configure, the frame codec,
-// errors.
-pub mod callbacks;
-pub mod client;
-pub mod config;
-pub mod conn;
-pub mod constants;
-pub mod deflate;
-pub mod events;
-pub mod frame;
-mod handle;
-pub mod handshake;
-pub mod log;
+// In the order the header presents them, by task (cbindgen keeps source
+// order; blank lines keep rustfmt from sorting the groups): start (this
+// file), listen and connect, send, receive and close, logs and statistics,
+// configure, the frame codec, errors; then the types the others share.
 pub mod server;
+
+pub mod client;
+
+pub mod handshake;
+
+pub mod conn;
+
+pub mod events;
+
+pub mod log;
 pub mod stats;
-pub mod status;
+
+pub mod config;
+
+pub mod deflate;
+
 pub mod tls;
+
 pub mod upgrade_config;
+
+pub mod frame;
+
+pub mod status;
+
+pub mod callbacks;
+pub mod constants;
+mod handle;
 
 use crate::transport::{runtime, ErrorKind};
 use status::{
