@@ -164,6 +164,6 @@ The version of the loaded libwebsocket, e.g. C<"0.1.0">.
 =head1 SEE ALSO
 
 L<WebSocket::Client>, L<WebSocket::Server>, L<WebSocket::Connection>,
-L<WebSocket::Frame>, L<WebSocket::Exception>.
+L<WebSocket::Message>, L<WebSocket::Frame>, L<WebSocket::Exception>.
 
 =cut

@@ -11,12 +11,12 @@ use parent 'WebSocket::Endpoint';
 
 our $VERSION = '0.01';
 
-my @EVENTS = qw( on_connect on_handshake on_recv on_utf8 on_binary on_ping on_pong on_send on_disconnect on_error );
+my @EVENTS = qw( on_connect on_handshake on_recv on_utf8 on_binary on_ping on_pong on_send on_disconnect on_error on_drain on_part );
 
 my %OPTIONS = map { $_ => 1 } @EVENTS, qw(
   uri origin subprotocol cookie version timeout max_payload_size max_fragments_amount
   extensions compression_threshold ssl_ca_file ssl_no_verify ssl_cert_file ssl_key_file
-  silence_max fatal headers blocking
+  silence_max fatal headers blocking send_watermarks receive_parts
 );
 
 sub new {
@@ -96,6 +96,13 @@ sub _configure {
     if ( $self->{ssl_no_verify} ) {
         $check->( ssl_no_verify => WebSocket::FFI::ws_client_config_dangerous_disable_tls_verification($cfg) );
     }
+    if ( defined $self->{send_watermarks} ) {
+        $check->( send_watermarks => WebSocket::FFI::ws_client_config_set_send_watermarks( $cfg,
+            WebSocket::Object::_watermarks( $self->{send_watermarks} ) ) );
+    }
+    if ( $self->{receive_parts} ) {
+        $check->( receive_parts => WebSocket::FFI::ws_client_config_set_receive_parts( $cfg, 1 ) );
+    }
     return;
 }
 
@@ -112,7 +119,7 @@ sub connect {
     my $cfg = $self->_config or return;
     $self->{id}    = WebSocket::FFI::register($self);
     $self->{state} = 'connecting';
-    delete @$self{qw( error opened )};
+    delete @$self{qw( error opened backpressure )};
     my $client = WebSocket::FFI::ws_client_connect( "$uri", $cfg, $WebSocket::FFI::CALLBACKS, $self->{id} );
     my @why = $client ? () : WebSocket::FFI::last_error();
     WebSocket::FFI::ws_client_config_free($cfg);
@@ -180,9 +187,9 @@ sub headers {
 }
 
 sub send_utf8 {
-    my ( $self, $text ) = @_;
+    my ( $self, $text, @opts ) = @_;
     $text = '' unless defined $text;
-    $self->_send_bytes( send_utf8 => \&WebSocket::FFI::ws_conn_send_text, WebSocket::FFI::text_to_utf8($text) ) or return;
+    $self->SUPER::send_utf8( $text, @opts ) or return;
     WebSocket::FFI::as_callback( sub { $self->_call( on_send => $text, 'text' ) } );
     return $self;
 }
@@ -190,9 +197,9 @@ sub send_utf8 {
 sub send { shift->send_utf8(@_) }
 
 sub send_binary {
-    my ( $self, $bytes ) = @_;
+    my ( $self, $bytes, @opts ) = @_;
     $bytes = '' unless defined $bytes;
-    $self->_send_bytes( send_binary => \&WebSocket::FFI::ws_conn_send_binary, $bytes ) or return;
+    $self->SUPER::send_binary( $bytes, @opts ) or return;
     WebSocket::FFI::as_callback( sub { $self->_call( on_send => $bytes, 'binary' ) } );
     return $self;
 }
@@ -238,6 +245,17 @@ sub _ws_message {
         $self->_call( on_recv => $bytes, 'binary' );
         $self->_call( on_binary => $bytes );
     }
+}
+
+sub _ws_drain {
+    my ($self) = @_;
+    $self->_backpressure_over;
+    $self->_call('on_drain');
+}
+
+sub _ws_message_part {
+    my ( $self, $conn, @piece ) = @_;
+    $self->_call( on_part => WebSocket::Endpoint::_part_args(@piece) );
 }
 
 sub _ws_ping { my ( $self, $conn, $data ) = @_; $self->_call( on_ping => $data ) }
@@ -405,6 +423,23 @@ DANGEROUS, for tests only: accept any server certificate.
 
 A client certificate and its key (PEM files), for servers that ask for one.
 
+=item send_watermarks
+
+Flow control, as C<[ $low, $high ]> in bytes (default C<[ 262144, 1048576
+]>). Once more than C<$high> bytes wait to be sent (C<buffered_amount>), a
+send still queues but C<backpressure> becomes true, and the client stops
+reading after one more message, so TCP pushes back on a server that sends
+without reading. When the bytes waiting fall to C<$low>, C<on_drain> runs.
+C<connect> fails unless both are byte counts with C<< $low <= $high >> and
+C<< $high > 0 >>.
+
+=item receive_parts
+
+When true, messages are handed to C<on_part> piece by piece as they arrive,
+instead of whole to C<on_recv>, C<on_utf8> and C<on_binary>: a message of
+any size then passes through bounded memory (raise C<max_payload_size>,
+which still limits each message's total).
+
 =item fatal
 
 When true, failing methods die with their L<WebSocket::Exception> instead of
@@ -419,7 +454,7 @@ under an event loop of your own, they return at once and the callbacks
 inside a callback they never wait, whatever this option says, so callbacks
 never run nested in one another.
 
-=item on_connect, on_handshake, on_recv, on_utf8, on_binary, on_ping, on_pong, on_send, on_disconnect, on_error
+=item on_connect, on_handshake, on_recv, on_utf8, on_binary, on_ping, on_pong, on_send, on_disconnect, on_error, on_drain, on_part
 
 The callbacks, as described under L</CALLBACKS>.
 
@@ -464,7 +499,25 @@ A ping (already answered by the library) or a pong arrived.
 =item on_send($client, $data, $type)
 
 A message was queued by C<send_utf8> (C<$type> C<'text'>, C<$data> the
-characters) or C<send_binary> (C<'binary'>, the bytes).
+characters) or C<send_binary> (C<'binary'>, the bytes); not for messages in
+parts.
+
+=item on_drain($client)
+
+A send had reported backpressure (see C<backpressure>), and the bytes
+waiting to be sent have since fallen to the low watermark
+(C<send_watermarks>): sending may go on. Once per time the high mark was
+passed.
+
+=item on_part($client, $data, \%info)
+
+With C<receive_parts>: a piece of a message, in order, as it arrives.
+C<$data> is characters for a text message (each piece is whole
+characters), bytes for a binary one; C<%info> has C<type> (C<'text'> or
+C<'binary'>), C<first> and C<last> (true on the message's first and last
+piece; a one-piece message has both, and a last piece may be empty) and
+C<total> (the message's bytes so far, this piece included; UTF-8 bytes for
+text).
 
 =item on_disconnect($client, $code, $reason)
 
@@ -507,15 +560,48 @@ clients of the process: events of other clients run their callbacks too.
 A file descriptor that is readable while events wait for C<poll>. Only wait
 on it (select, poll, AnyEvent, IO::Async ...); do not read or close it.
 
-=head2 send($data), send_utf8($text)
+=head2 send($data, %options), send_utf8($text, %options)
 
 Queue a text message. C<$text> is a character string; it is encoded to
 UTF-8. Return the client, or C<undef> with C<error> set (not open, the send
-queue is full, ...).
+queue is full, ...). A send that leaves more than the high watermark
+waiting still queues and returns the client, and C<backpressure> becomes
+true: stop sending until C<on_drain>. The options of a message (unknown
+ones croak):
 
-=head2 send_binary($bytes)
+=over 4
 
-Queues a binary message. Croaks if C<$bytes> holds characters above 255.
+=item compress => 1 or 0
+
+Compress this message, or not, whatever its size and the
+C<compression_threshold> (when permessage-deflate is in use; otherwise it
+goes uncompressed anyway).
+
+=back
+
+=head2 send_binary($bytes, %options)
+
+Queues a binary message, as C<send_utf8>. Croaks if C<$bytes> holds
+characters above 255.
+
+=head2 start_message($type, %options)
+
+Opens a message to be sent in parts, of C<$type> C<'text'> (or C<'utf8'>)
+or C<'binary'>, with the options of C<send_utf8> for the whole message.
+Returns a L<WebSocket::Message>: give it the parts with C<send> and end it
+with C<finish>. C<undef> with C<error> set when another message in parts is
+open (C<WS_ERR_BAD_STATE>), the client is not connected, or for another
+type.
+
+=head2 buffered_amount
+
+Bytes queued on the connection and not yet written to its socket (0 when
+not connected), as the browser's C<bufferedAmount>.
+
+=head2 backpressure
+
+True from a send that reported backpressure (more than the high watermark
+waited) until C<on_drain>.
 
 =head2 ping($payload), pong($payload)
 

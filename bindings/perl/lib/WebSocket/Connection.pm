@@ -11,7 +11,7 @@ use parent 'WebSocket::Endpoint';
 
 our $VERSION = '0.01';
 
-my @EVENTS = qw( handshake origin ready utf8 binary ping pong disconnect error );
+my @EVENTS = qw( handshake origin ready utf8 binary ping pong disconnect error drain part );
 
 # Made by WebSocket::Server for each upgrade request, around its handshake
 # handle (valid until the request is answered).
@@ -174,6 +174,18 @@ sub _message {
     }
 }
 
+# Flow control and receiving in parts.
+sub _drain {
+    my ($self) = @_;
+    $self->_backpressure_over;
+    $self->_call('drain');
+}
+
+sub _part {
+    my ( $self, @piece ) = @_;
+    $self->_call( part => WebSocket::Endpoint::_part_args(@piece) );
+}
+
 sub _failed {
     my ( $self, $status, $message ) = @_;
     $self->{error} = WebSocket::Exception->new( code => $status, message => $message );
@@ -201,17 +213,6 @@ sub _forget {
 
 # --- Sending --------------------------------------------------------------
 
-sub send_utf8 {
-    my ( $self, $text ) = @_;
-    return $self->_send_bytes( send_utf8 => \&WebSocket::FFI::ws_conn_send_text,
-        WebSocket::FFI::text_to_utf8( defined $text ? $text : '' ) );
-}
-
-sub send_binary {
-    my ( $self, $bytes ) = @_;
-    return $self->_send_bytes( send_binary => \&WebSocket::FFI::ws_conn_send_binary, defined $bytes ? $bytes : '' );
-}
-
 my %SEND = (
     text   => 'send_utf8',
     utf8   => 'send_utf8',
@@ -221,12 +222,13 @@ my %SEND = (
 );
 
 sub send {
-    my ( $self, $type, $data ) = @_;
+    my ( $self, $type, $data, @opts ) = @_;
     my $method = defined $type ? $SEND{$type} : undef;
     return $self->_fail( -2, 'send: unknown message type ' . ( defined $type ? "'$type'" : 'undef' )
           . ' (text, binary, ping or pong)' )
       unless $method;
-    return $self->$method($data);
+    Carp::croak("send: a $type takes no options") if @opts && $method !~ /^send_/;
+    return $self->$method( $data, @opts );
 }
 
 sub disconnect {
@@ -420,6 +422,23 @@ A text message (decoded to characters) or a binary message arrived.
 
 A ping (the library has already answered it) or a pong arrived.
 
+=item on_drain($conn)
+
+A send had reported backpressure (see C<backpressure>), and the bytes
+waiting to be sent have since fallen to the server's low watermark
+(C<send_watermarks>): sending may go on. Once per time the high mark was
+passed.
+
+=item on_part($conn, $data, \%info)
+
+With the server's C<receive_parts> option, instead of C<on_utf8> and
+C<on_binary>: a piece of a message, in order, as it arrives. C<$data> is
+characters for a text message (each piece is whole characters), bytes for
+a binary one; C<%info> has C<type> (C<'text'> or C<'binary'>), C<first> and
+C<last> (true on the message's first and last piece; a one-piece message
+has both, and a last piece may be empty) and C<total> (the message's bytes
+so far, this piece included; UTF-8 bytes for text).
+
 =item on_error($conn, $exception)
 
 The connection failed (a protocol violation by the client, a timeout, the
@@ -442,17 +461,49 @@ afterwards the connection forgets its callbacks
 
 =head1 METHODS
 
-=head2 send($type, $data)
+=head2 send($type, $data, %options)
 
 C<$type> is C<'text'> (or C<'utf8'>), C<'binary'>, C<'ping'> or C<'pong'>;
-the same as the methods below.
+the same as the methods below (pings and pongs take no options: croaks).
 
-=head2 send_utf8($text), send_binary($bytes), ping($payload), pong($payload)
+=head2 send_utf8($text, %options), send_binary($bytes, %options), ping($payload), pong($payload)
 
 Queue a message or control frame. Return the connection, or C<undef> with
 C<error> set (not open, the send queue is full, larger than
 C<max_send_size>, a control payload over 125 bytes ...). C<send_binary>
-croaks on characters above 255.
+croaks on characters above 255. A send that leaves more than the server's
+high watermark waiting still queues and returns the connection, and
+C<backpressure> becomes true: stop sending until C<on_drain>. The options
+of a message (unknown ones croak):
+
+=over 4
+
+=item compress => 1 or 0
+
+Compress this message, or not, whatever its size and the
+C<compression_threshold> (when permessage-deflate is in use; otherwise it
+goes uncompressed anyway).
+
+=back
+
+=head2 start_message($type, %options)
+
+Opens a message to be sent in parts, of C<$type> C<'text'> (or C<'utf8'>)
+or C<'binary'>, with the options of C<send_utf8> for the whole message.
+Returns a L<WebSocket::Message>: give it the parts with C<send> and end it
+with C<finish>. C<undef> with C<error> set when another message in parts is
+open (C<WS_ERR_BAD_STATE>), the connection is not open, or for another
+type.
+
+=head2 buffered_amount
+
+Bytes queued on the connection and not yet written to its socket (0 when
+not open), as the browser's C<bufferedAmount>.
+
+=head2 backpressure
+
+True from a send that reported backpressure (more than the high watermark
+waited) until C<on_drain>.
 
 =head2 disconnect( [$code = WS_OK, $reason = ''] )
 

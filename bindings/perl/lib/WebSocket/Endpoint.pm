@@ -1,18 +1,21 @@
 package WebSocket::Endpoint;
 
 # Internal: what a client and a server's connection share: sending on the
-# library's connection handle ($self->{conn}).
+# library's connection handle ($self->{conn}), flow control, messages in
+# parts.
 
 use strict;
 use warnings;
 use Carp ();
 use WebSocket::FFI;
+use WebSocket::Message;
 use parent 'WebSocket::Object';
 
 our $VERSION = '0.01';
 
-# Hands $bytes to the C sender $fn (ws_conn_send_text ...); the object, or
-# undef with error set. Refuses messages over max_send_size when one is set.
+# Hands $bytes to the C sender $fn (ws_conn_ping ...); the object, or undef
+# with error set. Refuses messages over max_send_size when one is set;
+# records a backpressure the library reports.
 sub _send_bytes {
     my ( $self, $what, $fn, $bytes ) = @_;
     return $self->_fail( -8, "$what: not connected (the connection is not open)" ) unless $self->{conn};
@@ -23,7 +26,9 @@ sub _send_bytes {
           if length($bytes) > $max;
     }
     my ( $ptr, $len ) = WebSocket::FFI::buffer($bytes);
-    return $self->_fail_last($what) if $fn->( $self->{conn}, $ptr, $len ) < 0;
+    my $rc = $fn->( $self->{conn}, $ptr, $len );
+    return $self->_fail_last($what) if $rc < 0;
+    $self->{backpressure} = 1 if $rc == WebSocket::FFI::WS_STATUS_BACKPRESSURE;
     return $self;
 }
 
@@ -35,6 +40,86 @@ sub ping {
 sub pong {
     my ( $self, $data ) = @_;
     return $self->_send_bytes( pong => \&WebSocket::FFI::ws_conn_pong, defined $data ? $data : '' );
+}
+
+# --- Options of a send, messages in parts, flow control ---------------------
+
+my %KIND = (
+    text   => WebSocket::FFI::WS_MESSAGE_TEXT,
+    utf8   => WebSocket::FFI::WS_MESSAGE_TEXT,
+    binary => WebSocket::FFI::WS_MESSAGE_BINARY,
+);
+
+sub send_utf8 {
+    my ( $self, $text, @opts ) = @_;
+    return $self->_send_message( send_utf8 => WebSocket::FFI::WS_MESSAGE_TEXT,
+        WebSocket::FFI::text_to_utf8($text), _send_flags( send_utf8 => @opts ) );
+}
+
+sub send_binary {
+    my ( $self, $bytes, @opts ) = @_;
+    return $self->_send_message( send_binary => WebSocket::FFI::WS_MESSAGE_BINARY,
+        defined $bytes ? $bytes : '', _send_flags( send_binary => @opts ) );
+}
+
+# Opens a message in parts with an empty first part; its other parts go
+# through the WebSocket::Message returned.
+sub start_message {
+    my ( $self, $type, @opts ) = @_;
+    my $kind = defined $type ? $KIND{$type} : undef;
+    return $self->_fail( -2, 'start_message: unknown message type ' . ( defined $type ? "'$type'" : 'undef' )
+          . ' (text or binary)' )
+      unless $kind;
+    my $flags = _send_flags( start_message => @opts ) | WebSocket::FFI::WS_SEND_MORE;
+    $self->_send_message( start_message => $kind, '', $flags ) or return;
+    return WebSocket::Message->_new( $self, $kind );
+}
+
+# Queues $bytes as a message (or part) of $kind (WS_MESSAGE_*) with the
+# WS_SEND_* $flags; the object, or undef with error set.
+sub _send_message {
+    my ( $self, $what, $kind, $bytes, $flags ) = @_;
+    return $self->_send_bytes( $what, sub { WebSocket::FFI::ws_conn_send_ex( $_[0], $kind, $_[1], $_[2], $flags ) },
+        $bytes );
+}
+
+# The WS_SEND_* flags of a send's options (compress => 1 or 0); croaks on
+# any other option.
+sub _send_flags {
+    my ( $what, @opts ) = @_;
+    Carp::croak("$what: options come in name => value pairs") if @opts % 2;
+    my %opts     = @opts;
+    my $compress = delete $opts{compress};
+    Carp::croak("$what: unknown option '$_'") for sort keys %opts;
+    return 0 unless defined $compress;
+    return $compress ? WebSocket::FFI::WS_SEND_COMPRESS : WebSocket::FFI::WS_SEND_NO_COMPRESS;
+}
+
+sub buffered_amount {
+    my ($self) = @_;
+    return $self->{conn} ? WebSocket::FFI::ws_conn_buffered_amount( $self->{conn} ) : 0;
+}
+
+sub backpressure { $_[0]{backpressure} ? 1 : 0 }
+
+# The library's on_drain: the backpressure is over.
+sub _backpressure_over { delete $_[0]{backpressure} }
+
+# The arguments of an on_part callback after the connection: the piece
+# (text decoded to characters: each text piece is whole characters) and a
+# hash of what it is.
+sub _part_args {
+    my ( $type, $bytes, $flags, $total ) = @_;
+    my $text = $type == WebSocket::FFI::WS_MESSAGE_TEXT;
+    return (
+        $text ? WebSocket::FFI::utf8_to_text($bytes) : $bytes,
+        {
+            type  => $text ? 'text' : 'binary',
+            first => $flags & WebSocket::FFI::WS_PART_FIRST ? 1 : 0,
+            last  => $flags & WebSocket::FFI::WS_PART_LAST  ? 1 : 0,
+            total => $total,
+        }
+    );
 }
 
 1;
@@ -63,6 +148,29 @@ do with the library's connection handle.
 
 Queue a ping or an unsolicited pong (at most 125 bytes of payload). Return
 the object, or C<undef> with C<error> set.
+
+=head2 send_utf8($text, %options), send_binary($bytes, %options)
+
+Queue a message (options: C<compress>); see L<WebSocket::Connection>.
+
+=head2 start_message($type, %options)
+
+Opens a message in parts: a L<WebSocket::Message>, or C<undef> with
+C<error> set.
+
+=head2 buffered_amount, backpressure
+
+Bytes waiting to be sent; whether a send reported backpressure and
+C<on_drain> has not come yet.
+
+=head2 _send_message($what, $kind, $bytes, $flags), _send_flags($what, %options)
+
+Sends through C<ws_conn_send_ex>; the C<WS_SEND_*> flags of a send's
+options (croaks on unknown ones).
+
+=head2 _backpressure_over, _part_args($kind, $bytes, $flags, $total)
+
+Ends the backpressure (on C<on_drain>); the arguments of C<on_part>.
 
 =head2 _send_bytes($what, \&sender, $bytes)
 

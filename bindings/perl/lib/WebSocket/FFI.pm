@@ -27,6 +27,13 @@ use constant {
     WS_STATUS_OK       => 0,
     WS_ERR_INVALID_ARGUMENT => -2,
     WS_ERR_BAD_STATE   => -15,
+    WS_STATUS_BACKPRESSURE => 2,
+    WS_PART_FIRST        => 1,
+    WS_PART_LAST         => 2,
+    WS_SEND_COMPRESS     => 1,
+    WS_SEND_NO_COMPRESS  => 2,
+    WS_SEND_MORE         => 4,
+    WS_SEND_CONTINUATION => 8,
 };
 
 # Where the library is, in order: $LIBWEBSOCKET_PATH, the build tree this
@@ -83,8 +90,6 @@ my %functions = (
     ws_client_config_set_tls_client_cert_file => [ [ 'opaque', 'string', 'string' ] => 'int' ],
     ws_client_config_dangerous_disable_tls_verification => [ ['opaque'] => 'int' ],
 
-    ws_conn_send_text     => [ [ 'opaque', 'opaque', 'size_t' ] => 'int' ],
-    ws_conn_send_binary   => [ [ 'opaque', 'opaque', 'size_t' ] => 'int' ],
     ws_conn_ping          => [ [ 'opaque', 'opaque', 'size_t' ] => 'int' ],
     ws_conn_pong          => [ [ 'opaque', 'opaque', 'size_t' ] => 'int' ],
     ws_conn_close         => [ [ 'opaque', 'uint16', 'string' ] => 'int' ],
@@ -144,6 +149,13 @@ my %functions = (
     ws_handshake_set_user_data => [ [ 'opaque', 'opaque' ] => 'int' ],
     ws_handshake_accept        => [ [ 'opaque', 'string' ] => 'int' ],
     ws_handshake_reject        => [ [ 'opaque', 'int', 'opaque', 'size_t' ] => 'int' ],
+
+    # Flow control, options of a send, messages in parts.
+    ws_conn_send_ex                        => [ [ 'opaque', 'int', 'opaque', 'size_t', 'int' ] => 'int' ],
+    ws_server_config_set_send_watermarks   => [ [ 'opaque', 'uint64', 'uint64' ] => 'int' ],
+    ws_client_config_set_send_watermarks   => [ [ 'opaque', 'uint64', 'uint64' ] => 'int' ],
+    ws_server_config_set_receive_parts     => [ [ 'opaque', 'int' ] => 'int' ],
+    ws_client_config_set_receive_parts     => [ [ 'opaque', 'int' ] => 'int' ],
 );
 $ffi->attach( $_ => @{ $functions{$_} } ) for sort keys %functions;
 
@@ -205,6 +217,13 @@ my @closures = (
     [ '(opaque,opaque,uint16,string)->void' => sub { _deliver( $_[0], '_ws_close', $_[1], $_[2], $_[3] // '' ) } ],
     [ '(opaque,opaque,int,string)->void' => sub { _deliver( $_[0], '_ws_error', $_[1], $_[2], $_[3] // '' ) } ],
     [ '(opaque,opaque)->void' => sub { _deliver( $_[0], '_ws_handshake', $_[1] ) } ],
+    [ '(opaque,opaque)->void' => sub { _deliver( $_[0], '_ws_drain', $_[1] ) } ],
+    [
+        '(opaque,opaque,int,opaque,size_t,int,uint64)->void' => sub {
+            my ( $id, $conn, $type, $data, $len, $flags, $total ) = @_;
+            _deliver( $id, '_ws_message_part', $conn, $type, _bytes( $data, $len ), $flags, $total );
+        }
+    ],
 );
 
 sub _bytes {
@@ -216,7 +235,8 @@ sub _bytes {
 # The closures live as long as the program (they are shared by every
 # endpoint), and so does the ws_callbacks record built from them:
 # on_open, on_message, on_ping, on_pong, on_close, on_error, on_handshake
-# (which only servers call).
+# (which only servers call), on_drain, on_message_part (only with
+# receive_parts).
 #
 # They are held by an object of a class that threads do not copy: a new Perl
 # thread's copy of a closure would free the C trampoline, shared with this
@@ -339,7 +359,7 @@ libwebsocket (from C<$ENV{LIBWEBSOCKET_PATH}>, else the build tree at
 C<target/release/libwebsocket.so> four directories above this file, else the
 name C<libwebsocket.so> through the system loader; it dies saying what to do
 when none loads), attaches the C functions the modules call under their C
-names (C<WebSocket::FFI::ws_conn_send_text> ...), and builds one
+names (C<WebSocket::FFI::ws_conn_send_ex> ...), and builds one
 C<ws_callbacks> record whose function pointers are L<FFI::Platypus> closures
 kept for the life of the program.
 
@@ -347,9 +367,10 @@ Every endpoint is created in C<WS_DISPATCH_POLL> mode, so the library's
 thread never calls Perl: its events wait in a queue until C<dispatch> runs
 them on the Perl thread. The C<user_data> of an endpoint is a number given
 by C<register>; each event becomes a method call (C<_ws_open>,
-C<_ws_message>, C<_ws_ping>, C<_ws_pong>, C<_ws_close>, C<_ws_error>) on the
-object registered under it, which is held weakly; servers also get
-C<_ws_handshake> for each upgrade request.
+C<_ws_message>, C<_ws_ping>, C<_ws_pong>, C<_ws_close>, C<_ws_error>,
+C<_ws_drain>, and C<_ws_message_part> with the piece's flags and running
+total when receiving in parts) on the object registered under it, which is
+held weakly; servers also get C<_ws_handshake> for each upgrade request.
 
 =head1 FUNCTIONS
 

@@ -81,6 +81,15 @@ sub _wants_deflate {
     return 1;
 }
 
+# The (low, high) of the send_watermarks option; dies unless it is an array
+# reference of two byte counts.
+sub _watermarks {
+    my ($marks) = @_;
+    die WebSocket::Exception->new( code => -2, message => 'send_watermarks: expects [ low, high ], two byte counts' )
+      unless ref $marks eq 'ARRAY' && @$marks == 2 && !grep { !defined || !/\A[0-9]+\z/ } @$marks;
+    return @$marks;
+}
+
 # Makes, in the calling class, one accessor per name (on_connect, ...): it
 # returns the callback, or sets it (a code reference or undef) and returns
 # the object.
@@ -145,11 +154,12 @@ and die with it under C<fatal>, else return C<undef> / an empty list.
 A library configuration filled by the class's C<_configure>, or C<undef>
 with C<error> set.
 
-=head2 _check($what, $status), _ms($seconds), _wants_deflate($extensions)
+=head2 _check($what, $status), _ms($seconds), _wants_deflate($extensions), _watermarks($marks)
 
 Helpers of C<_configure>: die with the library's error when a setter
 failed; seconds as milliseconds (at least 1); whether the C<extensions>
-option asks for permessage-deflate (dying on any other extension).
+option asks for permessage-deflate (dying on any other extension); the low
+and high marks of C<send_watermarks> (dying unless two byte counts).
 
 =head2 _callbacks(@names)
 

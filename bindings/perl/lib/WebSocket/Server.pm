@@ -18,6 +18,7 @@ my %OPTIONS = map { $_ => 1 } @EVENTS, qw(
   port host extensions compression_threshold subprotocol version silence_max
   tick_period timeout max_payload_size max_fragments_amount max_connections
   ssl_cert_file ssl_key_file ssl_sni ssl_ca_file ssl_client_cert_optional fatal blocking
+  send_watermarks receive_parts
 );
 
 # The arguments of reload_ssl.
@@ -122,6 +123,13 @@ sub _configure {
         if ( $self->{ssl_client_cert_optional} ) {
             $check->( ssl_client_cert_optional => WebSocket::FFI::ws_server_config_set_tls_client_cert_optional( $cfg, 1 ) );
         }
+    }
+    if ( defined $self->{send_watermarks} ) {
+        $check->( send_watermarks => WebSocket::FFI::ws_server_config_set_send_watermarks( $cfg,
+            WebSocket::Object::_watermarks( $self->{send_watermarks} ) ) );
+    }
+    if ( $self->{receive_parts} ) {
+        $check->( receive_parts => WebSocket::FFI::ws_server_config_set_receive_parts( $cfg, 1 ) );
     }
     return;
 }
@@ -319,6 +327,18 @@ sub _ws_pong {
     $conn->_call( pong => $data );
 }
 
+sub _ws_drain {
+    my ( $self, $handle ) = @_;
+    my $conn = $self->_conn_of($handle) or return;
+    $conn->_drain;
+}
+
+sub _ws_message_part {
+    my ( $self, $handle, @piece ) = @_;
+    my $conn = $self->_conn_of($handle) or return;
+    $conn->_part(@piece);
+}
+
 sub _ws_error {
     my ( $self, $handle, $status, $message ) = @_;
     my $conn = $self->_conn_of($handle) or return;
@@ -503,6 +523,24 @@ certificate is not valid for it, or a key does not belong to its certificate.
 
 Asks clients for a certificate issued by these CAs (mutual TLS); with
 C<ssl_client_cert_optional>, clients without one are let in too.
+
+=item send_watermarks
+
+Flow control of every connection, as C<[ $low, $high ]> in bytes (default
+C<[ 262144, 1048576 ]>, 256 KiB and 1 MiB). Once more than C<$high> bytes
+wait to be sent to a client (its C<buffered_amount>), a send still queues
+but marks the connection C<backpressure>d, and the server stops reading
+that client after one more message, so TCP pushes back on a client that
+sends without reading. When the bytes waiting fall to C<$low>, the
+connection's C<on_drain> runs: send again then. C<listen> fails unless
+both are byte counts with C<< $low <= $high >> and C<< $high > 0 >>.
+
+=item receive_parts
+
+When true, messages from clients are handed to each connection's
+C<on_part> piece by piece as they arrive, instead of whole to C<on_utf8> /
+C<on_binary>: a message of any size then passes through bounded memory
+(raise C<max_payload_size>, which still limits each message's total).
 
 =item fatal
 

@@ -17,7 +17,7 @@ use POSIX ();
 use Test::More ();
 use Time::HiRes ();
 
-our @EXPORT_OK = qw( repo_root start_echo start_echo_at make_certs run_until raw_ws_server );
+our @EXPORT_OK = qw( repo_root start_echo start_echo_at make_certs run_until raw_ws_server raw_ws_client read_frame );
 
 # A test's alarm (its guard against hanging) dies, so that the servers it
 # started are stopped (DESTROY, END) instead of outliving it.
@@ -102,6 +102,47 @@ sub raw_ws_server {
     my $port = $listener->sockport;
     close $listener;
     return ( $port, $pid );
+}
+
+# raw_ws_client($port, @headers): a hand-written WebSocket client in this
+# process for a server of the binding: connects to 127.0.0.1:$port, sends an
+# opening handshake (with @headers, "Name: value" lines, added) and reads the
+# 101 response, running the binding's event loop until it comes. Returns
+# the socket and the response; reading on is up to the test (see read_frame).
+sub raw_ws_client {
+    my ( $port, @headers ) = @_;
+    my $sock = IO::Socket::INET->new( PeerAddr => '127.0.0.1', PeerPort => $port ) or die "connect: $!";
+    print $sock "GET / HTTP/1.1\r\nHost: 127.0.0.1:$port\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      . "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+      . join( '', map {"$_\r\n"} @headers ) . "\r\n";
+    my $ready = IO::Select->new($sock);
+    run_until( 'the 101 response', sub { $ready->can_read(0) } ) or die "no response to the opening handshake\n";
+    my $head = '';
+    until ( $head =~ /\r\n\r\n/ ) {
+        sysread( $sock, $head, 1, length $head ) or die "the server closed during the handshake\n";
+    }
+    die "not upgraded: $head" unless $head =~ m{\AHTTP/1\.1 101 };
+    return ( $sock, $head );
+}
+
+# read_frame($sock): reads one unmasked frame (as a server sends) from the
+# socket; returns its first byte (FIN and opcode) and its payload.
+sub read_frame {
+    my ($sock) = @_;
+    my ( $b0, $len ) = unpack 'CC', _read_exactly( $sock, 2 );
+    $len &= 0x7f;
+    $len = unpack 'n', _read_exactly( $sock, 2 ) if $len == 126;
+    $len = unpack 'Q>', _read_exactly( $sock, 8 ) if $len == 127;
+    return ( $b0, _read_exactly( $sock, $len ) );
+}
+
+sub _read_exactly {
+    my ( $sock, $n ) = @_;
+    my $buf = '';
+    while ( length $buf < $n ) {
+        sysread( $sock, $buf, $n - length $buf, length $buf ) or die "the connection ended in a frame\n";
+    }
+    return $buf;
 }
 
 # make_certs($dir): writes ca.pem, server.pem and server.key (for localhost and
