@@ -588,6 +588,8 @@ characters above 255.
 
 Opens a message to be sent in parts, of C<$type> C<'text'> (or C<'utf8'>)
 or C<'binary'>, with the options of C<send_utf8> for the whole message.
+Its size is not known when it starts, so with permessage-deflate it is
+compressed only when C<compress =E<gt> 1> asks for it.
 Returns a L<WebSocket::Message>: give it the parts with C<send> and end it
 with C<finish>. C<undef> with C<error> set when another message in parts is
 open (C<WS_ERR_BAD_STATE>), the client is not connected, or for another
