@@ -27,6 +27,7 @@ pub mod frame;
 mod handle;
 pub mod handshake;
 pub mod log;
+mod polled_log;
 pub mod server;
 pub mod stats;
 pub mod status;
