@@ -318,6 +318,11 @@ typedef int ws_log_level;
 typedef void (*ws_log_fn)(void *user_data, ws_log_level level, uint64_t conn_id, const char *message);
 
 /**
+ * Where callbacks run: one of `WS_DISPATCH_*`.
+ */
+typedef int ws_dispatch_mode;
+
+/**
  * What one connection carried. Messages are whole messages of the
  * application (control frames are not counted); bytes are their payload
  * bytes as the application sees them: before compression on the way out,
@@ -427,11 +432,6 @@ typedef struct {
    */
   uint64_t send_queue_high_water;
 } ws_server_stats;
-
-/**
- * Where callbacks run: one of `WS_DISPATCH_*`.
- */
-typedef int ws_dispatch_mode;
 
 /**
  * A frame opcode (RFC 6455 5.2): one of `WS_OPCODE_*`.
@@ -1063,6 +1063,8 @@ int ws_event_fd(void);
  * Runs the callbacks of up to `max_events` queued events (of all that are
  * queued when called, if `max_events` <= 0) on the calling thread, one at a
  * time and in order (a callback may itself call `ws_dispatch`: the order holds).
+ * Log lines queued by `ws_set_log_dispatch(WS_DISPATCH_POLL)` are events too:
+ * their log callback runs here, in order with the others.
  * Returns how many events were taken from the queue (0 when none waited; it
  * never blocks), or a negative status. Events of a freed server or client are
  * taken and dropped without a callback.
@@ -1083,19 +1085,47 @@ ws_status ws_event_queue_set_limit(size_t bytes);
  * a NULL `callback` turns logging off (the default: nothing is formatted,
  * and a line not taken costs one atomic load).
  *
- * The callback runs on whichever thread logs: the library's I/O threads
- * (several at once when there are several I/O threads) and the threads of
- * calls such as `ws_server_listen`. So it must be safe to call from several
- * threads at the same time, must not block, and runs even in
- * `WS_DISPATCH_POLL` mode (hosts that may only be called on their own
- * thread should queue the lines themselves). Lines the callback itself
- * would cause by calling the library are dropped. This call returns once no
- * line is being written to the previous callback, so its `user_data` may go.
+ * By default (`ws_set_log_dispatch(WS_DISPATCH_THREAD)`) the callback runs
+ * on whichever thread logs: the library's I/O threads (several at once when
+ * there are several I/O threads) and the threads of calls such as
+ * `ws_server_listen`. So it must be safe to call from several threads at
+ * the same time, must not block, and lines the callback itself would cause
+ * by calling the library are dropped. With
+ * `ws_set_log_dispatch(WS_DISPATCH_POLL)` it runs inside `ws_dispatch()`
+ * instead, on the caller's thread (see there).
+ *
+ * This call returns once no line is being written or delivered to the
+ * previous callback, and drops the lines queued for it (polled mode), so
+ * its `user_data` may go. It may be called from inside a polled log
+ * callback (the line being delivered then finishes).
  *
  * `WS_ERR_INVALID_ARGUMENT` for a `min_level` outside 1 to 4 (with a
- * callback); `WS_ERR_BAD_STATE` when called from inside the log callback.
+ * callback); `WS_ERR_BAD_STATE` when called from inside the log callback in
+ * `WS_DISPATCH_THREAD` mode.
  */
 ws_status ws_set_log_callback(ws_log_fn callback, void *user_data, ws_log_level min_level);
+
+/**
+ * Where the log callback runs: `WS_DISPATCH_THREAD` (the default) on the
+ * thread that logs, often an I/O thread; `WS_DISPATCH_POLL` inside
+ * `ws_dispatch()` on the caller's thread, for hosts that may only be called
+ * on their own thread (Perl, Python). Applies to every line logged after
+ * the call, whatever callback is set; lines already queued are still
+ * delivered by `ws_dispatch()`.
+ *
+ * In `WS_DISPATCH_POLL` mode the thread that logs queues the line in the
+ * polled event queue (creating it, so call `ws_event_queue_set_limit`
+ * first if at all), where it waits in order with the events of
+ * `WS_DISPATCH_POLL` servers and clients and makes `ws_event_fd()`
+ * readable. Logging never waits: log lines may hold at most an eighth of
+ * the queue's bound, and a line finding no room is dropped and counted; the
+ * next line delivered is then preceded by a `WS_LOG_WARN` line (connection
+ * id 0, whatever `min_level`) saying how many were dropped.
+ *
+ * `WS_ERR_INVALID_ARGUMENT` for an unknown mode; `WS_ERR_IO` when the event
+ * queue cannot be created.
+ */
+ws_status ws_set_log_dispatch(ws_dispatch_mode mode);
 
 /**
  * The name of a log level: "ERROR", "WARN", "INFO", "DEBUG", or "UNKNOWN"

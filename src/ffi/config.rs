@@ -21,7 +21,8 @@ pub struct ws_client_config {
     pub(crate) dispatch: ws_dispatch_mode,
 }
 
-fn check_dispatch(mode: ws_dispatch_mode) -> Result<ws_dispatch_mode, Failure> {
+/// `mode` if it is a `WS_DISPATCH_*`, else `WS_ERR_INVALID_ARGUMENT`.
+pub(crate) fn check_dispatch(mode: ws_dispatch_mode) -> Result<ws_dispatch_mode, Failure> {
     match mode {
         WS_DISPATCH_THREAD | WS_DISPATCH_POLL => Ok(mode),
         _ => Err(Failure::new(

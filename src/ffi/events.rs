@@ -4,9 +4,13 @@
 //!
 //! The queue is bounded in bytes: connection drivers take permits before queueing
 //! (and stop reading their sockets while none are left); dispatching gives them back.
+//! Log lines (`ws_set_log_dispatch`) share the queue, so they come in order with
+//! the events, but never wait: they only try to take permits, and together hold
+//! at most an eighth of the bound ([`Queue::try_reserve_log`]).
 
 use super::callbacks::Endpoint;
 use super::constants::ws_part_flags;
+use super::polled_log::Line;
 use super::status::{
     guard, guard_count, guard_status, ws_status, Failure, WS_ERR_BAD_STATE,
     WS_ERR_INVALID_ARGUMENT, WS_ERR_IO,
@@ -62,12 +66,22 @@ impl Owned {
     }
 }
 
-/// One queued event with what it needs to be dispatched.
+/// What a queued item delivers.
+enum Item {
+    /// An event of a server's or client's connection.
+    Event {
+        endpoint: Arc<Endpoint>,
+        /// `None` for a handshake, which has no connection yet.
+        conn: Option<Arc<Connection>>,
+        kind: Owned,
+    },
+    /// A line of the library's log.
+    Log(Line),
+}
+
+/// One queued item with what it needs to be dispatched.
 pub(crate) struct Queued {
-    endpoint: Arc<Endpoint>,
-    /// `None` for a handshake, which has no connection yet.
-    conn: Option<Arc<Connection>>,
-    kind: Owned,
+    item: Item,
     /// Permits taken for it, given back when it is dispatched.
     cost: u32,
 }
@@ -91,10 +105,37 @@ impl Queued {
             QueuedKind::Handshake(p) => Owned::Handshake(p.clone()),
         };
         Queued {
-            endpoint,
-            conn,
-            kind,
+            item: Item::Event {
+                endpoint,
+                conn,
+                kind,
+            },
             cost,
+        }
+    }
+
+    /// A log line, its `cost` reserved with [`Queue::try_reserve_log`].
+    pub fn log(line: Line, cost: u32) -> Self {
+        Queued {
+            item: Item::Log(line),
+            cost,
+        }
+    }
+
+    /// True for an event of `endpoint`.
+    fn is_of(&self, endpoint: &Endpoint) -> bool {
+        matches!(&self.item, Item::Event { endpoint: e, .. } if e.is(endpoint))
+    }
+
+    /// Runs its callback on this thread.
+    fn dispatch(&self) {
+        match &self.item {
+            Item::Event {
+                endpoint,
+                conn,
+                kind,
+            } => endpoint.invoke(conn.as_ref(), &kind.borrow()),
+            Item::Log(line) => line.deliver(),
         }
     }
 }
@@ -105,6 +146,8 @@ pub(crate) struct Queue {
     fd: c_int,
     permits: Semaphore,
     limit: u32,
+    /// Bytes of permits held by queued log lines (at most `limit / 8`).
+    log_bytes: AtomicUsize,
 }
 
 /// Default bound of the queue: 64 MiB of payload.
@@ -127,7 +170,43 @@ impl Queue {
             fd,
             permits: Semaphore::new(limit as usize),
             limit,
+            log_bytes: AtomicUsize::new(0),
         })
+    }
+
+    /// Takes `cost` permits for a log line if they are free now and log lines
+    /// would hold no more than an eighth of the queue; never waits.
+    pub fn try_reserve_log(&self, cost: u32) -> bool {
+        let budget = self.limit as usize / 8;
+        let reserved = self
+            .log_bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(cost as usize).filter(|&n| n <= budget)
+            })
+            .is_ok();
+        if !reserved {
+            return false;
+        }
+        match self.permits.try_acquire_many(cost) {
+            Ok(permit) => {
+                permit.forget();
+                true
+            }
+            Err(_) => {
+                self.log_bytes.fetch_sub(cost as usize, Ordering::AcqRel);
+                false
+            }
+        }
+    }
+
+    /// Gives back what `item` held: its permits, and its share of the log
+    /// budget for a log line.
+    fn release(&self, item: &Queued) {
+        if matches!(item.item, Item::Log(_)) {
+            self.log_bytes
+                .fetch_sub(item.cost as usize, Ordering::AcqRel);
+        }
+        self.permits.add_permits(item.cost as usize);
     }
 
     /// The semaphore bounding the queue.
@@ -169,16 +248,18 @@ pub(crate) fn queue() -> Result<&'static Queue, Failure> {
         .map_err(|e| Failure::new(WS_ERR_IO, format!("cannot create the event queue: {e}")))
 }
 
-/// Queues an event (its permits already taken). An event of a freed endpoint is
+/// Queues an item (its permits already taken). An event of a freed endpoint is
 /// dropped instead: checked under the queue lock, so it cannot slip in after
 /// `purge` (which runs after the endpoint is marked dead).
 pub(crate) fn push(event: Queued) {
     if let Ok(q) = queue() {
         let mut items = q.items();
-        if !event.endpoint.is_alive() {
-            drop(items);
-            q.permits.add_permits(event.cost as usize);
-            return;
+        if let Item::Event { endpoint, .. } = &event.item {
+            if !endpoint.is_alive() {
+                drop(items);
+                q.release(&event);
+                return;
+            }
         }
         if items.is_empty() {
             q.signal();
@@ -189,21 +270,35 @@ pub(crate) fn push(event: Queued) {
 
 /// Drops every queued event of `endpoint` (it was freed), giving back their permits.
 pub(crate) fn purge(endpoint: &Endpoint) {
+    purge_where(|e| e.is_of(endpoint));
+}
+
+/// Drops every queued log line `stale` says is stale, giving back what they held.
+pub(crate) fn purge_log(stale: impl Fn(&Line) -> bool) {
+    purge_where(|e| matches!(&e.item, Item::Log(line) if stale(line)));
+}
+
+/// Drops every queued item `drop_it` picks, giving back what they held.
+fn purge_where(drop_it: impl Fn(&Queued) -> bool) {
     let Some(Ok(q)) = QUEUE.get() else { return };
-    let mut freed = 0usize;
     let mut items = q.items();
-    items.retain(|e| {
-        let keep = !e.endpoint.is(endpoint);
-        if !keep {
-            freed += e.cost as usize;
+    let mut dropped = Vec::new();
+    let mut kept = VecDeque::with_capacity(items.len());
+    for item in items.drain(..) {
+        if drop_it(&item) {
+            dropped.push(item);
+        } else {
+            kept.push_back(item);
         }
-        keep
-    });
+    }
+    *items = kept;
     if items.is_empty() {
         q.unsignal();
     }
     drop(items);
-    q.permits.add_permits(freed);
+    for item in &dropped {
+        q.release(item);
+    }
 }
 
 /// The file descriptor that is readable while polled events wait for
@@ -217,6 +312,8 @@ pub extern "C" fn ws_event_fd() -> c_int {
 /// Runs the callbacks of up to `max_events` queued events (of all that are
 /// queued when called, if `max_events` <= 0) on the calling thread, one at a
 /// time and in order (a callback may itself call `ws_dispatch`: the order holds).
+/// Log lines queued by `ws_set_log_dispatch(WS_DISPATCH_POLL)` are events too:
+/// their log callback runs here, in order with the others.
 /// Returns how many events were taken from the queue (0 when none waited; it
 /// never blocks), or a negative status. Events of a freed server or client are
 /// taken and dropped without a callback.
@@ -243,21 +340,19 @@ pub extern "C" fn ws_dispatch(max_events: c_int) -> c_int {
             };
             count += 1;
             // Give the permits back even if the callback unwinds.
-            let _permits = GiveBack(&q.permits, event.cost);
-            event
-                .endpoint
-                .invoke(event.conn.as_ref(), &event.kind.borrow());
+            let _permits = GiveBack(q, &event);
+            event.dispatch();
         }
         Ok(count.min(c_int::MAX as usize) as c_int)
     })
 }
 
-/// Returns `cost` permits to the queue's semaphore when dropped.
-struct GiveBack<'a>(&'a Semaphore, u32);
+/// Gives back what a dispatched item held when dropped.
+struct GiveBack<'a>(&'a Queue, &'a Queued);
 
 impl Drop for GiveBack<'_> {
     fn drop(&mut self) {
-        self.0.add_permits(self.1 as usize);
+        self.0.release(self.1);
     }
 }
 

@@ -28,6 +28,7 @@ pub mod conn;
 pub mod events;
 
 pub mod log;
+mod polled_log;
 pub mod stats;
 
 pub mod config;

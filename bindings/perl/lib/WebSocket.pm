@@ -21,13 +21,21 @@ use constant {
     WS_TLS_HANDSHAKE_FAIL       => 1015,
 };
 
+use constant {
+    WS_LOG_ERROR => 1,
+    WS_LOG_WARN  => 2,
+    WS_LOG_INFO  => 3,
+    WS_LOG_DEBUG => 4,
+};
+our @LOG_CONSTANTS = qw( WS_LOG_ERROR WS_LOG_WARN WS_LOG_INFO WS_LOG_DEBUG );
+
 our @WS_CONSTANTS = qw(
   WS_OK WS_GONE WS_PROTOCOL_ERROR WS_NOT_ACCEPTABLE WS_NO_STATUS
   WS_CLOSED_ABNORMALLY WS_BAD_MESSAGE WS_FORBIDDEN WS_MESSAGE_TOO_LARGE
   WS_EXTENSIONS_NOT_AVAILABLE WS_INTERNAL_SERVER_ERROR WS_TLS_HANDSHAKE_FAIL
 );
-our @EXPORT_OK   = @WS_CONSTANTS;
-our %EXPORT_TAGS = ( ws => [@WS_CONSTANTS], all => [@WS_CONSTANTS] );
+our @EXPORT_OK   = ( @WS_CONSTANTS, @LOG_CONSTANTS );
+our %EXPORT_TAGS = ( ws => [@WS_CONSTANTS], log => [@LOG_CONSTANTS], all => [ @WS_CONSTANTS, @LOG_CONSTANTS ] );
 
 my $compression_threshold = 10240;
 
@@ -68,6 +76,14 @@ sub server {
 sub library_version {
     require WebSocket::FFI;
     return WebSocket::FFI::ws_version();
+}
+
+sub log_callback {
+    my $class = shift;
+    require WebSocket::Log;
+    return WebSocket::Log->callback unless @_;
+    WebSocket::Log->set(@_);
+    return $class;
 }
 
 1;
@@ -119,7 +135,8 @@ loader under the name C<libwebsocket.so>.
 
 =head1 CONSTANTS
 
-Exported on request, each by name or all with the tags C<:ws> or C<:all>:
+Exported on request, each by name or with the tags C<:ws> (close codes),
+C<:log> (log levels) or C<:all>:
 
     WS_OK                        1000  normal closure
     WS_GONE                      1001  going away
@@ -133,6 +150,11 @@ Exported on request, each by name or all with the tags C<:ws> or C<:all>:
     WS_EXTENSIONS_NOT_AVAILABLE  1010
     WS_INTERNAL_SERVER_ERROR     1011
     WS_TLS_HANDSHAKE_FAIL        1015  TLS failed (never sent)
+
+    WS_LOG_ERROR                 1     log levels, see log_callback
+    WS_LOG_WARN                  2
+    WS_LOG_INFO                  3
+    WS_LOG_DEBUG                 4
 
 =head1 CLASS METHODS
 
@@ -161,9 +183,24 @@ Shortcut for C<< WebSocket::Server->new( %options ) >>.
 
 The version of the loaded libwebsocket, e.g. C<"0.1.0">.
 
+=head2 log_callback( [ $code [, $min_level = 'info' ] ] )
+
+Sends the library's log lines of C<$min_level> (C<'error'>, C<'warn'>,
+C<'info'>, C<'debug'>, any case, or a C<WS_LOG_*> constant) and more severe
+to C<< $code->( $level, $conn_id, $text ) >>; C<undef> turns the log off
+(the default). C<$level> is the number that reads as its name, C<$conn_id>
+the C<id> of the connection the line is about (0 for none). The sub runs on
+your thread, inside the same dispatch as the other callbacks and in order
+with them. Returns the class; without arguments, returns the sub set (or
+C<undef>). Dies with a L<WebSocket::Exception> for an unknown level. See
+L<WebSocket::Log> for what is logged and when lines are dropped.
+
+    WebSocket->log_callback( sub { warn "[$_[0]] #$_[1] $_[2]\n" }, 'debug' );
+
 =head1 SEE ALSO
 
 L<WebSocket::Client>, L<WebSocket::Server>, L<WebSocket::Connection>,
-L<WebSocket::Message>, L<WebSocket::Frame>, L<WebSocket::Exception>.
+L<WebSocket::Message>, L<WebSocket::Frame>, L<WebSocket::Exception>,
+L<WebSocket::Log>.
 
 =cut

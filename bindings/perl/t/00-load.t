@@ -12,6 +12,7 @@ use_ok('WebSocket::Connection');
 use_ok('WebSocket::Object');
 use_ok('WebSocket::Endpoint');
 use_ok('WebSocket::Message');
+use_ok('WebSocket::Log');
 
 my %codes = (
     WS_OK => 1000, WS_GONE => 1001, WS_PROTOCOL_ERROR => 1002, WS_NOT_ACCEPTABLE => 1003,

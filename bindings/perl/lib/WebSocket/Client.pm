@@ -645,6 +645,22 @@ when absent), or all of them as C<[name, value]> pairs.
 
 After the connection closed: the peer's close code and reason.
 
+=head2 id
+
+The connection's id: a number unique in the process, the C<$conn_id> of the
+log lines about it (see L<WebSocket/log_callback>); C<undef> before
+C<connect>.
+
+=head2 stats
+
+What the connection carried, as a hash reference: C<id>, C<messages_in>,
+C<bytes_in>, C<messages_out>, C<bytes_out>, C<send_queue_high_water>.
+Messages are whole messages (control frames are not counted), bytes their
+payload as the application sees it (before compression going out, after
+decompression coming in); a message sent counts once the library's I/O
+thread took it. It answers from C<connect> until the next C<connect>, after the close too;
+C<undef> with C<error> set before C<connect>.
+
 =head2 error
 
 The last L<WebSocket::Exception>, or C<undef>.

@@ -208,6 +208,7 @@ sub _closed {
 sub _forget {
     my ($self) = @_;
     delete @$self{ map {"on_$_"} @EVENTS };
+    $self->_keep_stats;
     WebSocket::FFI::ws_conn_release( delete $self->{conn} ) if $self->{conn};
 }
 
@@ -569,6 +570,22 @@ the send queue); sets it with an argument and returns the connection.
 =head2 close_code, close_reason
 
 After the connection closed: the client's close code and reason.
+
+=head2 id
+
+The connection's id: a number unique in the process, the C<$conn_id> of the
+log lines about it (see L<WebSocket/log_callback>); C<undef> before it
+opened.
+
+=head2 stats
+
+What the connection carried, as a hash reference: C<id>, C<messages_in>,
+C<bytes_in>, C<messages_out>, C<bytes_out>, C<send_queue_high_water>.
+Messages are whole messages (control frames are not counted), bytes their
+payload as the application sees it (before compression going out, after
+decompression coming in); a message sent counts once the library's I/O
+thread took it. After the close it keeps answering with the final counts.
+C<undef> with C<error> set before the connection opened.
 
 =head2 server, error, fatal
 

@@ -122,6 +122,30 @@ sub _part_args {
     );
 }
 
+# --- Statistics -----------------------------------------------------------
+
+sub id {
+    my ($self) = @_;
+    return WebSocket::FFI::ws_conn_id( $self->{conn} ) if $self->{conn};
+    return $self->{last_stats} ? $self->{last_stats}{id} : undef;
+}
+
+sub stats {
+    my ($self) = @_;
+    unless ( $self->{conn} ) {
+        return { %{ $self->{last_stats} } } if $self->{last_stats};
+        return $self->_fail( -8, 'stats: not connected (the connection never opened)' );
+    }
+    return WebSocket::FFI::get_stats( \&WebSocket::FFI::ws_conn_get_stats, $self->{conn}, @WebSocket::FFI::CONN_STATS )
+      // $self->_fail_last('stats');
+}
+
+# Keeps the connection's statistics, for after its handle goes.
+sub _keep_stats {
+    my ($self) = @_;
+    $self->{last_stats} = $self->stats if $self->{conn};
+}
+
 1;
 
 __END__
@@ -140,7 +164,8 @@ WebSocket::Endpoint - internal: sending, shared by WebSocket::Client and WebSock
 
 Not a public API: the base of L<WebSocket::Client> and
 L<WebSocket::Connection> (itself a L<WebSocket::Object>), holding what both
-do with the library's connection handle.
+do with the library's connection handle. C<id> and C<stats> are documented
+in those classes.
 
 =head1 METHODS
 
@@ -176,5 +201,15 @@ Ends the backpressure (on C<on_drain>); the arguments of C<on_part>.
 
 Gives C<$bytes> to the C sender; refuses them when over C<max_send_size>
 (when the object has one). Croaks on characters above 255.
+
+=head2 id, stats
+
+The connection's id and statistics (C<ws_conn_id>, C<ws_conn_get_stats>),
+from the handle while there is one, else from C<_keep_stats>.
+
+=head2 _keep_stats
+
+Keeps the statistics before the handle is released, so C<id> and C<stats>
+still answer afterwards.
 
 =cut

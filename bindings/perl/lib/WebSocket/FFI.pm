@@ -339,6 +339,51 @@ sub last_error {
     return ( ws_last_error_code(), ws_last_error_message() // 'unknown error' );
 }
 
+# --- Statistics and the log ---------------------------------------------
+
+$ffi->attach( $_->[0] => @$_[ 1, 2 ] ) for (
+    [ ws_conn_id          => ['opaque'] => 'uint64' ],
+    [ ws_conn_get_stats   => [ 'opaque', 'opaque' ] => 'int' ],
+    [ ws_server_get_stats => [ 'opaque', 'opaque' ] => 'int' ],
+    [ ws_set_log_callback => [ 'opaque', 'opaque', 'int' ] => 'int' ],
+    [ ws_set_log_dispatch => ['int'] => 'int' ],
+);
+
+# The fields of ws_conn_stats and ws_server_stats after their size, in order.
+our @CONN_STATS = qw( id messages_in bytes_in messages_out bytes_out send_queue_high_water );
+our @SERVER_STATS = qw(
+  connections_open connections_accepted refused_full refused_bad_handshake
+  refused_rejected refused_timeout refused_tls
+  messages_in bytes_in messages_out bytes_out send_queue_high_water
+);
+
+# Fills a stats struct of the given fields through $get (ws_conn_get_stats
+# ...) and returns it as a hash reference; undef on failure (last_error says
+# why). The struct starts with its size, so a library with more fields
+# writes only these.
+sub get_stats {
+    my ( $get, $handle, @fields ) = @_;
+    my $size = 8 * ( 1 + @fields );
+    my $record = pack( 'Q<', $size ) . ( "\0" x ( $size - 8 ) );
+    return undef if $get->( $handle, ( scalar_to_buffer($record) )[0] ) < 0;
+    my ( undef, @values ) = unpack( 'Q<*', $record );
+    my %stats;
+    @stats{@fields} = @values;
+    return \%stats;
+}
+
+# The C log callback: a log line becomes a call of _ws_log on the object
+# registered under its user_data, inside ws_dispatch (the log is polled).
+# Made on first use and kept for the life of the program, like $CLOSURES.
+my ( $LOG_CLOSURE, $log_pointer );
+
+sub log_callback_pointer {
+    return $log_pointer if $log_pointer;
+    $LOG_CLOSURE = bless [ $ffi->closure( sub { _deliver( $_[0], '_ws_log', @_[ 1 .. 3 ] ) } ) ],
+      'WebSocket::FFI::Closures';
+    return $log_pointer = $ffi->cast( '(opaque,int,uint64,string)->void' => 'opaque', $LOG_CLOSURE->[0] );
+}
+
 1;
 
 __END__
@@ -421,6 +466,19 @@ The headers of a connection or handshake handle as C<[name, value]> pairs.
 =head2 last_error
 
 The calling thread's last (status, message) of the library.
+
+=head2 get_stats(\&get, $handle, @fields)
+
+Calls C<ws_conn_get_stats> or C<ws_server_get_stats> (C<\&get>) with a
+struct of C<@fields> (C<@CONN_STATS>, C<@SERVER_STATS>: the fields after
+C<size>, in order) and returns them as a hash reference, or C<undef> on
+failure.
+
+=head2 log_callback_pointer
+
+The C function pointer of the log callback: it delivers each line as
+C<_ws_log($level, $conn_id, $text)> to the object registered under the
+C<user_data> (see L<WebSocket::Log>).
 
 =head2 library_path
 

@@ -213,6 +213,7 @@ sub _shut {
     my $server = delete $self->{server} or return;
     delete $self->{shutting_down};
     WebSocket::FFI::unregister( delete $self->{id} );
+    $self->{last_stats} = $self->_stats_of($server);
     WebSocket::FFI::ws_server_free($server);
     $_->_forget for values %{ $self->{conns} }, values %{ $self->{pending} };
     $self->{conns}   = {};
@@ -270,6 +271,20 @@ sub reload_ssl {
     if   ( defined $name ) { $self->{ssl_sni} = { %{ $self->{ssl_sni} || {} }, $name => { cert_file => $cert, key_file => $key } } }
     else                   { @$self{qw( ssl_cert_file ssl_key_file )} = ( $cert, $key ) }
     return $self;
+}
+
+# --- Statistics -----------------------------------------------------------
+
+sub stats {
+    my ($self) = @_;
+    return $self->_stats_of( $self->{server} ) // $self->_fail_last('stats') if $self->{server};
+    return { %{ $self->{last_stats} } } if $self->{last_stats};
+    return $self->_fail( WebSocket::FFI::WS_ERR_BAD_STATE, 'stats: the server never listened' );
+}
+
+sub _stats_of {
+    my ( $self, $server ) = @_;
+    return WebSocket::FFI::get_stats( \&WebSocket::FFI::ws_server_get_stats, $server, @WebSocket::FFI::SERVER_STATS );
 }
 
 sub max_payload_size { defined $_[0]{max_payload_size} ? $_[0]{max_payload_size} : 32 << 20 }
@@ -648,6 +663,19 @@ certificate or key in it, a key that does not belong to the certificate, a
 name the certificate is not valid for (C<WS_ERR_TLS>), or a server that is
 not listening or not speaking TLS (C<WS_ERR_BAD_STATE>). A later C<listen>
 (after C<shutdown>) uses the reloaded files.
+
+=head2 stats
+
+What the server counted since it listened, as a hash reference:
+C<connections_open>, C<connections_accepted>; requests refused by reason:
+C<refused_full> (503: C<max_connections> reached, or stopping),
+C<refused_bad_handshake> (400: not a valid WebSocket upgrade),
+C<refused_rejected> (refused by C<on_connect>/C<http_error>),
+C<refused_timeout>, C<refused_tls>; and the traffic of all its
+connections, closed ones included: C<messages_in>, C<bytes_in>,
+C<messages_out>, C<bytes_out>, C<send_queue_high_water> (counted as in
+L<WebSocket::Connection/stats>). After C<shutdown> it keeps the last counts;
+C<undef> with C<error> set when the server never listened.
 
 =head2 max_payload_size
 
