@@ -284,7 +284,8 @@ typedef struct {
    * `WS_PART_FIRST` on its first piece and `WS_PART_LAST` on its last (a
    * one-piece message has both; the last piece may be empty), and `total`
    * counts the message's bytes so far, this piece included. Text pieces
-   * end on character boundaries, so each is valid UTF-8 by itself.
+   * end on character boundaries, so each is valid UTF-8 by itself. It
+   * runs where the other callbacks run, in order with them.
    */
   void (*on_message_part)(void *user_data,
                           ws_conn *conn,
@@ -341,21 +342,24 @@ typedef struct {
    */
   uint64_t id;
   /**
-   * Messages received and delivered to the application.
+   * Messages received and delivered to the application (a message in
+   * parts when its last piece was).
    */
   uint64_t messages_in;
   /**
-   * Payload bytes of those messages.
+   * Payload bytes of those messages (of each piece as it is delivered).
    */
   uint64_t bytes_in;
   /**
    * Messages the application sent, counted when the connection's I/O
    * thread took them (at once for a send from a callback of the
-   * connection); messages refused by the send are not counted.
+   * connection; a message in parts when its last part was taken);
+   * messages refused by the send are not counted, messages taken but
+   * dropped by the connection's end (still queued when it closed) are.
    */
   uint64_t messages_out;
   /**
-   * Payload bytes of those messages.
+   * Payload bytes of those messages (of each part as it is taken).
    */
   uint64_t bytes_out;
   /**
@@ -1096,8 +1100,10 @@ ws_status ws_event_queue_set_limit(size_t bytes);
  *
  * This call returns once no line is being written or delivered to the
  * previous callback, and drops the lines queued for it (polled mode), so
- * its `user_data` may go. It may be called from inside a polled log
- * callback (the line being delivered then finishes).
+ * its `user_data` may go. So do not call it while holding a lock that your
+ * log callback takes: it would wait for a callback that waits for you. It
+ * may be called from inside a polled log callback (the line being
+ * delivered then finishes).
  *
  * `WS_ERR_INVALID_ARGUMENT` for a `min_level` outside 1 to 4 (with a
  * callback); `WS_ERR_BAD_STATE` when called from inside the log callback in

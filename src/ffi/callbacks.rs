@@ -117,7 +117,8 @@ pub struct ws_callbacks {
     /// `WS_PART_FIRST` on its first piece and `WS_PART_LAST` on its last (a
     /// one-piece message has both; the last piece may be empty), and `total`
     /// counts the message's bytes so far, this piece included. Text pieces
-    /// end on character boundaries, so each is valid UTF-8 by itself.
+    /// end on character boundaries, so each is valid UTF-8 by itself. It
+    /// runs where the other callbacks run, in order with them.
     pub on_message_part: Option<
         unsafe extern "C" fn(
             user_data: *mut c_void,
@@ -178,9 +179,7 @@ impl ws_callbacks {
         callbacks.size = ours;
         Ok(callbacks)
     }
-}
 
-impl ws_callbacks {
     /// Refuses callbacks that lack one the connection config needs.
     pub(crate) fn check_for(&self, config: &ConnectionConfig) -> Result<(), Failure> {
         if config.receive_parts && self.on_message_part.is_none() {

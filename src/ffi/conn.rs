@@ -33,7 +33,12 @@ fn sent(result: Result<Sent, SendError>) -> Result<ws_status, Failure> {
                 SendError::NoMessageInParts | SendError::MessageInPartsOpen => WS_ERR_BAD_STATE,
                 SendError::PartKindMismatch => WS_ERR_INVALID_ARGUMENT,
             };
-            Err(Failure::new(status, e.to_string()))
+            let hint = match e {
+                SendError::NoMessageInParts => " (a first part has WS_SEND_MORE alone)",
+                SendError::MessageInPartsOpen => " (the last has WS_SEND_CONTINUATION alone)",
+                _ => "",
+            };
+            Err(Failure::new(status, format!("{e}{hint}")))
         }
     }
 }

@@ -82,8 +82,10 @@ static SETTING: Mutex<()> = Mutex::new(());
 ///
 /// This call returns once no line is being written or delivered to the
 /// previous callback, and drops the lines queued for it (polled mode), so
-/// its `user_data` may go. It may be called from inside a polled log
-/// callback (the line being delivered then finishes).
+/// its `user_data` may go. So do not call it while holding a lock that your
+/// log callback takes: it would wait for a callback that waits for you. It
+/// may be called from inside a polled log callback (the line being
+/// delivered then finishes).
 ///
 /// `WS_ERR_INVALID_ARGUMENT` for a `min_level` outside 1 to 4 (with a
 /// callback); `WS_ERR_BAD_STATE` when called from inside the log callback in
@@ -124,8 +126,11 @@ pub unsafe extern "C" fn ws_set_log_callback(
             }
         };
         set_sink(sink).map_err(|why| Failure::new(WS_ERR_BAD_STATE, why))?;
+        // Still under SETTING, so that generations only grow and the one of
+        // the callback set last is current.
+        polled_log::make_current(generation);
         drop(setting);
-        polled_log::forget_older(generation);
+        polled_log::wait_for_delivery();
         Ok(())
     })
 }

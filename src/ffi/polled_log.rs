@@ -46,7 +46,7 @@ pub(crate) struct Line {
 }
 
 /// The generation a callback set now gets (the current one plus 1); it
-/// becomes current with [`forget_older`].
+/// becomes current with [`make_current`].
 pub(crate) fn next_generation() -> u64 {
     GENERATION.load(Ordering::Acquire) + 1
 }
@@ -75,12 +75,18 @@ pub(crate) fn queue(target: Target, generation: u64, level: i32, conn_id: u64, t
 }
 
 /// Makes `generation` current (its callback is set): drops the queued lines
-/// of older callbacks and the count of dropped lines, then waits for a line
-/// being delivered on another thread.
-pub(crate) fn forget_older(generation: u64) {
+/// of older callbacks and the count of dropped lines. Called with the
+/// setter's lock held, so generations become current in the order they
+/// were handed out.
+pub(crate) fn make_current(generation: u64) {
     GENERATION.store(generation, Ordering::Release);
     events::purge_log(|line| line.generation < generation);
     DROPPED.store(0, Ordering::Relaxed);
+}
+
+/// Waits until no line is being delivered on another thread (one already
+/// taken by a `ws_dispatch` there may be reaching an older callback).
+pub(crate) fn wait_for_delivery() {
     if !HOLDS_DELIVERING.with(Cell::get) {
         drop(DELIVERING.lock().unwrap_or_else(|e| e.into_inner()));
     }

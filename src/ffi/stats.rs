@@ -26,15 +26,18 @@ pub struct ws_conn_stats {
     pub size: usize,
     /// The connection's id (`ws_conn_id`).
     pub id: u64,
-    /// Messages received and delivered to the application.
+    /// Messages received and delivered to the application (a message in
+    /// parts when its last piece was).
     pub messages_in: u64,
-    /// Payload bytes of those messages.
+    /// Payload bytes of those messages (of each piece as it is delivered).
     pub bytes_in: u64,
     /// Messages the application sent, counted when the connection's I/O
     /// thread took them (at once for a send from a callback of the
-    /// connection); messages refused by the send are not counted.
+    /// connection; a message in parts when its last part was taken);
+    /// messages refused by the send are not counted, messages taken but
+    /// dropped by the connection's end (still queued when it closed) are.
     pub messages_out: u64,
-    /// Payload bytes of those messages.
+    /// Payload bytes of those messages (of each part as it is taken).
     pub bytes_out: u64,
     /// The most bytes that waited to be written at once (the highest
     /// `ws_conn_buffered_amount` seen by the connection's I/O thread).

@@ -79,13 +79,13 @@ impl fmt::Display for SendError {
             SendError::InvalidCloseCode => {
                 "close code may not be sent (use 1000-1003, 1007-1011 or 3000-4999)"
             }
-            SendError::NoMessageInParts => {
-                "no message in parts is open (its first part is sent with WS_SEND_MORE alone)"
-            }
+            SendError::NoMessageInParts => "no message in parts is open to continue",
             SendError::MessageInPartsOpen => {
-                "a message in parts is still open: continue it (WS_SEND_CONTINUATION) and end it first"
+                "a message in parts is still open: send its last part first"
             }
-            SendError::PartKindMismatch => "a part's kind differs from its message's (text or binary)",
+            SendError::PartKindMismatch => {
+                "a part's kind differs from its message's (text or binary)"
+            }
         })
     }
 }
@@ -632,7 +632,7 @@ impl Session {
             };
             let mut parts = VecDeque::new();
             if rare.deferred.is_empty() {
-                push_part(out, deflater, *mask, &mut message, &payload, last);
+                push_part(out, deflater, *mask, &mut message, payload, last);
             } else {
                 rare.deferred_bytes += payload.len();
                 parts.push_back((payload, last));
@@ -665,7 +665,7 @@ impl Session {
         }
         *ended = last;
         if at == 0 && parts.is_empty() {
-            push_part(out, deflater, *mask, message, &payload, last);
+            push_part(out, deflater, *mask, message, payload, last);
             if last {
                 rare.deferred.pop_front();
             }
@@ -716,7 +716,7 @@ impl Session {
                         Some((data, last)) => {
                             rare.deferred_bytes -= data.len();
                             let (out, deflater) = (&mut self.out, &mut self.deflater);
-                            push_part(out, deflater, self.mask, message, &data, last);
+                            push_part(out, deflater, self.mask, message, data, last);
                             if last {
                                 rare.deferred.pop_front();
                             }
@@ -1023,18 +1023,16 @@ fn push_part(
     deflater: &mut Option<Box<Deflater>>,
     mask: Option<fn() -> [u8; 4]>,
     message: &mut PartsState,
-    payload: &[u8],
+    payload: Vec<u8>,
     last: bool,
 ) {
-    let mut compressed = Vec::new();
-    let body = match deflater.as_mut().filter(|_| message.compress) {
-        Some(d) => {
-            let end = if last { PartEnd::Last } else { PartEnd::Flush };
-            d.compressor.compress_part(payload, &mut compressed, end);
-            &compressed[..]
-        }
-        None => payload,
-    };
+    let mut body = payload;
+    if let Some(d) = deflater.as_mut().filter(|_| message.compress) {
+        let end = if last { PartEnd::Last } else { PartEnd::Flush };
+        let mut compressed = Vec::new();
+        d.compressor.compress_part(&body, &mut compressed, end);
+        body = compressed;
+    }
     if body.is_empty() && !last {
         return;
     }
@@ -1045,21 +1043,23 @@ fn push_part(
     };
     message.started = true;
     let key = mask.map(|m| m());
-    let encode = |v: &mut Vec<u8>| {
+    if body.len() >= WRITE_THROUGH_MIN {
+        // A large part is queued as it is, after its header: not copied.
+        out.push_with(|v| write_header(v, last, rsv, opcode, key, body.len()));
+        if let Some(key) = key {
+            apply_mask(&mut body, key, 0);
+        }
+        out.push(body);
+        return;
+    }
+    out.push_with(|v| {
         write_header(v, last, rsv, opcode, key, body.len());
         let start = v.len();
-        v.extend_from_slice(body);
+        v.extend_from_slice(&body);
         if let Some(key) = key {
             apply_mask(&mut v[start..], key, 0);
         }
-    };
-    if body.len() >= WRITE_THROUGH_MIN {
-        let mut frame = Vec::with_capacity(MAX_HEADER_LEN + body.len());
-        encode(&mut frame);
-        out.push(frame);
-    } else {
-        out.push_with(encode);
-    }
+    });
 }
 
 /// Compresses `payload` into a whole frame (RSV1 set, masked with `mask`).

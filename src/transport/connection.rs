@@ -242,7 +242,8 @@ pub struct Connection {
     /// Bytes of sent messages not yet written: in the session's output or in
     /// the inbox.
     buffered: AtomicUsize,
-    limits: SendLimits,
+    /// Shared by the connections of a config (a server's).
+    limits: Arc<SendLimits>,
     /// A send found it over the high-water mark; cleared when it drained.
     pressed: AtomicBool,
     /// "path\0query\0".
@@ -262,8 +263,9 @@ pub struct Connection {
     local: ThreadBound<RefCell<Option<Local>>>,
     /// A pointer the application attaches to the connection (C `user_data`).
     pub app_data: AtomicPtr<c_void>,
-    /// Messages and bytes both ways, written by its I/O thread.
-    traffic: Traffic,
+    /// Messages and bytes both ways, written by its I/O thread, which makes
+    /// them when it first counts (an idle connection has none).
+    traffic: OnceLock<Box<Traffic>>,
 }
 
 impl fmt::Debug for Connection {
@@ -287,7 +289,7 @@ impl Connection {
         handler: Arc<dyn Handler>,
         path: &str,
         query: &str,
-        limits: SendLimits,
+        limits: Arc<SendLimits>,
     ) -> Arc<Connection> {
         let mut target = Vec::with_capacity(path.len() + query.len() + 2);
         for part in [path, query] {
@@ -314,7 +316,7 @@ impl Connection {
             mail: AtomicBool::new(false),
             local: ThreadBound::new(thread, RefCell::new(None)),
             app_data: AtomicPtr::new(std::ptr::null_mut()),
-            traffic: Traffic::default(),
+            traffic: OnceLock::new(),
         })
     }
 
@@ -326,12 +328,14 @@ impl Connection {
 
     /// What it carried so far (see [`ConnStats`]).
     pub fn stats(&self) -> ConnStats {
-        self.traffic.snapshot()
+        self.traffic
+            .get()
+            .map_or_else(ConnStats::default, |t| t.snapshot())
     }
 
     /// Its counters, for its I/O thread to write.
     pub(crate) fn traffic(&self) -> &Traffic {
-        &self.traffic
+        self.traffic.get_or_init(Box::default)
     }
 
     /// The I/O thread the connection lives on.
@@ -882,16 +886,16 @@ mod tests {
 
     #[test]
     fn target_splits_into_path_and_query() {
-        let conn = Connection::new(Role::Server, 0, nobody(), "/a/b", "x=1", LIMITS);
+        let conn = Connection::new(Role::Server, 0, nobody(), "/a/b", "x=1", Arc::new(LIMITS));
         assert_eq!(conn.path(), c"/a/b");
         assert_eq!(conn.query(), c"x=1");
-        let conn = Connection::new(Role::Server, 0, nobody(), "/", "", LIMITS);
+        let conn = Connection::new(Role::Server, 0, nobody(), "/", "", Arc::new(LIMITS));
         assert_eq!((conn.path(), conn.query()), (c"/", c""));
     }
 
     #[test]
     fn the_local_state_is_out_of_reach_off_its_thread() {
-        let conn = Connection::new(Role::Server, 0, nobody(), "/", "", LIMITS);
+        let conn = Connection::new(Role::Server, 0, nobody(), "/", "", Arc::new(LIMITS));
         assert!(
             conn.local.get().is_none(),
             "this test thread is no I/O thread"

@@ -84,7 +84,10 @@ impl Local {
         let now = self.session.queued();
         conn.recount(self.counted, now);
         self.counted = now;
-        conn.traffic().buffered(conn.buffered_amount());
+        let buffered = conn.buffered_amount();
+        if buffered > 0 {
+            conn.traffic().buffered(buffered);
+        }
     }
 
     /// Moves the inbox's commands into the session, in order.

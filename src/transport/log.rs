@@ -103,8 +103,23 @@ pub fn write(level: Level, conn_id: u64, args: fmt::Arguments<'_>) {
     let line = CStr::from_bytes_with_nul(&text).unwrap_or_default();
     let slot = SINK.read().unwrap_or_else(|e| e.into_inner());
     if let Some(sink) = slot.as_ref() {
-        IN_SINK.with(|s| s.set(true));
+        let _inside = InSink::enter();
         sink(level, conn_id, line);
+    }
+}
+
+/// Marks this thread as running the sink until dropped (also if it unwinds).
+struct InSink;
+
+impl InSink {
+    fn enter() -> InSink {
+        IN_SINK.with(|s| s.set(true));
+        InSink
+    }
+}
+
+impl Drop for InSink {
+    fn drop(&mut self) {
         IN_SINK.with(|s| s.set(false));
     }
 }

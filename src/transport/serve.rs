@@ -3,7 +3,7 @@
 //! the application's decision on the upgrade, the 101 answer, then the
 //! connection's driver.
 
-use super::connection::{Connection, SendLimits};
+use super::connection::Connection;
 use super::driver::start;
 use super::http_files::{self, reason_phrase};
 use super::log::Level;
@@ -266,7 +266,7 @@ async fn handle<S: Stream>(
         shared.handler.clone(),
         &request.path,
         &request.query,
-        SendLimits::of(conn_config),
+        shared.limits.clone(),
     );
     opening(&conn);
     conn.set_peer(peer);

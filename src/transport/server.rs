@@ -1,7 +1,7 @@
 //! Listening: accept TCP connections and hand each to [`super::serve`];
 //! keep the set of open connections for broadcast, stop and wait_closed.
 
-use super::connection::Connection;
+use super::connection::{Connection, SendLimits};
 use super::log::Level;
 use super::opening::supervised;
 use super::serve::serve;
@@ -32,6 +32,8 @@ pub struct Server {
 
 pub(super) struct Shared {
     pub(super) config: ServerConfig,
+    /// The send limits of its connections (from `config`), shared by them.
+    pub(super) limits: Arc<SendLimits>,
     pub(super) handler: Arc<dyn Handler>,
     /// The TLS side, when the server speaks TLS.
     pub(super) tls: Option<TlsAcceptor>,
@@ -137,6 +139,7 @@ impl Server {
         };
         let (stop, stop_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
+            limits: Arc::new(SendLimits::of(&config.connection)),
             config,
             handler,
             tls,
