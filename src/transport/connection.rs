@@ -797,6 +797,9 @@ impl Connection {
 
     /// Moves from `Connecting` to `Open`; false if a close came first.
     pub(crate) fn mark_open(&self) -> bool {
+        // Under the lock waiters read the state with: one that sees `Open`
+        // sees `opened` too.
+        let _guard = CHANGED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let ok = self
             .state
             .compare_exchange(
@@ -809,7 +812,7 @@ impl Connection {
         if ok {
             self.opened.store(true, Ordering::Release);
         }
-        self.notify();
+        CHANGED.notify_all();
         ok
     }
 
