@@ -606,9 +606,16 @@ impl Connection {
     /// True once, when a connection that reported backpressure has drained to
     /// its low-water mark. Called by the driver after it wrote.
     pub(crate) fn take_drained(&self) -> bool {
-        self.pressed.load(Ordering::Acquire)
+        let drained = self.pressed.load(Ordering::Acquire)
             && self.buffered.load(Ordering::Acquire) <= self.limits.low_water
-            && self.pressed.swap(false, Ordering::AcqRel)
+            && self.pressed.swap(false, Ordering::AcqRel);
+        if drained && self.over_high_water() {
+            // A send on another thread went over the mark after the amount
+            // was read, and its `pressed` was just cleared with the old one:
+            // keep it, so that this backpressure gets its drain too.
+            self.pressed.store(true, Ordering::Release);
+        }
+        drained
     }
 
     /// More than the high-water mark waits to be sent: reading pauses.

@@ -81,8 +81,17 @@ impl Local {
     /// Keeps `Connection::buffered` equal to what the output holds (plus
     /// what the inbox holds, counted when queued there).
     pub fn count(&mut self, conn: &Connection) {
+        self.count_taken(conn, 0);
+    }
+
+    /// As [`Local::count`], when the session has just taken commands that
+    /// were counted as `charged` bytes in the inbox: one adjustment moves
+    /// them from the inbox's count to the output's, so that the amount
+    /// never reads lower than what waits (a send on another thread judges
+    /// backpressure by it).
+    fn count_taken(&mut self, conn: &Connection, charged: usize) {
         let now = self.session.queued();
-        conn.recount(self.counted, now);
+        conn.recount(self.counted + charged, now);
         self.counted = now;
         let buffered = conn.buffered_amount();
         if buffered > 0 {
@@ -92,10 +101,11 @@ impl Local {
 
     /// Moves the inbox's commands into the session, in order.
     pub fn take_mail(&mut self, conn: &Connection) {
+        let mut taken_charge = 0;
         for command in conn.take_commands() {
             match command {
                 Command::Send(opcode, payload, charged, options) => {
-                    conn.recount(charged, 0);
+                    taken_charge += charged;
                     let len = payload.len();
                     // Refused only after a close: dropped like any frame then.
                     let taken = self.session.send_owned(opcode, payload, options);
@@ -108,7 +118,7 @@ impl Local {
                 }
             }
         }
-        self.count(conn);
+        self.count_taken(conn, taken_charge);
     }
 
     /// Queues a message sent on this thread; writes it at once unless corked.
