@@ -1259,3 +1259,23 @@ fn a_204_rejection_has_no_body() {
     assert_eq!(header(&head, "Content-Length"), None, "{head}");
     assert!(body.is_empty());
 }
+
+#[test]
+fn an_upgrade_request_with_a_body_gets_400_and_its_body_is_never_read_as_frames() {
+    let srec = Recorder::new();
+    let server = listen(srec.clone(), ServerConfig::default());
+    // A masked text frame "hi" as the "body": it must not reach the application.
+    let body = client_frame(TEXT, b"hi");
+    for extra in [
+        format!("Content-Length: {}\r\n", body.len()),
+        "Transfer-Encoding: chunked\r\n".to_string(),
+        "Content-Length: 0\r\nContent-Length: 8\r\n".to_string(),
+    ] {
+        let mut raw = Raw::connect(server.local_addr());
+        raw.send(request("/", RFC_KEY, &extra).as_bytes());
+        raw.send(&body);
+        let head = raw.read_head();
+        assert_eq!(status(&head), 400, "{extra}: {head}");
+    }
+    assert!(srec.all().is_empty(), "the server opened: {:?}", srec.all());
+}

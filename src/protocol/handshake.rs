@@ -411,7 +411,8 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(Request, usize)>, HandshakeEr
 ///
 /// Exception: a method other than `GET` gets `405 Method Not Allowed` with
 /// `Allow: GET`. (The HTTP version is checked by [`parse_request`], which only
-/// accepts HTTP/1.1.) A missing `Sec-WebSocket-Version` gets 400.
+/// accepts HTTP/1.1.) A missing `Sec-WebSocket-Version` gets 400, and so does
+/// a request with a body (see [`check_no_body`]).
 pub fn validate_request(req: &Request) -> Result<String, HandshakeError> {
     let h = &req.headers;
     if req.method != "GET" {
@@ -422,6 +423,7 @@ pub fn validate_request(req: &Request) -> Result<String, HandshakeError> {
             format!("a WebSocket handshake must use GET, not {}", req.method),
         ));
     }
+    check_no_body(h)?;
     match h.count("Host") {
         0 => return Err(bad_request("missing Host header".into())),
         1 => {}
@@ -480,6 +482,34 @@ pub fn validate_request(req: &Request) -> Result<String, HandshakeError> {
         Err(_) => Err(bad_request(format!(
             "the Sec-WebSocket-Key '{key}' is not valid base64"
         ))),
+    }
+}
+
+/// Refuses (400) an upgrade request that says it has a body: `Transfer-Encoding`,
+/// a `Content-Length` other than 0, or `Content-Length` headers that disagree.
+/// The bytes after the head are frames: a body would be read as frames, and
+/// a proxy in front, reading it as a body, would see another stream.
+fn check_no_body(h: &Headers) -> Result<(), HandshakeError> {
+    if h.count("Transfer-Encoding") > 0 {
+        return Err(bad_request(
+            "an upgrade request may not have a body (it has Transfer-Encoding)".into(),
+        ));
+    }
+    let mut lengths = h.all("Content-Length").map(str::trim);
+    let Some(first) = lengths.next() else {
+        return Ok(());
+    };
+    if lengths.any(|other| other != first) {
+        return Err(bad_request(
+            "Content-Length headers that disagree".into(),
+        ));
+    }
+    match first.parse::<u64>() {
+        Ok(0) => Ok(()),
+        Ok(n) => Err(bad_request(format!(
+            "an upgrade request may not have a body (Content-Length: {n})"
+        ))),
+        Err(_) => Err(bad_request(format!("invalid Content-Length '{first}'"))),
     }
 }
 
@@ -1108,6 +1138,26 @@ mod tests {
         assert!(e.message.contains("must use GET, not POST"));
         let e = valid_err(&GOOD_REQUEST.replacen("GET", "get", 1));
         assert_eq!(status_of(&e.response), 405);
+    }
+
+    #[test]
+    fn a_request_with_a_body_is_refused() {
+        let with = |extra: &str| GOOD_REQUEST.replacen("\r\n\r\n", &format!("\r\n{extra}\r\n\r\n"), 1);
+        for (extra, why) in [
+            ("Content-Length: 5", "(Content-Length: 5)"),
+            ("Transfer-Encoding: chunked", "Transfer-Encoding"),
+            ("Content-Length: 0\r\nContent-Length: 7", "disagree"),
+            ("Content-Length: 0\r\nContent-Length: 00", "disagree"),
+            ("Content-Length: -1", "invalid Content-Length"),
+            ("Content-Length: 1, 1", "invalid Content-Length"),
+        ] {
+            let e = valid_err(&with(extra));
+            assert_eq!(status_of(&e.response), 400, "{extra}");
+            assert!(e.message.contains(why), "{extra}: {}", e.message);
+        }
+        for fine in ["Content-Length: 0", "Content-Length: 0\r\nContent-Length:  0"] {
+            assert!(validate_request(&req(&with(fine))).is_ok(), "{fine}");
+        }
     }
 
     #[test]
