@@ -34,8 +34,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 use support::{
-    accept, accept_for, base64, eventually, header, raw_listener, request, status,
-    switching_protocols, Ev, Raw, Recorder, RFC_KEY, WAIT,
+    accept, accept_for, base64, client_frame, eventually, header, raw_listener, request, status,
+    switching_protocols, Ev, Raw, Recorder, RFC_KEY, TEXT, WAIT,
 };
 use websocket::protocol::proxy::parse_proxy_url;
 use websocket::transport::client::connect;

@@ -500,9 +500,7 @@ fn check_no_body(h: &Headers) -> Result<(), HandshakeError> {
         return Ok(());
     };
     if lengths.any(|other| other != first) {
-        return Err(bad_request(
-            "Content-Length headers that disagree".into(),
-        ));
+        return Err(bad_request("Content-Length headers that disagree".into()));
     }
     match first.parse::<u64>() {
         Ok(0) => Ok(()),
@@ -1142,7 +1140,8 @@ mod tests {
 
     #[test]
     fn a_request_with_a_body_is_refused() {
-        let with = |extra: &str| GOOD_REQUEST.replacen("\r\n\r\n", &format!("\r\n{extra}\r\n\r\n"), 1);
+        let with =
+            |extra: &str| GOOD_REQUEST.replacen("\r\n\r\n", &format!("\r\n{extra}\r\n\r\n"), 1);
         for (extra, why) in [
             ("Content-Length: 5", "(Content-Length: 5)"),
             ("Transfer-Encoding: chunked", "Transfer-Encoding"),
@@ -1155,7 +1154,10 @@ mod tests {
             assert_eq!(status_of(&e.response), 400, "{extra}");
             assert!(e.message.contains(why), "{extra}: {}", e.message);
         }
-        for fine in ["Content-Length: 0", "Content-Length: 0\r\nContent-Length:  0"] {
+        for fine in [
+            "Content-Length: 0",
+            "Content-Length: 0\r\nContent-Length:  0",
+        ] {
             assert!(validate_request(&req(&with(fine))).is_ok(), "{fine}");
         }
     }
