@@ -27,10 +27,10 @@ cargo=(cargo +nightly -q)
 build=(-Zbuild-std --release --target "$target" --target-dir target/tsan)
 
 echo "== ThreadSanitizer: Rust loopback suites with 4 I/O threads"
-# (Not parts_memory: a 1 GiB message would take minutes under ThreadSanitizer.)
+# (Messages in parts, statistics and the log go through the same mailbox and
+# event queue as these; they stay out to keep CI within its time.)
 if ! out=$("${cargo[@]}" test "${build[@]}" --test loopback --test fairness --test keepalive \
-  --test raw_peer --test deflate --test handshake --test tls --test parts --test stats --test log \
-  2>&1); then
+  --test raw_peer --test deflate --test handshake --test tls --test parts 2>&1); then
   echo "$out" | tail -n 80
   echo "tsan: FAILED"
   exit 1
