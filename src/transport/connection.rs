@@ -83,7 +83,10 @@ pub(crate) struct Inbox {
 }
 
 /// A message being sent in parts: its kind, and the UTF-8 of its text so
-/// far (a part may end inside a character, the message may not).
+/// far (a part may end inside a character, the message may not). This is
+/// the check callers hear of (it runs on the sending thread, under the
+/// inbox's lock); the session repeats the order rules only for its own,
+/// sans-I/O callers, and never disagrees with it.
 #[derive(Debug, Clone)]
 pub(crate) struct OpenParts {
     opcode: OpCode,
