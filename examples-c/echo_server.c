@@ -18,21 +18,14 @@
  * connection with 1001 (going away), waits for the close handshakes, and exits.
  * Prints "listening on ws://H:P/" (wss:// with TLS) once it accepts connections.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "verbose.h"
 #include "websocket.h"
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig) {
-  (void)sig;
-  stop_requested = 1;
-}
 
 static void on_message(void *user_data, ws_conn *conn, ws_message_type type,
                        const uint8_t *data, size_t len) {
@@ -55,6 +48,15 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
+  /* SIGINT and SIGTERM are blocked before the library starts its threads (they
+     inherit the mask), and main takes them with sigwait: a handler could run on
+     any thread and leave main asleep. */
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+
   const char *host = "127.0.0.1";
   long port = 9001;
   int deflate = 0;
@@ -109,13 +111,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "echo_server: %s\n", ws_last_error_message());
     return 1;
   }
-  signal(SIGINT, on_signal);
-  signal(SIGTERM, on_signal);
   const char *scheme = ws_server_is_secure(server) ? "wss" : "ws";
   const char *fmt = strchr(host, ':') ? "listening on %s://[%s]:%u/\n" : "listening on %s://%s:%u/\n";
   printf(fmt, scheme, host, ws_server_port(server));
   fflush(stdout);
-  while (!stop_requested) pause();
+  int sig;
+  sigwait(&stop_signals, &sig);
   /* Close every connection with 1001 and let the close handshakes finish. */
   ws_server_stop(server);
   ws_server_wait_closed(server, 3000);

@@ -55,6 +55,7 @@ sub url    { my ( $self, $host ) = @_; "$self->{scheme}://" . ( $host // '127.0.
 sub stop {
     my ($self) = @_;
     my $pid = delete $self->{pid} or return;
+    local $?;    # closing the pipe sets it, and in global destruction it would become the test's exit status
     kill 'TERM', $pid;
     delete $RUNNING{$pid};
     close $self->{fh};    # waits for the server to exit
