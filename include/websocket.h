@@ -635,6 +635,11 @@ typedef int ws_opcode;
  * calls it. `ws_event_fd()` is readable while events are queued. While the
  * queue is full, connections wait (they stop reading, and their close
  * handshakes and timeouts wait too) until you dispatch: keep dispatching.
+ * Answers are not lost to the delay: when a peer closes (a close frame, or
+ * just the end of TCP) right after its messages, the library holds its side
+ * of the close until you have dispatched those messages, so that what the
+ * callbacks send in answer still goes out first, as in
+ * `WS_DISPATCH_THREAD` (at most the close timeout).
  */
 #define WS_DISPATCH_POLL 1
 
@@ -728,7 +733,11 @@ int ws_server_broadcast(const ws_server *server,
 
 /**
  * Stops accepting connections and closes every open one with 1001 (going
- * away). Callbacks keep running until those connections have closed.
+ * away). A graceful stop: what had already arrived on a connection is
+ * delivered first (in `WS_DISPATCH_POLL`, once you dispatch it), and what the
+ * callbacks send in answer goes before the close frame; a connection waits
+ * for that at most its close timeout. Callbacks keep running until those
+ * connections have closed.
  */
 ws_status ws_server_stop(const ws_server *server);
 

@@ -85,4 +85,9 @@ pub const WS_DISPATCH_THREAD: ws_dispatch_mode = 0;
 /// calls it. `ws_event_fd()` is readable while events are queued. While the
 /// queue is full, connections wait (they stop reading, and their close
 /// handshakes and timeouts wait too) until you dispatch: keep dispatching.
+/// Answers are not lost to the delay: when a peer closes (a close frame, or
+/// just the end of TCP) right after its messages, the library holds its side
+/// of the close until you have dispatched those messages, so that what the
+/// callbacks send in answer still goes out first, as in
+/// `WS_DISPATCH_THREAD` (at most the close timeout).
 pub const WS_DISPATCH_POLL: ws_dispatch_mode = 1;

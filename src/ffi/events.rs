@@ -122,6 +122,14 @@ impl Queued {
         }
     }
 
+    /// The connection of an event (a handshake and a log line have none).
+    fn conn(&self) -> Option<&Connection> {
+        match &self.item {
+            Item::Event { conn, .. } => conn.as_deref(),
+            Item::Log(_) => None,
+        }
+    }
+
     /// True for an event of `endpoint`.
     fn is_of(&self, endpoint: &Endpoint) -> bool {
         matches!(&self.item, Item::Event { endpoint: e, .. } if e.is(endpoint))
@@ -200,8 +208,11 @@ impl Queue {
     }
 
     /// Gives back what `item` held: its permits, and its share of the log
-    /// budget for a log line.
+    /// budget for a log line; and tells its connection it left the queue.
     fn release(&self, item: &Queued) {
+        if let Some(conn) = item.conn() {
+            conn.event_dispatched();
+        }
         if matches!(item.item, Item::Log(_)) {
             self.log_bytes
                 .fetch_sub(item.cost as usize, Ordering::AcqRel);
@@ -253,6 +264,9 @@ pub(crate) fn queue() -> Result<&'static Queue, Failure> {
 /// `purge` (which runs after the endpoint is marked dead).
 pub(crate) fn push(event: Queued) {
     if let Ok(q) = queue() {
+        if let Some(conn) = event.conn() {
+            conn.event_queued(); // until `release`
+        }
         let mut items = q.items();
         if let Item::Event { endpoint, .. } = &event.item {
             if !endpoint.is_alive() {

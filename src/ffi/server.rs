@@ -137,7 +137,11 @@ pub unsafe extern "C" fn ws_server_broadcast(
 }
 
 /// Stops accepting connections and closes every open one with 1001 (going
-/// away). Callbacks keep running until those connections have closed.
+/// away). A graceful stop: what had already arrived on a connection is
+/// delivered first (in `WS_DISPATCH_POLL`, once you dispatch it), and what the
+/// callbacks send in answer goes before the close frame; a connection waits
+/// for that at most its close timeout. Callbacks keep running until those
+/// connections have closed.
 #[no_mangle]
 pub unsafe extern "C" fn ws_server_stop(server: *const ws_server) -> ws_status {
     guard_status(|| {

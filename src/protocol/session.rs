@@ -155,6 +155,11 @@ pub struct SessionConfig {
 pub enum Phase {
     /// Messages flow both ways.
     Open,
+    /// The peer's close frame came, and our answer waits (only when the
+    /// session was asked to hold it, [`Session::hold_close_answer`]): what
+    /// the application sends meanwhile, in answer to the messages before the
+    /// close frame, goes out first. Nothing more is read.
+    CloseReceived,
     /// We sent a close frame and wait for the peer's; messages still arrive.
     CloseSent,
     /// Close frames were exchanged (or the connection failed): what is queued
@@ -210,6 +215,9 @@ pub struct Session {
     peer_eof: bool,
     /// We ended our side of TCP (after the close handshake).
     shut_down: bool,
+    /// A peer's close frame is answered when [`Session::answer_close`] says
+    /// so, not at once.
+    hold_close_answer: bool,
 }
 
 /// Session state most connections never need, kept out of line so that an
@@ -220,7 +228,11 @@ struct Rare {
     peer_close: Option<(u16, String)>,
     /// A pong owed while the output was over its mark (the latest ping's payload).
     pending_pong: Option<Vec<u8>>,
-    /// When the close handshake (or the flush before ending) must be done.
+    /// A close the application asked for once what has arrived is handled
+    /// ([`Session::close_after_input`]): its code and reason.
+    pending_close: Option<(Option<u16>, String)>,
+    /// When the close handshake (or the flush before ending, or a held
+    /// close) must be done.
     deadline: Option<Instant>,
     keepalive: Option<Keepalive>,
     /// Why the connection failed, when the session decided it did.
@@ -312,6 +324,7 @@ impl Session {
                 .unwrap_or(u32::MAX),
             peer_eof: false,
             shut_down: false,
+            hold_close_answer: false,
         };
         if let Some(interval) = config.keepalive {
             session.rare().keepalive = Some(Keepalive {
@@ -338,6 +351,15 @@ impl Session {
         }));
         self.rx.set_inflater(inflater);
         self
+    }
+
+    /// From now on, a peer's close frame is not answered at once: the session
+    /// goes to [`Phase::CloseReceived`] and answers when
+    /// [`Session::answer_close`] is called (or when the close timeout
+    /// passes). For an application that handles messages on another thread:
+    /// its answers to the messages before the close frame still go out.
+    pub fn hold_close_answer(&mut self) {
+        self.hold_close_answer = true;
     }
 
     fn close_timeout(&self) -> Duration {
@@ -371,7 +393,7 @@ impl Session {
         buf: &'a mut [u8],
         now: Instant,
     ) -> Result<(usize, Option<Incoming<'a>>), ProtocolError> {
-        if self.phase == Phase::Draining {
+        if matches!(self.phase, Phase::Draining | Phase::CloseReceived) {
             return Ok((buf.len(), None));
         }
         match self.rx.decode(buf) {
@@ -379,11 +401,16 @@ impl Session {
                 match &event {
                     Incoming::Ping(data) => self.answer_ping(data),
                     Incoming::Close(code, reason) => {
-                        if self.phase == Phase::Open {
-                            self.queue_close(*code, "");
-                        }
                         self.rare().peer_close = Some((code.unwrap_or(1005), reason.clone()));
-                        self.drain(now);
+                        match self.phase {
+                            Phase::Open if self.hold_close_answer => {
+                                self.phase = Phase::CloseReceived;
+                                let timeout = self.close_timeout();
+                                self.rare().deadline = Some(now + timeout);
+                            }
+                            Phase::Open => self.queue_close_answer(now),
+                            _ => self.drain(now),
+                        }
                     }
                     _ => {}
                 }
@@ -425,12 +452,11 @@ impl Session {
     /// flushed (within the close timeout).
     pub fn peer_closed(&mut self, now: Instant) -> bool {
         self.peer_eof = true;
-        if self.queued() == 0 {
-            return true;
-        }
+        // Also when finished: the caller may still wait for the
+        // application's answers, within the close timeout.
         let timeout = self.close_timeout();
         self.rare().deadline.get_or_insert(now + timeout);
-        false
+        self.is_finished()
     }
 
     /// True while the session has work left from what it received (a large
@@ -438,13 +464,18 @@ impl Session {
     /// [`Session::receive`] again, with no new bytes if need be, after letting
     /// other work run.
     pub fn is_busy(&self) -> bool {
-        self.phase != Phase::Draining && self.rx.is_busy()
+        self.reads() && self.rx.is_busy()
+    }
+
+    /// True while what arrives is handled (not once the peer's close frame came).
+    fn reads(&self) -> bool {
+        matches!(self.phase, Phase::Open | Phase::CloseSent)
     }
 
     /// Bytes the peer is known to send next: the rest of the frame it is
     /// sending (0 between frames, or once nothing more is read).
     pub fn bytes_expected(&self) -> u64 {
-        if self.phase == Phase::Draining {
+        if !self.reads() {
             return 0;
         }
         self.rx.frame_remaining()
@@ -467,8 +498,50 @@ impl Session {
         }
     }
 
-    /// Close frames exchanged or the connection failed: flush, then end.
-    /// Messages still waiting to be compressed can no longer go.
+    /// True while the application may send messages: open, or holding the
+    /// answer to the peer's close frame.
+    pub fn accepts_messages(&self) -> bool {
+        matches!(self.phase, Phase::Open | Phase::CloseReceived)
+    }
+
+    /// Sends the held answer to the peer's close frame
+    /// ([`Phase::CloseReceived`]; otherwise does nothing).
+    pub fn answer_close(&mut self, now: Instant) {
+        if self.phase == Phase::CloseReceived {
+            self.queue_close_answer(now);
+        }
+    }
+
+    /// Answers the peer's close frame (echoing its code) after what was sent
+    /// before, and goes on to flush and end. Messages still waiting to be
+    /// compressed go first; a message in parts ends with the parts given.
+    fn queue_close_answer(&mut self, now: Instant) {
+        let code = self
+            .rare
+            .as_ref()
+            .and_then(|r| r.peer_close.as_ref())
+            .map(|(code, _)| *code)
+            .filter(|&code| code != 1005);
+        match self.rare.as_mut().filter(|r| !r.deferred.is_empty()) {
+            Some(rare) => {
+                if rare.parts_open {
+                    rare.cut_open_parts();
+                }
+                rare.deferred
+                    .push_back(Deferred::Close(code, String::new()));
+            }
+            None => self.queue_close(code, ""),
+        }
+        self.phase = Phase::Draining;
+        let timeout = self.close_timeout();
+        let rare = self.rare();
+        rare.deadline = Some(now + timeout);
+        rare.pending_close = None;
+    }
+
+    /// The connection failed, or close frames were exchanged after ours:
+    /// flush, then end. Messages still waiting to be compressed can no
+    /// longer go.
     fn drain(&mut self, now: Instant) {
         self.phase = Phase::Draining;
         let timeout = self.close_timeout();
@@ -497,7 +570,7 @@ impl Session {
         options: SendOptions,
         write: &mut dyn FnMut(&[IoSlice<'_>]) -> usize,
     ) -> Result<(), SendError> {
-        if self.phase != Phase::Open {
+        if !self.accepts_messages() {
             return Err(SendError::NotOpen);
         }
         if opcode.is_control() {
@@ -564,7 +637,7 @@ impl Session {
         payload: Vec<u8>,
         options: SendOptions,
     ) -> Result<(), SendError> {
-        if self.phase != Phase::Open || opcode.is_control() {
+        if !self.accepts_messages() || opcode.is_control() {
             return self.send(opcode, &payload, options, &mut |_| 0);
         }
         if options.is_part() {
@@ -821,7 +894,9 @@ impl Session {
     }
 
     /// Starts the close handshake with `code` (`None`: no code, and no reason)
-    /// and `reason`, checked with [`check_close`].
+    /// and `reason`, checked with [`check_close`]. While the answer to the
+    /// peer's close frame is held ([`Phase::CloseReceived`]), it goes now
+    /// (with the peer's code).
     pub fn close(
         &mut self,
         code: Option<u16>,
@@ -829,8 +904,15 @@ impl Session {
         now: Instant,
     ) -> Result<(), SendError> {
         check_close(code, reason)?;
+        if self.phase == Phase::CloseReceived {
+            self.answer_close(now);
+            return Ok(());
+        }
         if self.phase != Phase::Open {
             return Err(SendError::NotOpen);
+        }
+        if let Some(rare) = self.rare.as_mut() {
+            rare.pending_close = None;
         }
         match self.rare.as_mut().filter(|r| !r.deferred.is_empty()) {
             Some(rare) => {
@@ -846,6 +928,46 @@ impl Session {
         let timeout = self.close_timeout();
         self.rare().deadline = Some(now + timeout);
         Ok(())
+    }
+
+    /// Asks for a close with `code` and `reason` (checked with
+    /// [`check_close`]) once what has already arrived is handled: the caller
+    /// reads what is there, delivers it, lets the application answer, then
+    /// calls [`Session::close_pending`]. If that takes longer than the close
+    /// timeout, the close starts by itself ([`Session::on_timer`]). Messages
+    /// can be sent until then.
+    pub fn close_after_input(
+        &mut self,
+        code: Option<u16>,
+        reason: &str,
+        now: Instant,
+    ) -> Result<(), SendError> {
+        check_close(code, reason)?;
+        if self.phase != Phase::Open {
+            return Err(SendError::NotOpen);
+        }
+        let timeout = self.close_timeout();
+        let rare = self.rare();
+        rare.pending_close = Some((code, reason.to_string()));
+        let at = now + timeout;
+        rare.deadline = Some(rare.deadline.map_or(at, |d| d.min(at)));
+        Ok(())
+    }
+
+    /// True while a close asked for with [`Session::close_after_input`] waits.
+    pub fn has_pending_close(&self) -> bool {
+        self.rare
+            .as_ref()
+            .is_some_and(|r| r.pending_close.is_some())
+    }
+
+    /// Starts the close asked for with [`Session::close_after_input`], if
+    /// one waits.
+    pub fn close_pending(&mut self, now: Instant) {
+        if let Some((code, reason)) = self.rare.as_mut().and_then(|r| r.pending_close.take()) {
+            // Checked when asked for, and the session is still open.
+            let _ = self.close(code, &reason, now);
+        }
     }
 
     fn queue_control(&mut self, opcode: OpCode, payload: &[u8]) {
@@ -914,7 +1036,10 @@ impl Session {
     /// True when the connection is over: the peer ended TCP and everything
     /// was written.
     pub fn is_finished(&self) -> bool {
-        self.peer_eof && self.queued() == 0
+        self.peer_eof
+            && self.queued() == 0
+            && self.phase != Phase::CloseReceived
+            && !self.has_pending_close()
     }
 
     // ---- time ----
@@ -944,6 +1069,17 @@ impl Session {
                     "the close frame could not be sent in time (the peer is not reading)"
                 }
                 Phase::CloseSent => "the peer did not answer our close frame in time",
+                Phase::CloseReceived => {
+                    // The application's answers did not come in time: answer now.
+                    self.answer_close(now);
+                    return Timer::Continue;
+                }
+                Phase::Open if rare.pending_close.is_some() => {
+                    self.close_pending(now);
+                    return Timer::Continue;
+                }
+                // The peer ended TCP; the application's answers did not come in time.
+                Phase::Open if queued == 0 => return Timer::Finished,
                 Phase::Open => "the peer ended the connection but did not read what was left",
             };
             return self.fail(why.to_string());
@@ -1822,7 +1958,7 @@ mod tests {
     }
 
     #[test]
-    fn a_peer_close_drops_what_waits_to_be_compressed() {
+    fn a_peer_close_is_answered_after_what_waits_to_be_compressed() {
         let mut p = deflating_pair();
         p.server
             .send(OpCode::Text, &vec![b'q'; 500_000], WHOLE, &mut no_write)
@@ -1831,10 +1967,137 @@ mod tests {
         p.client.close(Some(1001), "", p.now).unwrap();
         p.client_to_server();
         assert_eq!(p.server.phase(), Phase::Draining);
-        assert!(!p.server.has_work());
-        // What was compressed so far still goes, then the close answer.
-        let queued = p.server.queued();
-        assert!(queued > 0 && queued < 500_000, "{queued}");
+        // The message being compressed is not cut: the answer goes after it.
+        assert!(p.server.has_work());
+        work_all(&mut p.server);
+        assert_eq!(brief(&p.server_to_client()), vec!["Text(500000)", "Close"]);
+        assert_eq!(p.client.phase(), Phase::Draining);
+    }
+
+    #[test]
+    fn a_held_close_answer_lets_the_answers_to_earlier_messages_go_first() {
+        let mut p = Pair::new();
+        p.server.hold_close_answer();
+        p.client
+            .send(OpCode::Text, b"question", WHOLE, &mut no_write)
+            .unwrap();
+        p.client.close(Some(1000), "done", p.now).unwrap();
+        assert_eq!(
+            p.client_to_server(),
+            vec![
+                Seen::Text(b"question".to_vec()),
+                Seen::Close(Some(1000), "done".into())
+            ]
+        );
+        assert_eq!(p.server.phase(), Phase::CloseReceived);
+        assert_eq!(p.server.queued(), 0, "no answer to the close yet");
+        assert!(p.server.accepts_messages());
+        assert_eq!(p.server.bytes_expected(), 0);
+        // Anything the peer sends after its close frame is not read.
+        let mut late = Pair::masked_text(b"late");
+        let len = late.len();
+        assert_eq!(p.server.receive(&mut late, p.now).unwrap(), (len, None));
+        p.server
+            .send(OpCode::Text, b"answer", WHOLE, &mut no_write)
+            .unwrap();
+        p.server.peer_closed(p.now);
+        assert!(!p.server.is_finished(), "the close answer is still owed");
+        p.server.answer_close(p.now);
+        assert_eq!(p.server.phase(), Phase::Draining);
+        assert!(!p.server.accepts_messages());
+        assert_eq!(
+            p.server_to_client(),
+            vec![
+                Seen::Text(b"answer".to_vec()),
+                Seen::Close(Some(1000), String::new())
+            ]
+        );
+        assert!(p.server.is_finished());
+        assert_eq!(p.server.close_status(), (1000, "done".into()));
+    }
+
+    #[test]
+    fn a_held_close_answer_goes_when_the_close_timeout_passes_or_on_close() {
+        let mut p = Pair::new();
+        p.server.hold_close_answer();
+        p.client.close(None, "", p.now).unwrap();
+        p.client_to_server();
+        assert_eq!(p.server.phase(), Phase::CloseReceived);
+        assert_eq!(p.server.next_timer(), Some(p.now + SECOND));
+        assert_eq!(p.server.on_timer(p.now + SECOND / 2), Timer::Continue);
+        assert_eq!(p.server.phase(), Phase::CloseReceived);
+        assert_eq!(p.server.on_timer(p.now + SECOND), Timer::Continue);
+        assert_eq!(p.server.phase(), Phase::Draining);
+        assert_eq!(p.server_to_client(), vec![Seen::Close(None, String::new())]);
+
+        // The application closing meanwhile sends the answer at once.
+        let mut p = Pair::new();
+        p.server.hold_close_answer();
+        p.client.close(Some(4001), "", p.now).unwrap();
+        p.client_to_server();
+        p.server.close(Some(1000), "mine", p.now).unwrap();
+        assert_eq!(p.server.phase(), Phase::Draining);
+        assert_eq!(
+            p.server_to_client(),
+            vec![Seen::Close(Some(4001), String::new())]
+        );
+    }
+
+    #[test]
+    fn a_close_after_input_waits_to_be_asked_for_or_for_the_close_timeout() {
+        let mut p = Pair::new();
+        p.server
+            .close_after_input(Some(1001), "going away", p.now)
+            .unwrap();
+        assert!(p.server.has_pending_close());
+        assert_eq!(p.server.phase(), Phase::Open);
+        assert_eq!(
+            p.server.close_after_input(Some(999), "", p.now),
+            Err(SendError::InvalidCloseCode)
+        );
+        p.client
+            .send(OpCode::Text, b"in flight", WHOLE, &mut no_write)
+            .unwrap();
+        assert_eq!(
+            p.client_to_server(),
+            vec![Seen::Text(b"in flight".to_vec())]
+        );
+        p.server
+            .send(OpCode::Text, b"answered", WHOLE, &mut no_write)
+            .unwrap();
+        p.server.close_pending(p.now);
+        assert!(!p.server.has_pending_close());
+        assert_eq!(p.server.phase(), Phase::CloseSent);
+        assert_eq!(
+            p.server_to_client(),
+            vec![
+                Seen::Text(b"answered".to_vec()),
+                Seen::Close(Some(1001), "going away".into())
+            ]
+        );
+
+        // Not asked for in time: the close starts by itself.
+        let mut p = Pair::new();
+        p.server.close_after_input(Some(1001), "", p.now).unwrap();
+        p.server.peer_closed(p.now);
+        assert!(!p.server.is_finished(), "the close still waits to be sent");
+        assert_eq!(p.server.on_timer(p.now + SECOND), Timer::Continue);
+        assert_eq!(p.server.phase(), Phase::CloseSent);
+        assert_eq!(
+            p.server_to_client(),
+            vec![Seen::Close(Some(1001), String::new())]
+        );
+        assert!(p.server.is_finished());
+    }
+
+    #[test]
+    fn after_the_peer_ended_tcp_the_session_waits_out_the_close_timeout_for_answers() {
+        let mut p = Pair::new();
+        assert!(p.server.peer_closed(p.now), "nothing to send: finished");
+        // The transport may wait for answers from the application anyway;
+        // when none came in time, nothing is left to flush: it ends.
+        assert_eq!(p.server.next_timer(), Some(p.now + SECOND));
+        assert_eq!(p.server.on_timer(p.now + SECOND), Timer::Finished);
     }
 
     #[test]

@@ -28,7 +28,9 @@ use std::collections::VecDeque;
 use std::ffi::{c_void, CStr, CString};
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 use std::sync::Arc;
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
@@ -69,6 +71,9 @@ pub(crate) enum Command {
     Send(OpCode, Vec<u8>, usize, SendOptions),
     /// Start the close handshake with this code (`None`: no code) and reason.
     Close(Option<u16>, String),
+    /// The same, once what has already arrived is delivered and answered
+    /// (see [`Connection::close_after_input`]).
+    CloseAfterInput(Option<u16>, String),
 }
 
 /// Commands from other threads (made on first use: most connections never
@@ -261,6 +266,12 @@ pub struct Connection {
     mailbox: Mutex<Mailbox>,
     /// The inbox has commands (read without the lock).
     mail: AtomicBool,
+    /// Its driver waits until the application's thread has dispatched all
+    /// of `held_events` (and is woken when it has).
+    awaits_host: AtomicBool,
+    /// Its events waiting in a queue for the application's thread (poll
+    /// dispatch): what the application will answer is not all sent yet.
+    held_events: AtomicU32,
     /// The session and socket, on the connection's I/O thread (the one it
     /// lives on), once open.
     local: ThreadBound<RefCell<Option<Local>>>,
@@ -317,6 +328,8 @@ impl Connection {
             handshake: OnceLock::new(),
             mailbox: Mutex::new(Mailbox::default()),
             mail: AtomicBool::new(false),
+            awaits_host: AtomicBool::new(false),
+            held_events: AtomicU32::new(0),
             local: ThreadBound::new(thread, RefCell::new(None)),
             app_data: AtomicPtr::new(std::ptr::null_mut()),
             traffic: OnceLock::new(),
@@ -696,6 +709,53 @@ impl Connection {
             Some(result) => result,
             None => self.post(Command::Close(code, reason.to_string())),
         }
+    }
+
+    /// Closes like [`Connection::close`], but only once what has already
+    /// arrived is delivered and the application had its turn to answer:
+    /// the connection first reads what is there, hands it to the handler
+    /// (and, when the handler's events wait for another thread, waits until
+    /// that thread dispatched them), and the answers go before the close
+    /// frame. Within the close timeout. A graceful stop of a server does
+    /// this. Until then messages can be sent.
+    pub fn close_after_input(&self, code: Option<u16>, reason: &str) -> Result<(), SendError> {
+        check_close(code, reason)?;
+        if self.state() != ConnectionState::Open {
+            return self.close(code, reason);
+        }
+        self.post(Command::CloseAfterInput(code, reason.to_string()))
+    }
+
+    /// One more of its events waits in a queue for the application's thread
+    /// (called by that queue).
+    pub fn event_queued(&self) {
+        self.held_events.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The application's thread dispatched (or dropped) one of its queued
+    /// events, after its callback returned (called by that queue). After the
+    /// last one, its driver is woken if it waits for that.
+    pub fn event_dispatched(&self) {
+        if self.held_events.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.awaits_host.swap(false, Ordering::SeqCst)
+        {
+            self.wake();
+        }
+    }
+
+    /// True while events of it wait for the application's thread; then the
+    /// driver is woken once the last of them is dispatched.
+    pub(crate) fn host_holds_events(&self) -> bool {
+        if self.held_events.load(Ordering::SeqCst) == 0 {
+            return false;
+        }
+        self.awaits_host.store(true, Ordering::SeqCst);
+        // Dispatched meanwhile: the dispatching thread may not have seen the flag.
+        if self.held_events.load(Ordering::SeqCst) == 0 {
+            self.awaits_host.store(false, Ordering::SeqCst);
+            return false;
+        }
+        true
     }
 
     /// Waits until the state is at least `state` or `timeout` passes (`None`:

@@ -111,6 +111,12 @@ pub(crate) fn start(
     registration: Option<Registration>,
 ) {
     let conn = link.conn;
+    let mut session = session;
+    if conn.handler().flow_control().is_some() {
+        // Its events are handled on another thread: the answers to messages
+        // before the peer's close frame go out before our answer to it.
+        session.hold_close_answer();
+    }
     *conn.local().borrow_mut() = Some(Local {
         stream,
         session,
@@ -320,6 +326,8 @@ fn poll_connection(
             }
         });
         let mut progress = false;
+        // Nothing more to read for now (a close waiting for that can go).
+        let mut dry = false;
         let over = over_the_mark(conn);
         let was_paused = with(conn, |local| {
             if !over {
@@ -338,12 +346,20 @@ fn poll_connection(
                     with(conn, uncork);
                     return Poll::Ready(stop);
                 }
-                Poll::Pending => {}
+                Poll::Pending => dry = true,
             }
+        } else if was_paused {
+            dry = true;
         }
+        with(conn, |local| close_when_answered(conn, local, dry));
         // One slice of deferred work (compressing a large message) per turn.
         let more_work = with(conn, |local| local.session.work());
         let wrote = with(conn, |local| {
+            if !local.session.accepts_messages() {
+                // Before the close frame can reach the peer: a send the
+                // application makes after seeing it must be refused.
+                conn.mark_closing();
+            }
             let queued = local.session.queued();
             let result = poll_write(local, cx);
             if was_paused && local.session.queued() < queued {
@@ -353,9 +369,6 @@ fn poll_connection(
             }
             uncork(local);
             local.count(conn);
-            if local.session.phase() != Phase::Open {
-                conn.mark_closing();
-            }
             result
         });
         match wrote {
@@ -363,6 +376,9 @@ fn poll_connection(
                 let why = format!("write failed: {e}");
                 return Poll::Ready(Stop::Ended(Some(Box::new((ErrorKind::Io, why)))));
             }
+            // The peer ended TCP, but the application may still answer
+            // what came before (it is woken when it has).
+            Poll::Ready(Ok(true)) if awaits_answers(conn) => {}
             Poll::Ready(Ok(true)) => return Poll::Ready(Stop::Ended(None)),
             Poll::Ready(Ok(false)) | Poll::Pending => {}
         }
@@ -395,6 +411,33 @@ fn poll_connection(
             return Poll::Pending;
         }
     }
+}
+
+/// Sends the close that waits for the application's answers, once they
+/// can have come: our answer to the peer's close frame (held while the
+/// application handles messages on another thread), or a close asked for
+/// after what has arrived (`dry`: nothing more to read for now). Both wait
+/// until the application's thread has dispatched every event before them;
+/// what it sent in answer goes first.
+fn close_when_answered(conn: &Connection, local: &mut Local, dry: bool) {
+    let session = &local.session;
+    let waits = session.phase() == Phase::CloseReceived || dry && session.has_pending_close();
+    if !waits || conn.host_holds_events() {
+        return;
+    }
+    if conn.has_mail() {
+        local.take_mail(conn);
+    }
+    let now = Instant::now();
+    local.session.answer_close(now);
+    local.session.close_pending(now);
+}
+
+/// The peer ended TCP while the connection was open, and the application
+/// has not dispatched all the events before that yet: what it sends in
+/// answer still goes out (within the close timeout).
+fn awaits_answers(conn: &Connection) -> bool {
+    conn.state() == ConnectionState::Open && conn.host_holds_events()
 }
 
 /// Flow control: an open connection with more than its high-water mark
@@ -511,8 +554,8 @@ fn poll_read(
         Poll::Ready(Ok((_, 0))) => {
             let now = Instant::now();
             match with(conn, |local| local.session.peer_closed(now)) {
-                true => Poll::Ready(Err(Stop::Ended(None))),
-                false => Poll::Ready(Ok(false)),
+                true if !awaits_answers(conn) => Poll::Ready(Err(Stop::Ended(None))),
+                _ => Poll::Ready(Ok(false)),
             }
         }
         Poll::Ready(Ok((kept, n))) => {
@@ -603,7 +646,10 @@ fn dispatch(
             }
             Incoming::Close(code, reason) => {
                 let first = conn.state() == ConnectionState::Open;
-                with(conn, |local| local.peer_closed_first = first);
+                let answer_held = with(conn, |local| {
+                    local.peer_closed_first = first;
+                    local.session.phase() == Phase::CloseReceived
+                });
                 match code {
                     Some(code) => crate::log!(
                         Level::Debug,
@@ -616,7 +662,9 @@ fn dispatch(
                         "the peer sent a close frame without a code"
                     ),
                 }
-                conn.mark_closing();
+                if !answer_held {
+                    conn.mark_closing();
+                }
                 continue;
             }
         };

@@ -116,6 +116,13 @@ impl Local {
                 Command::Close(code, reason) => {
                     let _ = self.session.close(code, &reason, Instant::now());
                 }
+                Command::CloseAfterInput(code, reason) => {
+                    let _ = self
+                        .session
+                        .close_after_input(code, &reason, Instant::now());
+                    // What has arrived is read first, reported by epoll yet or not.
+                    self.stream.look_again();
+                }
             }
         }
         self.count_taken(conn, taken_charge);

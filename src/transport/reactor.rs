@@ -257,6 +257,12 @@ pub(crate) fn poll_events(cx: &mut Context<'_>, wake: impl Fn(&Arc<Connection>))
 }
 
 impl Socket {
+    /// Makes the next read try the socket whatever the events said so far:
+    /// bytes that arrived may not have been reported yet.
+    pub(crate) fn look_again(&mut self) {
+        self.readable = true;
+    }
+
     /// Records what epoll said about the socket.
     pub(crate) fn ready(&mut self, events: u32) {
         let has = |flags: libc::c_int| events & flags as u32 != 0;

@@ -233,14 +233,17 @@ impl Server {
     }
 
     /// Stops accepting and closes every connection with 1001 (going away).
-    /// Connections finish their close handshake in the background.
+    /// What has already arrived on a connection is delivered first, and the
+    /// application's answers go before the close frame (within the close
+    /// timeout; see [`Connection::close_after_input`]). Connections finish
+    /// their close handshake in the background.
     pub fn stop(&self) {
         if !self.shared.stopped.swap(true, Ordering::AcqRel) {
             crate::log!(Level::Info, 0, "stopped listening on {}", self.local);
         }
         let _ = self.shared.stop.send(true);
         for conn in self.connections() {
-            let _ = conn.close(Some(1001), "server shutting down");
+            let _ = conn.close_after_input(Some(1001), "server shutting down");
         }
     }
 }

@@ -173,6 +173,14 @@ impl Transport {
         }
     }
 
+    /// Makes the next read of a plain socket try it, even before its
+    /// thread's epoll reported what arrived.
+    pub(crate) fn look_again(&mut self) {
+        if let Transport::Plain(socket) = self {
+            socket.look_again();
+        }
+    }
+
     /// True when written bytes may wait in a buffer until flushed (TLS).
     pub(crate) fn needs_flush(&self) -> bool {
         matches!(self, Transport::TlsServer(_) | Transport::TlsClient(_))
