@@ -341,7 +341,7 @@ impl Connection {
 
     /// The fork generation of the process that made it: a child process
     /// must not use a connection of its parent's (see [`fork`]).
-    pub fn generation(&self) -> u32 {
+    pub(crate) fn generation(&self) -> u32 {
         self.generation
     }
 

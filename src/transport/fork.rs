@@ -43,7 +43,7 @@ extern "C" fn forked() {
 /// This process's fork generation (see [`GENERATION`]). The first call
 /// registers the handler that counts forks; state and handles are only ever
 /// made after a call, so no fork that matters goes uncounted.
-pub fn generation() -> u32 {
+pub(crate) fn generation() -> u32 {
     WATCH.call_once(|| {
         // SAFETY: registers a plain function with no prepare or parent handler.
         let rc = unsafe { libc::pthread_atfork(None, None, Some(forked)) };
@@ -54,7 +54,7 @@ pub fn generation() -> u32 {
 }
 
 /// The error message for a handle the parent process made, used in a child.
-pub fn inherited(what: &str) -> String {
+pub(crate) fn inherited(what: &str) -> String {
     format!(
         "this handle belongs to the parent process: the {what} was made before fork(), \
          and a child process can only use handles it made itself"
@@ -63,7 +63,7 @@ pub fn inherited(what: &str) -> String {
 
 /// Process-wide state of type `T`, one value per process: a child process
 /// gets its own, made on first use, and never touches the parent's.
-pub struct PerProcess<T> {
+pub(crate) struct PerProcess<T> {
     current: AtomicPtr<Slot<T>>,
 }
 
@@ -159,7 +159,7 @@ static ABANDONED: AtomicPtr<Abandoned> = AtomicPtr::new(ptr::null_mut());
 /// memory is neither freed nor touched (the parent's I/O threads, which share
 /// it, do not exist here, and its locks may be held forever). It is kept on a
 /// list so that memory checkers count it as still reachable, not as lost.
-pub fn abandon<T>(handle: *const T) {
+pub(crate) fn abandon<T>(handle: *const T) {
     let node = Box::into_raw(Box::new(Abandoned {
         address: handle as usize,
         next: ptr::null_mut(),

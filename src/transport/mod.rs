@@ -11,7 +11,7 @@ pub mod config;
 pub mod connection;
 mod delivery;
 mod driver;
-pub mod fork;
+pub(crate) mod fork;
 pub mod http_files;
 mod local;
 pub mod log;

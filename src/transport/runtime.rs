@@ -16,7 +16,7 @@
 //! default SIGPIPE action, which is to terminate).
 //!
 //! A child process made by `fork()` has none of these threads: its first use
-//! of the library starts its own set (see [`super::fork`]), with the count
+//! of the library starts its own set (see `transport::fork`), with the count
 //! the parent asked for unless the child asks again.
 
 use super::fork::{self, PerProcess};
