@@ -31,6 +31,15 @@
  * - A ws_conn given to a callback stays valid until its on_close returns; keep it
  *   longer with ws_conn_retain() / ws_conn_release(). Calls on a connection that is
  *   closed return WS_ERR_NOT_OPEN; no callback runs after its server or client is freed.
+ * - fork(): fork before the library starts (the first server, client or ws_init()),
+ *   or in the child use only handles made after the fork. A child has none of the
+ *   parent's I/O threads; its first call starts its own (and its own ws_event_fd()).
+ *   A call on a server, client, connection or handshake the parent made fails at
+ *   once with WS_ERR_BAD_STATE, "this handle belongs to the parent process" (a
+ *   getter returns what it returns for NULL). Freeing one in the child is safe and
+ *   only forgets it: its memory stays allocated in the child, and its sockets stay
+ *   open there until the child exits or calls exec. Configs and frame decoders are
+ *   plain data and keep working; so does the log callback.
  * - The ABI grows without breaking compiled programs: options are set one call
  *   each on a config, and ws_callbacks starts with its own size (WS_CALLBACKS_INIT).
  *   See "ABI policy" in README.md for what may change before 1.0.
@@ -757,7 +766,8 @@ ws_status ws_server_wait_closed(const ws_server *server, int timeout_ms);
  * inside a callback: then it returns at once, and callbacks of this server
  * already running on other I/O threads may still be finishing.
  * Connection handles retained by the application stay valid until released.
- * NULL is a no-op.
+ * NULL is a no-op. In a child process, freeing a server of the parent's only
+ * forgets it (see "fork()" in the overview).
  */
 void ws_server_free(ws_server *server);
 
@@ -784,7 +794,9 @@ ws_conn *ws_client_conn(const ws_client *client);
 /**
  * Frees the client. If the connection is still open it is closed with 1001
  * (going away) in the background. No callback of this client runs after this
- * returns (as for `ws_server_free`). NULL is a no-op.
+ * returns (as for `ws_server_free`). NULL is a no-op. In a child process,
+ * freeing a client of the parent's only forgets it (see "fork()" in the
+ * overview).
  */
 void ws_client_free(ws_client *client);
 
@@ -1033,7 +1045,8 @@ ws_conn *ws_conn_retain(ws_conn *c);
 
 /**
  * Gives back a reference taken by `ws_conn_retain` or `ws_server_connections`.
- * NULL is a no-op.
+ * NULL is a no-op. In a child process, releasing a connection of the
+ * parent's only forgets it (see "fork()" in the overview).
  */
 void ws_conn_release(ws_conn *c);
 

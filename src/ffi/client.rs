@@ -4,19 +4,20 @@ use super::callbacks::{ws_callbacks, Endpoint};
 use super::config::ws_client_config;
 use super::constants::{WS_DISPATCH_POLL, WS_DISPATCH_THREAD};
 use super::events;
-use super::handle::handle;
+use super::handle::{handle, inherited};
 use super::status::{
     guard, Failure, WS_ERR_BAD_URL, WS_ERR_INTERNAL, WS_ERR_INVALID_ARGUMENT, WS_ERR_TLS,
 };
 use super::text;
 use crate::transport::client::{connect, ConnectError};
+use crate::transport::fork;
 use crate::transport::{ClientConfig, Connection};
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
 /// A client connection being made or made (opaque). Free with `ws_client_free`.
 pub struct ws_client {
-    conn: Arc<Connection>,
+    pub(super) conn: Arc<Connection>,
     endpoint: Arc<Endpoint>,
 }
 
@@ -68,11 +69,15 @@ pub unsafe extern "C" fn ws_client_conn(client: *const ws_client) -> *mut Connec
 
 /// Frees the client. If the connection is still open it is closed with 1001
 /// (going away) in the background. No callback of this client runs after this
-/// returns (as for `ws_server_free`). NULL is a no-op.
+/// returns (as for `ws_server_free`). NULL is a no-op. In a child process,
+/// freeing a client of the parent's only forgets it (see "fork()" in the
+/// overview).
 #[no_mangle]
 pub unsafe extern "C" fn ws_client_free(client: *mut ws_client) {
     guard((), || {
-        if !client.is_null() {
+        if client.as_ref().is_some_and(inherited) {
+            fork::abandon(client);
+        } else if !client.is_null() {
             let c = Box::from_raw(client);
             c.endpoint.shut();
             let _ = c.conn.close(Some(1001), "");

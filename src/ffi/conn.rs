@@ -5,13 +5,14 @@ use super::constants::{
     WS_SEND_COMPRESS, WS_SEND_CONTINUATION, WS_SEND_MORE, WS_SEND_NO_COMPRESS, WS_STATE_CLOSED,
     WS_STATE_CLOSING, WS_STATE_CONNECTING, WS_STATE_OPEN,
 };
-use super::handle::handle;
+use super::handle::{handle, inherited};
 use super::status::{
     guard, guard_count, guard_status, guard_status_of, ws_status, Failure, WS_ERR_BAD_STATE,
     WS_ERR_INVALID_ARGUMENT, WS_ERR_INVALID_CLOSE_CODE, WS_ERR_INVALID_UTF8, WS_ERR_NOT_OPEN,
     WS_ERR_QUEUE_FULL, WS_ERR_TIMEOUT, WS_ERR_TOO_LARGE, WS_STATUS_BACKPRESSURE, WS_STATUS_OK,
 };
 use super::{bytes, not_on_io_thread, status_of, timeout_of};
+use crate::transport::fork;
 use crate::transport::{Compression, Connection, ConnectionState, SendError, SendOptions, Sent};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::Ordering;
@@ -324,11 +325,14 @@ pub unsafe extern "C" fn ws_conn_retain(c: *mut Connection) -> *mut Connection {
 }
 
 /// Gives back a reference taken by `ws_conn_retain` or `ws_server_connections`.
-/// NULL is a no-op.
+/// NULL is a no-op. In a child process, releasing a connection of the
+/// parent's only forgets it (see "fork()" in the overview).
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_release(c: *mut Connection) {
     guard((), || {
-        if !c.is_null() {
+        if c.as_ref().is_some_and(inherited) {
+            fork::abandon(c);
+        } else if !c.is_null() {
             Arc::decrement_strong_count(c as *const Connection);
         }
         Ok(())

@@ -15,6 +15,7 @@ use super::status::{
     guard, guard_count, guard_status, ws_status, Failure, WS_ERR_BAD_STATE,
     WS_ERR_INVALID_ARGUMENT, WS_ERR_IO,
 };
+use crate::transport::fork::PerProcess;
 use crate::transport::upgrade::PendingUpgrade;
 use crate::transport::Connection;
 use std::collections::VecDeque;
@@ -161,9 +162,22 @@ pub(crate) struct Queue {
 /// Default bound of the queue: 64 MiB of payload.
 const DEFAULT_LIMIT: usize = 64 << 20;
 static LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_LIMIT);
-static QUEUE: OnceLock<Result<Queue, String>> = OnceLock::new();
-/// Serializes creating the queue with `ws_event_queue_set_limit`; true once created.
-static CREATED: Mutex<bool> = Mutex::new(false);
+
+/// The queue of a process, made on first use.
+struct Slot {
+    /// Serializes creating the queue with `ws_event_queue_set_limit`; true once created.
+    created: Mutex<bool>,
+    queue: OnceLock<Result<Queue, String>>,
+}
+
+static SLOT: PerProcess<Slot> = PerProcess::new();
+
+fn slot() -> &'static Slot {
+    SLOT.get_or_init(|_| Slot {
+        created: Mutex::new(false),
+        queue: OnceLock::new(),
+    })
+}
 
 impl Queue {
     fn create() -> Result<Queue, String> {
@@ -249,9 +263,10 @@ impl Queue {
 
 /// The queue, created on first use.
 pub(crate) fn queue() -> Result<&'static Queue, Failure> {
-    QUEUE
+    let slot = slot();
+    slot.queue
         .get_or_init(|| {
-            let mut created = CREATED.lock().unwrap_or_else(|e| e.into_inner());
+            let mut created = slot.created.lock().unwrap_or_else(|e| e.into_inner());
             *created = true;
             Queue::create()
         })
@@ -294,7 +309,9 @@ pub(crate) fn purge_log(stale: impl Fn(&Line) -> bool) {
 
 /// Drops every queued item `drop_it` picks, giving back what they held.
 fn purge_where(drop_it: impl Fn(&Queued) -> bool) {
-    let Some(Ok(q)) = QUEUE.get() else { return };
+    let Some(Ok(q)) = SLOT.get().and_then(|s| s.queue.get()) else {
+        return;
+    };
     let mut items = q.items();
     let mut dropped = Vec::new();
     let mut kept = VecDeque::with_capacity(items.len());
@@ -383,7 +400,7 @@ pub extern "C" fn ws_event_queue_set_limit(bytes: usize) -> ws_status {
                 "event queue limit must be between 64 KiB and 4 GiB",
             ));
         }
-        let created = CREATED.lock().unwrap_or_else(|e| e.into_inner());
+        let created = slot().created.lock().unwrap_or_else(|e| e.into_inner());
         if *created {
             return Err(Failure::new(
                 WS_ERR_BAD_STATE,

@@ -3,13 +3,16 @@
 //!
 //! A `ws_handshake *` is a number looked up in a table, not a pointer to
 //! memory: once answered it is removed, and any later use gets
-//! `WS_ERR_BAD_STATE` instead of touching freed memory.
+//! `WS_ERR_BAD_STATE` instead of touching freed memory. A child process made
+//! by `fork()` gets a table of its own, and numbers from before the fork are
+//! reported as the parent's.
 
 use super::status::{
     guard, guard_count, guard_status, ws_status, Failure, WS_ERR_BAD_STATE,
     WS_ERR_INVALID_ARGUMENT, WS_ERR_NOT_OPEN,
 };
 use super::{bytes, header_at, text};
+use crate::transport::fork::{self, PerProcess};
 use crate::transport::upgrade::{check_response_header, Answer, AnswerError, PendingUpgrade};
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, CString};
@@ -38,10 +41,26 @@ struct Entry {
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-static TABLE: Mutex<Option<HashMap<u64, Arc<Entry>>>> = Mutex::new(None);
 
-fn table() -> MutexGuard<'static, Option<HashMap<u64, Arc<Entry>>>> {
-    TABLE.lock().unwrap_or_else(|e| e.into_inner())
+/// The requests of one process waiting for their answer.
+struct Table {
+    /// The first number this process can hand out: smaller ones were handed
+    /// out before the process was forked from its parent.
+    first_id: u64,
+    entries: Mutex<HashMap<u64, Arc<Entry>>>,
+}
+
+static TABLE: PerProcess<Table> = PerProcess::new();
+
+fn table() -> &'static Table {
+    TABLE.get_or_init(|_| Table {
+        first_id: NEXT_ID.load(Ordering::Relaxed),
+        entries: Mutex::new(HashMap::new()),
+    })
+}
+
+fn entries() -> MutexGuard<'static, HashMap<u64, Arc<Entry>>> {
+    table().entries.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn c_string(s: &str) -> CString {
@@ -73,10 +92,10 @@ pub(crate) fn register(pending: Arc<PendingUpgrade>) -> *mut ws_handshake {
         user_data: AtomicUsize::new(0),
         pending: pending.clone(),
     };
+    // The table first, so that its `first_id` is at most this number.
+    let mut entries = entries();
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    table()
-        .get_or_insert_with(HashMap::new)
-        .insert(id, Arc::new(entry));
+    entries.insert(id, Arc::new(entry));
     id as usize as *mut ws_handshake
 }
 
@@ -85,15 +104,16 @@ fn entry(hs: *const ws_handshake) -> Result<Arc<Entry>, Failure> {
     if hs.is_null() {
         return Err(Failure::null("handshake"));
     }
-    table()
-        .as_ref()
-        .and_then(|t| t.get(&(hs as usize as u64)).cloned())
-        .ok_or_else(|| {
-            Failure::new(
-                WS_ERR_BAD_STATE,
-                "the handshake was already answered (or is not a handshake handle)",
-            )
-        })
+    let id = hs as usize as u64;
+    if let Some(entry) = entries().get(&id) {
+        return Ok(entry.clone());
+    }
+    let message = if id < table().first_id {
+        fork::inherited("handshake")
+    } else {
+        "the handshake was already answered (or is not a handshake handle)".into()
+    };
+    Err(Failure::new(WS_ERR_BAD_STATE, message))
 }
 
 /// A string of the entry; NULL on error.
@@ -253,9 +273,7 @@ fn answer(
     let user_data = entry.user_data.load(Ordering::Relaxed);
     let result = entry.pending.answer(make(headers, user_data));
     if !matches!(result, Err(AnswerError::Invalid(_))) {
-        if let Some(t) = table().as_mut() {
-            t.remove(&(hs as usize as u64));
-        }
+        entries().remove(&(hs as usize as u64));
     }
     result.map_err(|e| match e {
         AnswerError::Invalid(m) => Failure::new(WS_ERR_INVALID_ARGUMENT, m),

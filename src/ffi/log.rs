@@ -6,6 +6,7 @@ use super::constants::{ws_dispatch_mode, WS_DISPATCH_POLL};
 use super::events;
 use super::polled_log;
 use super::status::{guard_status, ws_status, Failure, WS_ERR_BAD_STATE, WS_ERR_INVALID_ARGUMENT};
+use crate::transport::fork::PerProcess;
 use crate::transport::log::{set_sink, Level, Sink};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,8 +64,8 @@ impl Target {
 /// Lines go through the polled event queue (`ws_set_log_dispatch`).
 static POLLED: AtomicBool = AtomicBool::new(false);
 /// Serializes `ws_set_log_callback` calls, so that the callback set last is
-/// the current generation.
-static SETTING: Mutex<()> = Mutex::new(());
+/// the current generation (one per process, see `transport::fork`).
+static SETTING: PerProcess<Mutex<()>> = PerProcess::new();
 
 /// Sends the library's log lines of `min_level` and more severe levels
 /// (`WS_LOG_ERROR` 1 ... `WS_LOG_DEBUG` 4) to `callback` with `user_data`;
@@ -97,7 +98,10 @@ pub unsafe extern "C" fn ws_set_log_callback(
     min_level: ws_log_level,
 ) -> ws_status {
     guard_status(|| {
-        let setting = SETTING.lock().unwrap_or_else(|e| e.into_inner());
+        let setting = SETTING
+            .get_or_init(|_| Mutex::new(()))
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let generation = polled_log::next_generation();
         let sink = match callback {
             None => None,

@@ -11,10 +11,11 @@
 
 use super::events::{self, Queued};
 use super::log::Target;
+use crate::transport::fork::PerProcess;
 use std::cell::Cell;
 use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 /// Permits a line costs beyond its text (what the queue holds for it).
 const LINE_OVERHEAD: usize = 64;
@@ -25,8 +26,16 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 /// Lines dropped since the last line queued.
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 /// Held while a queued line's callback runs, so that replacing the callback
-/// can wait for it.
-static DELIVERING: Mutex<()> = Mutex::new(());
+/// can wait for it (one per process, see `transport::fork`).
+static DELIVERING: PerProcess<Mutex<()>> = PerProcess::new();
+
+/// [`DELIVERING`], taken.
+fn delivering() -> MutexGuard<'static, ()> {
+    DELIVERING
+        .get_or_init(|_| Mutex::new(()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
 
 thread_local! {
     /// This thread holds `DELIVERING` (a log callback calling `ws_dispatch` or
@@ -88,7 +97,7 @@ pub(crate) fn make_current(generation: u64) {
 /// taken by a `ws_dispatch` there may be reaching an older callback).
 pub(crate) fn wait_for_delivery() {
     if !HOLDS_DELIVERING.with(Cell::get) {
-        drop(DELIVERING.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(delivering());
     }
 }
 
@@ -117,12 +126,12 @@ impl Line {
 /// `DELIVERING`, held by this thread until dropped (also if the callback
 /// unwinds).
 struct Holding {
-    _guard: std::sync::MutexGuard<'static, ()>,
+    _guard: MutexGuard<'static, ()>,
 }
 
 impl Holding {
     fn take() -> Holding {
-        let guard = DELIVERING.lock().unwrap_or_else(|e| e.into_inner());
+        let guard = delivering();
         HOLDS_DELIVERING.with(|h| h.set(true));
         Holding { _guard: guard }
     }

@@ -6,12 +6,13 @@ use super::constants::{
     ws_message_type, WS_DISPATCH_POLL, WS_DISPATCH_THREAD, WS_MESSAGE_BINARY, WS_MESSAGE_TEXT,
 };
 use super::events;
-use super::handle::handle;
+use super::handle::{handle, inherited};
 use super::status::{
     guard, guard_count, guard_status, ws_status, Failure, WS_ERR_INVALID_ARGUMENT, WS_ERR_IO,
     WS_ERR_TIMEOUT, WS_ERR_TLS,
 };
 use super::{not_on_io_thread, text};
+use crate::transport::fork;
 use crate::transport::server::Server;
 use crate::transport::Connection;
 use crate::transport::ServerConfig;
@@ -22,6 +23,8 @@ use std::sync::Arc;
 pub struct ws_server {
     pub(super) server: Server,
     endpoint: Arc<Endpoint>,
+    /// The fork generation of the process that made it (see `handle.rs`).
+    pub(super) generation: u32,
 }
 
 /// Starts a server listening on `host` (a name or IP literal such as
@@ -54,7 +57,11 @@ pub unsafe extern "C" fn ws_server_listen(
         let endpoint = Endpoint::new(callbacks, user_data, dispatch);
         let server = Server::listen(host, port, inner, endpoint.clone())
             .map_err(|e| Failure::new(WS_ERR_IO, e.to_string()))?;
-        Ok(Box::into_raw(Box::new(ws_server { server, endpoint })))
+        Ok(Box::into_raw(Box::new(ws_server {
+            server,
+            endpoint,
+            generation: fork::generation(),
+        })))
     })
 }
 
@@ -180,11 +187,14 @@ pub unsafe extern "C" fn ws_server_wait_closed(
 /// inside a callback: then it returns at once, and callbacks of this server
 /// already running on other I/O threads may still be finishing.
 /// Connection handles retained by the application stay valid until released.
-/// NULL is a no-op.
+/// NULL is a no-op. In a child process, freeing a server of the parent's only
+/// forgets it (see "fork()" in the overview).
 #[no_mangle]
 pub unsafe extern "C" fn ws_server_free(server: *mut ws_server) {
     guard((), || {
-        if !server.is_null() {
+        if server.as_ref().is_some_and(inherited) {
+            fork::abandon(server);
+        } else if !server.is_null() {
             let s = Box::from_raw(server);
             s.server.stop();
             s.endpoint.shut();

@@ -15,6 +15,7 @@
 //! - on any other thread, the message is copied into the connection's inbox
 //!   (a locked queue) and the I/O thread is woken to take it.
 
+use super::fork::{self, PerProcess};
 use super::local::{Local, ThreadBound};
 use super::stats::{ConnStats, Traffic};
 use crate::protocol::frame::{OpCode, MAX_HEADER_LEN};
@@ -143,9 +144,15 @@ impl Mailbox {
 }
 
 /// Guards state changes of all connections, so that waiters never miss one
-/// (shared: waiting is rare, and a waiter checks its own connection).
-static CHANGED_LOCK: Mutex<()> = Mutex::new(());
-static CHANGED: Condvar = Condvar::new();
+/// (shared: waiting is rare, and a waiter checks its own connection). One per
+/// process: a parent's I/O thread may have held it at a fork.
+static CHANGED: PerProcess<(Mutex<()>, Condvar)> = PerProcess::new();
+
+/// [`CHANGED`]'s lock, taken, and its condition variable.
+fn changed() -> (MutexGuard<'static, ()>, &'static Condvar) {
+    let (lock, condvar) = CHANGED.get_or_init(|_| (Mutex::new(()), Condvar::new()));
+    (lock.lock().unwrap_or_else(|e| e.into_inner()), condvar)
+}
 
 /// How a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,6 +246,8 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 pub struct Connection {
     /// Its number in this process (from 1), for logs and statistics.
     id: u64,
+    /// The fork generation of the process that made it (see [`fork`]).
+    generation: u32,
     role: Role,
     /// It is on its thread's run queue (see [`super::scheduler`]).
     pub(crate) scheduled: AtomicBool,
@@ -312,6 +321,7 @@ impl Connection {
         }
         Arc::new(Connection {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            generation: fork::generation(),
             role,
             scheduled: AtomicBool::new(false),
             handler,
@@ -340,6 +350,12 @@ impl Connection {
     /// log line about it.
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The fork generation of the process that made it: a child process
+    /// must not use a connection of its parent's (see [`fork`]).
+    pub(crate) fn generation(&self) -> u32 {
+        self.generation
     }
 
     /// What it carried so far (see [`ConnStats`]).
@@ -762,20 +778,20 @@ impl Connection {
     /// forever). Returns the state reached.
     pub fn wait_for(&self, state: ConnectionState, timeout: Option<Duration>) -> ConnectionState {
         let deadline = timeout.map(|t| Instant::now() + t);
-        let mut guard = CHANGED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut guard, changed) = changed();
         loop {
             let now = self.state();
             if now >= state {
                 return now;
             }
             guard = match deadline {
-                None => CHANGED.wait(guard).unwrap_or_else(|e| e.into_inner()),
+                None => changed.wait(guard).unwrap_or_else(|e| e.into_inner()),
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return now;
                     }
-                    CHANGED
+                    changed
                         .wait_timeout(guard, left)
                         .unwrap_or_else(|e| e.into_inner())
                         .0
@@ -785,8 +801,8 @@ impl Connection {
     }
 
     fn notify(&self) {
-        let _guard = CHANGED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        CHANGED.notify_all();
+        let (_guard, changed) = changed();
+        changed.notify_all();
     }
 
     /// Moves `buffered_amount` from counting `from` bytes to counting `to`.
@@ -869,7 +885,7 @@ impl Connection {
     pub(crate) fn mark_open(&self) -> bool {
         // Under the lock waiters read the state with: one that sees `Open`
         // sees `opened` too.
-        let _guard = CHANGED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let (_guard, changed) = changed();
         let ok = self
             .state
             .compare_exchange(
@@ -882,7 +898,7 @@ impl Connection {
         if ok {
             self.opened.store(true, Ordering::Release);
         }
-        CHANGED.notify_all();
+        changed.notify_all();
         ok
     }
 
@@ -909,10 +925,10 @@ impl Connection {
         }
         self.buffered.store(0, Ordering::Release);
         let _ = self.close_info.set(Box::new(info));
-        let _guard = CHANGED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let (_guard, changed) = changed();
         self.state
             .store(ConnectionState::Closed as u8, Ordering::Release);
-        CHANGED.notify_all();
+        changed.notify_all();
     }
 }
 

@@ -9,6 +9,7 @@
 //!
 //! [`log!`]: crate::log
 
+use super::fork::PerProcess;
 use std::cell::Cell;
 use std::ffi::CStr;
 use std::fmt;
@@ -59,8 +60,18 @@ pub type Sink = dyn Fn(Level, u64, &CStr) + Send + Sync;
 /// The most detailed level the sink takes; 0 while there is none.
 static LEVEL: AtomicU8 = AtomicU8::new(0);
 /// The sink, read while a line is handed to it: replacing it waits for the
-/// lines being written.
-static SINK: RwLock<Option<Arc<Sink>>> = RwLock::new(None);
+/// lines being written. A child process keeps the parent's sink, under a lock
+/// of its own (the parent's I/O threads may have held the parent's at the
+/// fork), unless the parent was replacing it at that instant: then the child
+/// starts with none.
+static SINK: PerProcess<RwLock<Option<Arc<Sink>>>> = PerProcess::new();
+
+fn sink_slot() -> &'static RwLock<Option<Arc<Sink>>> {
+    SINK.get_or_init(|parent| {
+        // `try_read`: never wait for a lock the parent's threads may hold.
+        RwLock::new(parent.and_then(|p| p.try_read().ok().and_then(|s| s.clone())))
+    })
+}
 
 thread_local! {
     /// This thread is inside the sink: lines it logs meanwhile (the sink
@@ -82,7 +93,7 @@ pub fn set_sink(sink: Option<(Arc<Sink>, Level)>) -> Result<(), &'static str> {
     if IN_SINK.with(Cell::get) {
         return Err("the log callback cannot be changed from inside the log callback");
     }
-    let mut slot = SINK.write().unwrap_or_else(|e| e.into_inner());
+    let mut slot = sink_slot().write().unwrap_or_else(|e| e.into_inner());
     let level = sink.as_ref().map_or(0, |(_, level)| *level as u8);
     *slot = sink.map(|(sink, _)| sink);
     LEVEL.store(level, Ordering::Relaxed);
@@ -101,7 +112,7 @@ pub fn write(level: Level, conn_id: u64, args: fmt::Arguments<'_>) {
     }
     text.push(0);
     let line = CStr::from_bytes_with_nul(&text).unwrap_or_default();
-    let slot = SINK.read().unwrap_or_else(|e| e.into_inner());
+    let slot = sink_slot().read().unwrap_or_else(|e| e.into_inner());
     if let Some(sink) = slot.as_ref() {
         let _inside = InSink::enter();
         sink(level, conn_id, line);

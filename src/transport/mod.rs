@@ -11,6 +11,7 @@ pub mod config;
 pub mod connection;
 mod delivery;
 mod driver;
+pub(crate) mod fork;
 pub mod http_files;
 mod local;
 pub mod log;

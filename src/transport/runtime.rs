@@ -14,11 +14,16 @@
 //! Each thread blocks SIGPIPE: writing to a socket the peer has reset must give
 //! the writer an EPIPE error, not kill the host program (C programs keep the
 //! default SIGPIPE action, which is to terminate).
+//!
+//! A child process made by `fork()` has none of these threads: its first use
+//! of the library starts its own set (see `transport::fork`), with the count
+//! the parent asked for unless the child asks again.
 
+use super::fork::{self, PerProcess};
 use std::cell::Cell;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use tokio::runtime::{Builder, Handle};
 
@@ -41,14 +46,28 @@ struct Runtime {
     next: AtomicUsize,
 }
 
-static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+static RUNTIME: PerProcess<Result<Runtime, String>> = PerProcess::new();
 /// The count asked for by [`set_threads`] (None: not asked); locked while the
-/// threads start so that a late request is refused, not lost.
-static REQUESTED: Mutex<Option<usize>> = Mutex::new(None);
+/// threads start so that a late request is refused, not lost. A child starts
+/// with the parent's count (unless the parent held the lock at the fork).
+static REQUESTED: PerProcess<Mutex<Option<usize>>> = PerProcess::new();
+
+/// [`REQUESTED`], locked.
+fn requested() -> MutexGuard<'static, Option<usize>> {
+    REQUESTED
+        .get_or_init(|parent| {
+            let count = parent.and_then(|p| p.try_lock().ok().and_then(|count| *count));
+            Mutex::new(count)
+        })
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
 
 thread_local! {
-    /// The index of the I/O thread this is, `usize::MAX` on other threads.
-    static CURRENT: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// The fork generation and index of the I/O thread this is; `None` on
+    /// other threads. With the generation, a thread that forked inside a
+    /// callback is no I/O thread in the child it continues as.
+    static CURRENT: Cell<Option<(u32, usize)>> = const { Cell::new(None) };
 }
 
 /// One per CPU, for a count of 0.
@@ -82,6 +101,7 @@ fn wanted(requested: Option<usize>) -> Result<usize, String> {
 
 fn boot(requested: Option<usize>) -> Result<Runtime, String> {
     let count = wanted(requested)?;
+    let generation = fork::generation();
     let mut handles = Vec::with_capacity(count);
     for index in 0..count {
         let rt = Builder::new_current_thread()
@@ -96,7 +116,7 @@ fn boot(requested: Option<usize>) -> Result<Runtime, String> {
             .name(format!("{THREAD_NAME}-{index}"))
             .spawn(move || {
                 block_sigpipe();
-                CURRENT.with(|c| c.set(index));
+                CURRENT.with(|c| c.set(Some((generation, index))));
                 rt.block_on(std::future::pending::<()>())
             })
             .map_err(|e| format!("cannot start I/O thread {index}: {e}"))?;
@@ -126,8 +146,8 @@ fn runtime() -> io::Result<&'static Runtime> {
         None => {
             // Held while the threads start, so `set_threads` sees either no
             // runtime (and its count is used) or the started one.
-            let requested = REQUESTED.lock().unwrap_or_else(|e| e.into_inner());
-            RUNTIME.get_or_init(|| boot(*requested))
+            let requested = requested();
+            RUNTIME.get_or_init(|_| boot(*requested))
         }
     };
     started.as_ref().map_err(|e| io::Error::other(e.clone()))
@@ -142,7 +162,7 @@ pub fn set_threads(count: usize) -> Result<(), String> {
             "the I/O thread count must be from 0 (one per CPU) to {MAX_THREADS}, not {count}"
         ));
     }
-    let mut requested = REQUESTED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut requested = requested();
     match RUNTIME.get() {
         Some(Ok(rt)) if rt.handles.len() == resolve(count) => Ok(()),
         Some(_) => Err(
@@ -183,8 +203,10 @@ pub fn pick() -> io::Result<(usize, &'static Handle)> {
 
 /// The index of the I/O thread the caller runs on, if it is one.
 pub fn current() -> Option<usize> {
-    let index = CURRENT.with(Cell::get);
-    (index != usize::MAX).then_some(index)
+    match CURRENT.with(Cell::get) {
+        Some((generation, index)) if generation == fork::generation() => Some(index),
+        _ => None,
+    }
 }
 
 /// True when called on one of the I/O threads (inside a thread-mode callback).

@@ -12,12 +12,13 @@
 //! again, so one busy connection cannot keep the others waiting.
 
 use super::connection::Connection;
+use super::fork::PerProcess;
 use super::{driver, reactor, runtime};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
 /// Connections one turn of the runner polls before it lets the thread's other
@@ -36,7 +37,8 @@ struct Remote {
     started: AtomicBool,
 }
 
-static REMOTES: OnceLock<Box<[Remote]>> = OnceLock::new();
+/// One per I/O thread (a child process gets its own, for its own threads).
+static REMOTES: PerProcess<Box<[Remote]>> = PerProcess::new();
 
 thread_local! {
     /// Connections woken on this thread, in order.
@@ -50,7 +52,7 @@ thread_local! {
 }
 
 fn remotes() -> &'static [Remote] {
-    REMOTES.get_or_init(|| {
+    REMOTES.get_or_init(|_| {
         let threads = runtime::thread_count().unwrap_or(1);
         (0..threads)
             .map(|_| Remote {

@@ -133,6 +133,25 @@ C<libwebsocket.so>), else in the build tree this module belongs to
 (C<target/release/libwebsocket.so>, built by C<make>), else by the system's
 loader under the name C<libwebsocket.so>.
 
+=head2 fork
+
+Preforking servers work: fork before using the library, or in each child
+use only objects made after the fork. A child starts the library's I/O
+thread and event queue of its own on first use. A client, server or
+connection object the parent made fails in the child with code C<-15>
+(C<WS_ERR_BAD_STATE>) and the message "this handle belongs to the parent
+process": it croaks under C<fatal>, else the method returns undef (or an
+empty list) and C<error> holds the L<WebSocket::Exception>. Letting such
+an object go out of scope in the child is safe: it is only forgotten (its
+memory and sockets stay with the child until it exits).
+
+    # Three workers, each with a server of its own.
+    for my $port ( 9001 .. 9003 ) {
+        next if fork;
+        WebSocket::Server->new( port => $port, on_connect => \&serve )->start;
+        exit;
+    }
+
 =head1 CONSTANTS
 
 Exported on request, each by name or with the tags C<:ws> (close codes),
