@@ -1237,10 +1237,20 @@ ws_status ws_server_config_set_close_timeout_ms(ws_server_config *cfg, uint64_t 
 ws_status ws_server_config_set_keepalive_ms(ws_server_config *cfg, uint64_t ms);
 
 /**
- * Most connections at once, counting those still in the opening handshake
- * (> 0); further clients get HTTP 503. Default 10000.
+ * Most open connections at once (> 0); further upgrade requests get HTTP
+ * 503. Connections still in the opening handshake do not count here (see
+ * `ws_server_config_set_max_handshakes`). Default 10000.
  */
 ws_status ws_server_config_set_max_connections(ws_server_config *cfg, uint64_t max);
+
+/**
+ * Most connections at once still in the opening handshake, before their
+ * request is read (> 0). When one more comes, the oldest of them is dropped,
+ * so peers that connect and then send nothing, or a byte at a time
+ * (slowloris), cannot keep fresh clients out. From half that many on, new
+ * connections get a handshake deadline of at most 2 s. Default 4096.
+ */
+ws_status ws_server_config_set_max_handshakes(ws_server_config *cfg, uint64_t max);
 
 /**
  * A client configuration with the defaults: thread dispatch, 32 MiB messages,

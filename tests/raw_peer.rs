@@ -210,6 +210,79 @@ fn max_connections_answers_503() {
     assert_eq!(status(&head), 503, "{head}");
 }
 
+#[test]
+fn connections_in_the_handshake_do_not_count_against_max_connections() {
+    let (_server, rec, addr) = server_with(ServerConfig {
+        max_connections: 1,
+        ..ServerConfig::default()
+    });
+    let idle: Vec<Raw> = (0..20).map(|_| Raw::connect(addr)).collect();
+    let _first = raw_client(addr, "/");
+    rec.opened(0);
+    let (head, _) = rejected(addr, request("/", RFC_KEY, "").as_bytes());
+    assert_eq!(status(&head), 503, "the open one counts: {head}");
+    drop(idle);
+}
+
+/// A peer that sends the start of a request and then nothing (slowloris).
+fn slow_peer(addr: SocketAddr) -> Raw {
+    let mut raw = Raw::connect(addr);
+    raw.send(b"GET / HTTP/1.1\r\nHost: x\r\n");
+    raw
+}
+
+#[test]
+fn slowloris_peers_cannot_keep_a_fresh_client_out() {
+    let rec = Recorder::echo();
+    let config = ServerConfig {
+        max_handshakes: 32,
+        ..ServerConfig::default()
+    };
+    let server = Server::listen("127.0.0.1", 0, config, rec.clone()).expect("listen");
+    let addr = server.local_addr();
+    let mut slow: Vec<Raw> = (0..300).map(|_| slow_peer(addr)).collect();
+    let started = Instant::now();
+    let mut fresh = raw_client(addr, "/");
+    fresh.send(&client_frame(TEXT, b"still served"));
+    let echo = fresh.read_frame();
+    assert_eq!(echo.payload, b"still served");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the fresh client waited {:?}",
+        started.elapsed()
+    );
+    // The oldest slow peers were dropped (no answer: the connection ends).
+    let ended = slow[..32]
+        .iter_mut()
+        .map(|raw| raw.read_to_end_within(WAIT).0)
+        .filter(Vec::is_empty)
+        .count();
+    assert_eq!(
+        ended, 32,
+        "the oldest slow peers were dropped without an answer"
+    );
+}
+
+#[test]
+fn from_half_full_new_handshakes_get_a_short_deadline() {
+    let (_server, _rec, addr) = server_with(ServerConfig {
+        max_handshakes: 4,
+        connection: conn_config(|c| c.handshake_timeout = Duration::from_secs(30)),
+        ..ServerConfig::default()
+    });
+    let _early: Vec<Raw> = (0..2).map(|_| slow_peer(addr)).collect();
+    let started = Instant::now();
+    let mut late = slow_peer(addr);
+    let (answer, _) = late.read_to_end_within(WAIT);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(4),
+        "a 2 s deadline, not 30 s: {waited:?}"
+    );
+}
+
 /// Runs one protocol violation on a fresh connection: the server must answer
 /// with a close frame carrying `code`, close TCP, and report the failure.
 fn violation(addr: SocketAddr, rec: &Recorder, n: usize, what: &str, bytes: &[u8], code: u16) {

@@ -183,8 +183,9 @@ pub unsafe extern "C" fn ws_server_config_set_keepalive_ms(
     })
 }
 
-/// Most connections at once, counting those still in the opening handshake
-/// (> 0); further clients get HTTP 503. Default 10000.
+/// Most open connections at once (> 0); further upgrade requests get HTTP
+/// 503. Connections still in the opening handshake do not count here (see
+/// `ws_server_config_set_max_handshakes`). Default 10000.
 #[no_mangle]
 pub unsafe extern "C" fn ws_server_config_set_max_connections(
     cfg: *mut ws_server_config,
@@ -192,6 +193,22 @@ pub unsafe extern "C" fn ws_server_config_set_max_connections(
 ) -> ws_status {
     with(cfg, |c| {
         c.inner.max_connections = positive(max, "max_connections")? as usize;
+        Ok(())
+    })
+}
+
+/// Most connections at once still in the opening handshake, before their
+/// request is read (> 0). When one more comes, the oldest of them is dropped,
+/// so peers that connect and then send nothing, or a byte at a time
+/// (slowloris), cannot keep fresh clients out. From half that many on, new
+/// connections get a handshake deadline of at most 2 s. Default 4096.
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_config_set_max_handshakes(
+    cfg: *mut ws_server_config,
+    max: u64,
+) -> ws_status {
+    with(cfg, |c| {
+        c.inner.max_handshakes = positive(max, "max_handshakes")? as usize;
         Ok(())
     })
 }

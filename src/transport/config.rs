@@ -86,9 +86,16 @@ impl Default for ConnectionConfig {
 pub struct ServerConfig {
     /// Options of each accepted connection.
     pub connection: ConnectionConfig,
-    /// Most connections at once, counting those still in the opening handshake;
-    /// the next one gets HTTP 503. Default 10000.
+    /// Most open connections at once; the next upgrade request gets HTTP
+    /// 503. Connections still in the opening handshake do not count here
+    /// (see `max_handshakes`). Default 10000.
     pub max_connections: usize,
+    /// Most connections at once still in the opening handshake (accepted,
+    /// their request not read yet). When a new one comes and there are
+    /// that many, the oldest is dropped: a slow or idle peer cannot hold a
+    /// place a fresh client needs. From half that many on, new ones get a
+    /// short handshake deadline (at most 2 s). Default 4096.
+    pub max_handshakes: usize,
     /// TLS: with a certificate set, the port speaks only TLS (wss://, https://).
     pub tls: ServerTls,
     /// Subprotocols the server speaks, preferred first. When a client offers
@@ -111,6 +118,7 @@ impl Default for ServerConfig {
         ServerConfig {
             connection: ConnectionConfig::default(),
             max_connections: 10_000,
+            max_handshakes: 4096,
             tls: ServerTls::default(),
             subprotocols: Vec::new(),
             allowed_origins: Vec::new(),

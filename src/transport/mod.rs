@@ -12,6 +12,7 @@ pub mod connection;
 mod delivery;
 mod driver;
 pub(crate) mod fork;
+mod handshakes;
 pub mod http_files;
 mod local;
 pub mod log;

@@ -5,6 +5,7 @@
 
 use super::connection::Connection;
 use super::driver::start;
+use super::handshakes::{Cut, Ticket};
 use super::http_files::{self, reason_phrase};
 use super::log::Level;
 use super::opening::{fail_before_open, open_session, opening, Link};
@@ -30,16 +31,16 @@ use tokio::time::{timeout, timeout_at, Instant};
 /// The first byte of every TLS connection (a handshake record).
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
-/// Serves one accepted connection until it ends.
-pub(super) async fn serve(tcp: TcpStream, peer: SocketAddr, slot: Slot, over_limit: bool) {
+/// Serves one accepted connection until it ends; `ticket` is its place
+/// among the handshakes under way.
+pub(super) async fn serve(tcp: TcpStream, peer: SocketAddr, slot: Slot, mut ticket: Ticket) {
     let _ = tcp.set_nodelay(true);
-    let deadline = Instant::now() + slot.shared.config.connection.handshake_timeout;
     let Some(acceptor) = slot.shared.tls.clone() else {
-        return handle(tcp, peer, slot, over_limit, false, deadline).await;
+        return handle(tcp, peer, slot, ticket, false).await;
     };
     let shared = slot.shared.clone();
     let mut first = [0u8; 1];
-    match timeout_at(deadline, tcp.peek(&mut first)).await {
+    match ticket.run(tcp.peek(&mut first)).await {
         Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => {}
         Ok(Ok(1)) => {
             // Most likely plain HTTP (ws:// or http://) sent to the TLS port.
@@ -52,13 +53,12 @@ pub(super) async fn serve(tcp: TcpStream, peer: SocketAddr, slot: Slot, over_lim
             let why = "a plain HTTP request came to the TLS port";
             return refuse(tcp, &shared, peer, Refusal::Tls, why, &response).await;
         }
-        Err(_) => {
-            return shared.refused(
-                Refusal::Timeout,
-                peer,
-                None,
-                "it sent nothing within the handshake timeout",
-            )
+        Err(cut) => {
+            let why = match cut {
+                Cut::Timeout => "it sent nothing within the handshake timeout",
+                Cut::Dropped => DROPPED,
+            };
+            return shared.refused(Refusal::Timeout, peer, None, why);
         }
         Ok(_) => return crate::log!(Level::Debug, 0, "{peer} left before the TLS handshake"),
     }
@@ -67,24 +67,29 @@ pub(super) async fn serve(tcp: TcpStream, peer: SocketAddr, slot: Slot, over_lim
     // Boxed: TLS state is large, and plain connections should not carry its
     // size in their own task.
     Box::pin(async move {
-        match timeout_at(deadline, acceptor.accept(tcp)).await {
-            Ok(Ok(stream)) => handle(stream, peer, slot, over_limit, true, deadline).await,
+        match ticket.run(acceptor.accept(tcp)).await {
+            Ok(Ok(stream)) => handle(stream, peer, slot, ticket, true).await,
             Ok(Err(e)) => shared.refused(
                 Refusal::Tls,
                 peer,
                 None,
                 &format!("the TLS handshake failed: {e}"),
             ),
-            Err(_) => shared.refused(
+            Err(Cut::Timeout) => shared.refused(
                 Refusal::Timeout,
                 peer,
                 None,
                 "the TLS handshake took longer than the handshake timeout",
             ),
+            Err(Cut::Dropped) => shared.refused(Refusal::Timeout, peer, None, DROPPED),
         }
     })
     .await
 }
+
+/// Why a connection still in its handshake was dropped for a newer one.
+const DROPPED: &str = "dropped while still in its handshake: the most connections that may \
+                       be handshaking at once (max_handshakes) were, and it was the oldest";
 
 /// Counts and logs a refusal, then answers `response` and closes.
 async fn refuse<S: Stream>(
@@ -109,15 +114,20 @@ async fn handle<S: Stream>(
     mut stream: S,
     peer: SocketAddr,
     slot: Slot,
-    over_limit: bool,
+    mut ticket: Ticket,
     secure: bool,
-    deadline: Instant,
 ) {
     let shared = slot.shared.clone();
     let shared = &shared;
     let config = &shared.config;
     let linger = config.connection.close_timeout;
-    let (request, leftover) = match timeout_at(deadline, read_request(&mut stream)).await {
+    let deadline = ticket.deadline;
+    let read = ticket.run(read_request(&mut stream)).await;
+    // The request is read: the rest of the handshake is up to this server
+    // (and its application), not to the peer.
+    drop(ticket);
+    let (request, leftover) = match read {
+        Err(Cut::Dropped) => return shared.refused(Refusal::Timeout, peer, None, DROPPED),
         Ok(Ok(r)) => r,
         Ok(Err(Some(e))) => {
             let why = format!("bad request: {}", e.message);
@@ -139,20 +149,21 @@ async fn handle<S: Stream>(
             );
             return reject(stream, &[], linger).await;
         }
-        Err(_) => {
+        Err(Cut::Timeout) => {
             let response = build_error_response(408, "Request Timeout", &[], "handshake timed out");
             let why = "no whole request within the handshake timeout";
             return refuse(stream, shared, peer, Refusal::Timeout, why, &response).await;
         }
     };
-    if over_limit || shared.is_stopped() {
+    let full = slot.server_is_full();
+    if full || shared.is_stopped() {
         let response = build_error_response(
             503,
             "Service Unavailable",
             &[],
             "server is not accepting connections",
         );
-        let why = match over_limit {
+        let why = match full {
             true => format!(
                 "the server is full ({} connections)",
                 config.max_connections

@@ -2,6 +2,7 @@
 //! keep the set of open connections for broadcast, stop and wait_closed.
 
 use super::connection::{Connection, SendLimits};
+use super::handshakes::{HandshakePool, Ticket};
 use super::log::Level;
 use super::opening::supervised;
 use super::serve::serve;
@@ -12,7 +13,7 @@ use super::{runtime, Handler, ServerConfig};
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::MutexGuard;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -40,8 +41,8 @@ pub(super) struct Shared {
     connections: Mutex<Registry>,
     /// Signalled when the last connection is removed.
     emptied: Condvar,
-    /// TCP connections accepted and not yet finished (handshaking or open).
-    accepted: AtomicUsize,
+    /// Connections whose request is not read yet.
+    pub(super) handshakes: Arc<HandshakePool>,
     /// Connections that opened, in total.
     opened: AtomicU64,
     /// Connections refused before they opened, by reason.
@@ -145,7 +146,7 @@ impl Server {
             tls,
             connections: Mutex::new(Registry::default()),
             emptied: Condvar::new(),
-            accepted: AtomicUsize::new(0),
+            handshakes: Arc::default(),
             opened: AtomicU64::new(0),
             refusals: Refusals::default(),
             stopped: AtomicBool::new(false),
@@ -300,14 +301,19 @@ async fn accept_loop(
         match accepted.and_then(|(stream, peer)| Ok((runtime::pick()?, stream, peer))) {
             Ok(((_, thread), stream, peer)) => {
                 crate::log!(Level::Debug, 0, "accepted a TCP connection from {peer}");
-                let (slot, over_limit) = Slot::take(&shared);
+                let config = &shared.config;
+                let timeout = config.connection.handshake_timeout;
+                let ticket = Ticket::take(&shared.handshakes, config.max_handshakes, timeout);
+                let slot = Slot {
+                    shared: shared.clone(),
+                };
                 thread.spawn(async move {
                     // Registered with the reactor of the thread it lives on.
                     let stream = stream
                         .set_nonblocking(true)
                         .and_then(|()| TcpStream::from_std(stream));
                     if let Ok(stream) = stream {
-                        supervised(serve(stream, peer, slot, over_limit), None).await;
+                        supervised(serve(stream, peer, slot, ticket), None).await;
                     }
                 });
             }
@@ -320,31 +326,17 @@ async fn accept_loop(
     }
 }
 
-/// One accepted TCP connection counted against `max_connections`, from accept
-/// (so clients still in the handshake count too) until its task ends.
+/// One accepted TCP connection of a server, from accept until its task ends.
 pub(super) struct Slot {
     pub(super) shared: Arc<Shared>,
 }
 
 impl Slot {
-    /// Counts a newly accepted connection; true with it when it is more
-    /// than `max_connections` allows (it only gets a 503).
-    fn take(shared: &Arc<Shared>) -> (Slot, bool) {
-        let before = shared.accepted.fetch_add(1, Ordering::AcqRel);
-        let slot = Slot {
-            shared: shared.clone(),
-        };
-        (slot, before >= shared.config.max_connections)
+    /// True when the server has `max_connections` open connections.
+    pub(super) fn server_is_full(&self) -> bool {
+        self.shared.registry().open.len() >= self.shared.config.max_connections
     }
-}
 
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.shared.accepted.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl Slot {
     /// Adds the open connection `conn` to the server's list, keeping its slot,
     /// until the registration is dropped.
     pub(super) fn register(self, conn: Arc<Connection>) -> Registration {

@@ -212,6 +212,9 @@ static void test_server_config(void) {
                 "server set_close_timeout_ms(0)");
   EXPECT_STATUS(ws_server_config_set_max_connections(cfg, 3), WS_STATUS_OK, "set_max_connections(3)");
   EXPECT_STATUS(ws_server_config_set_max_connections(cfg, 0), WS_ERR_INVALID_ARGUMENT, "set_max_connections(0)");
+  EXPECT_STATUS(ws_server_config_set_max_handshakes(cfg, 64), WS_STATUS_OK, "set_max_handshakes(64)");
+  EXPECT_STATUS(ws_server_config_set_max_handshakes(cfg, 0), WS_ERR_INVALID_ARGUMENT, "set_max_handshakes(0)");
+  EXPECT_STATUS(ws_server_config_set_max_handshakes(NULL, 64), WS_ERR_NULL, "set_max_handshakes(NULL cfg)");
 
   EXPECT_STATUS(ws_server_config_set_dispatch(NULL, WS_DISPATCH_THREAD), WS_ERR_NULL, "set_dispatch(NULL cfg)");
   EXPECT_STATUS(ws_server_config_set_max_message_size(NULL, 10), WS_ERR_NULL, "server set_max_message_size(NULL cfg)");

@@ -54,6 +54,7 @@ $server = WebSocket::Server->new(
     host            => '127.0.0.1',
     port            => 0,
     max_connections => 1,
+    max_handshakes  => 4,
     on_connect      => sub {
         my ( $srv, $conn ) = @_;
         return 0 if $conn->request_uri eq '/no';
@@ -125,6 +126,9 @@ subtest 'the log: open and close lines with the connection ids, only inside disp
 };
 
 subtest 'refusals are counted by reason, and logged' => sub {
+    # Idle peers fill the handshake places (max_handshakes 4): the oldest are
+    # dropped for newer ones, and none takes the only open place.
+    my @idle = map { IO::Socket::INET->new( PeerAddr => '127.0.0.1', PeerPort => $server->port ) } 1 .. 6;
     my $first = WebSocket::Client->new( 'ws://127.0.0.1:' . $server->port . '/' );
     ok( $first->connect, 'a client takes the only place' ) or diag $first->error;
     my $full = WebSocket::Client->new( 'ws://127.0.0.1:' . $server->port . '/' );
@@ -139,6 +143,8 @@ subtest 'refusals are counted by reason, and logged' => sub {
     is( $s->{refused_full},          1, 'refused_full' );
     is( $s->{refused_rejected},      0, 'nothing rejected yet' );
     is( $s->{connections_accepted},  2, 'two accepted in all' );
+    ok( run_until( 'the dropped handshakes', sub { $server->stats->{refused_timeout} == 3 } ),
+        'the 3 oldest idle peers were dropped for newer connections (refused_timeout)' );
     run_until( 'the refusal lines', sub { lines_about( 0, qr/^refused .* with 400/ ) } );
     ok( lines_about( 0, qr/^refused 127\.0\.0\.1:\d+ with 400/ ), 'the bad request is logged' );
     ok( lines_about( 0, qr/^refused 127\.0\.0\.1:\d+ with 503/ ), 'the refusal for want of room too' );

@@ -115,6 +115,7 @@ my %functions = (
     ws_server_config_set_max_message_size   => [ [ 'opaque', 'uint64' ] => 'int' ],
     ws_server_config_set_handshake_timeout_ms => [ [ 'opaque', 'uint64' ] => 'int' ],
     ws_server_config_set_max_connections    => [ [ 'opaque', 'uint64' ] => 'int' ],
+    ws_server_config_set_max_handshakes     => [ [ 'opaque', 'uint64' ] => 'int' ],
     ws_server_config_set_keepalive_ms       => [ [ 'opaque', 'uint64' ] => 'int' ],
     ws_server_config_set_max_fragments      => [ [ 'opaque', 'uint64' ] => 'int' ],
     ws_server_config_set_deflate            => [ [ 'opaque', 'int' ] => 'int' ],

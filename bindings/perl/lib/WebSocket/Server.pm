@@ -16,7 +16,7 @@ my @EVENTS = qw( on_connect on_shutdown on_tick );
 
 my %OPTIONS = map { $_ => 1 } @EVENTS, qw(
   port host extensions compression_threshold subprotocol version silence_max
-  tick_period timeout max_payload_size max_fragments_amount max_connections
+  tick_period timeout max_payload_size max_fragments_amount max_connections max_handshakes
   ssl_cert_file ssl_key_file ssl_sni ssl_ca_file ssl_client_cert_optional fatal blocking
   send_watermarks receive_parts
 );
@@ -110,6 +110,9 @@ sub _configure {
     }
     if ( defined $self->{max_connections} ) {
         $check->( max_connections => WebSocket::FFI::ws_server_config_set_max_connections( $cfg, $self->{max_connections} ) );
+    }
+    if ( defined $self->{max_handshakes} ) {
+        $check->( max_handshakes => WebSocket::FFI::ws_server_config_set_max_handshakes( $cfg, $self->{max_handshakes} ) );
     }
     if ( defined $self->{ssl_cert_file} || defined $self->{ssl_key_file} ) {
         $check->( ssl_cert_file => WebSocket::FFI::ws_server_config_set_tls_cert_file( $cfg, $self->{ssl_cert_file}, $self->{ssl_key_file} ) );
@@ -517,7 +520,16 @@ connection with 1009.
 
 =item max_connections
 
-Most connections at once (default 10000); further clients get HTTP 503.
+Most open connections at once (default 10000); further clients get HTTP
+503. Connections still in their opening handshake do not count.
+
+=item max_handshakes
+
+Most connections at once still in their opening handshake, before their
+request is read (default 4096). When one more comes, the oldest of them is
+dropped, so peers that connect and then send nothing, or a byte at a time
+(slowloris), cannot keep fresh clients out. From half that many on, new
+connections get a handshake deadline of at most 2 seconds.
 
 =item ssl_cert_file, ssl_key_file
 
