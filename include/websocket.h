@@ -51,6 +51,21 @@
 #include <stdint.h>
 
 /**
+ * Bytes each way a connection holds without counting against a budget.
+ */
+#define FREE (64 * 1024)
+
+/**
+ * Default process-wide budget, each way.
+ */
+#define DEFAULT_PROCESS (1 << 30)
+
+/**
+ * Default budget of one server's connections, each way.
+ */
+#define DEFAULT_SERVER (512 << 20)
+
+/**
  * The result of a fallible call: `WS_STATUS_OK` (0) or a negative `WS_ERR_*`
  * code; a few calls also return a positive status that is not an error
  * (`WS_FRAME_NONE`, `WS_STATUS_BACKPRESSURE`), so test failure with `< 0`. Not to be
@@ -685,6 +700,17 @@ ws_status ws_init(void);
 ws_status ws_set_io_threads(unsigned int count);
 
 /**
+ * Sets the process-wide memory budgets: what all connections together may
+ * hold of messages being received (reassembled or inflated; a connection
+ * that would hold more fails with 1009) and of messages sent and not yet
+ * written (a send that would queue more gets `WS_ERR_QUEUE_FULL`). Each
+ * connection holds up to 64 KiB each way outside the budgets. Default 1 GiB
+ * each; both > 0. Servers also have budgets of their own
+ * (`ws_server_config_set_memory_budget`). May be called at any time.
+ */
+ws_status ws_set_memory_budget(size_t inbound, size_t outbound);
+
+/**
  * How many I/O threads run, starting them if they do not run yet; a
  * negative status when they cannot start.
  */
@@ -1242,6 +1268,18 @@ ws_status ws_server_config_set_keepalive_ms(ws_server_config *cfg, uint64_t ms);
  * `ws_server_config_set_max_handshakes`). Default 10000.
  */
 ws_status ws_server_config_set_max_connections(ws_server_config *cfg, uint64_t max);
+
+/**
+ * The server's memory budgets: what its connections together may hold of
+ * messages being received (reassembled or inflated; a connection that would
+ * hold more fails with 1009) and of messages sent and not yet written (a
+ * send that would queue more gets `WS_ERR_QUEUE_FULL`). Each connection
+ * holds up to 64 KiB each way outside the budgets; the process-wide budgets
+ * (`ws_set_memory_budget`) apply too. Default 512 MiB each; both > 0.
+ */
+ws_status ws_server_config_set_memory_budget(ws_server_config *cfg,
+                                             size_t inbound,
+                                             size_t outbound);
 
 /**
  * Most connections at once still in the opening handshake, before their

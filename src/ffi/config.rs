@@ -197,6 +197,25 @@ pub unsafe extern "C" fn ws_server_config_set_max_connections(
     })
 }
 
+/// The server's memory budgets: what its connections together may hold of
+/// messages being received (reassembled or inflated; a connection that would
+/// hold more fails with 1009) and of messages sent and not yet written (a
+/// send that would queue more gets `WS_ERR_QUEUE_FULL`). Each connection
+/// holds up to 64 KiB each way outside the budgets; the process-wide budgets
+/// (`ws_set_memory_budget`) apply too. Default 512 MiB each; both > 0.
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_config_set_memory_budget(
+    cfg: *mut ws_server_config,
+    inbound: usize,
+    outbound: usize,
+) -> ws_status {
+    with(cfg, |c| {
+        c.inner.inbound_budget = positive(inbound, "the inbound budget")?;
+        c.inner.outbound_budget = positive(outbound, "the outbound budget")?;
+        Ok(())
+    })
+}
+
 /// Most connections at once still in the opening handshake, before their
 /// request is read (> 0). When one more comes, the oldest of them is dropped,
 /// so peers that connect and then send nothing, or a byte at a time

@@ -98,6 +98,30 @@ pub extern "C" fn ws_set_io_threads(count: c_uint) -> ws_status {
     })
 }
 
+/// Sets the process-wide memory budgets: what all connections together may
+/// hold of messages being received (reassembled or inflated; a connection
+/// that would hold more fails with 1009) and of messages sent and not yet
+/// written (a send that would queue more gets `WS_ERR_QUEUE_FULL`). Each
+/// connection holds up to 64 KiB each way outside the budgets. Default 1 GiB
+/// each; both > 0. Servers also have budgets of their own
+/// (`ws_server_config_set_memory_budget`). May be called at any time.
+#[no_mangle]
+pub extern "C" fn ws_set_memory_budget(inbound: usize, outbound: usize) -> ws_status {
+    guard_status(|| {
+        if inbound == 0 || outbound == 0 {
+            return Err(Failure::new(
+                WS_ERR_INVALID_ARGUMENT,
+                "memory budgets must be positive",
+            ));
+        }
+        crate::transport::budget::PROCESS.inbound.set_limit(inbound);
+        crate::transport::budget::PROCESS
+            .outbound
+            .set_limit(outbound);
+        Ok(())
+    })
+}
+
 /// How many I/O threads run, starting them if they do not run yet; a
 /// negative status when they cannot start.
 #[no_mangle]

@@ -249,6 +249,12 @@ impl Receiver {
         }
     }
 
+    /// Bytes held for the message in progress: its payload so far (inflated
+    /// when compressed) and compressed bytes not inflated yet.
+    pub fn held(&self) -> usize {
+        self.message.capacity() + self.backlog.as_ref().map_or(0, |b| b.bytes.capacity())
+    }
+
     /// Payload bytes of the frame being received that have not arrived yet
     /// (0 between frames): the peer sends at least these next.
     pub fn frame_remaining(&self) -> u64 {

@@ -427,6 +427,23 @@ impl Session {
         }
     }
 
+    /// Bytes held for the message being received (see [`Receiver::held`]).
+    pub fn inbound_held(&self) -> usize {
+        self.rx.held()
+    }
+
+    /// Fails the connection with `code` and `reason` for a cause found
+    /// outside the session (a memory budget): as a protocol error would, it
+    /// queues the close frame (when still open) and drains. Returns the
+    /// error to report.
+    pub fn fail_with(&mut self, code: u16, reason: &'static str, now: Instant) -> ProtocolError {
+        if self.phase == Phase::Open {
+            self.queue_close(Some(code), reason);
+        }
+        self.drain(now);
+        ProtocolError { code, reason }
+    }
+
     /// Gives back the buffer of an owned payload (see [`Payload`]).
     pub fn recycle(&mut self, payload: Payload<'_>) {
         if let Payload::Owned(buf) = payload {

@@ -92,7 +92,7 @@ pub fn connect(
         handler,
         &target.path,
         &target.query,
-        Arc::new(SendLimits::of(&config.connection)),
+        Arc::new(SendLimits::of(&config.connection, None)),
     );
     let through = if proxy.is_some() {
         " through a proxy"

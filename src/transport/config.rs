@@ -96,6 +96,14 @@ pub struct ServerConfig {
     /// place a fresh client needs. From half that many on, new ones get a
     /// short handshake deadline (at most 2 s). Default 4096.
     pub max_handshakes: usize,
+    /// What its connections together may hold of messages being received
+    /// (reassembled, inflated): one that would hold more fails with 1009.
+    /// Default 512 MiB. (The process's budget, `budget::PROCESS`, bounds all
+    /// connections together.)
+    pub inbound_budget: usize,
+    /// What its connections together may hold of messages sent and not yet
+    /// written: a send that would queue more is refused. Default 512 MiB.
+    pub outbound_budget: usize,
     /// TLS: with a certificate set, the port speaks only TLS (wss://, https://).
     pub tls: ServerTls,
     /// Subprotocols the server speaks, preferred first. When a client offers
@@ -119,6 +127,8 @@ impl Default for ServerConfig {
             connection: ConnectionConfig::default(),
             max_connections: 10_000,
             max_handshakes: 4096,
+            inbound_budget: super::budget::DEFAULT_SERVER,
+            outbound_budget: super::budget::DEFAULT_SERVER,
             tls: ServerTls::default(),
             subprotocols: Vec::new(),
             allowed_origins: Vec::new(),

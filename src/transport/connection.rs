@@ -15,6 +15,7 @@
 //! - on any other thread, the message is copied into the connection's inbox
 //!   (a locked queue) and the I/O thread is woken to take it.
 
+use super::budget::{self, Budgets};
 use super::fork::{self, PerProcess};
 use super::local::{Local, ThreadBound};
 use super::stats::{ConnStats, Traffic};
@@ -209,7 +210,7 @@ impl HandshakeInfo {
 }
 
 /// How many outgoing bytes a connection may hold (see [`ConnectionConfig`]).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct SendLimits {
     /// A send beyond it is refused.
     pub queue_limit: usize,
@@ -217,15 +218,31 @@ pub(crate) struct SendLimits {
     pub high_water: usize,
     /// After backpressure, at or under it the connection has drained.
     pub low_water: usize,
+    /// The memory budgets of its server's connections (a server's only).
+    pub budgets: Option<Arc<Budgets>>,
 }
 
 impl SendLimits {
-    pub fn of(config: &ConnectionConfig) -> SendLimits {
+    pub fn of(config: &ConnectionConfig, budgets: Option<Arc<Budgets>>) -> SendLimits {
         SendLimits {
             queue_limit: config.send_queue_limit,
             high_water: config.send_high_water,
             low_water: config.send_low_water,
+            budgets,
         }
+    }
+
+    /// The bytes waiting to be sent on a connection went from `before` to
+    /// `after` (in one atomic step, so the budgets' counts stay exact).
+    fn moved(&self, before: usize, after: usize) {
+        budget::moved_outbound(self.budgets.as_deref(), before, after);
+    }
+
+    /// True when a send of `size` bytes, with `buffered` bytes waiting, is
+    /// over the connection's queue limit or its memory budgets.
+    fn refuses(&self, buffered: usize, size: usize) -> bool {
+        buffered.saturating_add(size) > self.queue_limit
+            || budget::refuses_send(self.budgets.as_deref(), buffered, size)
     }
 }
 
@@ -344,6 +361,11 @@ impl Connection {
             app_data: AtomicPtr::new(std::ptr::null_mut()),
             traffic: OnceLock::new(),
         })
+    }
+
+    /// The memory budgets of its server's connections (a server's only).
+    pub(crate) fn server_budgets(&self) -> Option<Arc<Budgets>> {
+        self.limits.budgets.clone()
     }
 
     /// Its number in this process: from 1, never reused, the same in every
@@ -563,11 +585,7 @@ impl Connection {
         }
         let next = OpenParts::next(mailbox.inbox().parts.as_ref(), opcode, data, options)?;
         let size = data.len() + MAX_HEADER_LEN;
-        let before = self.buffered.fetch_add(size, Ordering::AcqRel);
-        if before + size > self.limits.queue_limit {
-            self.buffered.fetch_sub(size, Ordering::AcqRel);
-            return Err(SendError::QueueFull);
-        }
+        let before = self.charge_send(size)?;
         let sent = self.pressure(before + size);
         mailbox.inbox().parts = next;
         self.post_locked(mailbox, Command::Send(opcode, data.to_vec(), size, options));
@@ -601,9 +619,11 @@ impl Connection {
             return Err(SendError::NotOpen);
         }
         let size = payload.len() + MAX_HEADER_LEN;
-        let limit = self.limits.queue_limit;
         if let Some(result) = self.with_local(|local| {
-            if self.buffered.load(Ordering::Acquire) + size > limit {
+            if self
+                .limits
+                .refuses(self.buffered.load(Ordering::Acquire), size)
+            {
                 return Err(SendError::QueueFull);
             }
             local.send(self, opcode, payload, options)
@@ -611,16 +631,12 @@ impl Connection {
             result?;
             return Ok(self.pressure(self.buffered.load(Ordering::Acquire)));
         }
-        let before = self.buffered.fetch_add(size, Ordering::AcqRel);
-        if before + size > limit {
-            self.buffered.fetch_sub(size, Ordering::AcqRel);
-            return Err(SendError::QueueFull);
-        }
+        let before = self.charge_send(size)?;
         // Before posting: the I/O thread may drain it as soon as it is posted.
         let sent = self.pressure(before + size);
         self.post(Command::Send(opcode, payload.to_vec(), size, options))
             .inspect_err(|_| {
-                self.buffered.fetch_sub(size, Ordering::AcqRel);
+                self.sub_buffered(size);
             })?;
         Ok(sent)
     }
@@ -805,12 +821,43 @@ impl Connection {
         changed.notify_all();
     }
 
+    /// Counts a send of `size` bytes made on another thread as waiting to
+    /// be sent, unless the queue limit or the memory budgets refuse it;
+    /// returns what waited before. The limit is checked on the count after
+    /// adding (exact with concurrent senders); the budgets, before (they
+    /// count this send as soon as it is added).
+    fn charge_send(&self, size: usize) -> Result<usize, SendError> {
+        let budgets = self.limits.budgets.as_deref();
+        if budget::refuses_send(budgets, self.buffered.load(Ordering::Acquire), size) {
+            return Err(SendError::QueueFull);
+        }
+        let before = self.add_buffered(size);
+        if before + size > self.limits.queue_limit {
+            self.sub_buffered(size);
+            return Err(SendError::QueueFull);
+        }
+        Ok(before)
+    }
+
+    /// Adds `n` to the bytes waiting to be sent; returns what it was before.
+    fn add_buffered(&self, n: usize) -> usize {
+        let before = self.buffered.fetch_add(n, Ordering::AcqRel);
+        self.limits.moved(before, before + n);
+        before
+    }
+
+    /// Takes `n` from the bytes waiting to be sent.
+    fn sub_buffered(&self, n: usize) {
+        let before = self.buffered.fetch_sub(n, Ordering::AcqRel);
+        self.limits.moved(before, before - n);
+    }
+
     /// Moves `buffered_amount` from counting `from` bytes to counting `to`.
     pub(crate) fn recount(&self, from: usize, to: usize) {
         if to > from {
-            self.buffered.fetch_add(to - from, Ordering::AcqRel);
+            self.add_buffered(to - from);
         } else if to < from {
-            self.buffered.fetch_sub(from - to, Ordering::AcqRel);
+            self.sub_buffered(from - to);
         }
     }
 
@@ -923,7 +970,8 @@ impl Connection {
             mailbox.closed = true;
             mailbox.inbox = None;
         }
-        self.buffered.store(0, Ordering::Release);
+        let before = self.buffered.swap(0, Ordering::AcqRel);
+        self.limits.moved(before, 0);
         let _ = self.close_info.set(Box::new(info));
         let (_guard, changed) = changed();
         self.state
@@ -940,6 +988,7 @@ mod tests {
         queue_limit: 100,
         high_water: 100,
         low_water: 0,
+        budgets: None,
     };
 
     /// A handler that ignores everything.

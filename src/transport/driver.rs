@@ -10,6 +10,7 @@
 //! while one read is handled (answers from callbacks, pongs) goes out in one
 //! write after it.
 
+use super::budget::InboundCharge;
 use super::connection::{CloseInfo, Connection, ConnectionState};
 use super::delivery::{deliver_or_hold, Waiting};
 use super::local::Local;
@@ -131,6 +132,7 @@ pub(crate) fn start(
         stash: (!pending.is_empty()).then(|| pending.into_boxed_slice()),
         timer: None,
         waiting: None,
+        inbound: InboundCharge::new(conn.server_budgets()),
         _registration: registration,
     });
     scheduler::schedule(&conn);
@@ -581,6 +583,10 @@ fn poll_read(
     result
 }
 
+/// The close reason of a connection whose message would take more memory
+/// than the budgets leave.
+const OVER_BUDGET: &str = "message too big for the memory left";
+
 /// Decodes `buf` and delivers its events, corked: what the callbacks send
 /// goes out after, in one write. Keeps what is left undecoded (an incomplete
 /// frame header) for the next read, or everything left when an event has to
@@ -598,7 +604,15 @@ fn dispatch(
     let mut busy = false;
     let mut paused_here = false;
     loop {
-        let decoded = with(conn, |local| local.session.receive(&mut buf[pos..], now));
+        let decoded = with(conn, |local| {
+            let decoded = local.session.receive(&mut buf[pos..], now);
+            match decoded {
+                Ok(_) if !local.inbound.hold(local.session.inbound_held()) => {
+                    Err(local.session.fail_with(1009, OVER_BUDGET, now))
+                }
+                decoded => decoded,
+            }
+        });
         let (used, incoming) = match decoded {
             Ok(decoded) => decoded,
             Err(e) => {

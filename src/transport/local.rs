@@ -2,6 +2,7 @@
 //! ([`Local`]), kept in a cell other threads cannot open ([`ThreadBound`]).
 //! A send made on that thread works on them directly.
 
+use super::budget::InboundCharge;
 use super::connection::{Command, Connection, SendError};
 use super::delivery::Waiting;
 use super::driver::Stage;
@@ -73,6 +74,8 @@ pub(crate) struct Local {
     pub timer: Option<Pin<Box<Sleep>>>,
     /// An event waiting for room in the handler's queue.
     pub waiting: Option<Box<Waiting>>,
+    /// What it counts against the inbound memory budgets.
+    pub inbound: InboundCharge,
     /// A server connection's place in its server's list, until it is over.
     pub _registration: Option<Registration>,
 }

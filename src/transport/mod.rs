@@ -6,6 +6,7 @@
 //! [`Connection`] methods → session → socket on the connection's own I/O
 //! thread, or → inbox → driver → session → socket from any other thread.
 
+pub mod budget;
 pub mod client;
 pub mod config;
 pub mod connection;

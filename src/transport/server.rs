@@ -1,6 +1,7 @@
 //! Listening: accept TCP connections and hand each to [`super::serve`];
 //! keep the set of open connections for broadcast, stop and wait_closed.
 
+use super::budget::Budgets;
 use super::connection::{Connection, SendLimits};
 use super::handshakes::{HandshakePool, Ticket};
 use super::log::Level;
@@ -140,7 +141,13 @@ impl Server {
         };
         let (stop, stop_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
-            limits: Arc::new(SendLimits::of(&config.connection)),
+            limits: Arc::new(SendLimits::of(
+                &config.connection,
+                Some(Arc::new(Budgets::new(
+                    config.inbound_budget,
+                    config.outbound_budget,
+                ))),
+            )),
             config,
             handler,
             tls,

@@ -215,6 +215,14 @@ static void test_server_config(void) {
   EXPECT_STATUS(ws_server_config_set_max_handshakes(cfg, 64), WS_STATUS_OK, "set_max_handshakes(64)");
   EXPECT_STATUS(ws_server_config_set_max_handshakes(cfg, 0), WS_ERR_INVALID_ARGUMENT, "set_max_handshakes(0)");
   EXPECT_STATUS(ws_server_config_set_max_handshakes(NULL, 64), WS_ERR_NULL, "set_max_handshakes(NULL cfg)");
+  EXPECT_STATUS(ws_server_config_set_memory_budget(cfg, 1 << 20, 1 << 20), WS_STATUS_OK, "set_memory_budget");
+  EXPECT_STATUS(ws_server_config_set_memory_budget(cfg, 0, 1 << 20), WS_ERR_INVALID_ARGUMENT,
+                "set_memory_budget(0 inbound)");
+  EXPECT_STATUS(ws_server_config_set_memory_budget(cfg, 1 << 20, 0), WS_ERR_INVALID_ARGUMENT,
+                "set_memory_budget(0 outbound)");
+  EXPECT_STATUS(ws_set_memory_budget(0, 1), WS_ERR_INVALID_ARGUMENT, "ws_set_memory_budget(0, 1)");
+  EXPECT_STATUS(ws_set_memory_budget((size_t)1 << 30, (size_t)1 << 30), WS_STATUS_OK,
+                "ws_set_memory_budget(the defaults)");
 
   EXPECT_STATUS(ws_server_config_set_dispatch(NULL, WS_DISPATCH_THREAD), WS_ERR_NULL, "set_dispatch(NULL cfg)");
   EXPECT_STATUS(ws_server_config_set_max_message_size(NULL, 10), WS_ERR_NULL, "server set_max_message_size(NULL cfg)");
