@@ -75,9 +75,11 @@ tsan:
 conformance: all
 	tests/run-autobahn.sh "$(AUTOBAHN_DIR)"
 
-## soak: the long checks CI leaves out: Autobahn in both roles with 4 I/O threads,
-## and the stress test scaled up (2000 clients, 200 messages in flight on each)
+## soak: the long checks CI leaves out: the attacks of RESILIENCE.md against echo_server
+## (tests/soak/attacks.py, one line of figures each), Autobahn in both roles with 4 I/O
+## threads, and the stress test scaled up (2000 clients, 200 messages in flight on each)
 soak: all ctests
+	tests/soak/attacks.py
 	WS_IO_THREADS=4 tests/run-autobahn.sh "$(AUTOBAHN_DIR)"
 	STRESS_CLIENTS=2000 STRESS_MESSAGES=200 VALGRIND=0 TEST_TIMEOUT=900 tests/run-c-tests.sh build/tests/test_stress
 
