@@ -10,7 +10,7 @@ CTESTS   := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/*.c))
 AUTOBAHN_DIR ?= $(wildcard ../shared/autobahn)
 BENCH_DIR ?= $(wildcard ../shared/bench)
 
-.PHONY: all lib examples ctests test test-rust test-c test-examples test-browser test-perl test-threads tsan conformance soak demo header bench bench-compare clean lint
+.PHONY: all lib examples ctests test test-rust test-c test-examples test-browser test-perl test-threads tsan conformance soak demo header bench bench-compare clean lint fuzz
 all: lib examples
 
 lib:
@@ -82,6 +82,25 @@ soak: all ctests
 	tests/soak/attacks.py
 	WS_IO_THREADS=4 tests/run-autobahn.sh "$(AUTOBAHN_DIR)"
 	STRESS_CLIENTS=2000 STRESS_MESSAGES=200 VALGRIND=0 TEST_TIMEOUT=900 tests/run-c-tests.sh build/tests/test_stress
+
+## fuzz: every cargo-fuzz target in fuzz/fuzz_targets, one after the other, FUZZ_SECONDS
+## each (default 600), one job; new inputs go to fuzz/corpus-work, crashes to fuzz/artifacts
+## (needs the nightly toolchain and cargo-fuzz; says plainly that it skipped otherwise)
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS := $(patsubst fuzz/fuzz_targets/%.rs,%,$(wildcard fuzz/fuzz_targets/*.rs))
+fuzz:
+	@if ! cargo +nightly --version >/dev/null 2>&1; then \
+	  echo "fuzz skipped: no nightly toolchain (rustup toolchain install nightly)"; \
+	elif ! cargo +nightly fuzz --version >/dev/null 2>&1; then \
+	  echo "fuzz skipped: cargo-fuzz is not installed (cargo install cargo-fuzz)"; \
+	else \
+	  set -e; for t in $(FUZZ_TARGETS); do \
+	    echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	    mkdir -p fuzz/corpus-work/$$t fuzz/artifacts/$$t; \
+	    cargo +nightly fuzz run -O $$t fuzz/corpus-work/$$t fuzz/corpus/$$t -- \
+	      -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1; \
+	  done; \
+	fi
 
 ## demo: echo server + a client showing text, binary, ping and a close with a code
 demo: all

@@ -1783,9 +1783,10 @@ void ws_frame_decoder_free(ws_frame_decoder *d);
 
 /**
  * Largest message (after reassembly of its fragments) or control frame
- * payload accepted, in bytes (> 0; default 65536). A frame that would go over
- * it fails the stream with close code 1009 as soon as its header arrives,
- * before its payload is buffered. Applies from the next frame on.
+ * payload accepted, in bytes (> 0; default 65536). A data frame that would go
+ * over it fails the stream with close code 1009 as soon as its header
+ * arrives, before its payload is buffered; a control frame (at most 125
+ * bytes) once it is complete. Applies from the next frame on.
  *
  * # Safety
  * `d` is NULL (an error) or a live decoder.

@@ -233,9 +233,10 @@ pub unsafe extern "C" fn ws_frame_decoder_free(d: *mut ws_frame_decoder) {
 }
 
 /// Largest message (after reassembly of its fragments) or control frame
-/// payload accepted, in bytes (> 0; default 65536). A frame that would go over
-/// it fails the stream with close code 1009 as soon as its header arrives,
-/// before its payload is buffered. Applies from the next frame on.
+/// payload accepted, in bytes (> 0; default 65536). A data frame that would go
+/// over it fails the stream with close code 1009 as soon as its header
+/// arrives, before its payload is buffered; a control frame (at most 125
+/// bytes) once it is complete. Applies from the next frame on.
 ///
 /// # Safety
 /// `d` is NULL (an error) or a live decoder.
@@ -397,6 +398,23 @@ pub unsafe extern "C" fn ws_frame_decoder_next(
             }
         };
         d.start += used;
+        // The receiver checks messages against the limit; control frames
+        // (at most 125 bytes) are checked here, once complete.
+        let control_len = match &event {
+            Some(Incoming::Ping(p) | Incoming::Pong(p)) => p.len(),
+            Some(Incoming::Close(Some(_), reason)) => 2 + reason.len(),
+            _ => 0,
+        };
+        if control_len > d.max_payload_size {
+            let e = ProtocolError {
+                code: 1009,
+                reason: "control frame too large",
+            };
+            d.failed = Some(e);
+            d.pending = Vec::new();
+            d.start = 0;
+            return Err(d.failure(e));
+        }
         let Some(event) = event else {
             if d.start == d.pending.len() {
                 // All decoded: drop a large buffer rather than keep it idle.
@@ -533,6 +551,36 @@ mod tests {
         assert_eq!(drain(d), Err(WS_ERR_PROTOCOL));
         assert_eq!(decode_all(d, b"x", 1), Err(WS_ERR_PROTOCOL));
         unsafe { ws_frame_decoder_free(d) };
+    }
+
+    #[test]
+    fn control_frames_over_the_limit_fail_the_stream() {
+        // Found by the ffi_frame_decoder fuzz target: control frames were
+        // handed out whatever max_payload_size said.
+        for (op, payload) in [
+            (WS_OPCODE_PING, &b"abc"[..]),
+            (WS_OPCODE_PONG, b"abc"),
+            (WS_OPCODE_CLOSE, b"\x03\xe8a"),
+        ] {
+            let d = ws_frame_decoder_new();
+            unsafe { ws_frame_decoder_set_max_payload_size(d, 2) };
+            let wire = encode(op, true, false, payload);
+            assert_eq!(
+                decode_all(d, &wire, 100),
+                Err(WS_ERR_PROTOCOL),
+                "opcode {op}"
+            );
+            assert_eq!(unsafe { ws_frame_decoder_close_code(d) }, 1009);
+            unsafe { ws_frame_decoder_free(d) };
+            // At the limit, it comes out.
+            let d = ws_frame_decoder_new();
+            unsafe { ws_frame_decoder_set_max_payload_size(d, 3) };
+            assert_eq!(
+                decode_all(d, &wire, 100).unwrap(),
+                vec![(op, payload.to_vec())]
+            );
+            unsafe { ws_frame_decoder_free(d) };
+        }
     }
 
     #[test]

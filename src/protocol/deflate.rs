@@ -697,8 +697,12 @@ impl Compressor {
             out.truncate(out.len() - TAIL.len());
         }
         // zlib skips a second sync flush in a row (an empty message after a
-        // message, same context): send the empty stored block ourselves.
-        if self.produced == 0 && out.len() == start {
+        // message, or an empty last part after a flushed one, same context):
+        // send the empty stored block ourselves. Without it the payload would
+        // end with the 00 00 ff ff of the earlier flush, which the peer
+        // appends again, leaving its inflater inside a stored block header
+        // that swallows the next message.
+        if out.len() == start {
             out.push(0x00);
         }
         self.produced = 0;
@@ -1448,6 +1452,25 @@ mod tests {
             c.compress_part(b"", &mut payload, PartEnd::Last);
             assert_eq!(inflate(&mut d, &payload).unwrap(), b"abc");
             assert_eq!(compress(&mut c, b""), vec![0x00]);
+        }
+    }
+
+    #[test]
+    fn an_empty_last_part_after_a_flushed_one_keeps_the_next_message_intact() {
+        // Found by the receiver_deflate fuzz target: the empty last part
+        // produced nothing, so the message ended with the 00 00 ff ff of the
+        // flush before it and the peer's next message inflated to garbage.
+        for no_context_takeover in [false, true] {
+            let mut c = Compressor::new(15, no_context_takeover, 6, 8);
+            let mut d = Decompressor::new(15, no_context_takeover);
+            let mut payload = Vec::new();
+            c.compress_part(b"abc", &mut payload, PartEnd::Flush);
+            let mut last = Vec::new();
+            c.compress_part(b"", &mut last, PartEnd::Last);
+            assert_eq!(last, vec![0x00], "the empty stored block's header");
+            payload.extend(last);
+            assert_eq!(inflate(&mut d, &payload).unwrap(), b"abc");
+            assert_eq!(inflate(&mut d, &compress(&mut c, b"xyz")).unwrap(), b"xyz");
         }
     }
 

@@ -2268,6 +2268,33 @@ mod tests {
         assert_eq!(seen, [Seen::Part(true, b"world".to_vec(), false, true)]);
     }
 
+    #[test]
+    fn a_compressed_message_in_parts_may_end_with_an_empty_part() {
+        // The empty last part once left the message ending with the earlier
+        // flush's 00 00 ff ff, and the peer's next message inflated to garbage.
+        let mut p = deflating_pair();
+        let always = SendOptions {
+            compression: Compression::Always,
+            ..part(false, true)
+        };
+        let c = &mut p.client;
+        c.send(OpCode::Text, b"hello", always, &mut no_write)
+            .unwrap();
+        c.send(OpCode::Text, b"", part(true, false), &mut no_write)
+            .unwrap();
+        let whole = SendOptions {
+            compression: Compression::Always,
+            ..WHOLE
+        };
+        c.send(OpCode::Text, b"after", whole, &mut no_write)
+            .unwrap();
+        work_all(c);
+        assert_eq!(
+            p.client_to_server(),
+            [Seen::Text(b"hello".to_vec()), Seen::Text(b"after".to_vec())]
+        );
+    }
+
     /// The first byte of what `s` queued: FIN, RSV1 and the opcode.
     fn first_byte(s: &Session) -> u8 {
         let mut slices = [IoSlice::new(&[]); MAX_SLICES];

@@ -1,0 +1,8 @@
+//! Fuzz target `handshake`: see `harness::handshake` for what it feeds and checks.
+#![no_main]
+
+#[allow(dead_code)]
+#[path = "../harness.rs"]
+mod harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::handshake(data));
