@@ -10,7 +10,7 @@ CTESTS   := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/*.c))
 AUTOBAHN_DIR ?= $(wildcard ../shared/autobahn)
 BENCH_DIR ?= $(wildcard ../shared/bench)
 
-.PHONY: all lib examples ctests test test-rust test-c test-examples test-browser test-perl test-threads tsan conformance soak demo header bench bench-compare clean lint fuzz
+.PHONY: all lib examples ctests test test-rust test-c test-examples test-browser test-perl test-threads tsan asan miri conformance soak demo header bench bench-compare clean lint fuzz
 all: lib examples
 
 lib:
@@ -70,6 +70,19 @@ test-threads: all ctests
 ## (needs the nightly toolchain; says plainly that it skipped otherwise)
 tsan:
 	tests/run-tsan.sh
+
+## asan: every C test under AddressSanitizer + UndefinedBehaviorSanitizer (clang), leaks
+## included, against the library built with -Zsanitizer=address (needs clang and the nightly
+## toolchain; says plainly that it skipped otherwise). Not part of `make test`.
+asan:
+	tests/run-asan.sh
+
+## miri: Miri over the protocol core's unit tests: frame, mask, utf8, close, handshake, url,
+## proxy, receiver, outqueue (deflate and session are left out: zlib-rs and whole sessions
+## over large messages take far too long under Miri; a few looping tests are ignored under
+## Miri, each says why). About 10 minutes; needs nightly + Miri. Not part of `make test`.
+miri:
+	tests/run-miri.sh
 
 ## conformance: the Autobahn|Testsuite in both roles (needs ../shared/autobahn or AUTOBAHN_DIR)
 conformance: all

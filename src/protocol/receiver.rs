@@ -941,6 +941,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // 3 MB assembled: minutes under Miri
     fn assembly_never_reserves_past_the_limit() {
         let limit = 3_000_000;
         let mut rx = Receiver::new(Role::Server, limit, None);
@@ -1185,6 +1186,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // zlib-rs inflating 200 KB: minutes under Miri
     fn a_compressed_message_comes_in_bounded_pieces() {
         let text = "the same line of text, over and over; ".repeat(200_000);
         let mut compressed = Vec::new();

@@ -407,6 +407,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // ~78,000 sequences: minutes under Miri
     fn exhaustive_two_and_three_byte_sequences_match_std() {
         for a in 0..=255u8 {
             for b in 0..=255u8 {
@@ -434,6 +435,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // 5,000 random rounds: minutes under Miri
     fn random_splits_match_std() {
         let mut rng = Rng(0x2545_F491_4F6C_DD1D);
         // Building blocks: mostly valid pieces, sometimes garbage.

@@ -71,7 +71,7 @@ static int send_messages_then(int fd, int n, const unsigned char *tail, size_t t
     int tlen = snprintf(text, sizeof text, "m%d", i);
     len += raw_client_frame(buf + len, 0x81, text, (size_t)tlen);
   }
-  memcpy(buf + len, tail, tail_len);
+  if (tail_len > 0) memcpy(buf + len, tail, tail_len); /* tail may be NULL */
   return raw_send_all(fd, buf, len + tail_len);
 }
 
