@@ -436,10 +436,12 @@ fn close_when_answered(conn: &Connection, local: &mut Local, dry: bool) {
 }
 
 /// The peer ended TCP while the connection was open, and the application
-/// has not dispatched all the events before that yet: what it sends in
-/// answer still goes out (within the close timeout).
+/// has not dispatched all the events before that yet, or has sent answers
+/// not taken yet: what it sends in answer still goes out (within the close
+/// timeout). The answers to an event are posted before it counts as
+/// dispatched, so once none is held, every answer shows as mail.
 fn awaits_answers(conn: &Connection) -> bool {
-    conn.state() == ConnectionState::Open && conn.host_holds_events()
+    conn.state() == ConnectionState::Open && (conn.host_holds_events() || conn.has_mail())
 }
 
 /// Flow control: an open connection with more than its high-water mark
