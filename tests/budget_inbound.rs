@@ -15,13 +15,6 @@ use websocket::transport::client::connect;
 use websocket::transport::server::Server;
 use websocket::transport::{ClientConfig, Compression, Connection, SendOptions, ServerConfig};
 
-/// This process's resident memory, in bytes.
-fn rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/statm").expect("statm");
-    let pages: u64 = status.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
-}
-
 #[test]
 fn unfinished_compressed_messages_stay_within_the_inbound_budget() {
     const BUDGET: usize = 64 << 20;

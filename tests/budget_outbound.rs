@@ -12,13 +12,6 @@ use support::*;
 use websocket::transport::server::Server;
 use websocket::transport::{SendError, ServerConfig};
 
-/// This process's resident memory, in bytes.
-fn rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/statm").expect("statm");
-    let pages: u64 = status.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
-}
-
 #[test]
 fn clients_that_never_read_stay_within_the_outbound_budget() {
     const BUDGET: usize = 64 << 20;

@@ -49,13 +49,6 @@ impl Handler for Streamed {
     }
 }
 
-/// This process's resident memory, in bytes.
-fn rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/statm").expect("statm");
-    let pages: u64 = status.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
-}
-
 #[test]
 fn a_gigabyte_message_passes_in_parts_with_bounded_memory() {
     const PART: usize = 1 << 20;

@@ -866,3 +866,11 @@ pub fn assert_failed_by_peer(rec: &Recorder, conn: &Arc<Connection>) {
     );
     assert_eq!(conn.failure().map(|f| f.0), Some(ErrorKind::Protocol));
 }
+
+/// This process's resident memory, in bytes (for the tests that run alone
+/// in their process to measure what they hold).
+pub fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/statm").expect("statm");
+    let pages: u64 = status.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
