@@ -547,8 +547,6 @@ fn send_queue_limit_refuses_sends_to_a_peer_that_does_not_read() {
     assert_eq!(refused, SendError::QueueFull);
     assert!(conn.buffered_amount() <= LIMIT);
     assert_eq!(conn.state(), ConnectionState::Open);
-    // A small control frame may still fit; a big message does not.
-    assert_eq!(conn.send_binary(&payload), Err(SendError::QueueFull));
 
     // Reading everything drains the queue; sending works again.
     for i in 0..accepted {
