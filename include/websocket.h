@@ -701,9 +701,11 @@ ws_status ws_set_io_threads(unsigned int count);
 
 /**
  * Sets the process-wide memory budgets: what all connections together may
- * hold of messages being received (reassembled or inflated; a connection
- * that would hold more fails with 1009) and of messages sent and not yet
- * written (a send that would queue more gets `WS_ERR_QUEUE_FULL`). Each
+ * hold of messages being received (reassembled or inflated) and of messages
+ * sent and not yet written, with the same rules as a server's
+ * (`ws_server_config_set_memory_budget`): past the inbound budget the
+ * connection holding the most fails with 1009, past the outbound one a send
+ * gets `WS_ERR_QUEUE_FULL`. Each
  * connection holds up to 64 KiB each way outside the budgets. Default 1 GiB
  * each; both > 0. Servers also have budgets of their own
  * (`ws_server_config_set_memory_budget`). May be called at any time.
@@ -1271,9 +1273,12 @@ ws_status ws_server_config_set_max_connections(ws_server_config *cfg, uint64_t m
 
 /**
  * The server's memory budgets: what its connections together may hold of
- * messages being received (reassembled or inflated; a connection that would
- * hold more fails with 1009) and of messages sent and not yet written (a
- * send that would queue more gets `WS_ERR_QUEUE_FULL`). Each connection
+ * messages being received (reassembled or inflated) and of messages sent and
+ * not yet written. When a message needs more than the inbound budget leaves,
+ * the connection holding the most fails with 1009 "message too big for the
+ * memory left" (`on_error`, then `on_close`): another one holding more than
+ * this one would, or else this one. A send that would queue more than the
+ * outbound budget leaves gets `WS_ERR_QUEUE_FULL`. Each connection
  * holds up to 64 KiB each way outside the budgets; the process-wide budgets
  * (`ws_set_memory_budget`) apply too. Default 512 MiB each; both > 0.
  */

@@ -198,9 +198,12 @@ pub unsafe extern "C" fn ws_server_config_set_max_connections(
 }
 
 /// The server's memory budgets: what its connections together may hold of
-/// messages being received (reassembled or inflated; a connection that would
-/// hold more fails with 1009) and of messages sent and not yet written (a
-/// send that would queue more gets `WS_ERR_QUEUE_FULL`). Each connection
+/// messages being received (reassembled or inflated) and of messages sent and
+/// not yet written. When a message needs more than the inbound budget leaves,
+/// the connection holding the most fails with 1009 "message too big for the
+/// memory left" (`on_error`, then `on_close`): another one holding more than
+/// this one would, or else this one. A send that would queue more than the
+/// outbound budget leaves gets `WS_ERR_QUEUE_FULL`. Each connection
 /// holds up to 64 KiB each way outside the budgets; the process-wide budgets
 /// (`ws_set_memory_budget`) apply too. Default 512 MiB each; both > 0.
 #[no_mangle]

@@ -99,9 +99,11 @@ pub extern "C" fn ws_set_io_threads(count: c_uint) -> ws_status {
 }
 
 /// Sets the process-wide memory budgets: what all connections together may
-/// hold of messages being received (reassembled or inflated; a connection
-/// that would hold more fails with 1009) and of messages sent and not yet
-/// written (a send that would queue more gets `WS_ERR_QUEUE_FULL`). Each
+/// hold of messages being received (reassembled or inflated) and of messages
+/// sent and not yet written, with the same rules as a server's
+/// (`ws_server_config_set_memory_budget`): past the inbound budget the
+/// connection holding the most fails with 1009, past the outbound one a send
+/// gets `WS_ERR_QUEUE_FULL`. Each
 /// connection holds up to 64 KiB each way outside the budgets. Default 1 GiB
 /// each; both > 0. Servers also have budgets of their own
 /// (`ws_server_config_set_memory_budget`). May be called at any time.

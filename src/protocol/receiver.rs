@@ -111,6 +111,8 @@ pub struct Receiver {
     /// Accept frames masked or not, whatever `role` says (standalone decoders).
     any_masking: bool,
     max_message_size: usize,
+    /// Most bytes the message in progress may hold (see [`Receiver::set_room`]).
+    room: usize,
     /// Most frames one message may have (0: no limit).
     max_fragments: u32,
     /// Frames of the message in progress so far.
@@ -179,6 +181,7 @@ impl Receiver {
             role,
             any_masking: false,
             max_message_size,
+            room: usize::MAX,
             max_fragments: 0,
             fragments: 0,
             frame: None,
@@ -231,6 +234,16 @@ impl Receiver {
         self.max_message_size = max_message_size;
     }
 
+    /// Holds at most `room` bytes for the message in progress (see
+    /// [`Receiver::held`]): the share of a memory budget left to this
+    /// connection. A message that needs more fails with 1009
+    /// [`OVER_BUDGET_REASON`]. Buffers never grow past it, but for the
+    /// compressed bytes of one read waiting to be inflated. It applies from
+    /// the next call to [`Receiver::decode`] on.
+    pub fn set_room(&mut self, room: usize) {
+        self.room = room;
+    }
+
     /// Accepts frames whether they are masked or not, as a standalone frame
     /// decoder does; every other rule still holds. Connections never use it:
     /// there the role decides (RFC 6455 5.1).
@@ -246,6 +259,24 @@ impl Receiver {
         if self.message.capacity() == 0 && buf.capacity() <= KEEP_CAPACITY {
             buf.clear();
             self.message = buf;
+        }
+    }
+
+    /// Drops the message in progress and the memory it holds (its payload
+    /// so far, compressed bytes not inflated yet): nothing more is to be
+    /// decoded once the connection fails or its close frames are exchanged.
+    pub fn discard(&mut self) {
+        self.frame = None;
+        self.message_opcode = None;
+        self.finished_opcode = None;
+        self.message = Vec::new();
+        self.control = None;
+        self.backlog = None;
+        self.compressed = false;
+        self.fragments = 0;
+        self.utf8.reset();
+        if let Some(parts) = self.parts.as_mut() {
+            **parts = Parts::default();
         }
     }
 
@@ -349,7 +380,9 @@ impl Receiver {
                 // the input waits in the backlog (see `is_busy`).
                 single = false;
                 let ends_message = whole && header.fin;
-                let done = self.inflate_step(payload, opcode)?;
+                // What the step leaves of `payload` goes to the backlog: at
+                // most all of it.
+                let done = self.inflate_step(payload, opcode, payload.len())?;
                 if done.consumed < payload.len() || done.more {
                     self.backlog = Some(Box::new(Backlog {
                         bytes: payload[done.consumed..].to_vec(),
@@ -399,7 +432,8 @@ impl Receiver {
                         // (and within the limit), so reserve it exactly.
                         self.message.reserve_exact(header.payload_len as usize);
                     }
-                    append_within(&mut self.message, payload, self.max_message_size);
+                    let limit = self.max_message_size.min(self.room);
+                    append_within(&mut self.message, payload, limit);
                 }
             }
             if !whole {
@@ -459,8 +493,14 @@ impl Receiver {
 
     /// Inflates the next step of a compressed piece, checking the UTF-8 of
     /// what comes out.
-    fn inflate_step(&mut self, input: &[u8], opcode: OpCode) -> Result<Inflated, ProtocolError> {
-        let limit = self.output_limit();
+    /// `backlog`: the bytes the compressed backlog holds beside it.
+    fn inflate_step(
+        &mut self,
+        input: &[u8],
+        opcode: OpCode,
+        backlog: usize,
+    ) -> Result<Inflated, ProtocolError> {
+        let (limit, by_room) = self.output_limit(backlog);
         let inflater = self
             .inflater
             .as_mut()
@@ -468,14 +508,14 @@ impl Receiver {
         let before = self.message.len();
         let done = inflater
             .inflate_some(input, &mut self.message, limit, INFLATE_STEP)
-            .map_err(inflate_error)?;
+            .map_err(|e| inflate_error(e, by_room))?;
         self.check_text(before, opcode)?;
         Ok(done)
     }
 
     /// Inflates the end of a compressed message (the implied tail).
     fn finish_inflating(&mut self, opcode: OpCode) -> Result<(), ProtocolError> {
-        let limit = self.output_limit();
+        let (limit, by_room) = self.output_limit(0);
         let inflater = self
             .inflater
             .as_mut()
@@ -483,7 +523,7 @@ impl Receiver {
         let before = self.message.len();
         inflater
             .finish(&mut self.message, limit)
-            .map_err(inflate_error)?;
+            .map_err(|e| inflate_error(e, by_room))?;
         self.check_text(before, opcode)
     }
 
@@ -496,11 +536,15 @@ impl Receiver {
     }
 
     /// How large `message` may grow: the whole message, or what is left of
-    /// the limit once the pieces handed out are counted.
-    fn output_limit(&self) -> usize {
+    /// the limit once the pieces handed out are counted; and at most the
+    /// room left beside `backlog` bytes of compressed backlog (`true` when
+    /// that is what limits it).
+    fn output_limit(&self, backlog: usize) -> (usize, bool) {
         let delivered = self.parts.as_ref().map_or(0, |p| p.delivered);
         let delivered = usize::try_from(delivered).unwrap_or(usize::MAX);
-        self.max_message_size.saturating_sub(delivered)
+        let by_size = self.max_message_size.saturating_sub(delivered);
+        let by_room = self.room.saturating_sub(backlog);
+        (by_size.min(by_room), by_room < by_size)
     }
 
     /// Makes `payload` the next piece of the message (`last`: its end).
@@ -586,14 +630,17 @@ impl Receiver {
             .message_opcode
             .or(self.finished_opcode)
             .expect("a backlog belongs to a message");
-        let done = self.inflate_step(&backlog.bytes[backlog.start..], opcode)?;
+        let held = backlog.bytes.capacity();
+        let done = self.inflate_step(&backlog.bytes[backlog.start..], opcode, held)?;
         backlog.start += done.consumed;
         if backlog.start < backlog.bytes.len() || done.more {
             backlog.more = done.more;
             self.backlog = Some(backlog);
             return Ok(Some(false));
         }
-        if backlog.ends_message {
+        let ends_message = backlog.ends_message;
+        drop(backlog);
+        if ends_message {
             self.finish_inflating(opcode)?;
         }
         Ok(Some(true))
@@ -704,11 +751,20 @@ impl Receiver {
             let so_far = delivered + self.message.len() as u64;
             (so_far, self.max_message_size as u64)
         };
-        if !header.opcode.is_control() && so_far + header.payload_len > limit {
+        if header.opcode.is_control() {
+            return Ok(());
+        }
+        if so_far + header.payload_len > limit {
             return Err(ProtocolError {
                 code: 1009,
                 reason: "message too large",
             });
+        }
+        // What an uncompressed message assembles must fit the room (pieces
+        // handed out hold nothing; compressed ones are checked as they inflate).
+        let held = self.message.len() as u64 + header.payload_len;
+        if !self.compressed && self.parts.is_none() && held > self.room as u64 {
+            return Err(over_budget());
         }
         Ok(())
     }
@@ -722,9 +778,23 @@ fn invalid_utf8() -> ProtocolError {
     }
 }
 
-/// The close code for a message that does not inflate.
-fn inflate_error(e: InflateError) -> ProtocolError {
+/// The close reason of a message that would take more memory than a memory
+/// budget leaves (see [`Receiver::set_room`]).
+pub const OVER_BUDGET_REASON: &str = "message too big for the memory left";
+
+/// The error for a message that would take more memory than the room left.
+fn over_budget() -> ProtocolError {
+    ProtocolError {
+        code: 1009,
+        reason: OVER_BUDGET_REASON,
+    }
+}
+
+/// The close code for a message that does not inflate (`by_room`: the
+/// output was limited by the room, not by the size limit).
+fn inflate_error(e: InflateError, by_room: bool) -> ProtocolError {
     match e {
+        InflateError::TooLarge if by_room => over_budget(),
         InflateError::TooLarge => ProtocolError {
             code: 1009,
             reason: "message too large",
@@ -795,6 +865,7 @@ mod tests {
                 pending.drain(..used);
                 match event {
                     Some(e) => events.push(e),
+                    None if rx.is_busy() => {}
                     None => break,
                 }
             }
@@ -1189,21 +1260,7 @@ mod tests {
     #[cfg_attr(miri, ignore)] // zlib-rs inflating 200 KB: minutes under Miri
     fn a_compressed_message_comes_in_bounded_pieces() {
         let text = "the same line of text, over and over; ".repeat(200_000);
-        let mut compressed = Vec::new();
-        super::super::deflate::Compressor::new(15, false, 6, 8)
-            .compress(text.as_bytes(), &mut compressed);
-        let mut wire = Vec::new();
-        write_header(
-            &mut wire,
-            true,
-            0b100,
-            OpCode::Text,
-            Some(KEY),
-            compressed.len(),
-        );
-        let start = wire.len();
-        wire.extend_from_slice(&compressed);
-        apply_mask(&mut wire[start..], KEY, 0);
+        let wire = compressed_text_frame(&text);
         let mut rx = Receiver::new(Role::Server, 64 << 20, Some(Decompressor::new(15, false)))
             .deliver_parts();
         let events = run(&mut rx, &wire, 4096).unwrap();
@@ -1222,5 +1279,111 @@ mod tests {
         let mut rx = Receiver::new(Role::Server, 1 << 20, Some(Decompressor::new(15, false)))
             .deliver_parts();
         assert_eq!(run(&mut rx, &wire, 4096).unwrap_err().code, 1009);
+    }
+
+    /// `text` as one compressed, masked text frame.
+    fn compressed_text_frame(text: &str) -> Vec<u8> {
+        let mut compressed = Vec::new();
+        super::super::deflate::Compressor::new(15, false, 6, 8)
+            .compress(text.as_bytes(), &mut compressed);
+        let mut wire = Vec::new();
+        write_header(
+            &mut wire,
+            true,
+            0b100,
+            OpCode::Text,
+            Some(KEY),
+            compressed.len(),
+        );
+        let start = wire.len();
+        wire.extend_from_slice(&compressed);
+        apply_mask(&mut wire[start..], KEY, 0);
+        wire
+    }
+
+    /// Feeds `wire` in reads of `chunk` bytes and returns the error it ends
+    /// with, checking after every step that the receiver never holds more
+    /// than `room` bytes, but for one read's compressed bytes.
+    fn error_within_room(
+        rx: &mut Receiver,
+        wire: &[u8],
+        chunk: usize,
+        room: usize,
+    ) -> ProtocolError {
+        let mut pending: Vec<u8> = Vec::new();
+        for piece in wire.chunks(chunk) {
+            pending.extend_from_slice(piece);
+            loop {
+                let decoded = rx.decode(&mut pending);
+                assert!(
+                    rx.held() <= room + chunk,
+                    "held {} > room {room}",
+                    rx.held()
+                );
+                match decoded {
+                    Err(e) => return e,
+                    Ok((used, event)) => {
+                        let more = event.is_some() || rx.is_busy();
+                        pending.drain(..used);
+                        if !more {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        panic!("no error");
+    }
+
+    #[test]
+    fn room_bounds_what_a_message_assembles() {
+        let mut wire = Vec::new();
+        for i in 0..5 {
+            let opcode = if i == 0 {
+                OpCode::Binary
+            } else {
+                OpCode::Continuation
+            };
+            wire.extend(frame(i == 4, opcode, &[7; 30_000]));
+        }
+        // Within the room: the whole message.
+        let mut rx = server();
+        rx.set_room(150_000);
+        let events = run(&mut rx, &wire, 7_000).unwrap();
+        assert_eq!(events, vec![Owned::Binary(vec![7; 150_000])]);
+        // Past it: 1009 for the memory left, before the buffer grows past it.
+        let mut rx = server();
+        rx.set_room(100_000);
+        let e = error_within_room(&mut rx, &wire, 7_000, 100_000);
+        assert_eq!((e.code, e.reason), (1009, OVER_BUDGET_REASON));
+        // Pieces handed out hold nothing: the room does not limit them.
+        let mut rx = parts_server(1 << 20);
+        rx.set_room(10_000);
+        assert_eq!(
+            joined(&run(&mut rx, &wire, 7_000).unwrap(), false).len(),
+            150_000
+        );
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // zlib-rs inflating megabytes: minutes under Miri
+    fn room_bounds_what_a_compressed_message_inflates() {
+        let text = "the same line of text, over and over; ".repeat(100_000);
+        let wire = compressed_text_frame(&text);
+        let inflater = || Some(Decompressor::new(15, false));
+        let mut rx = Receiver::new(Role::Server, 64 << 20, inflater());
+        rx.set_room(1 << 20);
+        let e = error_within_room(&mut rx, &wire, 4096, 1 << 20);
+        assert_eq!((e.code, e.reason), (1009, OVER_BUDGET_REASON));
+        // The size limit, when it is the smaller, keeps its own reason.
+        let mut rx = Receiver::new(Role::Server, 1 << 20, inflater());
+        rx.set_room(2 << 20);
+        let e = error_within_room(&mut rx, &wire, 4096, 2 << 20);
+        assert_eq!((e.code, e.reason), (1009, "message too large"));
+        // With room enough, the message comes whole.
+        let mut rx = Receiver::new(Role::Server, 64 << 20, inflater());
+        rx.set_room(8 << 20);
+        let events = run(&mut rx, &wire, 4096).unwrap();
+        assert_eq!(events, vec![Owned::Text(text.into_bytes())]);
     }
 }

@@ -405,6 +405,7 @@ impl Session {
                         match self.phase {
                             Phase::Open if self.hold_close_answer => {
                                 self.phase = Phase::CloseReceived;
+                                self.rx.discard();
                                 let timeout = self.close_timeout();
                                 self.rare().deadline = Some(now + timeout);
                             }
@@ -430,6 +431,12 @@ impl Session {
     /// Bytes held for the message being received (see [`Receiver::held`]).
     pub fn inbound_held(&self) -> usize {
         self.rx.held()
+    }
+
+    /// Holds at most `room` bytes for the message being received (see
+    /// [`Receiver::set_room`]).
+    pub fn set_inbound_room(&mut self, room: usize) {
+        self.rx.set_room(room);
     }
 
     /// Fails the connection with `code` and `reason` for a cause found
@@ -550,6 +557,7 @@ impl Session {
             None => self.queue_close(code, ""),
         }
         self.phase = Phase::Draining;
+        self.rx.discard();
         let timeout = self.close_timeout();
         let rare = self.rare();
         rare.deadline = Some(now + timeout);
@@ -561,6 +569,7 @@ impl Session {
     /// longer go.
     fn drain(&mut self, now: Instant) {
         self.phase = Phase::Draining;
+        self.rx.discard();
         let timeout = self.close_timeout();
         let rare = self.rare();
         rare.deadline = Some(now + timeout);
@@ -1129,6 +1138,7 @@ impl Session {
 
     fn fail(&mut self, why: String) -> Timer {
         self.phase = Phase::Draining;
+        self.rx.discard();
         self.rare().failure = Some(why.clone());
         Timer::Failed(why)
     }

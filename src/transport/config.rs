@@ -97,7 +97,9 @@ pub struct ServerConfig {
     /// short handshake deadline (at most 2 s). Default 4096.
     pub max_handshakes: usize,
     /// What its connections together may hold of messages being received
-    /// (reassembled, inflated): one that would hold more fails with 1009.
+    /// (reassembled, inflated). When a message needs more than it leaves,
+    /// the connection holding the most fails with 1009 (see
+    /// [`super::budget`]).
     /// Default 512 MiB. (The process's budget, `budget::PROCESS`, bounds all
     /// connections together.)
     pub inbound_budget: usize,

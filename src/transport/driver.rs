@@ -19,16 +19,17 @@ use super::opening::Link;
 use super::server::Registration;
 use super::stream::Transport;
 use super::{memory, scheduler, ErrorKind, Event, Handler};
+use crate::protocol::error::ProtocolError;
 use crate::protocol::frame::MAX_HEADER_LEN;
 use crate::protocol::outqueue::MAX_SLICES;
-use crate::protocol::receiver::{Incoming, Payload};
+use crate::protocol::receiver::{Incoming, Payload, OVER_BUDGET_REASON};
 use crate::protocol::session::{Phase, Session, Timer};
 use std::cell::Cell;
 use std::future::Future;
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::sleep_until;
@@ -322,11 +323,19 @@ fn poll_connection(
 ) -> Poll<Stop> {
     let mut reads = 0;
     loop {
-        with(conn, |local| {
+        let evicted = with(conn, |local| {
             if conn.has_mail() {
                 local.take_mail(conn);
             }
+            // Told to fail to make room for another connection's message.
+            let evicted = local.inbound.evicted();
+            evicted.then(|| fail_over_budget(conn, local, Instant::now()))
         });
+        if let Some(e) = evicted {
+            if let Some(waiting) = report_failure(conn, handler, e) {
+                return Poll::Ready(Stop::Wait(waiting));
+            }
+        }
         let mut progress = false;
         // Nothing more to read for now (a close waiting for that can go).
         let mut dry = false;
@@ -585,9 +594,43 @@ fn poll_read(
     result
 }
 
-/// The close reason of a connection whose message would take more memory
-/// than the budgets leave.
-const OVER_BUDGET: &str = "message too big for the memory left";
+/// Counts what the session holds of the message it receives against the
+/// memory budgets (see [`InboundCharge::hold`]). False when it may not.
+fn hold_inbound(conn: &Arc<Connection>, local: &mut Local) -> bool {
+    let held = local.session.inbound_held();
+    local.inbound.hold(held, || Waker::from(conn.clone()))
+}
+
+/// Fails the connection with 1009 for the memory budgets: the message it
+/// receives would take more than they leave, or it holds the most and
+/// another needs the room. Its memory goes at once.
+fn fail_over_budget(conn: &Arc<Connection>, local: &mut Local, now: Instant) -> ProtocolError {
+    let e = local.session.fail_with(1009, OVER_BUDGET_REASON, now);
+    hold_inbound(conn, local);
+    e
+}
+
+/// Tells the application that the connection failed with `e` (its close
+/// frame is queued): marks it failed and closing, and hands it the error.
+fn report_failure(
+    conn: &Arc<Connection>,
+    handler: &dyn Handler,
+    e: ProtocolError,
+) -> Option<Box<Waiting>> {
+    let message = match e.reason {
+        OVER_BUDGET_REASON => e.reason.to_string(),
+        _ => format!("peer violated the protocol: {e}"),
+    };
+    crate::log!(
+        Level::Warn,
+        conn.id(),
+        "failed: {message}; closing with {}",
+        e.code
+    );
+    conn.mark_closing();
+    conn.mark_failed(ErrorKind::Protocol, message.clone());
+    deliver_or_hold(handler, conn, Event::Error(ErrorKind::Protocol, &message))
+}
 
 /// Decodes `buf` and delivers its events, corked: what the callbacks send
 /// goes out after, in one write. Keeps what is left undecoded (an incomplete
@@ -600,7 +643,10 @@ fn dispatch(
     buf: &mut [u8],
     now: Instant,
 ) -> Result<bool, Stop> {
-    with(conn, cork);
+    with(conn, |local| {
+        cork(local);
+        local.session.set_inbound_room(local.inbound.room());
+    });
     let mut pos = 0;
     let mut held = None;
     let mut busy = false;
@@ -608,10 +654,9 @@ fn dispatch(
     loop {
         let decoded = with(conn, |local| {
             let decoded = local.session.receive(&mut buf[pos..], now);
+            let fits = hold_inbound(conn, local);
             match decoded {
-                Ok(_) if !local.inbound.hold(local.session.inbound_held()) => {
-                    Err(local.session.fail_with(1009, OVER_BUDGET, now))
-                }
+                Ok(_) if !fits => Err(fail_over_budget(conn, local, now)),
                 decoded => decoded,
             }
         });
@@ -619,17 +664,7 @@ fn dispatch(
             Ok(decoded) => decoded,
             Err(e) => {
                 pos = buf.len();
-                let message = format!("peer violated the protocol: {e}");
-                crate::log!(
-                    Level::Warn,
-                    conn.id(),
-                    "failed: {message}; closing with {}",
-                    e.code
-                );
-                conn.mark_closing();
-                conn.mark_failed(ErrorKind::Protocol, message.clone());
-                let event = Event::Error(ErrorKind::Protocol, &message);
-                held = deliver_or_hold(handler, conn, event);
+                held = report_failure(conn, handler, e);
                 break;
             }
         };

@@ -135,11 +135,14 @@ is( $c->poll, 0, 'nothing is left queued' );
     require WebSocket::Server;
     my $cv = AnyEvent->condvar;
     my ( @got, @trace, $client );
+    # Done once the server has shut down and the client has seen its close
+    # (with several I/O threads, either may come first).
+    $cv->begin for 1 .. 2;
     my $server = WebSocket::Server->new(
         host        => '127.0.0.1',
         port        => 0,
         blocking    => 0,
-        on_shutdown => sub { push @trace, 'shutdown'; $cv->send },
+        on_shutdown => sub { push @trace, 'shutdown'; $cv->end },
         on_connect  => sub {
             $_[1]->on(
                 utf8       => sub { $_[0]->send_utf8( scalar reverse $_[1] ) },
@@ -167,7 +170,7 @@ is( $c->poll, 0, 'nothing is left queued' );
                 blocking      => 0,
                 on_connect    => sub { push @trace, 'open'; $_[0]->send_utf8('stressed') },
                 on_utf8       => sub { push @got, $_[1]; $server->shutdown },
-                on_disconnect => sub { push @trace, "client saw $_[1]" },
+                on_disconnect => sub { push @trace, "client saw $_[1]"; $cv->end },
             );
             $client->connect or diag $client->error;
         },
