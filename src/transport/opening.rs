@@ -35,24 +35,45 @@ pub(crate) fn opening(conn: &Arc<Connection>) {
 /// the request). A panic in it (a bug in the library) ends that connection
 /// as [`driver::abandon`] does: an internal error with the panic's text, then
 /// a close with 1011; never a connection whose `Close` never comes.
-pub(crate) async fn supervised(task: impl Future<Output = ()>, conn: Option<Arc<Connection>>) {
-    let mut task = std::pin::pin!(task);
-    let mut conn = conn;
-    std::future::poll_fn(move |cx: &mut Context<'_>| {
-        let outer = OPENING.with(|o| o.replace(conn.take()));
-        let polled = catch_unwind(AssertUnwindSafe(|| Pin::as_mut(&mut task).poll(cx)));
-        conn = OPENING.with(|o| o.replace(outer));
+///
+/// The task is held in place, not copied: an `async fn` wrapper would keep
+/// the task's state two or three times over (its argument, its pinned copy,
+/// its closure's), in every handshake under way.
+pub(crate) fn supervised<F: Future<Output = ()>>(
+    task: F,
+    conn: Option<Arc<Connection>>,
+) -> Supervised<F> {
+    Supervised { task, conn }
+}
+
+/// The future [`supervised`] returns.
+pub(crate) struct Supervised<F> {
+    task: F,
+    conn: Option<Arc<Connection>>,
+}
+
+impl<F: Future<Output = ()>> Future for Supervised<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: `task` is pinned structurally: it is only ever reached
+        // through this pinned projection, never moved out, and `Supervised`
+        // has no `Drop` of its own and is `Unpin` only when `F` is.
+        let this = unsafe { self.get_unchecked_mut() };
+        let mut task = unsafe { Pin::new_unchecked(&mut this.task) };
+        let outer = OPENING.with(|o| o.replace(this.conn.take()));
+        let polled = catch_unwind(AssertUnwindSafe(|| task.as_mut().poll(cx)));
+        this.conn = OPENING.with(|o| o.replace(outer));
         match polled {
             Ok(poll) => poll,
             Err(panic) => {
-                if let Some(conn) = conn.take() {
+                if let Some(conn) = this.conn.take() {
                     driver::abandon(&conn, &panic_text(&*panic));
                 }
                 Poll::Ready(())
             }
         }
-    })
-    .await
+    }
 }
 
 /// A connection being opened, and its options.
@@ -141,4 +162,27 @@ pub(crate) fn open_session(
         config.compression_threshold,
         Decompressor::new(theirs.0, theirs.1),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn supervising_a_task_does_not_copy_its_state() {
+        // Every handshake under way holds its task: the guard around it must
+        // add a few words, not copies of the task.
+        let state = [7u8; 1000];
+        let task = async move {
+            std::future::ready(()).await;
+            std::hint::black_box(&state);
+        };
+        let size = std::mem::size_of_val(&task);
+        let guarded = supervised(task, None);
+        assert!(
+            std::mem::size_of_val(&guarded) <= size + 16,
+            "{} for a task of {size}",
+            std::mem::size_of_val(&guarded)
+        );
+    }
 }

@@ -184,12 +184,12 @@ async fn handle<S: Stream>(
         let idle = config.connection.handshake_timeout;
         if let Some(dir) = &config.static_dir {
             let mut writer = IdleTimeout::new(&mut stream, idle);
-            let _ = http_files::serve(&mut writer, dir, &request).await;
+            let _ = Box::pin(http_files::serve(&mut writer, dir, &request)).await;
             return reject(stream, &[], linger).await;
         }
         if let Some(response) = &config.http_response {
             let mut writer = IdleTimeout::new(&mut stream, idle);
-            let _ = http_files::write_plain(&mut writer, &request, response).await;
+            let _ = Box::pin(http_files::write_plain(&mut writer, &request, response)).await;
             return reject(stream, &[], linger).await;
         }
     }
@@ -361,7 +361,7 @@ async fn reject<S: Stream>(mut stream: S, response: &[u8], limit: Duration) {
         }
         stream.shutdown().await?;
         let mut drained = 0;
-        let mut sink = [0u8; 1024];
+        let mut sink = vec![0u8; 1024];
         while drained < 64 * 1024 {
             match stream.read(&mut sink).await? {
                 0 => break,
