@@ -145,27 +145,52 @@ impl Budgets {
 struct Holding {
     /// Bytes counted.
     charged: AtomicUsize,
-    /// Bytes counted when it was told to fail to make room (0: not told).
+    /// Bytes counted when it was told to fail to make room (0: not told;
+    /// [`RELEASED`]: it counts nothing any more).
     evicted: AtomicUsize,
+    /// Its server's budgets, if it has a server (the process's apply too).
+    server: Option<Arc<Budgets>>,
     /// Wakes the connection's driver (to fail it).
     waker: Waker,
 }
 
+/// `Holding::evicted` once the connection counts nothing any more.
+const RELEASED: usize = usize::MAX;
+
 impl Holding {
     /// Tells it to fail, once: from now on its bytes count as about to be
-    /// freed in `scopes`.
-    fn evict<'a>(&self, scopes: impl Iterator<Item = &'a Budgets>) {
+    /// freed in its budgets. They are counted before it can be released, so
+    /// that its release never takes away more than was added.
+    fn evict(&self) {
         let charged = self.charged.load(Ordering::Relaxed).max(1);
+        let count = |add: bool| {
+            for b in scopes(self.server.as_deref()) {
+                match add {
+                    true => b.inbound.evicting.fetch_add(charged, Ordering::Relaxed),
+                    false => b.inbound.evicting.fetch_sub(charged, Ordering::Relaxed),
+                };
+            }
+        };
+        count(true);
         let told = self
             .evicted
             .compare_exchange(0, charged, Ordering::Relaxed, Ordering::Relaxed);
-        if told.is_err() {
-            return;
+        match told {
+            Ok(_) => self.waker.wake_by_ref(),
+            // Told already, or released meanwhile.
+            Err(_) => count(false),
         }
-        for b in scopes {
-            b.inbound.evicting.fetch_add(charged, Ordering::Relaxed);
+    }
+
+    /// It counts nothing any more: takes what its eviction counted as
+    /// about to be freed back out of its budgets.
+    fn release(&self) {
+        let evicted = self.evicted.swap(RELEASED, Ordering::Relaxed);
+        if evicted != 0 && evicted != RELEASED {
+            for b in scopes(self.server.as_deref()) {
+                b.inbound.evicting.fetch_sub(evicted, Ordering::Relaxed);
+            }
         }
-        self.waker.wake_by_ref();
     }
 }
 
@@ -249,7 +274,7 @@ impl InboundCharge {
                     let Some(larger) = b.larger_holder(self.holding.as_ref(), charge) else {
                         return false;
                     };
-                    larger.evict(scopes(self.server.as_deref()));
+                    larger.evict();
                 }
             }
         }
@@ -272,6 +297,7 @@ impl InboundCharge {
                 let holding = Arc::new(Holding {
                     charged: AtomicUsize::new(charge),
                     evicted: AtomicUsize::new(0),
+                    server: self.server.clone(),
                     waker: waker(),
                 });
                 for b in scopes(self.server.as_deref()) {
@@ -280,11 +306,10 @@ impl InboundCharge {
                 self.holding = Some(holding);
             }
             (Some(holding), 0) => {
-                let evicted = holding.evicted.load(Ordering::Relaxed);
                 for b in scopes(self.server.as_deref()) {
                     b.holders().retain(|h| !Arc::ptr_eq(h, holding));
-                    b.inbound.evicting.fetch_sub(evicted, Ordering::Relaxed);
                 }
+                holding.release();
                 self.holding = None;
             }
             (Some(holding), _) => holding.charged.store(charge, Ordering::Relaxed),
@@ -385,5 +410,18 @@ mod tests {
             (0, 1000 * K)
         );
         assert!(server.holders().is_empty());
+    }
+
+    #[test]
+    fn a_holder_released_before_it_is_told_counts_nothing_as_freed() {
+        let server = Arc::new(Budgets::new(1000 * K, 0));
+        let mut a = InboundCharge::new(Some(server.clone()));
+        assert!(a.hold(FREE + 600 * K, || Waker::noop().clone()));
+        // Another connection picked `a` to fail, but `a` let go first.
+        let picked = server.larger_holder(None, 0).expect("a holds the most");
+        assert!(a.hold(0, || unreachable!()));
+        picked.evict();
+        assert_eq!(server.inbound.evicting.load(Ordering::Relaxed), 0);
+        assert_eq!(server.inbound.left(), 1000 * K);
     }
 }
