@@ -1,7 +1,9 @@
 /*
  * demo_client: a guided tour of the client API against build/echo_server.
  *
- *   demo_client URL          (e.g. ws://127.0.0.1:9001/)
+ *   demo_client URL [--verbose]   (e.g. ws://127.0.0.1:9001/)
+ *
+ * --verbose prints the library's log lines on stderr (see verbose.h).
  *
  * Steps: connect; send a text message and read its echo; send a binary
  * message and read its echo; ping with a payload and read the pong; send
@@ -18,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "verbose.h"
 #include "websocket.h"
 
 #define TIMEOUT_S 5
@@ -104,10 +107,12 @@ static void print_hex(const char *label, const uint8_t *data, size_t len) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: demo_client ws://HOST:PORT/\n");
+  int verbose = argc == 3 && strcmp(argv[2], "--verbose") == 0;
+  if (argc != 2 && !verbose) {
+    fprintf(stderr, "usage: demo_client ws://HOST:PORT/ [--verbose]\n");
     return 2;
   }
+  if (verbose) verbose_logging();
 
   /* 1. Connect. ws_client_connect returns at once; wait for the handshake. */
   ws_callbacks callbacks = WS_CALLBACKS_INIT;

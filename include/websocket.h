@@ -51,21 +51,6 @@
 #include <stdint.h>
 
 /**
- * Bytes each way a connection holds without counting against a budget.
- */
-#define FREE (64 * 1024)
-
-/**
- * Default process-wide budget, each way.
- */
-#define DEFAULT_PROCESS (1 << 30)
-
-/**
- * Default budget of one server's connections, each way.
- */
-#define DEFAULT_SERVER (512 << 20)
-
-/**
  * The result of a fallible call: `WS_STATUS_OK` (0) or a negative `WS_ERR_*`
  * code; a few calls also return a positive status that is not an error
  * (`WS_FRAME_NONE`, `WS_STATUS_BACKPRESSURE`), so test failure with `< 0`. Not to be

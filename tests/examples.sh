@@ -93,6 +93,10 @@ check "echo_server --verbose logs DEBUG detail" grep -q '^websocket: DEBUG accep
 printf 'hi\n' | timeout 10 build/wscat --verbose "$URL" >"$TMP/out" 2>"$TMP/err"
 check "wscat --verbose: log lines on stderr, echoes unchanged on stdout" \
   bash -c "grep -q '^websocket: INFO \[conn [0-9]*\] open: to 127.0.0.1:' '$TMP/err' && grep -qx hi '$TMP/out'"
+timeout 20 build/demo_client "$URL" --verbose >"$TMP/out" 2>"$TMP/err"
+rc=$?
+check "demo_client --verbose: its steps pass, log lines on stderr" \
+  bash -c "[[ $rc -eq 0 ]] && grep -q '^websocket: INFO \[conn [0-9]*\] open: to 127.0.0.1:' '$TMP/err'"
 
 # SIGTERM: every client gets 1001 "going away" before the server exits.
 (sleep 30) | build/wscat "$URL" >"$TMP/out" 2>"$TMP/err" &

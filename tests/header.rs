@@ -82,3 +82,40 @@ fn functions_come_in_task_order() {
         );
     }
 }
+
+/// Every name the header defines carries the library's prefix, so none can
+/// clash with a program's own: macros `WS_`, types and functions `ws_`.
+#[test]
+fn every_name_in_the_header_is_prefixed() {
+    if std::env::var_os("UPDATE_HEADER").is_some() {
+        return; // header_is_current is rewriting the header
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let header = std::fs::read_to_string(root.join("include/websocket.h")).unwrap();
+    let mut unprefixed = Vec::new();
+    for line in header.lines() {
+        if let Some(rest) = line.strip_prefix("#define ") {
+            let name = rest.split(|c: char| c.is_whitespace() || c == '(').next();
+            let name = name.unwrap_or_default();
+            if !name.starts_with("WS_") && name != "WEBSOCKET_H" {
+                unprefixed.push(name.to_string());
+            }
+        }
+        // `} ws_name;` closes a typedef; `typedef ... ws_name;` and
+        // `typedef ... (*ws_name)(...)` name one.
+        let typedef = line
+            .strip_prefix("} ")
+            .or_else(|| line.strip_prefix("typedef "))
+            .and_then(|l| l.strip_suffix(';'));
+        if let Some(decl) = typedef {
+            let name = match decl.split_once("(*") {
+                Some((_, rest)) => rest.split(')').next().unwrap_or_default(),
+                None => decl.rsplit(' ').next().unwrap_or_default(),
+            };
+            if !name.starts_with("ws_") {
+                unprefixed.push(name.to_string());
+            }
+        }
+    }
+    assert!(unprefixed.is_empty(), "unprefixed names: {unprefixed:?}");
+}

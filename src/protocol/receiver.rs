@@ -122,8 +122,10 @@ pub struct Receiver {
     message_opcode: Option<OpCode>,
     /// Payload of the message in progress (fragments, or a frame split over reads).
     message: Vec<u8>,
-    /// Payload of a control frame split over reads.
-    control: Option<Box<[u8]>>,
+    /// Payload of a control frame split over reads (boxed: one word in
+    /// every connection instead of three, for something rare).
+    #[allow(clippy::box_collection)]
+    control: Option<Box<Vec<u8>>>,
     utf8: Utf8Validator,
     /// permessage-deflate's inflater, when negotiated (boxed: most
     /// connections have none, and it is large).
@@ -356,9 +358,9 @@ impl Receiver {
             if header.opcode.is_control() {
                 if !whole || self.control.is_some() {
                     // Rare: a control frame split over reads.
-                    let mut control = self.control.take().map(Vec::from).unwrap_or_default();
-                    control.extend_from_slice(payload);
-                    self.control = Some(control.into_boxed_slice());
+                    self.control
+                        .get_or_insert_with(Box::default)
+                        .extend_from_slice(payload);
                 }
                 if !whole {
                     return Ok((pos, None));
@@ -455,7 +457,7 @@ impl Receiver {
             Deliver::Message(opcode) => return Ok((pos, Some(self.assembled(opcode)))),
             Deliver::Control(opcode) => {
                 let control = self.control.take().expect("assembled above");
-                (opcode, Payload::Owned(control.into_vec()))
+                (opcode, Payload::Owned(*control))
             }
             Deliver::Piece(opcode, start, end, last) => {
                 let payload = Payload::Borrowed(&buf[start..end]);

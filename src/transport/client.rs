@@ -2,7 +2,7 @@
 //! wss://, the client side of the opening handshake, then the driver.
 
 use super::config::ProxyChoice;
-use super::connection::{Connection, SendLimits};
+use super::connection::{Common, Connection, SendLimits};
 use super::driver::start;
 use super::log::Level;
 use super::opening::{fail_before_open, finish, open_session, supervised, Link};
@@ -86,13 +86,16 @@ pub fn connect(
         }
     };
     let (thread, rt) = runtime::pick().map_err(|e| ConnectError::Runtime(e.to_string()))?;
+    let common = Common {
+        handler,
+        limits: SendLimits::of(&config.connection, None),
+    };
     let conn = Connection::new(
         Role::Client,
         thread,
-        handler,
         &target.path,
         &target.query,
-        Arc::new(SendLimits::of(&config.connection, None)),
+        Arc::new(common),
     );
     let through = if proxy.is_some() {
         " through a proxy"

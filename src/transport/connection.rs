@@ -246,6 +246,16 @@ impl SendLimits {
     }
 }
 
+/// What the connections of one server (or a client's connection) have in
+/// common: the handler of their events and their send limits, behind one
+/// pointer per connection.
+pub(crate) struct Common {
+    /// Hears every connection's events.
+    pub handler: Arc<dyn Handler>,
+    /// Their send limits.
+    pub limits: SendLimits,
+}
+
 /// What a send that was taken says about the connection's outgoing bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sent {
@@ -268,16 +278,15 @@ pub struct Connection {
     role: Role,
     /// It is on its thread's run queue (see [`super::scheduler`]).
     pub(crate) scheduled: AtomicBool,
-    /// Where its events go.
-    handler: Arc<dyn Handler>,
+    /// Where its events go, and its send limits: shared by the connections
+    /// of a server.
+    common: Arc<Common>,
     state: AtomicU8,
     /// Set once the connection reached `Open` (it may have closed since).
     opened: AtomicBool,
     /// Bytes of sent messages not yet written: in the session's output or in
     /// the inbox.
     buffered: AtomicUsize,
-    /// Shared by the connections of a config (a server's).
-    limits: Arc<SendLimits>,
     /// A send found it over the high-water mark; cleared when it drained.
     pressed: AtomicBool,
     /// "path\0query\0".
@@ -322,14 +331,13 @@ impl fmt::Debug for Connection {
 
 impl Connection {
     /// A new connection in the `Connecting` state, to live on I/O thread
-    /// `thread` and hand its events to `handler`.
+    /// `thread` and hand its events to `common`'s handler.
     pub(crate) fn new(
         role: Role,
         thread: usize,
-        handler: Arc<dyn Handler>,
         path: &str,
         query: &str,
-        limits: Arc<SendLimits>,
+        common: Arc<Common>,
     ) -> Arc<Connection> {
         let mut target = Vec::with_capacity(path.len() + query.len() + 2);
         for part in [path, query] {
@@ -341,11 +349,10 @@ impl Connection {
             generation: fork::generation(),
             role,
             scheduled: AtomicBool::new(false),
-            handler,
+            common,
             state: AtomicU8::new(ConnectionState::Connecting as u8),
             opened: AtomicBool::new(false),
             buffered: AtomicUsize::new(0),
-            limits,
             pressed: AtomicBool::new(false),
             target: target.into_boxed_slice(),
             peer: OnceLock::new(),
@@ -365,7 +372,7 @@ impl Connection {
 
     /// The memory budgets of its server's connections (a server's only).
     pub(crate) fn server_budgets(&self) -> Option<Arc<Budgets>> {
-        self.limits.budgets.clone()
+        self.common.limits.budgets.clone()
     }
 
     /// Its number in this process: from 1, never reused, the same in every
@@ -399,7 +406,7 @@ impl Connection {
 
     /// Where its events go.
     pub(crate) fn handler(&self) -> &dyn Handler {
-        &*self.handler
+        &*self.common.handler
     }
 
     /// This connection as the `Arc` it lives in.
@@ -621,6 +628,7 @@ impl Connection {
         let size = payload.len() + MAX_HEADER_LEN;
         if let Some(result) = self.with_local(|local| {
             if self
+                .common
                 .limits
                 .refuses(self.buffered.load(Ordering::Acquire), size)
             {
@@ -644,7 +652,7 @@ impl Connection {
     /// What a send leaving `buffered` bytes to write says; over the high-water
     /// mark, remembers to tell when the connection has drained.
     fn pressure(&self, buffered: usize) -> Sent {
-        if buffered <= self.limits.high_water {
+        if buffered <= self.common.limits.high_water {
             return Sent::Queued;
         }
         self.pressed.store(true, Ordering::Release);
@@ -655,7 +663,7 @@ impl Connection {
     /// its low-water mark. Called by the driver after it wrote.
     pub(crate) fn take_drained(&self) -> bool {
         let drained = self.pressed.load(Ordering::Acquire)
-            && self.buffered.load(Ordering::Acquire) <= self.limits.low_water
+            && self.buffered.load(Ordering::Acquire) <= self.common.limits.low_water
             && self.pressed.swap(false, Ordering::AcqRel);
         if drained && self.over_high_water() {
             // A send on another thread went over the mark after the amount
@@ -668,7 +676,7 @@ impl Connection {
 
     /// More than the high-water mark waits to be sent: reading pauses.
     pub(crate) fn over_high_water(&self) -> bool {
-        self.buffered.load(Ordering::Acquire) > self.limits.high_water
+        self.buffered.load(Ordering::Acquire) > self.common.limits.high_water
     }
 
     /// Runs `f` on the local state when called on the connection's I/O thread
@@ -827,12 +835,12 @@ impl Connection {
     /// adding (exact with concurrent senders); the budgets, before (they
     /// count this send as soon as it is added).
     fn charge_send(&self, size: usize) -> Result<usize, SendError> {
-        let budgets = self.limits.budgets.as_deref();
+        let budgets = self.common.limits.budgets.as_deref();
         if budget::refuses_send(budgets, self.buffered.load(Ordering::Acquire), size) {
             return Err(SendError::QueueFull);
         }
         let before = self.add_buffered(size);
-        if before + size > self.limits.queue_limit {
+        if before + size > self.common.limits.queue_limit {
             self.sub_buffered(size);
             return Err(SendError::QueueFull);
         }
@@ -842,14 +850,14 @@ impl Connection {
     /// Adds `n` to the bytes waiting to be sent; returns what it was before.
     fn add_buffered(&self, n: usize) -> usize {
         let before = self.buffered.fetch_add(n, Ordering::AcqRel);
-        self.limits.moved(before, before + n);
+        self.common.limits.moved(before, before + n);
         before
     }
 
     /// Takes `n` from the bytes waiting to be sent.
     fn sub_buffered(&self, n: usize) {
         let before = self.buffered.fetch_sub(n, Ordering::AcqRel);
-        self.limits.moved(before, before - n);
+        self.common.limits.moved(before, before - n);
     }
 
     /// Moves `buffered_amount` from counting `from` bytes to counting `to`.
@@ -971,7 +979,7 @@ impl Connection {
             mailbox.inbox = None;
         }
         let before = self.buffered.swap(0, Ordering::AcqRel);
-        self.limits.moved(before, 0);
+        self.common.limits.moved(before, 0);
         let _ = self.close_info.set(Box::new(info));
         let (_guard, changed) = changed();
         self.state
@@ -984,20 +992,21 @@ impl Connection {
 mod tests {
     use super::*;
 
-    const LIMITS: SendLimits = SendLimits {
-        queue_limit: 100,
-        high_water: 100,
-        low_water: 0,
-        budgets: None,
-    };
-
-    /// A handler that ignores everything.
-    fn nobody() -> Arc<dyn Handler> {
+    /// A handler that ignores everything, and small limits.
+    fn nobody() -> Arc<Common> {
         struct Nobody;
         impl Handler for Nobody {
             fn event(&self, _: &Arc<Connection>, _: crate::transport::Event<'_>) {}
         }
-        Arc::new(Nobody)
+        Arc::new(Common {
+            handler: Arc::new(Nobody),
+            limits: SendLimits {
+                queue_limit: 100,
+                high_water: 100,
+                low_water: 0,
+                budgets: None,
+            },
+        })
     }
 
     #[test]
@@ -1024,16 +1033,16 @@ mod tests {
 
     #[test]
     fn target_splits_into_path_and_query() {
-        let conn = Connection::new(Role::Server, 0, nobody(), "/a/b", "x=1", Arc::new(LIMITS));
+        let conn = Connection::new(Role::Server, 0, "/a/b", "x=1", nobody());
         assert_eq!(conn.path(), c"/a/b");
         assert_eq!(conn.query(), c"x=1");
-        let conn = Connection::new(Role::Server, 0, nobody(), "/", "", Arc::new(LIMITS));
+        let conn = Connection::new(Role::Server, 0, "/", "", nobody());
         assert_eq!((conn.path(), conn.query()), (c"/", c""));
     }
 
     #[test]
     fn the_local_state_is_out_of_reach_off_its_thread() {
-        let conn = Connection::new(Role::Server, 0, nobody(), "/", "", Arc::new(LIMITS));
+        let conn = Connection::new(Role::Server, 0, "/", "", nobody());
         assert!(
             conn.local.get().is_none(),
             "this test thread is no I/O thread"

@@ -130,7 +130,7 @@ pub(crate) fn start(
         one_more_message: true,
         partial: [0; MAX_HEADER_LEN],
         partial_len: 0,
-        stash: (!pending.is_empty()).then(|| pending.into_boxed_slice()),
+        stash: (!pending.is_empty()).then(|| Box::new(pending)),
         timer: None,
         waiting: None,
         inbound: InboundCharge::new(conn.server_budgets()),
@@ -537,7 +537,7 @@ fn poll_read(
     cx: &mut Context<'_>,
 ) -> Poll<Result<bool, Stop>> {
     let (mut stash, busy) = with(conn, |local| {
-        let stash = local.stash.take().map(Vec::from).unwrap_or_default();
+        let stash = local.stash.take().map(|s| *s).unwrap_or_default();
         (stash, local.session.is_busy())
     });
     if !stash.is_empty() || busy {
@@ -760,7 +760,7 @@ fn dispatch(
             local.partial[..rest.len()].copy_from_slice(rest);
             local.partial_len = rest.len() as u8;
         } else if !rest.is_empty() {
-            local.stash = Some(rest.into());
+            local.stash = Some(Box::new(rest.to_vec()));
         }
     });
     match held {

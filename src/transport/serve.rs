@@ -211,8 +211,16 @@ async fn handle<S: Stream>(
     if let Some((response, why)) = refusal(config, &request) {
         return refuse(stream, shared, peer, Refusal::Rejected, &why, &response).await;
     }
-    let answer = if shared.handler.wants_upgrades() {
-        match ask(&*shared.handler, request.clone(), peer, secure, deadline).await {
+    let answer = if shared.common.handler.wants_upgrades() {
+        match ask(
+            &*shared.common.handler,
+            request.clone(),
+            peer,
+            secure,
+            deadline,
+        )
+        .await
+        {
             Ok(answer) => answer,
             Err((why, status, reason)) => {
                 let response = http_response(status, &[], reason.as_bytes());
@@ -274,10 +282,9 @@ async fn handle<S: Stream>(
     let conn = Connection::new(
         Role::Server,
         thread,
-        shared.handler.clone(),
         &request.path,
         &request.query,
-        shared.limits.clone(),
+        shared.common.clone(),
     );
     opening(&conn);
     conn.set_peer(peer);

@@ -2,7 +2,7 @@
 //! keep the set of open connections for broadcast, stop and wait_closed.
 
 use super::budget::Budgets;
-use super::connection::{Connection, SendLimits};
+use super::connection::{Common, Connection, SendLimits};
 use super::handshakes::{HandshakePool, Ticket};
 use super::log::Level;
 use super::opening::supervised;
@@ -34,9 +34,9 @@ pub struct Server {
 
 pub(super) struct Shared {
     pub(super) config: ServerConfig,
-    /// The send limits of its connections (from `config`), shared by them.
-    pub(super) limits: Arc<SendLimits>,
-    pub(super) handler: Arc<dyn Handler>,
+    /// The handler and the send limits (from `config`) of its connections,
+    /// shared by them.
+    pub(super) common: Arc<Common>,
     /// The TLS side, when the server speaks TLS.
     pub(super) tls: Option<TlsAcceptor>,
     connections: Mutex<Registry>,
@@ -141,15 +141,17 @@ impl Server {
         };
         let (stop, stop_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
-            limits: Arc::new(SendLimits::of(
-                &config.connection,
-                Some(Arc::new(Budgets::new(
-                    config.inbound_budget,
-                    config.outbound_budget,
-                ))),
-            )),
+            common: Arc::new(Common {
+                handler,
+                limits: SendLimits::of(
+                    &config.connection,
+                    Some(Arc::new(Budgets::new(
+                        config.inbound_budget,
+                        config.outbound_budget,
+                    ))),
+                ),
+            }),
             config,
-            handler,
             tls,
             connections: Mutex::new(Registry::default()),
             emptied: Condvar::new(),
