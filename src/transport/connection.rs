@@ -292,9 +292,6 @@ pub struct Connection {
     /// "path\0query\0".
     target: Box<[u8]>,
     peer: OnceLock<SocketAddr>,
-    peer_text: OnceLock<Box<CStr>>,
-    close_info: OnceLock<Box<CloseInfo>>,
-    failure: OnceLock<Box<(ErrorKind, String)>>,
     /// What the opening handshake settled, once it completed.
     handshake: OnceLock<HandshakeInfo>,
     /// Commands from other threads.
@@ -312,9 +309,23 @@ pub struct Connection {
     local: ThreadBound<RefCell<Option<Local>>>,
     /// A pointer the application attaches to the connection (C `user_data`).
     pub app_data: AtomicPtr<c_void>,
-    /// Messages and bytes both ways, written by its I/O thread, which makes
-    /// them when it first counts (an idle connection has none).
-    traffic: OnceLock<Box<Traffic>>,
+    /// What it has once something happened to it (see [`Record`]).
+    record: OnceLock<Box<Record>>,
+}
+
+/// What a connection has only once something happened to it, made on first
+/// need (an idle connection has none): one pointer in every connection
+/// instead of four slots.
+#[derive(Default)]
+struct Record {
+    /// Messages and bytes both ways, written by its I/O thread.
+    traffic: Traffic,
+    /// Its peer's address as text, once asked for.
+    peer_text: OnceLock<Box<CStr>>,
+    /// Why it failed, if it did.
+    failure: OnceLock<(ErrorKind, String)>,
+    /// How it closed, once it has.
+    close_info: OnceLock<CloseInfo>,
 }
 
 impl fmt::Debug for Connection {
@@ -356,9 +367,6 @@ impl Connection {
             pressed: AtomicBool::new(false),
             target: target.into_boxed_slice(),
             peer: OnceLock::new(),
-            peer_text: OnceLock::new(),
-            close_info: OnceLock::new(),
-            failure: OnceLock::new(),
             handshake: OnceLock::new(),
             mailbox: Mutex::new(Mailbox::default()),
             mail: AtomicBool::new(false),
@@ -366,7 +374,7 @@ impl Connection {
             held_events: AtomicU32::new(0),
             local: ThreadBound::new(thread, RefCell::new(None)),
             app_data: AtomicPtr::new(std::ptr::null_mut()),
-            traffic: OnceLock::new(),
+            record: OnceLock::new(),
         })
     }
 
@@ -389,14 +397,19 @@ impl Connection {
 
     /// What it carried so far (see [`ConnStats`]).
     pub fn stats(&self) -> ConnStats {
-        self.traffic
+        self.record
             .get()
-            .map_or_else(ConnStats::default, |t| t.snapshot())
+            .map_or_else(ConnStats::default, |r| r.traffic.snapshot())
+    }
+
+    /// Its record, made now if it has none yet.
+    fn record(&self) -> &Record {
+        self.record.get_or_init(Box::default)
     }
 
     /// Its counters, for its I/O thread to write.
     pub(crate) fn traffic(&self) -> &Traffic {
-        self.traffic.get_or_init(Box::default)
+        &self.record().traffic
     }
 
     /// The I/O thread the connection lives on.
@@ -496,7 +509,7 @@ impl Connection {
     /// The peer's address as `ip:port` (`[v6]:port`), empty until connected.
     pub fn peer(&self) -> &CStr {
         match self.peer.get() {
-            Some(addr) => self.peer_text.get_or_init(|| {
+            Some(addr) => self.record().peer_text.get_or_init(|| {
                 CString::new(addr.to_string())
                     .unwrap_or_default()
                     .into_boxed_c_str()
@@ -530,12 +543,13 @@ impl Connection {
 
     /// How the connection ended; `None` until it is closed.
     pub fn close_info(&self) -> Option<&CloseInfo> {
-        self.close_info.get().map(|b| &**b)
+        self.record.get().and_then(|r| r.close_info.get())
     }
 
     /// The error that failed the connection, if one did.
     pub fn failure(&self) -> Option<(ErrorKind, &str)> {
-        self.failure.get().map(|f| (f.0, f.1.as_str()))
+        let failure = self.record.get().and_then(|r| r.failure.get());
+        failure.map(|f| (f.0, f.1.as_str()))
     }
 
     /// Bytes of sent messages not yet written to the socket.
@@ -967,7 +981,7 @@ impl Connection {
     }
 
     pub(crate) fn mark_failed(&self, kind: ErrorKind, message: String) {
-        let _ = self.failure.set(Box::new((kind, message)));
+        let _ = self.record().failure.set((kind, message));
     }
 
     /// Marks the connection closed; commands can no longer be queued and what
@@ -980,7 +994,7 @@ impl Connection {
         }
         let before = self.buffered.swap(0, Ordering::AcqRel);
         self.common.limits.moved(before, 0);
-        let _ = self.close_info.set(Box::new(info));
+        let _ = self.record().close_info.set(info);
         let (_guard, changed) = changed();
         self.state
             .store(ConnectionState::Closed as u8, Ordering::Release);
