@@ -31,8 +31,9 @@ pub const DEFAULT_PROCESS: usize = 1 << 30;
 /// Default budget of one server's connections, each way.
 pub const DEFAULT_SERVER: usize = 512 << 20;
 
-/// Below this much left in a budget, a connection's room counts what it
-/// could take from a larger holder (see [`InboundCharge::room`]).
+/// Below this much left in a budget (or an eighth of its limit, when that
+/// is more), a connection's room counts what it could take from a larger
+/// holder (see [`InboundCharge::room`]).
 const PRESSED: usize = 4 << 20;
 
 /// A limit and what is counted against it.
@@ -245,7 +246,7 @@ impl InboundCharge {
         let mut more = usize::MAX;
         for b in scopes(self.server.as_deref()) {
             let mut here = b.inbound.left();
-            if here < PRESSED {
+            if here < PRESSED.max(b.inbound.limit() / 8) {
                 if let Some(larger) = b.larger_holder(self.holding.as_ref(), charged) {
                     let under = larger.charged.load(Ordering::Relaxed).saturating_sub(1);
                     here = here.max(under.saturating_sub(charged));
