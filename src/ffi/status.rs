@@ -218,3 +218,33 @@ pub extern "C" fn ws_status_name(status: c_int) -> *const c_char {
         .map_or(c"WS_ERR_UNKNOWN", ws_status::name)
         .as_ptr()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    fn last_message() -> String {
+        // SAFETY: the pointer is this thread's last error, valid until the next call.
+        unsafe { CStr::from_ptr(ws_last_error_message()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn every_guard_turns_a_panic_into_an_internal_error_that_keeps_its_text() {
+        let boom = || -> Result<c_int, Failure> { panic!("boom at {}", 42) };
+        assert_eq!(guard(-7, boom), -7);
+        assert_eq!(ws_last_error_code(), WS_ERR_INTERNAL);
+        assert_eq!(last_message(), "internal error: boom at 42");
+
+        assert_eq!(guard_count(|| panic!("counted")), WS_ERR_INTERNAL as c_int);
+        assert_eq!(last_message(), "internal error: counted");
+
+        assert_eq!(guard_status(|| panic!("status")), WS_ERR_INTERNAL);
+        assert_eq!(last_message(), "internal error: status");
+
+        assert_eq!(guard_status_of(|| panic!("chosen")), WS_ERR_INTERNAL);
+        assert_eq!(last_message(), "internal error: chosen");
+    }
+}
