@@ -30,11 +30,9 @@ fn header_is_current() {
 /// callback: it must grow with the struct.
 #[test]
 fn callbacks_initializer_covers_every_callback() {
-    if std::env::var_os("UPDATE_HEADER").is_some() {
+    let Some(header) = checked_in_header() else {
         return; // header_is_current is rewriting the header
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let header = std::fs::read_to_string(root.join("include/websocket.h")).unwrap();
+    };
     let init = header
         .lines()
         .find_map(|l| l.strip_prefix("#define WS_CALLBACKS_INIT "))
@@ -48,11 +46,9 @@ fn callbacks_initializer_covers_every_callback() {
 /// after the previous task's.
 #[test]
 fn functions_come_in_task_order() {
-    if std::env::var_os("UPDATE_HEADER").is_some() {
+    let Some(header) = checked_in_header() else {
         return; // header_is_current is rewriting the header
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let header = std::fs::read_to_string(root.join("include/websocket.h")).unwrap();
+    };
     let tasks = [
         "ws_init(",
         "ws_server_listen(",
@@ -87,11 +83,9 @@ fn functions_come_in_task_order() {
 /// clash with a program's own: macros `WS_`, types and functions `ws_`.
 #[test]
 fn every_name_in_the_header_is_prefixed() {
-    if std::env::var_os("UPDATE_HEADER").is_some() {
+    let Some(header) = checked_in_header() else {
         return; // header_is_current is rewriting the header
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let header = std::fs::read_to_string(root.join("include/websocket.h")).unwrap();
+    };
     let mut unprefixed = Vec::new();
     for line in header.lines() {
         if let Some(rest) = line.strip_prefix("#define ") {
@@ -118,4 +112,14 @@ fn every_name_in_the_header_is_prefixed() {
         }
     }
     assert!(unprefixed.is_empty(), "unprefixed names: {unprefixed:?}");
+}
+
+/// The checked-in header, or `None` while `header_is_current` rewrites it
+/// (`UPDATE_HEADER`).
+fn checked_in_header() -> Option<String> {
+    if std::env::var_os("UPDATE_HEADER").is_some() {
+        return None;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    Some(std::fs::read_to_string(root.join("include/websocket.h")).unwrap())
 }

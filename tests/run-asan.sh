@@ -27,16 +27,8 @@ if ! command -v clang >/dev/null 2>&1; then
   echo "asan skipped: no clang (apt-get install clang)"
   exit 0
 fi
-if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
-  echo "asan skipped: no nightly toolchain (rustup toolchain list)"
-  exit 0
-fi
-if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
-  if ! rustup component add rust-src --toolchain nightly >/dev/null 2>&1; then
-    echo "asan skipped: the nightly toolchain has no rust-src (needed to build std with AddressSanitizer)"
-    exit 0
-  fi
-fi
+source tests/nightly-std.sh
+nightly_std asan AddressSanitizer
 target=$(rustc +nightly -vV | sed -n 's/^host: //p')
 export RUSTFLAGS="-Zsanitizer=address"
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1"

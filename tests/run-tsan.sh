@@ -9,16 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
-  echo "tsan skipped: no nightly toolchain (rustup toolchain list)"
-  exit 0
-fi
-if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
-  if ! rustup component add rust-src --toolchain nightly >/dev/null 2>&1; then
-    echo "tsan skipped: the nightly toolchain has no rust-src (needed to build std with ThreadSanitizer)"
-    exit 0
-  fi
-fi
+source tests/nightly-std.sh
+nightly_std tsan ThreadSanitizer
 target=$(rustc +nightly -vV | sed -n 's/^host: //p')
 export RUSTFLAGS="-Zsanitizer=thread"
 export TSAN_OPTIONS="report_thread_leaks=0 halt_on_error=1"
