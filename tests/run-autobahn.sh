@@ -12,6 +12,8 @@
 # keeps one CPU busy) and take about 12 minutes, mostly the compression cases;
 # AUTOBAHN_EXCLUDE lists case patterns to leave out: `make test` leaves out
 # '12.2.*,12.3.*,12.5.*' (about 6 minutes), '12.*,13.*' makes a quick run.
+# WS_IO_THREADS sets the I/O threads of both programs under test (default 1);
+# `make test` runs a second, shorter pass with 4.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,14 +57,15 @@ if [[ -z "$PORT" ]]; then
   echo "autobahn: echo_server did not start:"; cat "$LOG"
   echo "0 passed, 1 failed"; exit 1
 fi
-SERVER_HEAD="== Autobahn fuzzingclient: testing build/echo_server --deflate on port $PORT (excluded: ${EXCLUDE:-none})"
+THREADS="${WS_IO_THREADS:-1} I/O thread(s)"
+SERVER_HEAD="== Autobahn fuzzingclient: testing build/echo_server --deflate on port $PORT, $THREADS (excluded: ${EXCLUDE:-none})"
 AUTOBAHN_AGENT=libwebsocket AUTOBAHN_REPORT_DIR="$PWD/reports/servers" \
   "$DIR/run-fuzzingclient.sh" "$PORT" '*' "$EXCLUDE" >"$WORK/server-role.log" 2>&1 &
 SERVER_ROLE=$!
 
 # --- our client under test, meanwhile ---------------------------------------
 CPORT=$(free_port)
-CLIENT_HEAD="== Autobahn fuzzingserver: testing build/autobahn_client --deflate on port $CPORT (excluded: ${EXCLUDE:-none})"
+CLIENT_HEAD="== Autobahn fuzzingserver: testing build/autobahn_client --deflate on port $CPORT, $THREADS (excluded: ${EXCLUDE:-none})"
 AUTOBAHN_AGENT=libwebsocket AUTOBAHN_EXCLUDE="$EXCLUDE" AUTOBAHN_REPORT_DIR="$PWD/reports/clients" \
   "$DIR/run-fuzzingserver.sh" "$CPORT" build/autobahn_client --url "ws://127.0.0.1:$CPORT" --agent libwebsocket --deflate \
   >"$WORK/client-role.log" 2>&1 &
@@ -82,4 +85,4 @@ if [[ $SERVER_RC -ne 0 || $CLIENT_RC -ne 0 ]]; then
   echo "autobahn: FAILED (server role exit $SERVER_RC, client role exit $CLIENT_RC; reports in reports/)"
   exit 1
 fi
-echo "autobahn: both roles passed"
+echo "autobahn: both roles passed ($THREADS)"
