@@ -2,19 +2,31 @@
 CARGO    ?= cargo
 CC       ?= cc
 CFLAGS   ?= -O2 -g -Wall -Wextra -Werror -std=c11 -D_POSIX_C_SOURCE=200809L
-LIBDIR   := target/release
-LIB      := $(LIBDIR)/libwebsocket.so
-LDFLAGS  := -L$(LIBDIR) -Wl,-rpath,'$$ORIGIN/../$(LIBDIR)' -lwebsocket -lpthread
+BUILT    := target/release
+LIB      := $(BUILT)/libwebsocket.so
+LDFLAGS  := -L$(BUILT) -Wl,-rpath,'$$ORIGIN/../$(BUILT)' -lwebsocket -lpthread
 EXAMPLES := $(patsubst examples-c/%.c,build/%,$(wildcard examples-c/*.c))
 CTESTS   := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/*.c))
 AUTOBAHN_DIR ?= $(wildcard ../shared/autobahn)
 BENCH_DIR ?= $(wildcard ../shared/bench)
 
-.PHONY: all lib examples ctests test test-rust test-c test-examples test-browser test-perl test-threads tsan asan miri conformance soak demo header bench bench-compare clean lint fuzz
+.PHONY: all lib install uninstall examples ctests test test-rust test-c test-install test-examples test-browser test-perl test-threads tsan asan miri conformance soak demo header bench bench-compare clean lint fuzz
 all: lib examples
 
+## lib: the library; its soname (libwebsocket.so.MAJOR) links to it, so the build
+## tree's programs run from it as installed ones do
 lib:
 	$(CARGO) build --release
+	@ln -sfn libwebsocket.so $(BUILT)/$$(readelf -d $(LIB) | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+
+## install, uninstall: the library (stripped; debug info beside it), headers,
+## pkg-config and CMake files; PREFIX (default /usr/local), LIBDIR,
+## INCLUDEDIR and DESTDIR as packagers expect (packaging/install.sh says more)
+PREFIX ?= /usr/local
+install: lib
+	PREFIX='$(PREFIX)' LIBDIR='$(LIBDIR)' INCLUDEDIR='$(INCLUDEDIR)' DESTDIR='$(DESTDIR)' packaging/install.sh install
+uninstall:
+	PREFIX='$(PREFIX)' LIBDIR='$(LIBDIR)' INCLUDEDIR='$(INCLUDEDIR)' DESTDIR='$(DESTDIR)' packaging/install.sh uninstall
 
 $(LIB): lib
 
@@ -24,11 +36,11 @@ build/%: examples-c/%.c $(wildcard examples-c/*.h) include/websocket.h lib
 
 build/bench/%: tests/bench/%.c include/websocket.h lib
 	@mkdir -p build/bench
-	$(CC) $(CFLAGS) -Iinclude $< -o $@ -L$(LIBDIR) -Wl,-rpath,'$$ORIGIN/../../$(LIBDIR)' -lwebsocket -lpthread
+	$(CC) $(CFLAGS) -Iinclude $< -o $@ -L$(BUILT) -Wl,-rpath,'$$ORIGIN/../../$(BUILT)' -lwebsocket -lpthread
 
 build/tests/%: tests/c/%.c $(wildcard tests/c/*.h) include/websocket.h lib
 	@mkdir -p build/tests
-	$(CC) $(CFLAGS) -Iinclude $< -o $@ -L$(LIBDIR) -Wl,-rpath,'$$ORIGIN/../../$(LIBDIR)' -lwebsocket -lpthread
+	$(CC) $(CFLAGS) -Iinclude $< -o $@ -L$(BUILT) -Wl,-rpath,'$$ORIGIN/../../$(BUILT)' -lwebsocket -lpthread
 
 examples: $(EXAMPLES)
 ctests: $(CTESTS)
@@ -37,16 +49,24 @@ ctests: $(CTESTS)
 header:
 	UPDATE_HEADER=1 $(CARGO) test --test header
 
-## test: every suite (Rust unit + integration, header check, C tests under valgrind,
-## example programs, a browser against echo_server, the Perl binding, Autobahn at 1 and 4
+## test: every suite (Rust unit + integration, header check, C tests under valgrind, the
+## installed library, example programs, a browser against echo_server, the Perl binding, Autobahn at 1 and 4
 ## I/O threads), then the fast ones again with 4 I/O threads, and ThreadSanitizer
-test: all ctests test-rust test-c test-examples test-browser test-perl conformance test-threads tsan
+test: all ctests test-rust test-c test-install test-examples test-browser test-perl conformance test-threads tsan
 
 test-rust:
 	$(CARGO) test --release
 
+## test-install: make install into a temporary prefix, programs built against it with
+## pkg-config and CMake, make uninstall (tests/install.sh)
+test-install: all
+	tests/install.sh
+
+## test-c: the C tests under valgrind, then test_poll again with the event fd a pipe
+## (WS_EVENT_FD=pipe: the fallback where eventfd is missing)
 test-c: all ctests
 	tests/run-c-tests.sh
+	WS_EVENT_FD=pipe tests/run-c-tests.sh build/tests/test_poll
 
 ## test-examples: the command-line contracts of echo_server and wscat
 test-examples: all

@@ -42,7 +42,8 @@
  *   plain data and keep working; so does the log callback.
  * - The ABI grows without breaking compiled programs: options are set one call
  *   each on a config, and ws_callbacks starts with its own size (WS_CALLBACKS_INIT).
- *   See "ABI policy" in README.md for what may change before 1.0.
+ *   The soname is libwebsocket.so.MAJOR; "ABI policy" in README.md says what
+ *   would take a new one.
  */
 #ifndef WEBSOCKET_H
 #define WEBSOCKET_H
@@ -1094,7 +1095,9 @@ ws_status ws_conn_wait_closed(const ws_conn *c, int timeout_ms);
 /**
  * The file descriptor that is readable while polled events wait for
  * `ws_dispatch()`; -1 on error. Owned by the library: do not close it, only
- * wait on it (select, poll, epoll, AnyEvent, asyncio ...).
+ * wait on it (select, poll, epoll, AnyEvent, asyncio ...). It is an eventfd on
+ * Linux, and the read end of a pipe where eventfd is missing or when the
+ * environment variable `WS_EVENT_FD` is `pipe` as the queue is made.
  */
 int ws_event_fd(void);
 

@@ -1,6 +1,7 @@
 //! The polled event queue: events of `WS_DISPATCH_POLL` endpoints wait here until
-//! the application calls `ws_dispatch()` on its own thread. An eventfd is readable
-//! while the queue is not empty, so the queue fits select/poll/epoll loops.
+//! the application calls `ws_dispatch()` on its own thread. A file descriptor is
+//! readable while the queue is not empty ([`Wakeup`]), so the queue fits
+//! select/poll/epoll loops.
 //!
 //! The queue is bounded in bytes: connection drivers take permits before queueing
 //! (and stop reading their sockets while none are left); dispatching gives them back.
@@ -15,6 +16,7 @@ use super::status::{
     guard, guard_count, guard_status, ws_status, Failure, WS_ERR_BAD_STATE,
     WS_ERR_INVALID_ARGUMENT, WS_ERR_IO,
 };
+use super::wakeup::Wakeup;
 use crate::transport::fork::PerProcess;
 use crate::transport::upgrade::PendingUpgrade;
 use crate::transport::Connection;
@@ -152,7 +154,7 @@ impl Queued {
 /// The process-wide queue.
 pub(crate) struct Queue {
     items: Mutex<VecDeque<Queued>>,
-    fd: c_int,
+    wakeup: Wakeup,
     permits: Semaphore,
     limit: u32,
     /// Bytes of permits held by queued log lines (at most `limit / 8`).
@@ -181,15 +183,11 @@ fn slot() -> &'static Slot {
 
 impl Queue {
     fn create() -> Result<Queue, String> {
-        // SAFETY: plain system call; the result is checked.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(format!("eventfd: {}", std::io::Error::last_os_error()));
-        }
+        let wakeup = Wakeup::new().map_err(|e| e.to_string())?;
         let limit = LIMIT.load(Ordering::Acquire).min(u32::MAX as usize) as u32;
         Ok(Queue {
             items: Mutex::new(VecDeque::new()),
-            fd,
+            wakeup,
             permits: Semaphore::new(limit as usize),
             limit,
             log_bytes: AtomicUsize::new(0),
@@ -247,18 +245,6 @@ impl Queue {
     fn items(&self) -> MutexGuard<'_, VecDeque<Queued>> {
         self.items.lock().unwrap_or_else(|e| e.into_inner())
     }
-
-    fn signal(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64 to our eventfd.
-        unsafe { libc::write(self.fd, (&one as *const u64).cast(), 8) };
-    }
-
-    fn unsignal(&self) {
-        let mut count: u64 = 0;
-        // SAFETY: reads 8 bytes into a live u64 from our non-blocking eventfd.
-        unsafe { libc::read(self.fd, (&mut count as *mut u64).cast(), 8) };
-    }
 }
 
 /// The queue, created on first use.
@@ -291,7 +277,7 @@ pub(crate) fn push(event: Queued) {
             }
         }
         if items.is_empty() {
-            q.signal();
+            q.wakeup.signal();
         }
         items.push_back(event);
     }
@@ -324,7 +310,7 @@ fn purge_where(drop_it: impl Fn(&Queued) -> bool) {
     }
     *items = kept;
     if items.is_empty() {
-        q.unsignal();
+        q.wakeup.unsignal();
     }
     drop(items);
     for item in &dropped {
@@ -334,10 +320,12 @@ fn purge_where(drop_it: impl Fn(&Queued) -> bool) {
 
 /// The file descriptor that is readable while polled events wait for
 /// `ws_dispatch()`; -1 on error. Owned by the library: do not close it, only
-/// wait on it (select, poll, epoll, AnyEvent, asyncio ...).
+/// wait on it (select, poll, epoll, AnyEvent, asyncio ...). It is an eventfd on
+/// Linux, and the read end of a pipe where eventfd is missing or when the
+/// environment variable `WS_EVENT_FD` is `pipe` as the queue is made.
 #[no_mangle]
 pub extern "C" fn ws_event_fd() -> c_int {
-    guard(-1, || Ok(queue()?.fd))
+    guard(-1, || Ok(queue()?.wakeup.fd()))
 }
 
 /// Runs the callbacks of up to `max_events` queued events (of all that are
@@ -365,7 +353,7 @@ pub extern "C" fn ws_dispatch(max_events: c_int) -> c_int {
                     break;
                 };
                 if items.is_empty() {
-                    q.unsignal();
+                    q.wakeup.unsignal();
                 }
                 event
             };

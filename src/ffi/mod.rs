@@ -30,6 +30,7 @@ pub mod events;
 pub mod log;
 mod polled_log;
 pub mod stats;
+mod wakeup;
 
 pub mod config;
 

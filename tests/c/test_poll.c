@@ -8,6 +8,7 @@
 #include "check.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 static ws_callbacks CB;
@@ -130,6 +131,11 @@ static void test_queue_setup(void) {
   g_fd = ws_event_fd();
   CHECK(g_fd >= 0, "ws_event_fd() is a descriptor (%d)", g_fd);
   CHECK(fcntl(g_fd, F_GETFD) != -1, "it is open");
+  /* An eventfd on Linux; a pipe when WS_EVENT_FD=pipe (make test-c runs this test both ways). */
+  const char *kind = getenv("WS_EVENT_FD");
+  int want_pipe = kind != NULL && strcmp(kind, "pipe") == 0;
+  struct stat st;
+  CHECK(fstat(g_fd, &st) == 0 && (S_ISFIFO(st.st_mode) != 0) == want_pipe, "it is %s", want_pipe ? "a pipe" : "an eventfd, not a pipe");
   CHECK(ws_event_fd() == g_fd, "ws_event_fd() returns the same descriptor again");
   EXPECT_STATUS(ws_event_queue_set_limit(1 << 20), WS_ERR_BAD_STATE, "set_limit after ws_event_fd()");
   CHECK(!readable(0), "the fd is not readable with nothing queued");

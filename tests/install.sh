@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# `make install` as users and packagers run it, checked from the outside:
+#  - into a temporary PREFIX: the stripped library under its full version with
+#    the soname and development links, its debug info beside it, the headers,
+#    pkg-config and CMake files;
+#  - a C program built with only `pkg-config --cflags --libs websocket`, and a
+#    CMake project (find_package(websocket)) building a C++ program on the shared
+#    library and a C program on the static one, all run against build/echo_server;
+#  - `make install DESTDIR=...` stages under DESTDIR files that name the final
+#    PREFIX; `make uninstall` leaves nothing behind, in both cases.
+# Prints one line per check and "N passed, M failed"; exits non-zero on a failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+pass=0 fail=0
+check() { # check "what" command...
+  local what=$1; shift
+  if "$@" >/dev/null 2>&1; then pass=$((pass + 1)); echo "ok   $what"
+  else fail=$((fail + 1)); echo "FAIL $what"; fi
+}
+
+WORK=$(mktemp -d)
+SERVER_PID=""
+cleanup() {
+  [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
+MAJOR=${VERSION%%.*}
+PREFIX=$WORK/prefix
+LIB=$PREFIX/lib
+TUTORIAL_CPP=$PWD/examples-cpp/tutorial.cpp
+FIRST_CLIENT=$PWD/examples-c/first_client.c
+
+echo "== make install PREFIX=$PREFIX"
+make -s install PREFIX="$PREFIX" >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log"; echo "0 passed, 1 failed"; exit 1; }
+
+fails() { ! "$@"; }
+soname() { readelf -d "$1" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p'; }
+has_section() { readelf -S "$1" | grep -qE " $2 "; }
+check "the library is libwebsocket.so.$VERSION" test -f "$LIB/libwebsocket.so.$VERSION"
+check "its soname is libwebsocket.so.$MAJOR" test "$(soname "$LIB/libwebsocket.so.$VERSION")" = "libwebsocket.so.$MAJOR"
+check "libwebsocket.so.$MAJOR links to it" test "$(readlink "$LIB/libwebsocket.so.$MAJOR")" = "libwebsocket.so.$VERSION"
+check "libwebsocket.so links to the soname" test "$(readlink "$LIB/libwebsocket.so")" = "libwebsocket.so.$MAJOR"
+check "the library is stripped (no .debug_info, no .symtab)" fails has_section "$LIB/libwebsocket.so.$VERSION" '\.(debug_info|symtab)'
+check "it names its debug file (.gnu_debuglink)" has_section "$LIB/libwebsocket.so.$VERSION" '\.gnu_debuglink'
+check "the debug info is in .debug/libwebsocket.so.$VERSION.debug" has_section "$LIB/.debug/libwebsocket.so.$VERSION.debug" '\.debug_info'
+check "libwebsocket.a has no debug info" fails has_section "$LIB/libwebsocket.a" '\.debug_info'
+check "websocket.h is installed" test -f "$PREFIX/include/websocket.h"
+check "websocket.hpp is installed" test -f "$PREFIX/include/websocket.hpp"
+echo "     (installed library: $(stat -c %s "$LIB/libwebsocket.so.$VERSION") bytes, built: $(stat -c %s target/release/libwebsocket.so))"
+
+export PKG_CONFIG_PATH=$LIB/pkgconfig
+check "pkg-config --modversion websocket is $VERSION" test "$(pkg-config --modversion websocket)" = "$VERSION"
+
+build/echo_server --host 127.0.0.1 --port 0 >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+URL=""
+for _ in $(seq 1 50); do
+  URL=$(sed -n 's|^listening on \(ws://.*\)$|\1|p' "$WORK/server.log")
+  [[ -n $URL ]] && break
+  sleep 0.1
+done
+check "echo_server is listening" test -n "$URL"
+
+# Runs an installed-library program against echo_server and checks its output.
+runs_against_server() { # runs_against_server program
+  local out
+  out=$(LD_LIBRARY_PATH=$LIB timeout 20 "$1" "$URL") || return 1
+  grep -qx 'got: hello' <<<"$out" && grep -qx 'closed with 1000' <<<"$out"
+}
+# The program takes libwebsocket.so.MAJOR from the prefix, not from the tree.
+loads_from_prefix() { LD_LIBRARY_PATH=$LIB ldd "$1" | grep -q "libwebsocket.so.$MAJOR => $LIB/"; }
+
+# shellcheck disable=SC2046  # pkg-config's flags are words
+check "a C program builds with pkg-config --cflags --libs websocket" \
+  cc -Wall -Werror "$FIRST_CLIENT" -o "$WORK/first_client" $(pkg-config --cflags --libs websocket)
+check "... loads libwebsocket.so.$MAJOR from the prefix" loads_from_prefix "$WORK/first_client"
+check "... and echoes through echo_server" runs_against_server "$WORK/first_client"
+
+check "cmake finds the package (find_package(websocket))" \
+  cmake -S tests/install -B "$WORK/cmake" -DCMAKE_PREFIX_PATH="$PREFIX" \
+  -DTUTORIAL_CPP="$TUTORIAL_CPP" -DFIRST_CLIENT="$FIRST_CLIENT"
+check "... and builds a C++ program on websocket::websocket and a C one on websocket::websocket_static" \
+  cmake --build "$WORK/cmake"
+check "the C++ program runs (its own server and client)" \
+  env LD_LIBRARY_PATH="$LIB" timeout 20 "$WORK/cmake/tutorial_cpp"
+check "the static C program needs no libwebsocket.so" fails grep -q libwebsocket <(ldd "$WORK/cmake/first_client_static")
+check "... and echoes through echo_server" runs_against_server "$WORK/cmake/first_client_static"
+# Configures the project asking for a version.
+configures_with() { # configures_with VERSION
+  cmake -S tests/install -B "$WORK/cmake-$1" -DCMAKE_PREFIX_PATH="$PREFIX" \
+    -DTUTORIAL_CPP="$TUTORIAL_CPP" -DFIRST_CLIENT="$FIRST_CLIENT" -DWANT_VERSION="$1"
+}
+check "find_package(websocket $MAJOR.0) takes $VERSION" configures_with "$MAJOR.0"
+check "find_package(websocket $((MAJOR + 1)).0) refuses it" fails configures_with "$((MAJOR + 1)).0"
+
+echo "== make uninstall PREFIX=$PREFIX"
+make -s uninstall PREFIX="$PREFIX" >/dev/null 2>&1
+check "make uninstall leaves no file in the prefix" test -z "$(find "$PREFIX" ! -type d)"
+
+echo "== make install DESTDIR=$WORK/stage PREFIX=/opt/websocket"
+make -s install DESTDIR="$WORK/stage" PREFIX=/opt/websocket >/dev/null 2>&1
+check "files are staged under DESTDIR" test -f "$WORK/stage/opt/websocket/lib/libwebsocket.so.$VERSION"
+check "websocket.pc names the final prefix" grep -qx 'prefix=/opt/websocket' "$WORK/stage/opt/websocket/lib/pkgconfig/websocket.pc"
+check "the CMake file names the final library" \
+  grep -q '"/opt/websocket/lib/libwebsocket.so.'"$VERSION"'"' "$WORK/stage/opt/websocket/lib/cmake/websocket/websocket-config.cmake"
+make -s uninstall DESTDIR="$WORK/stage" PREFIX=/opt/websocket >/dev/null 2>&1
+check "make uninstall DESTDIR=... leaves no file" test -z "$(find "$WORK/stage" ! -type d)"
+
+echo "$pass passed, $fail failed"
+[[ $fail -eq 0 ]]
