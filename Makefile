@@ -10,7 +10,7 @@ CTESTS   := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/*.c))
 AUTOBAHN_DIR ?= $(wildcard ../shared/autobahn)
 BENCH_DIR ?= $(wildcard ../shared/bench)
 
-.PHONY: all lib install uninstall examples ctests test test-rust test-c test-install test-examples test-browser test-perl test-threads tsan asan miri conformance soak demo header bench bench-compare clean lint fuzz
+.PHONY: all lib install uninstall examples ctests test test-rust test-c test-install test-tutorials test-examples test-browser test-perl test-threads tsan asan miri conformance soak demo header bench bench-compare clean lint fuzz
 all: lib examples
 
 ## lib: the library; its soname (libwebsocket.so.MAJOR) links to it, so the build
@@ -50,9 +50,9 @@ header:
 	UPDATE_HEADER=1 $(CARGO) test --test header
 
 ## test: every suite (Rust unit + integration, header check, C tests under valgrind, the
-## installed library, example programs, a browser against echo_server, the Perl binding, Autobahn at 1 and 4
+## installed library, example programs and tutorials, a browser against echo_server, the Perl binding, Autobahn at 1 and 4
 ## I/O threads), then the fast ones again with 4 I/O threads, and ThreadSanitizer
-test: all ctests test-rust test-c test-install test-examples test-browser test-perl conformance test-threads tsan
+test: all ctests test-rust test-c test-install test-examples test-tutorials test-browser test-perl conformance test-threads tsan
 
 test-rust:
 	$(CARGO) test --release
@@ -61,6 +61,10 @@ test-rust:
 ## pkg-config and CMake, make uninstall (tests/install.sh)
 test-install: all
 	tests/install.sh
+
+## test-tutorials: the README's tutorial programs, each checked against the README and run
+test-tutorials: all
+	tests/tutorials.sh
 
 ## test-c: the C tests under valgrind, then test_poll again with the event fd a pipe
 ## (WS_EVENT_FD=pipe: the fallback where eventfd is missing)
@@ -83,7 +87,7 @@ test-perl: all
 
 ## test-threads: the fast suites with 4 I/O threads (WS_IO_THREADS=4; C tests without valgrind)
 test-threads: all ctests
-	WS_IO_THREADS=4 $(MAKE) --no-print-directory test-rust test-examples test-browser test-perl
+	WS_IO_THREADS=4 $(MAKE) --no-print-directory test-rust test-examples test-tutorials test-browser test-perl
 	WS_IO_THREADS=4 VALGRIND=0 tests/run-c-tests.sh
 
 ## tsan: ThreadSanitizer over the loopback suites and the C stress test, 4 I/O threads
