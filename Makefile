@@ -21,9 +21,10 @@ lib:
 
 ## install, uninstall: the library (stripped; debug info beside it), headers,
 ## pkg-config and CMake files; PREFIX (default /usr/local), LIBDIR,
-## INCLUDEDIR and DESTDIR as packagers expect (packaging/install.sh says more)
+## INCLUDEDIR and DESTDIR as packagers expect (packaging/install.sh says more). It installs
+## what `make` built and builds nothing, so `sudo make install` needs no Rust for root
 PREFIX ?= /usr/local
-install: lib
+install:
 	PREFIX='$(PREFIX)' LIBDIR='$(LIBDIR)' INCLUDEDIR='$(INCLUDEDIR)' DESTDIR='$(DESTDIR)' packaging/install.sh install
 uninstall:
 	PREFIX='$(PREFIX)' LIBDIR='$(LIBDIR)' INCLUDEDIR='$(INCLUDEDIR)' DESTDIR='$(DESTDIR)' packaging/install.sh uninstall
