@@ -7,6 +7,12 @@ LIB      := $(LIBDIR)/libwebsocket.so
 LDFLAGS  := -L$(LIBDIR) -Wl,-rpath,'$$ORIGIN/../$(LIBDIR)' -lwebsocket -lpthread
 EXAMPLES := $(patsubst examples-c/%.c,build/%,$(wildcard examples-c/*.c))
 CTESTS   := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/*.c))
+# C++ (include/websocket.hpp): examples-cpp/X.cpp -> build/cpp_X
+ifeq ($(origin CXX),default)
+CXX      := c++
+endif
+CXXFLAGS ?= -O2 -Wall -Wextra -Werror -std=c++17
+CPP_EXAMPLES := $(patsubst examples-cpp/%.cpp,build/cpp_%,$(wildcard examples-cpp/*.cpp))
 AUTOBAHN_DIR ?= $(wildcard ../shared/autobahn)
 BENCH_DIR ?= $(wildcard ../shared/bench)
 
@@ -22,6 +28,10 @@ build/%: examples-c/%.c $(wildcard examples-c/*.h) include/websocket.h lib
 	@mkdir -p build
 	$(CC) $(CFLAGS) -Iinclude $< -o $@ $(LDFLAGS)
 
+build/cpp_%: examples-cpp/%.cpp include/websocket.hpp include/websocket.h lib
+	@mkdir -p build
+	$(CXX) $(CXXFLAGS) -Iinclude $< -o $@ $(LDFLAGS)
+
 build/bench/%: tests/bench/%.c include/websocket.h lib
 	@mkdir -p build/bench
 	$(CC) $(CFLAGS) -Iinclude $< -o $@ -L$(LIBDIR) -Wl,-rpath,'$$ORIGIN/../../$(LIBDIR)' -lwebsocket -lpthread
@@ -30,7 +40,7 @@ build/tests/%: tests/c/%.c $(wildcard tests/c/*.h) include/websocket.h lib
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) -Iinclude $< -o $@ -L$(LIBDIR) -Wl,-rpath,'$$ORIGIN/../../$(LIBDIR)' -lwebsocket -lpthread
 
-examples: $(EXAMPLES)
+examples: $(EXAMPLES) $(CPP_EXAMPLES)
 ctests: $(CTESTS)
 
 ## header: regenerate include/websocket.h from src/ffi with cbindgen
