@@ -61,8 +61,9 @@ header:
 	UPDATE_HEADER=1 $(CARGO) test --test header
 
 ## test: every suite (Rust unit + integration, header check, C tests under valgrind, the
-## C++ wrapper's tests, example programs, a browser against echo_server, the Perl binding, Autobahn at 1 and 4
-## I/O threads), then the fast ones again with 4 I/O threads, and ThreadSanitizer
+## C++ wrapper's tests, example programs, a browser against echo_server, the Perl binding,
+## Autobahn at 1 and 4 I/O threads), then the fast ones again with 4 I/O threads, and
+## ThreadSanitizer
 test: all ctests test-rust test-c test-cpp test-examples test-browser test-perl conformance test-threads tsan
 
 test-rust:

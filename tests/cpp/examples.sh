@@ -2,7 +2,8 @@
 # The command lines of the C++ examples (examples-cpp/, built by `make` into
 # build/cpp_*), over loopback: cpp_echo_server and cpp_client together, the C
 # wscat against cpp_echo_server for what cpp_client does not do (binary,
-# deflate, TLS), a clean stop on SIGTERM, and bad command lines.
+# deflate, TLS), a clean stop on SIGTERM, and bad command lines; and that
+# README.md shows examples-cpp/tutorial.cpp as it is.
 # Prints "ok - ..." or "FAIL - ..." per check, then "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -110,6 +111,12 @@ check "an unreadable certificate: exit 2 with the reason" bash -c "[[ $rc -eq 2 
 build/cpp_echo_server --bogus >/dev/null 2>&1
 rc=$?
 check "an unknown option: exit 2" test "$rc" -eq 2
+
+# README.md's "C++" section: its first ```cpp block is the tutorial.
+readme_tutorial() { awk '/^## C\+\+$/ { in_section = 1 } in_section && /^```$/ && in_code { exit }
+                         in_code { print } in_section && /^```cpp$/ { in_code = 1 }' README.md; }
+check "README.md's C++ section shows examples-cpp/tutorial.cpp as it is" \
+  diff <(readme_tutorial) examples-cpp/tutorial.cpp
 
 echo "$passed passed, $failed failed"
 ((failed == 0))
