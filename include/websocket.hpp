@@ -2,7 +2,8 @@
  * websocket.hpp: a header-only C++17 interface to libwebsocket, over the C API
  * of websocket.h (which it includes; everything there stays usable, and each
  * class gives its C handle with native_handle() for what is not wrapped here:
- * messages in parts, the frame codec, per-connection user data).
+ * messages in parts, the frame codec, the log callback, per-connection user
+ * data).
  *
  *   ws::handlers echo;
  *   echo.on_text = [](ws::connection conn, std::string_view text) { conn.send_text(text); };
@@ -76,7 +77,6 @@
 #include <exception>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <new>
 #include <optional>
 #include <stdexcept>
@@ -144,14 +144,6 @@ enum class conn_state : int {
   open = WS_STATE_OPEN,              ///< messages flow both ways
   closing = WS_STATE_CLOSING,        ///< close handshake under way; sends are refused
   closed = WS_STATE_CLOSED,          ///< closed
-};
-
-/// The level of a log line (WS_LOG_*); lower is more severe.
-enum class log_level : int {
-  error = WS_LOG_ERROR,  ///< a failure the library did not expect
-  warn = WS_LOG_WARN,    ///< a connection failed
-  info = WS_LOG_INFO,    ///< a connection's life: listening, refused, opened, closed
-  debug = WS_LOG_DEBUG,  ///< per-connection detail
 };
 
 namespace detail {
@@ -959,55 +951,6 @@ inline int event_fd() { return detail::check(ws_event_fd()); }
 /// waited: it never blocks). The handlers' exceptions do not come out of it
 /// (see the top comment).
 inline int dispatch(int max_events = 0) { return detail::check(ws_dispatch(max_events)); }
-
-/// Where the log callback runs: on the thread that logs (dispatch_mode::thread,
-/// the default) or inside dispatch() (dispatch_mode::poll).
-inline void set_log_dispatch(dispatch_mode mode) { detail::check(ws_set_log_dispatch(static_cast<int>(mode))); }
-
-/// A log callback: the level, the id of the connection the line is about (0
-/// for none) and the line, valid only during the call.
-using log_function = std::function<void(log_level, std::uint64_t, std::string_view)>;
-
-namespace detail {
-
-/// The log callback set by ws::set_log_callback, and the lock around changing it.
-struct log_slot {
-  std::mutex change;
-  log_function *current = nullptr;
-};
-inline log_slot &the_log_slot() {
-  static log_slot slot;
-  return slot;
-}
-
-inline void on_log(void *user_data, ws_log_level level, std::uint64_t conn_id, const char *message) {
-  ++callback_depth;
-  try {
-    (*static_cast<log_function *>(user_data))(static_cast<log_level>(level), conn_id, message);
-  } catch (const std::exception &e) {
-    std::fprintf(stderr, "ws: the log callback threw: %s\n", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "ws: the log callback threw an exception not derived from std::exception\n");
-  }
-  --callback_depth;
-}
-
-}  // namespace detail
-
-/// Sends the library's log lines of `min_level` and more severe to `callback`
-/// (empty: logging off). It runs on the thread that logs, often an I/O thread,
-/// several at once (must be thread-safe, must not block), or inside
-/// dispatch() after set_log_dispatch(dispatch_mode::poll). The previous
-/// callback is destroyed once the library no longer calls it. Exceptions it
-/// throws are printed on stderr.
-inline void set_log_callback(log_function callback, log_level min_level = log_level::info) {
-  detail::log_slot &slot = detail::the_log_slot();
-  std::lock_guard<std::mutex> lock(slot.change);
-  std::unique_ptr<log_function> fresh(callback ? new log_function(std::move(callback)) : nullptr);
-  detail::check(ws_set_log_callback(fresh ? detail::on_log : nullptr, fresh.get(), static_cast<int>(min_level)));
-  delete slot.current;
-  slot.current = fresh.release();
-}
 
 }  // namespace ws
 
