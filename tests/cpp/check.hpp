@@ -126,7 +126,7 @@ class journal {
 };
 
 /// Handlers that write each event to `j`: "open", "text T", "binary B" (the
-/// bytes as text), "ping P", "pong P", "close CODE REASON", "error NAME".
+/// bytes as text), "ping P", "pong P", "close CODE REASON", "error NAME", "drain".
 inline ws::handlers journaling(journal &j) {
   ws::handlers h;
   h.on_open = [&j](ws::connection) { j.add("open"); };
@@ -138,6 +138,7 @@ inline ws::handlers journaling(journal &j) {
     j.add("close " + std::to_string(static_cast<int>(code)) + " " + std::string(reason));
   };
   h.on_error = [&j](ws::connection, const ws::error &e) { j.add(std::string("error ") + e.name()); };
+  h.on_drain = [&j](ws::connection) { j.add("drain"); };
   return h;
 }
 

@@ -1,7 +1,8 @@
 // test_messages: a ws::server and ws::client in one process over loopback, in
 // thread dispatch: text and binary both ways, pings and pongs, close codes
 // and reasons from each side, the handshake (on_handshake, subprotocols,
-// headers), deflate, and the server's connection list and broadcast.
+// headers), deflate, the server's connection list and broadcast, flow
+// control, and the process-wide calls.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -177,10 +178,34 @@ static void test_connections_and_broadcast() {
         "a held reference of a closed connection throws WS_ERR_NOT_OPEN");
 }
 
+static void test_flow_control_and_process_calls() {
+  check::note("backpressure and on_drain; the process-wide calls");
+  journal sj, cj;
+  ws::server server("127.0.0.1", 0, check::journaling(sj));
+  ws::client client(check::url_of(server), check::journaling(cj), ws::client_config().send_watermarks(1024, 4096));
+  ws::connection conn = client.connection();
+  conn.wait_open(check::wait_time);
+  const std::string big(64 * 1024, 'x');
+  CHECK(conn.send_binary(ws::bytes_view(big)) == ws::send_result::backpressure,
+        "64 KiB over a 4 KiB high-water mark: send_result::backpressure");
+  CHECK(cj.wait_for("drain"), "on_drain once it was written");
+  CHECK(sj.wait_for("binary " + big), "the message arrived whole");
+  CHECK(conn.buffered_amount() <= 1024, "buffered_amount() is back under the low-water mark");
+
+  CHECK(ws::version() == ws_version() && !ws::version().empty(), "version(): " + std::string(ws::version()));
+  ws::init();
+  unsigned threads = ws::io_threads();
+  CHECK(threads >= 1, "io_threads() = " + std::to_string(threads));
+  CHECK_THROWS(WS_ERR_BAD_STATE, "set_io_threads(another count) once running", ws::set_io_threads(threads + 1));
+  CHECK_THROWS(WS_ERR_INVALID_ARGUMENT, "set_event_queue_limit(1)", ws::set_event_queue_limit(1));
+  CHECK_THROWS(WS_ERR_INVALID_ARGUMENT, "set_memory_budget(0, 0)", ws::set_memory_budget(0, 0));
+}
+
 int main() {
   test_echo_and_close_from_client();
   test_close_from_server();
   test_handshake_and_options();
   test_connections_and_broadcast();
+  test_flow_control_and_process_calls();
   return check::summary();
 }
