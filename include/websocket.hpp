@@ -1,9 +1,9 @@
 /*
  * websocket.hpp: a header-only C++17 interface to libwebsocket, over the C API
- * of websocket.h (which it includes; everything there stays usable, and each
- * class gives its C handle with native_handle() for what is not wrapped here:
- * messages in parts, the frame codec, the log callback, per-connection user
- * data).
+ * of websocket.h, which it includes: everything there stays usable alongside.
+ * Not wrapped here (call the C API; each class gives its C handle with
+ * native_handle()): messages in parts, the frame codec, the log callback,
+ * per-connection user data.
  *
  *   ws::handlers echo;
  *   echo.on_text = [](ws::connection conn, std::string_view text) { conn.send_text(text); };
@@ -48,8 +48,9 @@
  *   a C callback: valid until that connection's on_close returns, or for
  *   client::connection() while the client lives. ws::connection_ref holds a
  *   reference (ws_conn_retain / ws_conn_release) and is valid until it is
- *   destroyed: once the connection has closed, its calls throw ws::error
- *   with WS_ERR_NOT_OPEN, and a moved-from one throws WS_ERR_NULL.
+ *   destroyed: once the connection has closed, its sends and closes throw
+ *   ws::error with WS_ERR_NOT_OPEN (its getters keep answering), and a
+ *   moved-from one throws WS_ERR_NULL.
  * - Data given to a handler (std::string_view, bytes_view) is valid only
  *   during the call: copy what you keep.
  * - The configs are copied by the server or client they start, so they may go
@@ -63,7 +64,9 @@
  * so the handlers of a server must be safe to call from several threads at
  * once. Every call, sends and closes included, may be made from any thread,
  * callbacks included, and never blocks, except the wait_* calls, which a
- * thread-mode callback must not make. Keep callbacks short.
+ * thread-mode callback must not make, and the destructors of server and
+ * client outside callbacks, which wait for their running callbacks. Keep
+ * callbacks short.
  */
 #ifndef WEBSOCKET_HPP
 #define WEBSOCKET_HPP
@@ -170,7 +173,8 @@ inline int to_int_ms(std::chrono::milliseconds ms) {
   return ms.count() > INT_MAX ? INT_MAX : ms.count() < 0 ? -1 : static_cast<int>(ms.count());
 }
 
-/// A duration as the C setters' milliseconds (negative becomes 0, which they refuse).
+/// A duration as the C setters' milliseconds (negative becomes 0: refused by the
+/// timeouts, "off" for keepalive).
 inline std::uint64_t to_u64_ms(std::chrono::milliseconds ms) {
   return ms.count() < 0 ? 0 : static_cast<std::uint64_t>(ms.count());
 }
@@ -482,6 +486,8 @@ void run_for(void *user_data, ws_conn *conn, const char *handler, Call &&call) n
   run(user_data, call, [&](const char *what) { handler_threw(handler, conn, what); });
 }
 
+// The C callbacks (ws_callbacks), one per handler: each wraps its arguments in
+// the C++ types and runs the handler through run_for (on_handshake: run).
 inline void on_open(void *ud, ws_conn *c) {
   run_for(ud, c, "on_open", [&](const handlers &h) { h.on_open(connection(c)); });
 }
