@@ -8,7 +8,8 @@ LDFLAGS  := -L$(LIBDIR) -Wl,-rpath,'$$ORIGIN/../$(LIBDIR)' -lwebsocket -lpthread
 EXAMPLES := $(patsubst examples-c/%.c,build/%,$(wildcard examples-c/*.c))
 CTESTS   := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/*.c))
 # C++ (include/websocket.hpp): examples-cpp/X.cpp -> build/cpp_X; each tests/cpp/X.cpp is
-# built with both g++ and clang++ -> build/tests/cpp/gcc_X, build/tests/cpp/clang_X
+# built with both g++ and clang++ -> build/tests/cpp/gcc_X, build/tests/cpp/clang_X. They
+# link the shared library, so a rebuilt library needs no relink ("| lib": built first only).
 ifeq ($(origin CXX),default)
 CXX      := c++
 endif
@@ -32,15 +33,15 @@ build/%: examples-c/%.c $(wildcard examples-c/*.h) include/websocket.h lib
 	@mkdir -p build
 	$(CC) $(CFLAGS) -Iinclude $< -o $@ $(LDFLAGS)
 
-build/cpp_%: examples-cpp/%.cpp include/websocket.hpp include/websocket.h lib
+build/cpp_%: examples-cpp/%.cpp include/websocket.hpp include/websocket.h | lib
 	@mkdir -p build
 	$(CXX) $(CXXFLAGS) -Iinclude $< -o $@ $(LDFLAGS)
 
-build/tests/cpp/gcc_%: tests/cpp/%.cpp tests/cpp/check.hpp include/websocket.hpp include/websocket.h lib
+build/tests/cpp/gcc_%: tests/cpp/%.cpp tests/cpp/check.hpp include/websocket.hpp include/websocket.h | lib
 	@mkdir -p build/tests/cpp
 	g++ $(CPP_TEST_FLAGS) $< -o $@ $(CPP_TEST_LDFLAGS)
 
-build/tests/cpp/clang_%: tests/cpp/%.cpp tests/cpp/check.hpp include/websocket.hpp include/websocket.h lib
+build/tests/cpp/clang_%: tests/cpp/%.cpp tests/cpp/check.hpp include/websocket.hpp include/websocket.h | lib
 	@mkdir -p build/tests/cpp
 	clang++ $(CPP_TEST_FLAGS) $< -o $@ $(CPP_TEST_LDFLAGS)
 
