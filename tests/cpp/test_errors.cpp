@@ -110,6 +110,9 @@ static void test_handlers_that_throw() {
     sj.add("close " + std::to_string(static_cast<int>(code)));
     throw std::runtime_error("thrown from on_close");
   };
+  h.on_ping = [&sj](ws::connection c, ws::bytes_view) {  // blocking here would stall the I/O thread
+    sj.add(std::string("wait_closed in a handler: ") + ws_status_name(error_of([&] { c.wait_closed(1s); })));
+  };
   h.on_handshake = [](ws::handshake hs) {
     if (hs.path() == "/throw-on-handshake") throw std::runtime_error("no handshake");
     hs.accept();
@@ -139,6 +142,12 @@ static void test_handlers_that_throw() {
   CHECK(sj.wait_for("close 1011", 4), "each on_close ran (and threw) without harm");
 
   journal cj;
+  ws::client pinging(check::url_of(server), check::journaling(cj));
+  pinging.connection().wait_open(check::wait_time);
+  pinging.connection().ping();
+  CHECK(sj.wait_for("wait_closed in a handler: WS_ERR_BAD_STATE"),
+        "a wait in a thread-mode handler throws WS_ERR_BAD_STATE instead of blocking");
+
   ws::client refused(check::url_of(server, "throw-on-handshake"), check::journaling(cj));
   std::string message;
   ws_status status = error_of([&] { refused.connection().wait_open(check::wait_time); }, &message);

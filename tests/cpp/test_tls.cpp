@@ -1,7 +1,8 @@
 // test_tls: wss:// through the wrapper's TLS options, with a CA and a
 // certificate for 127.0.0.1 made at run time by the openssl command in a
 // temporary directory: a trusted round trip, and a client that does not trust
-// the server failing with WS_ERR_TLS and close code 1015.
+// the server failing with WS_ERR_TLS and close code 1015, and reloading the
+// server's certificate.
 #include <stdlib.h>
 
 #include <cstdlib>
@@ -57,6 +58,16 @@ int main() {
     ws_status status = check::error_of([&] { stranger.connection().wait_open(check::wait_time); }, &message);
     CHECK(status == WS_ERR_TLS, "a client not trusting the CA: wait_open throws WS_ERR_TLS: " + message);
     CHECK(untrusted.wait_for("close 1015 "), "its on_close has 1015 (close_code::tls_handshake_fail)");
+
+    server.reload_tls_cert_file(dir + "/server.pem", dir + "/server.key");
+    ws::client after_reload(url, {}, ws::client_config().add_tls_ca_file(dir + "/ca.pem"));
+    after_reload.connection().wait_open(check::wait_time);
+    CHECK(after_reload.connection().is_secure(), "reload_tls_cert_file: new connections get the reloaded pair");
+    CHECK_THROWS(WS_ERR_TLS, "reload_tls_cert_file with a missing file",
+                 server.reload_tls_cert_file(dir + "/missing.pem", dir + "/server.key"));
+    ws::server plain("127.0.0.1", 0);
+    CHECK_THROWS(WS_ERR_BAD_STATE, "reload_tls_cert_file on a server without TLS",
+                 plain.reload_tls_cert_file(dir + "/server.pem", dir + "/server.key"));
   }
   CHECK(std::system(("rm -rf '" + dir + "'").c_str()) == 0, "the temporary directory is removed");
   return check::summary();
