@@ -7,10 +7,21 @@ LIB      := $(BUILT)/libwebsocket.so
 LDFLAGS  := -L$(BUILT) -Wl,-rpath,'$$ORIGIN/../$(BUILT)' -lwebsocket -lpthread
 EXAMPLES := $(patsubst examples-c/%.c,build/%,$(wildcard examples-c/*.c))
 CTESTS   := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/*.c))
+# C++ (include/websocket.hpp): examples-cpp/X.cpp -> build/cpp_X; each tests/cpp/X.cpp is
+# built with both g++ and clang++ -> build/tests/cpp/gcc_X, build/tests/cpp/clang_X. They
+# link the shared library, so a rebuilt library needs no relink ("| lib": built first only).
+ifeq ($(origin CXX),default)
+CXX      := c++
+endif
+CXXFLAGS ?= -O2 -Wall -Wextra -Werror -std=c++17
+CPP_EXAMPLES := $(patsubst examples-cpp/%.cpp,build/cpp_%,$(wildcard examples-cpp/*.cpp))
+CPP_TESTS := $(foreach cc,gcc clang,$(patsubst tests/cpp/%.cpp,build/tests/cpp/$(cc)_%,$(wildcard tests/cpp/*.cpp)))
+CPP_TEST_FLAGS := -std=c++17 -O2 -gdwarf-4 -Wall -Wextra -Werror -Iinclude
+CPP_TEST_LDFLAGS := -L$(BUILT) -Wl,-rpath,'$$ORIGIN/../../../$(BUILT)' -lwebsocket -lpthread
 AUTOBAHN_DIR ?= $(wildcard ../shared/autobahn)
 BENCH_DIR ?= $(wildcard ../shared/bench)
 
-.PHONY: all lib install uninstall examples ctests test test-rust test-c test-install test-tutorials test-examples test-browser test-perl test-threads tsan asan miri conformance soak demo header bench bench-compare clean lint fuzz
+.PHONY: all lib install uninstall examples ctests cpptests test test-rust test-c test-cpp test-install test-tutorials test-examples test-browser test-perl test-threads tsan asan miri conformance soak demo header bench bench-compare clean lint fuzz
 all: lib examples
 
 ## lib: the library; its soname (libwebsocket.so.MAJOR) links to it, so the build
@@ -35,6 +46,18 @@ build/%: examples-c/%.c $(wildcard examples-c/*.h) include/websocket.h lib
 	@mkdir -p build
 	$(CC) $(CFLAGS) -Iinclude $< -o $@ $(LDFLAGS)
 
+build/cpp_%: examples-cpp/%.cpp include/websocket.hpp include/websocket.h | lib
+	@mkdir -p build
+	$(CXX) $(CXXFLAGS) -Iinclude $< -o $@ $(LDFLAGS)
+
+build/tests/cpp/gcc_%: tests/cpp/%.cpp tests/cpp/check.hpp include/websocket.hpp include/websocket.h | lib
+	@mkdir -p build/tests/cpp
+	g++ $(CPP_TEST_FLAGS) $< -o $@ $(CPP_TEST_LDFLAGS)
+
+build/tests/cpp/clang_%: tests/cpp/%.cpp tests/cpp/check.hpp include/websocket.hpp include/websocket.h | lib
+	@mkdir -p build/tests/cpp
+	clang++ $(CPP_TEST_FLAGS) $< -o $@ $(CPP_TEST_LDFLAGS)
+
 build/bench/%: tests/bench/%.c include/websocket.h lib
 	@mkdir -p build/bench
 	$(CC) $(CFLAGS) -Iinclude $< -o $@ -L$(BUILT) -Wl,-rpath,'$$ORIGIN/../../$(BUILT)' -lwebsocket -lpthread
@@ -43,17 +66,19 @@ build/tests/%: tests/c/%.c $(wildcard tests/c/*.h) include/websocket.h lib
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) -Iinclude $< -o $@ -L$(BUILT) -Wl,-rpath,'$$ORIGIN/../../$(BUILT)' -lwebsocket -lpthread
 
-examples: $(EXAMPLES)
+examples: $(EXAMPLES) $(CPP_EXAMPLES)
 ctests: $(CTESTS)
+cpptests: $(CPP_TESTS)
 
 ## header: regenerate include/websocket.h from src/ffi with cbindgen
 header:
 	UPDATE_HEADER=1 $(CARGO) test --test header
 
 ## test: every suite (Rust unit + integration, header check, C tests under valgrind, the
-## installed library, example programs and tutorials, a browser against echo_server, the Perl binding, Autobahn at 1 and 4
-## I/O threads), then the fast ones again with 4 I/O threads, and ThreadSanitizer
-test: all ctests test-rust test-c test-install test-examples test-tutorials test-browser test-perl conformance test-threads tsan
+## C++ wrapper's tests, the installed library, example programs and tutorials, a browser
+## against echo_server, the Perl binding, Autobahn at 1 and 4 I/O threads), then the fast
+## ones again with 4 I/O threads, and ThreadSanitizer
+test: all ctests test-rust test-c test-cpp test-install test-examples test-tutorials test-browser test-perl conformance test-threads tsan
 
 test-rust:
 	$(CARGO) test --release
@@ -73,6 +98,12 @@ test-c: all ctests
 	tests/run-c-tests.sh
 	WS_EVENT_FD=pipe tests/run-c-tests.sh build/tests/test_poll
 
+## test-cpp: the C++ wrapper's tests (tests/cpp/, built with g++ and clang++) and the
+## tutorial under valgrind, then the C++ examples' command lines (tests/cpp/examples.sh)
+test-cpp: all cpptests
+	tests/run-c-tests.sh $(CPP_TESTS) build/cpp_tutorial
+	tests/cpp/examples.sh
+
 ## test-examples: the command-line contracts of echo_server and wscat
 test-examples: all
 	tests/examples.sh
@@ -86,10 +117,11 @@ test-perl: all
 	@if perl -MFFI::Platypus -e1 2>/dev/null; then prove -r bindings/perl/t; \
 	else echo "Perl tests skipped: FFI::Platypus is not installed (apt-get install libffi-platypus-perl)"; fi
 
-## test-threads: the fast suites with 4 I/O threads (WS_IO_THREADS=4; C tests without valgrind)
+## test-threads: the fast suites with 4 I/O threads (WS_IO_THREADS=4; C and C++ tests without valgrind)
 test-threads: all ctests
 	WS_IO_THREADS=4 $(MAKE) --no-print-directory test-rust test-examples test-tutorials test-browser test-perl
 	WS_IO_THREADS=4 VALGRIND=0 tests/run-c-tests.sh
+	WS_IO_THREADS=4 VALGRIND=0 $(MAKE) --no-print-directory test-cpp
 
 ## tsan: ThreadSanitizer over the loopback suites and the C stress test, 4 I/O threads
 ## (needs the nightly toolchain; says plainly that it skipped otherwise)

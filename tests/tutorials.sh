@@ -54,6 +54,10 @@ echo "== C: examples-c/first_client.c"
 check "README.md shows it as it is" in_readme c examples-c/first_client.c
 check "it echoes through echo_server" prints build/first_client "$URL" -- "got: hello" "closed with 1000"
 
+echo "== C++: examples-cpp/tutorial.cpp"
+check "README.md shows it as it is" in_readme cpp examples-cpp/tutorial.cpp
+check "it runs a server and a client" prints build/cpp_tutorial -- "echoed: hello"
+
 echo "== Perl: bindings/perl/examples/tutorial.pl"
 check "README.md shows it as it is" in_readme perl bindings/perl/examples/tutorial.pl
 if perl -MFFI::Platypus -e1 2>/dev/null; then
