@@ -1,0 +1,47 @@
+"""The library's event fd on asyncio loops: while a loop has a connection or
+server of this package, it dispatches the library's events whenever the fd is
+readable (``loop.add_reader``)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+
+from .. import _dispatch
+
+_users: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()
+
+
+def attach(loop: asyncio.AbstractEventLoop) -> None:
+    """One more user of the event fd on ``loop`` (call on the loop's thread)."""
+    count = _users.get(loop, 0)
+    if count == 0:
+        loop.add_reader(_dispatch.event_fd(), _dispatch.dispatch)
+    _users[loop] = count + 1
+
+
+def detach(loop: asyncio.AbstractEventLoop) -> None:
+    """One user fewer; the last one removes the reader."""
+    count = _users.get(loop, 0) - 1
+    if count > 0:
+        _users[loop] = count
+        return
+    _users.pop(loop, None)
+    if not loop.is_closed():
+        loop.remove_reader(_dispatch.event_fd())
+
+
+class LoopBound:
+    """Runs functions on one loop's thread, from any thread."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, thread: int) -> None:
+        self._loop = loop
+        self._thread = thread  # the loop's thread (threading.get_ident())
+
+    def _in_loop(self, function: object, *args: object) -> None:
+        """Call ``function(*args)`` now when on the loop's thread, else soon on it."""
+        if threading.get_ident() == self._thread:
+            function(*args)  # type: ignore[operator]
+        else:
+            self._loop.call_soon_threadsafe(function, *args)  # type: ignore[arg-type]

@@ -1,0 +1,204 @@
+"""The asyncio server: :func:`serve` and :class:`Server`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import weakref
+from collections.abc import Awaitable, Callable, Generator
+from types import TracebackType
+from typing import Any
+
+from .. import _dispatch
+from .._ffi import lib
+from ..constants import CloseCode, Status
+from ..exceptions import WebSocketError, _check, _last_error
+from ..options import ServerOptions, server_config
+from . import _loop
+from .connection import Connection
+
+logger = logging.getLogger("libwebsocket.server")
+
+Handler = Callable[[Connection], Awaitable[None]]
+
+
+class ServerConnection(Connection):
+    """A connection of a :class:`Server`: its opening starts the handler."""
+
+    def __init__(self, server: Server) -> None:
+        super().__init__(server._loop, server._thread)
+        self._server = server
+
+    def _got_open(self) -> None:
+        super()._got_open()
+        self._in_loop(self._server._start_handler, self)
+
+    def _closed_in_loop(self) -> None:
+        super()._closed_in_loop()
+        self._server._connections.discard(self)
+        self._server._wake()
+
+
+class Server:
+    """A listening server (what :func:`serve` gives), shaped like the
+    ``websockets`` package's: :attr:`port`, :meth:`serve_forever`,
+    :meth:`close` and :meth:`wait_closed`."""
+
+    def __init__(self, handler: Handler, host: str, port: int, options: ServerOptions) -> None:
+        """Listen on ``host`` and ``port`` (call on the loop's thread; see :func:`serve`)."""
+        self._handler = handler
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        self._connections: set[ServerConnection] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._waiters: list[asyncio.Future[None]] = []
+        self._closing = False
+        self._user_data = _dispatch.register(self)
+        with server_config(options) as cfg:
+            handle = lib.ws_server_listen(host.encode(), port, cfg, _dispatch.CALLBACKS_REF, self._user_data)
+        if not handle:
+            _dispatch.unregister(self._user_data)
+            raise _last_error(f"listen on {host}:{port}")
+        self._handle: int | None = handle
+        self._free = weakref.finalize(self, lib.ws_server_free, handle)
+        _loop.attach(self._loop)
+        self.host = host
+        """The host the server listens on, as given."""
+
+    # --- Connections (the dispatcher calls _accept on any thread) ----------
+
+    def _accept(self, conn: int) -> ServerConnection:
+        ws = ServerConnection(self)
+        ws._attach(conn)
+        self._connections.add(ws)
+        return ws
+
+    def _start_handler(self, ws: ServerConnection) -> None:
+        task = self._loop.create_task(self._run_handler(ws))
+        self._tasks.add(task)
+        task.add_done_callback(self._handler_done)
+
+    def _handler_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._wake()
+
+    async def _run_handler(self, ws: ServerConnection) -> None:
+        """Run the handler; then close the connection with 1000, or with 1011
+        when the handler raised (logged to the ``libwebsocket.server`` logger)."""
+        code = CloseCode.WS_OK
+        try:
+            await self._handler(ws)
+        except Exception:
+            logger.exception("the connection handler failed")
+            code = CloseCode.WS_INTERNAL_SERVER_ERROR
+        await ws.close(code)
+
+    def _wake(self) -> None:
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # --- API ---------------------------------------------------------------
+
+    def _server(self) -> int:
+        if self._handle is None:
+            raise WebSocketError(Status.WS_ERR_BAD_STATE, "the server is closed")
+        return self._handle
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (the one picked for port 0)."""
+        return int(lib.ws_server_port(self._server()))
+
+    @property
+    def connections(self) -> set[Connection]:
+        """The open connections (a copy)."""
+        return set(self._connections)
+
+    def close(self) -> None:
+        """Stop accepting connections and close the open ones with 1001
+        (going away); :meth:`wait_closed` waits for the end."""
+        if not self._closing and self._handle is not None:
+            self._closing = True
+            _check(lib.ws_server_stop(self._handle), "close")
+            self._wake()
+
+    async def wait_closed(self) -> None:
+        """Wait until the server was closed, its connections have closed and
+        their handlers returned; then free it."""
+        while not (self._closing and not self._connections and not self._tasks):
+            waiter = self._loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                self._waiters.remove(waiter)
+        if self._handle is not None:
+            self._handle = None
+            self._free()
+            _dispatch.unregister(self._user_data)
+            _loop.detach(self._loop)
+
+    async def serve_forever(self) -> None:
+        """Serve until :meth:`close` was called and the server is closed (or
+        this task is cancelled, which closes the server)."""
+        try:
+            await self.wait_closed()
+        except asyncio.CancelledError:
+            self.close()
+            raise
+
+    async def __aenter__(self) -> Server:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+        await self.wait_closed()
+
+    def __repr__(self) -> str:
+        where = "closed" if self._handle is None else f"{self.host}:{self.port}"
+        return f"<libwebsocket.asyncio.Server {where}>"
+
+
+class serve:
+    """Listen on ``host`` and ``port`` (0: a free one, see
+    :attr:`Server.port`) and run ``await handler(connection)`` for each
+    connection that opens, as the ``websockets`` package's ``serve``::
+
+        async def echo(ws):
+            async for message in ws:
+                await ws.send(message)
+
+        async with serve(echo, "127.0.0.1", 0) as server:
+            print(server.port)
+            await server.serve_forever()
+
+    or ``server = await serve(...)`` (then ``server.close()`` and ``await
+    server.wait_closed()``). When the handler returns, its connection is
+    closed with 1000; when it raises, with 1011. ``options`` are the fields
+    of :class:`~libwebsocket.ServerOptions` (``tls``, ``compression``,
+    ``max_size``, ``subprotocols`` ...).
+    """
+
+    def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
+        self._args = (handler, host, port, ServerOptions(**options))
+        self._server: Server | None = None
+
+    def __await__(self) -> Generator[Any, None, Server]:
+        return self._start().__await__()
+
+    async def _start(self) -> Server:
+        return Server(*self._args)
+
+    async def __aenter__(self) -> Server:
+        self._server = await self
+        return self._server
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._server is not None
+        await self._server.__aexit__(kind, value, tb)
