@@ -115,7 +115,8 @@ class ConnectionBase:
         return self._closed_error()
 
     def _closed_error(self) -> ConnectionClosed:
-        return _connection_closed(self._close_code, self._close_reason)
+        failure = self._error.message if self._error is not None else ""
+        return _connection_closed(self._close_code, self._close_reason, failure)
 
     def _send(self, message: Data) -> None:
         """Queue ``message``; afterwards ``_backpressure`` says whether to wait for a drain."""

@@ -45,14 +45,17 @@ class ConnectionClosed(WebSocketError):
     """The connection is closed (or closing): ``code`` is the close code the
     peer sent (``WS_NO_STATUS`` when its close frame had none,
     ``WS_CLOSED_ABNORMALLY`` when the connection ended without one, ``None``
-    while the close handshake is still under way) and ``reason`` its reason."""
+    while the close handshake is still under way) and ``reason`` its reason.
+    When the connection failed (this side closed it over a protocol error, a
+    timeout ...), the message ends with why, e.g. "message too large (close
+    code 1009)"."""
 
     code: int | None  # type: ignore[assignment]
     reason: str
 
-    def __init__(self, code: int | None, reason: str = "") -> None:
+    def __init__(self, code: int | None, reason: str = "", failure: str = "") -> None:
         name = "" if code is None else f" with {_describe(code)}"
-        text = f"connection closed{name}" + (f": {reason}" if reason else "")
+        text = f"connection closed{name}" + (f": {reason}" if reason else "") + (f"; {failure}" if failure else "")
         super().__init__(code, text)  # type: ignore[arg-type]
         self.reason = reason
 
@@ -72,12 +75,12 @@ class ConnectionClosedError(ConnectionClosed):
 _CLEAN_CODES = (CloseCode.WS_OK, CloseCode.WS_GONE, CloseCode.WS_NO_STATUS)
 
 
-def _connection_closed(code: int | None, reason: str) -> ConnectionClosed:
+def _connection_closed(code: int | None, reason: str, failure: str = "") -> ConnectionClosed:
     """The :class:`ConnectionClosed` subclass that fits ``code``."""
     if code is None:
-        return ConnectionClosed(code, reason)
-    cls = ConnectionClosedOK if code in _CLEAN_CODES else ConnectionClosedError
-    return cls(code, reason)
+        return ConnectionClosed(code, reason, failure)
+    cls = ConnectionClosedOK if code in _CLEAN_CODES and not failure else ConnectionClosedError
+    return cls(code, reason, failure)
 
 
 def _last_error(what: str) -> WebSocketError:

@@ -13,7 +13,7 @@ from typing import Any
 from .. import _dispatch
 from .._ffi import lib
 from ..constants import CloseCode, Status
-from ..exceptions import WebSocketError, _check, _last_error
+from ..exceptions import ConnectionClosed, WebSocketError, _check, _last_error
 from ..options import ServerOptions, server_config
 from . import _loop
 from .connection import Connection
@@ -85,10 +85,13 @@ class Server:
 
     async def _run_handler(self, ws: ServerConnection) -> None:
         """Run the handler; then close the connection with 1000, or with 1011
-        when the handler raised (logged to the ``libwebsocket.server`` logger)."""
+        when the handler raised (logged to the ``libwebsocket.server``
+        logger), unless it raised ConnectionClosed."""
         code = CloseCode.WS_OK
         try:
             await self._handler(ws)
+        except ConnectionClosed:
+            pass  # the connection ended under the handler: nothing to report
         except Exception:
             logger.exception("the connection handler failed")
             code = CloseCode.WS_INTERNAL_SERVER_ERROR
