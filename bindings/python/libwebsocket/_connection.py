@@ -125,7 +125,7 @@ class ConnectionBase:
         if status == Status.WS_ERR_NOT_OPEN:
             raise self._closed_error()
         _check(status, "send")
-        if status == _ffi.STATUS_BACKPRESSURE:
+        if status == Status.WS_STATUS_BACKPRESSURE:
             self._backpressure = True
 
     def _ping(self, data: Data) -> None:

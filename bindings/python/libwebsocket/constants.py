@@ -41,7 +41,8 @@ class CloseCode(IntEnum):
 
 
 class Status(IntEnum):
-    """The result of a C call (``ws_status``): 0 or a negative error."""
+    """The result of a C call (``ws_status``): 0, a negative error, or
+    ``WS_STATUS_BACKPRESSURE``."""
 
     WS_STATUS_OK = 0
     """Success."""
@@ -79,6 +80,9 @@ class Status(IntEnum):
     """A bug inside the library (a caught panic)."""
     WS_ERR_TLS = -17
     """TLS failed: a bad certificate or key, or a failed TLS handshake."""
+    WS_STATUS_BACKPRESSURE = 2
+    """Not an error: a message was queued, but more than the high-water mark
+    waits to be sent (the send methods then wait for the drain)."""
 
 
 WS_OK = CloseCode.WS_OK
