@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 
 import pytest
 from conftest import echo, run
@@ -218,5 +220,20 @@ def test_large_messages_with_backpressure() -> None:
                     await ws.send(chunk)
                 for _ in range(8):
                     assert await ws.recv() == chunk
+
+    run(main())
+
+
+def test_a_server_nobody_holds_keeps_serving() -> None:
+    async def main() -> None:
+        server = weakref.ref(await lw.serve(echo, "127.0.0.1", 0))
+        gc.collect()
+        listening = server()
+        assert listening is not None
+        async with lw.connect(f"ws://127.0.0.1:{listening.port}/") as ws:
+            await ws.send("still here")
+            assert await ws.recv() == "still here"
+        listening.close()
+        await listening.wait_closed()
 
     run(main())

@@ -22,6 +22,9 @@ logger = logging.getLogger("libwebsocket.server")
 
 Handler = Callable[[Connection], Awaitable[None]]
 
+# The servers listening: they run until closed, whoever holds them.
+_listening: set[Server] = set()
+
 
 class ServerConnection(Connection):
     """A connection of a :class:`Server`: its opening starts the handler."""
@@ -63,6 +66,7 @@ class Server:
         self._handle: int | None = handle
         self._free = weakref.finalize(self, lib.ws_server_free, handle)
         _loop.attach(self._loop)
+        _listening.add(self)
         self.host = host
         """The host the server listens on, as given."""
 
@@ -142,6 +146,7 @@ class Server:
             self._free()
             _dispatch.unregister(self._user_data)
             _loop.detach(self._loop)
+            _listening.discard(self)
 
     async def serve_forever(self) -> None:
         """Serve until :meth:`close` was called and the server is closed (or
