@@ -37,4 +37,3 @@ def enable_logging(level: int | None = logging.INFO) -> None:
         return
     min_level = max((c for c, lv in _LEVELS.items() if lv >= level), default=1)
     _check(lib.ws_set_log_callback(_LOG_CALLBACK, None, min_level), "enable_logging")
-

@@ -93,14 +93,15 @@ class Client(ConnectionBase):
         self._free()
 
     def __enter__(self) -> Client:
+        """Enter: gives the client itself."""
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
+        """Leave: close the connection, and wait until it is closed."""
         self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<libwebsocket.Client {state}>"
-

@@ -194,11 +194,13 @@ class Server:
         _dispatch.unregister(self._user_data)
 
     def __enter__(self) -> Server:
+        """Enter: gives the server itself."""
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
+        """Leave: close the server, and wait until its connections have closed."""
         self.close()
 
     def __repr__(self) -> str:

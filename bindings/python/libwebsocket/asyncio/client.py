@@ -42,6 +42,7 @@ class connect:
     """
 
     def __init__(self, uri: str, **options: Any) -> None:
+        """Check the options; connecting starts when awaited or entered."""
         self.uri = uri
         """The URL connected to."""
         self.options = ClientOptions(**options)
@@ -49,6 +50,7 @@ class connect:
         self._connection: ClientConnection | None = None
 
     def __await__(self) -> Generator[Any, None, ClientConnection]:
+        """``await connect(...)``: the open connection."""
         return self._connect().__await__()
 
     async def _connect(self) -> ClientConnection:
@@ -63,11 +65,13 @@ class connect:
         return ws
 
     async def __aenter__(self) -> ClientConnection:
+        """``async with connect(...) as ws``: the open connection."""
         self._connection = await self
         return self._connection
 
     async def __aexit__(
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
+        """Leave: close the connection, and wait until it is closed."""
         assert self._connection is not None
         await self._connection.close()

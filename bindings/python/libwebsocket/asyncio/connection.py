@@ -134,11 +134,13 @@ class Connection(ConnectionBase, LoopBound):
             await self._wait()
 
     async def __aenter__(self) -> Connection:
+        """Enter: gives the connection itself."""
         return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
+        """Leave: close the connection, and wait until it is closed."""
         await self.close()
 
     def __repr__(self) -> str:

@@ -30,6 +30,7 @@ class ServerConnection(Connection):
     """A connection of a :class:`Server`: its opening starts the handler."""
 
     def __init__(self, server: Server) -> None:
+        """A connection of ``server``, made when it opens."""
         super().__init__(server._loop, server._thread)
         self._server = server
 
@@ -158,11 +159,13 @@ class Server:
             raise
 
     async def __aenter__(self) -> Server:
+        """Enter: gives the server itself."""
         return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
+        """Leave: close the server, and wait until its connections have closed."""
         self.close()
         await self.wait_closed()
 
@@ -192,21 +195,25 @@ class serve:
     """
 
     def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
+        """Check the options; listening starts when awaited or entered."""
         self._args = (handler, host, port, ServerOptions(**options))
         self._server: Server | None = None
 
     def __await__(self) -> Generator[Any, None, Server]:
+        """``await serve(...)``: the listening server."""
         return self._start().__await__()
 
     async def _start(self) -> Server:
         return Server(*self._args)
 
     async def __aenter__(self) -> Server:
+        """``async with serve(...) as server``: listen, give the server."""
         self._server = await self
         return self._server
 
     async def __aexit__(
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
+        """Leave: close the server, and wait until its connections have closed."""
         assert self._server is not None
         await self._server.__aexit__(kind, value, tb)
