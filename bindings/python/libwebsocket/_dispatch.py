@@ -67,9 +67,10 @@ def watch(conn: int, watcher: Watcher) -> None:
 def register(acceptor: Acceptor) -> int:
     """A user_data for a server: its opened connections go to ``acceptor._accept``."""
     global _next_id
-    _next_id += 1
-    _acceptors[_next_id] = acceptor
-    return _next_id
+    with lock:
+        _next_id += 1
+        _acceptors[_next_id] = acceptor
+        return _next_id
 
 
 def unregister(user_data: int) -> None:
