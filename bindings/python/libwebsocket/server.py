@@ -40,7 +40,9 @@ class ServerConnection(ConnectionBase):
         """Queue a message: ``str`` as text, bytes-like as binary. Never
         blocks; see :attr:`buffered_amount` for what waits to be written.
         Raises :class:`~libwebsocket.ConnectionClosed` once the connection is
-        closing or closed."""
+        closing or closed, and :class:`~libwebsocket.WebSocketError`
+        (``WS_ERR_QUEUE_FULL``) when the send queue limit (64 MiB) would be
+        exceeded."""
         self._send(message)
 
     def ping(self, data: Data = b"") -> None:
