@@ -30,7 +30,7 @@ def serving(**callbacks: Any) -> Iterator[lw.Server]:
 
 
 def echo_message(conn: lw.ServerConnection, message: str | bytes) -> None:
-    if message == "close-me":
+    if message == "close yourself":
         conn.close(4000, "as asked")
     else:
         conn.send(message)
@@ -58,7 +58,7 @@ def test_iteration_and_close_by_the_server() -> None:
         with lw.Client.connect(f"ws://127.0.0.1:{server.port}/") as ws:
             ws.send("a")
             ws.send("b")
-            ws.send("close-me")
+            ws.send("close yourself")
             with pytest.raises(lw.ConnectionClosedError) as info:
                 list(ws)
             assert (info.value.code, info.value.reason) == (4000, "as asked")
