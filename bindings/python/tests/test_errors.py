@@ -4,6 +4,7 @@ exceptions raised inside ws_dispatch()."""
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 from conftest import echo, run
@@ -137,3 +138,15 @@ def test_an_exception_inside_dispatch_is_raised_after_it(monkeypatch: pytest.Mon
             except TimeoutError:
                 pass
         ws.close()
+
+
+def test_open_timeout_against_a_silent_server() -> None:
+    with socket.socket() as silent:  # accepts TCP connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"ws://127.0.0.1:{silent.getsockname()[1]}/"
+        start = time.monotonic()
+        with pytest.raises(lw.WebSocketError) as info:
+            lw.Client.connect(url, open_timeout=0.3)
+        assert info.value.code == lw.Status.WS_ERR_TIMEOUT
+        assert 0.2 < time.monotonic() - start < 5
