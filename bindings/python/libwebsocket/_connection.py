@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import weakref
 from collections import deque
-from ctypes import byref, c_char_p
-
 from collections.abc import Callable
+from ctypes import byref, c_char_p
 
 from . import _dispatch, _ffi
 from ._ffi import lib

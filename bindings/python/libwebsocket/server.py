@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import weakref
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 from . import _dispatch
-from ._connection import ConnectionBase, Data, Message, _encode
-from ._ffi import lib
-from .constants import CloseCode, Status
-from .exceptions import WebSocketError, _check, _last_error
-from .options import ServerOptions, server_config
+from ._connection import ConnectionBase, Data, Message
+from ._listener import Listener
+from .constants import CloseCode
+from .options import ServerOptions
 
 
 class ServerConnection(ConnectionBase):
@@ -67,7 +65,7 @@ def _ignore(*args: Any) -> None:
     pass
 
 
-class Server:
+class Server(Listener):
     """A WebSocket server whose callbacks run on the thread that calls
     :meth:`serve_forever` or :meth:`handle_events`::
 
@@ -98,22 +96,14 @@ class Server:
         on_close: CloseCallback | None = None,
         **options: Any,
     ) -> None:
+        checked = ServerOptions(**options)
         self._on_connect = on_connect or _ignore
         self._on_message = on_message or _ignore
         self._on_close = on_close or _ignore
         self._events: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
         self._connections: set[ServerConnection] = set()
         self._stopping = False
-        self._user_data = _dispatch.register(self)
-        with server_config(ServerOptions(**options)) as cfg:
-            handle = lib.ws_server_listen(host.encode(), port, cfg, _dispatch.CALLBACKS_REF, self._user_data)
-        if not handle:
-            _dispatch.unregister(self._user_data)
-            raise _last_error(f"listen on {host}:{port}")
-        self._handle: int | None = handle
-        self._free = weakref.finalize(self, lib.ws_server_free, handle)
-        self.host = host
-        """The host the server listens on, as given."""
+        super().__init__(host, port, checked)
 
     def _accept(self, conn: int) -> ServerConnection:
         connection = ServerConnection(self)
@@ -128,25 +118,10 @@ class Server:
         self._connections.discard(connection)
         self._on_close(connection, code, reason)
 
-    def _server(self) -> int:
-        if self._handle is None:
-            raise WebSocketError(Status.WS_ERR_BAD_STATE, "the server is closed")
-        return self._handle
-
-    @property
-    def port(self) -> int:
-        """The port the server listens on."""
-        return int(lib.ws_server_port(self._server()))
-
     @property
     def connections(self) -> set[ServerConnection]:
         """The open connections (a copy)."""
         return set(self._connections)
-
-    def broadcast(self, message: Data) -> int:
-        """Queue ``message`` to every open connection; returns how many took it."""
-        kind, data = _encode(message)
-        return _check(lib.ws_server_broadcast(self._server(), kind, data, len(data)), "broadcast")
 
     def handle_events(self, timeout: float | None = 0) -> int:
         """Wait up to ``timeout`` seconds (``None``: no limit) for events,
@@ -181,7 +156,7 @@ class Server:
         May be called from any thread."""
         if not self._stopping and self._handle is not None:
             self._stopping = True
-            _check(lib.ws_server_stop(self._handle), "shutdown")
+            self._stop()
             _dispatch.notify()
 
     def close(self) -> None:
@@ -191,9 +166,7 @@ class Server:
             return
         self.shutdown()
         self.serve_forever()
-        self._handle = None
-        self._free()
-        _dispatch.unregister(self._user_data)
+        self._release()
 
     def __enter__(self) -> Server:
         """Enter: gives the server itself."""
@@ -204,6 +177,3 @@ class Server:
     ) -> None:
         """Leave: close the server, and wait until its connections have closed."""
         self.close()
-
-    def __repr__(self) -> str:
-        return f"<libwebsocket.Server {self.host}:{self.port if self._handle else 'closed'}>"

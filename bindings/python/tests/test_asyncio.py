@@ -237,3 +237,21 @@ def test_a_server_nobody_holds_keeps_serving() -> None:
         await listening.wait_closed()
 
     run(main())
+
+
+def test_broadcast_reaches_every_connection() -> None:
+    async def handler(ws: Connection) -> None:
+        await ws.wait_closed()
+
+    async def main() -> None:
+        async with lw.serve(handler, "127.0.0.1", 0) as server:
+            url = f"ws://127.0.0.1:{server.port}/"
+            clients = [await lw.connect(url) for _ in range(5)]
+            while len(server.connections) < 5:
+                await asyncio.sleep(0.01)
+            assert server.broadcast(b"to everyone") == 5
+            assert [await c.recv() for c in clients] == [b"to everyone"] * 5
+            for c in clients:
+                await c.close()
+
+    run(main())

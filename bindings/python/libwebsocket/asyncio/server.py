@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import weakref
 from collections.abc import Awaitable, Callable, Generator
 from types import TracebackType
 from typing import Any
 
-from .. import _dispatch
-from .._ffi import lib
-from ..constants import CloseCode, Status
-from ..exceptions import ConnectionClosed, WebSocketError, _check, _last_error
-from ..options import ServerOptions, server_config
+from .._listener import Listener
+from ..constants import CloseCode
+from ..exceptions import ConnectionClosed
+from ..options import ServerOptions
 from . import _loop
 from .connection import Connection
 
@@ -44,7 +42,7 @@ class ServerConnection(Connection):
         self._server._wake()
 
 
-class Server:
+class Server(Listener):
     """A listening server (what :func:`serve` gives), shaped like the
     ``websockets`` package's: :attr:`port`, :meth:`serve_forever`,
     :meth:`close` and :meth:`wait_closed`."""
@@ -58,18 +56,9 @@ class Server:
         self._tasks: set[asyncio.Task[None]] = set()
         self._waiters: list[asyncio.Future[None]] = []
         self._closing = False
-        self._user_data = _dispatch.register(self)
-        with server_config(options) as cfg:
-            handle = lib.ws_server_listen(host.encode(), port, cfg, _dispatch.CALLBACKS_REF, self._user_data)
-        if not handle:
-            _dispatch.unregister(self._user_data)
-            raise _last_error(f"listen on {host}:{port}")
-        self._handle: int | None = handle
-        self._free = weakref.finalize(self, lib.ws_server_free, handle)
+        super().__init__(host, port, options)
         _loop.attach(self._loop)
         _listening.add(self)
-        self.host = host
-        """The host the server listens on, as given."""
 
     # --- Connections (the dispatcher calls _accept on any thread) ----------
 
@@ -109,16 +98,6 @@ class Server:
 
     # --- API ---------------------------------------------------------------
 
-    def _server(self) -> int:
-        if self._handle is None:
-            raise WebSocketError(Status.WS_ERR_BAD_STATE, "the server is closed")
-        return self._handle
-
-    @property
-    def port(self) -> int:
-        """The port the server listens on (the one picked for port 0)."""
-        return int(lib.ws_server_port(self._server()))
-
     @property
     def connections(self) -> set[Connection]:
         """The open connections (a copy)."""
@@ -129,7 +108,7 @@ class Server:
         (going away); :meth:`wait_closed` waits for the end."""
         if not self._closing and self._handle is not None:
             self._closing = True
-            _check(lib.ws_server_stop(self._handle), "close")
+            self._stop()
             self._wake()
 
     async def wait_closed(self) -> None:
@@ -143,9 +122,7 @@ class Server:
             finally:
                 self._waiters.remove(waiter)
         if self._handle is not None:
-            self._handle = None
-            self._free()
-            _dispatch.unregister(self._user_data)
+            self._release()
             _loop.detach(self._loop)
             _listening.discard(self)
 
@@ -168,10 +145,6 @@ class Server:
         """Leave: close the server, and wait until its connections have closed."""
         self.close()
         await self.wait_closed()
-
-    def __repr__(self) -> str:
-        where = "closed" if self._handle is None else f"{self.host}:{self.port}"
-        return f"<libwebsocket.asyncio.Server {where}>"
 
 
 class serve:
