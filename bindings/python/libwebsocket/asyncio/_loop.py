@@ -33,11 +33,29 @@ def detach(loop: asyncio.AbstractEventLoop) -> None:
 
 
 class LoopBound:
-    """Runs functions on one loop's thread, from any thread."""
+    """Something of one loop that coroutines wait on (:meth:`_wait`, woken by
+    :meth:`_wake_waiters`), and that runs functions on the loop's thread
+    from any thread (:meth:`_in_loop`)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, thread: int) -> None:
         self._loop = loop
         self._thread = thread  # the loop's thread (threading.get_ident())
+        self._waiters: list[asyncio.Future[None]] = []
+
+    async def _wait(self) -> None:
+        """Wait until :meth:`_wake_waiters` is next called."""
+        waiter = self._loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            self._waiters.remove(waiter)
+
+    def _wake_waiters(self) -> None:
+        """Wake every coroutine in :meth:`_wait` (on the loop's thread)."""
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _in_loop(self, function: object, *args: object) -> None:
         """Call ``function(*args)`` now when on the loop's thread, else soon on it."""

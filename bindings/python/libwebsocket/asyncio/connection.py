@@ -30,26 +30,12 @@ class Connection(ConnectionBase, LoopBound):
         :func:`~libwebsocket.asyncio.serve`, for ``loop`` running on ``thread``."""
         ConnectionBase.__init__(self)
         LoopBound.__init__(self, loop, thread)
-        self._waiters: list[asyncio.Future[None]] = []
         self._pings: deque[tuple[bytes, asyncio.Future[float], float]] = deque()
 
     # --- Events ------------------------------------------------------------
 
     def _wake(self) -> None:
         self._in_loop(self._wake_waiters)
-
-    def _wake_waiters(self) -> None:
-        for waiter in self._waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-
-    async def _wait(self) -> None:
-        waiter = self._loop.create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        finally:
-            self._waiters.remove(waiter)
 
     def _got_pong(self, data: bytes) -> None:
         self._in_loop(self._answer_pings, data, time.monotonic())

@@ -14,6 +14,7 @@ from ..constants import CloseCode
 from ..exceptions import ConnectionClosed
 from ..options import ServerOptions
 from . import _loop
+from ._loop import LoopBound
 from .connection import Connection
 
 logger = logging.getLogger("libwebsocket.server")
@@ -39,24 +40,22 @@ class ServerConnection(Connection):
     def _closed_in_loop(self) -> None:
         super()._closed_in_loop()
         self._server._connections.discard(self)
-        self._server._wake()
+        self._server._wake_waiters()
 
 
-class Server(Listener):
+class Server(Listener, LoopBound):
     """A listening server (what :func:`serve` gives), shaped like the
     ``websockets`` package's: :attr:`port`, :meth:`serve_forever`,
     :meth:`close` and :meth:`wait_closed`."""
 
     def __init__(self, handler: Handler, host: str, port: int, options: ServerOptions) -> None:
         """Listen on ``host`` and ``port`` (call on the loop's thread; see :func:`serve`)."""
+        LoopBound.__init__(self, asyncio.get_running_loop(), threading.get_ident())
         self._handler = handler
-        self._loop = asyncio.get_running_loop()
-        self._thread = threading.get_ident()
         self._connections: set[ServerConnection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._waiters: list[asyncio.Future[None]] = []
         self._closing = False
-        super().__init__(host, port, options)
+        Listener.__init__(self, host, port, options)
         _loop.attach(self._loop)
         _listening.add(self)
 
@@ -75,7 +74,7 @@ class Server(Listener):
 
     def _handler_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        self._wake()
+        self._wake_waiters()
 
     async def _run_handler(self, ws: ServerConnection) -> None:
         """Run the handler; then close the connection with 1000, or with 1011
@@ -91,11 +90,6 @@ class Server(Listener):
             code = CloseCode.WS_INTERNAL_SERVER_ERROR
         await ws.close(code)
 
-    def _wake(self) -> None:
-        for waiter in self._waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-
     # --- API ---------------------------------------------------------------
 
     @property
@@ -109,18 +103,13 @@ class Server(Listener):
         if not self._closing and self._handle is not None:
             self._closing = True
             self._stop()
-            self._wake()
+            self._wake_waiters()
 
     async def wait_closed(self) -> None:
         """Wait until the server was closed, its connections have closed and
         their handlers returned; then free it."""
         while not (self._closing and not self._connections and not self._tasks):
-            waiter = self._loop.create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                self._waiters.remove(waiter)
+            await self._wait()
         if self._handle is not None:
             self._release()
             _loop.detach(self._loop)
