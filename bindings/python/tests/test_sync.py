@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from conftest import echo
+from conftest import echo, run
 
 import libwebsocket as lw
 
@@ -195,3 +195,17 @@ def test_sync_clients_in_several_threads() -> None:
         for t in threads:
             t.join(timeout=20)
     assert errors == []
+
+
+def test_events_of_a_closed_loop_are_dropped() -> None:
+    """A connection left open when its asyncio loop ended still gets events
+    (here its close): dispatching them elsewhere must not fail."""
+
+    async def leave_open(url: str) -> Any:
+        return await lw.connect(url)
+
+    with lw.Server("127.0.0.1", 0) as server:
+        ws = run(leave_open(f"ws://127.0.0.1:{server.port}/"))
+        server.shutdown()
+        server.serve_forever()  # dispatches the close of ws here
+        assert ws.closed and ws.close_code == lw.WS_GONE

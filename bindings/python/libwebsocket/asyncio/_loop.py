@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
+from collections.abc import Callable
 
 from .. import _dispatch
 
@@ -57,9 +58,18 @@ class LoopBound:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def _in_loop(self, function: object, *args: object) -> None:
+    def _in_loop(self, function: Callable[..., None], *args: object) -> None:
         """Call ``function(*args)`` now when on the loop's thread, else soon on it."""
-        if threading.get_ident() == self._thread:
-            function(*args)  # type: ignore[operator]
+        if threading.get_ident() == self._thread and not self._loop.is_closed():
+            function(*args)
         else:
-            self._loop.call_soon_threadsafe(function, *args)  # type: ignore[arg-type]
+            self._soon(function, *args)
+
+    def _soon(self, function: Callable[..., None], *args: object) -> None:
+        """Call ``function(*args)`` soon on the loop's thread. Once the loop
+        is closed nothing waits on it any more: then do nothing."""
+        try:
+            self._loop.call_soon_threadsafe(function, *args)
+        except RuntimeError:
+            if not self._loop.is_closed():
+                raise

@@ -54,7 +54,7 @@ class Connection(ConnectionBase, LoopBound):
     def _got_close(self, code: int, reason: str) -> None:
         super()._got_close(code, reason)
         # Soon, never inside ws_dispatch(): it may free the client.
-        self._loop.call_soon_threadsafe(self._closed_in_loop)
+        self._soon(self._closed_in_loop)
 
     def _closed_in_loop(self) -> None:
         """The connection closed: fail the pings still waiting."""
