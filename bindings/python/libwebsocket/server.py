@@ -11,6 +11,7 @@ from . import _dispatch
 from ._connection import ConnectionBase, Data, Message
 from ._listener import Listener
 from .constants import CloseCode
+from .exceptions import ConnectionClosed
 from .options import ServerOptions
 
 
@@ -79,7 +80,10 @@ class Server(Listener):
     message)`` for each message (``str`` or ``bytes``), ``on_close(conn,
     code, reason)`` when it closed (with the peer's close code). An
     exception raised by a callback propagates out of :meth:`serve_forever`
-    or :meth:`handle_events` (which may be called again).
+    or :meth:`handle_events` (which may be called again), except
+    :class:`~libwebsocket.ConnectionClosed`: a callback sending to a
+    connection that has just closed is normal, and that connection's
+    ``on_close`` follows.
 
     ``host`` and ``port`` (0: a free port, see :attr:`port`) say where to
     listen; ``options`` are the fields of :class:`~libwebsocket.ServerOptions`.
@@ -134,7 +138,10 @@ class Server(Listener):
         while self._events:
             callback, args = self._events.popleft()
             count += 1
-            callback(*args)
+            try:
+                callback(*args)
+            except ConnectionClosed:
+                pass  # e.g. an answer to a client that just left: its on_close follows
         return count
 
     def serve_forever(self) -> None:

@@ -209,3 +209,17 @@ def test_events_of_a_closed_loop_are_dropped() -> None:
         server.shutdown()
         server.serve_forever()  # dispatches the close of ws here
         assert ws.closed and ws.close_code == lw.WS_GONE
+
+
+def test_a_send_to_a_client_that_left_does_not_stop_the_server() -> None:
+    closed = []
+    with lw.Server(
+        "127.0.0.1", 0, on_message=lambda conn, m: conn.send(m), on_close=lambda conn, code, r: closed.append(code)
+    ) as server:
+        with lw.Client.connect(f"ws://127.0.0.1:{server.port}/") as ws:
+            ws.send("answer me")
+        # The client has closed before the server's callbacks run: the echo
+        # raises ConnectionClosed inside on_message, which the server ignores.
+        while not closed:
+            server.handle_events(5)
+    assert closed == [lw.WS_OK]
