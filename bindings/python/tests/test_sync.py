@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from collections.abc import Iterator
@@ -223,3 +224,23 @@ def test_a_send_to_a_client_that_left_does_not_stop_the_server() -> None:
         while not closed:
             server.handle_events(5)
     assert closed == [lw.WS_OK]
+
+
+def test_clients_dropped_without_close_are_freed_with_1001() -> None:
+    codes: list[int] = []
+    with serving(on_message=echo_message, on_close=lambda conn, code, reason: codes.append(code)) as server:
+        url = f"ws://127.0.0.1:{server.port}/"
+        for i in range(50):
+            ws = lw.Client.connect(url)
+            ws.send(str(i))
+            if i % 2:
+                assert ws.recv(timeout=5) == str(i)
+            del ws  # the finalizer frees the client: the library closes it with 1001
+            gc.collect()
+        with lw.Client.connect(url) as ws:  # the server still serves
+            ws.send("last")
+            assert ws.recv(timeout=5) == "last"
+        deadline = time.monotonic() + 10
+        while len(codes) < 51 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert sorted(codes) == [lw.WS_OK] + [lw.WS_GONE] * 50
