@@ -236,7 +236,7 @@ def test_clients_dropped_without_close_are_freed_with_1001() -> None:
             if i % 2:
                 assert ws.recv(timeout=5) == str(i)
             del ws  # the finalizer frees the client: the library closes it with 1001
-            gc.collect()
+        gc.collect()
         with lw.Client.connect(url) as ws:  # the server still serves
             ws.send("last")
             assert ws.recv(timeout=5) == "last"
