@@ -21,7 +21,7 @@ CPP_TEST_LDFLAGS := -L$(BUILT) -Wl,-rpath,'$$ORIGIN/../../../$(BUILT)' -lwebsock
 AUTOBAHN_DIR ?= $(wildcard ../shared/autobahn)
 BENCH_DIR ?= $(wildcard ../shared/bench)
 
-.PHONY: all lib install uninstall examples ctests cpptests test test-rust test-c test-cpp test-install test-tutorials test-examples test-browser test-perl test-threads tsan asan miri conformance soak demo header bench bench-compare clean lint fuzz
+.PHONY: all lib install uninstall examples ctests cpptests test test-rust test-c test-cpp test-install test-tutorials test-examples test-browser test-perl test-python test-threads tsan asan miri conformance soak demo header bench bench-compare clean lint fuzz
 all: lib examples
 
 ## lib: the library; its soname (libwebsocket.so.MAJOR) links to it, so the build
@@ -76,9 +76,9 @@ header:
 
 ## test: every suite (Rust unit + integration, header check, C tests under valgrind, the
 ## C++ wrapper's tests, the installed library, example programs and tutorials, a browser
-## against echo_server, the Perl binding, Autobahn at 1 and 4 I/O threads), then the fast
-## ones again with 4 I/O threads, and ThreadSanitizer
-test: all ctests test-rust test-c test-cpp test-install test-examples test-tutorials test-browser test-perl conformance test-threads tsan
+## against echo_server, the Perl and Python bindings, Autobahn at 1 and 4 I/O threads),
+## then the fast ones again with 4 I/O threads, and ThreadSanitizer
+test: all ctests test-rust test-c test-cpp test-install test-examples test-tutorials test-browser test-perl test-python conformance test-threads tsan
 
 test-rust:
 	$(CARGO) test --release
@@ -117,9 +117,20 @@ test-perl: all
 	@if perl -MFFI::Platypus -e1 2>/dev/null; then prove -r bindings/perl/t; \
 	else echo "Perl tests skipped: FFI::Platypus is not installed (apt-get install libffi-platypus-perl)"; fi
 
+## test-python: the Python binding's tests (bindings/python, pytest): makes a venv in
+## build/python-venv (python3 -m venv; fails when the venv module is missing: Debian's
+## python3-venv), installs the package, pytest and websockets into it from PyPI, and runs
+## the tests against the built library (interop with websockets, TLS, the examples)
+PYTHON_VENV := build/python-venv
+test-python: all
+	python3 -m venv $(PYTHON_VENV)
+	$(PYTHON_VENV)/bin/pip install --quiet --disable-pip-version-check pytest websockets
+	$(PYTHON_VENV)/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./bindings/python
+	LIBWEBSOCKET_PATH=$(CURDIR)/$(LIB) $(PYTHON_VENV)/bin/pytest -q bindings/python/tests
+
 ## test-threads: the fast suites with 4 I/O threads (WS_IO_THREADS=4; C and C++ tests without valgrind)
 test-threads: all ctests
-	WS_IO_THREADS=4 $(MAKE) --no-print-directory test-rust test-examples test-tutorials test-browser test-perl
+	WS_IO_THREADS=4 $(MAKE) --no-print-directory test-rust test-examples test-tutorials test-browser test-perl test-python
 	WS_IO_THREADS=4 VALGRIND=0 tests/run-c-tests.sh
 	WS_IO_THREADS=4 VALGRIND=0 $(MAKE) --no-print-directory test-cpp
 

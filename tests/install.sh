@@ -6,6 +6,7 @@
 #  - a C program built with only `pkg-config --cflags --libs websocket`, and a
 #    CMake project (find_package(websocket)) building a C++ program on the shared
 #    library and a C program on the static one, all run against build/echo_server;
+#    the Python package loading the installed library through the system loader;
 #  - `make install DESTDIR=...` stages under DESTDIR files that name the final
 #    PREFIX; `make uninstall` leaves nothing behind, in both cases.
 # Prints one line per check and "N passed, M failed"; exits non-zero on a failure.
@@ -96,6 +97,15 @@ configures_with() { # configures_with VERSION
 }
 check "find_package(websocket $MAJOR.0) takes $VERSION" configures_with "$MAJOR.0"
 check "find_package(websocket $((MAJOR + 1)).0) refuses it" fails configures_with "$((MAJOR + 1)).0"
+
+# The Python package, where the system loader finds libwebsocket.so.MAJOR.
+python_loads_from_prefix() {
+  local loaded
+  loaded=$(LD_LIBRARY_PATH=$LIB PYTHONPATH=bindings/python python3 -c 'import libwebsocket
+print(next(l.split()[-1] for l in open("/proc/self/maps") if "libwebsocket.so" in l))') || return 1
+  [[ $loaded == "$LIB/libwebsocket.so.$VERSION" ]]
+}
+check "the Python package loads libwebsocket.so.$MAJOR from the prefix" python_loads_from_prefix
 
 echo "== make uninstall PREFIX=$PREFIX"
 make -s uninstall PREFIX="$PREFIX" >/dev/null 2>&1

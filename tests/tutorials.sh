@@ -67,5 +67,10 @@ else
   echo "skip it runs: FFI::Platypus is not installed (apt-get install libffi-platypus-perl)"
 fi
 
+echo "== Python: bindings/python/examples/tutorial.py"
+check "README.md shows it as it is" in_readme python bindings/python/examples/tutorial.py
+check "it runs a server and a client" prints env PYTHONPATH=bindings/python python3 bindings/python/examples/tutorial.py \
+  -- "client: got 'Hello, WebSocket!'" "client: closed with 1000" "server: closed"
+
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]

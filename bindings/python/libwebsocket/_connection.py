@@ -1,0 +1,225 @@
+"""What every connection object shares: the ``ws_conn`` handle it holds, the
+events the dispatcher records on it, and the calls and properties over it.
+
+The sync :class:`~libwebsocket.Client`, the sync server's
+:class:`~libwebsocket.ServerConnection` and the asyncio
+:class:`~libwebsocket.asyncio.Connection` derive from :class:`ConnectionBase`;
+each says in ``_wake`` how its waiters learn that something happened.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import deque
+from collections.abc import Callable
+from ctypes import byref, c_char_p
+
+from . import _dispatch, _ffi
+from ._ffi import lib
+from .constants import Status
+from .exceptions import ConnectionClosed, WebSocketError, _check, _connection_closed, _last_error
+from .options import ClientOptions, client_config
+
+Message = str | bytes
+"""A message: ``str`` for a text message, ``bytes`` for a binary one."""
+
+Data = str | bytes | bytearray | memoryview
+"""What may be sent: text as ``str``, binary data as a bytes-like object."""
+
+
+def _encode(message: Data) -> tuple[int, bytes]:
+    if isinstance(message, str):
+        return _ffi.MESSAGE_TEXT, message.encode()
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        return _ffi.MESSAGE_BINARY, bytes(message)
+    raise TypeError(f"a message is str or bytes-like, not {type(message).__name__}")
+
+
+def _nothing() -> None:
+    pass
+
+
+class ConnectionBase:
+    """The properties every connection has; its methods are in the subclasses."""
+
+    def __init__(self) -> None:
+        self._handle: int | None = None
+        self._messages: deque[Message] = deque()
+        self._opened = False
+        self._closed = False
+        self._close_code: int | None = None
+        self._close_reason = ""
+        self._error: WebSocketError | None = None
+        self._backpressure = False
+        self._free: Callable[[], object] = _nothing
+
+    def _start_client(self, uri: str, options: ClientOptions) -> None:
+        """Connect to ``uri`` (``ws_client_connect``), this object watching the connection."""
+        # Under the dispatch lock, so that no event of the connection comes
+        # before it is watched.
+        with client_config(options) as cfg, _dispatch.lock:
+            client = lib.ws_client_connect(uri.encode(), cfg, _dispatch.CALLBACKS_REF, None)
+            if not client:
+                raise _last_error(f"connect {uri}")
+            self._free = weakref.finalize(self, lib.ws_client_free, client)
+            conn = lib.ws_client_conn(client)
+            self._attach(conn)
+            _dispatch.watch(conn, self)
+
+    def _attach(self, conn: int) -> None:
+        """Hold ``conn`` (retained) until this object goes away."""
+        self._handle = lib.ws_conn_retain(conn)
+        weakref.finalize(self, lib.ws_conn_release, self._handle)
+
+    # --- Events, recorded by the dispatcher (on any Python thread) -------
+
+    def _wake(self) -> None:
+        """Tell whoever waits on this connection that something happened."""
+
+    def _got_open(self) -> None:
+        self._opened = True
+        self._wake()
+
+    def _got_message(self, message: Message) -> None:
+        self._messages.append(message)
+        self._wake()
+
+    def _got_pong(self, data: bytes) -> None:
+        pass
+
+    def _got_error(self, status: int, message: str) -> None:
+        self._error = WebSocketError(status, message)
+
+    def _got_close(self, code: int, reason: str) -> None:
+        self._close_code = code
+        self._close_reason = reason
+        self._closed = True
+        self._wake()
+
+    def _got_drain(self) -> None:
+        self._backpressure = False
+        self._wake()
+
+    # --- Calls -----------------------------------------------------------
+
+    def _conn(self) -> int:
+        if self._handle is None:
+            raise WebSocketError(Status.WS_ERR_BAD_STATE, "the connection is not open yet")
+        return self._handle
+
+    def _open_error(self, uri: str) -> WebSocketError:
+        """Why the connection to ``uri`` did not open."""
+        if self._error is not None:
+            return WebSocketError(self._error.code, f"connect {uri}: {self._error.message}")
+        return self._closed_error()
+
+    def _closed_error(self) -> ConnectionClosed:
+        failure = self._error.message if self._error is not None else ""
+        return _connection_closed(self._close_code, self._close_reason, failure)
+
+    def _send(self, message: Data) -> None:
+        """Queue ``message``; afterwards ``_backpressure`` says whether to wait for a drain."""
+        kind, data = _encode(message)
+        status = lib.ws_conn_send(self._conn(), kind, data, len(data))
+        if status == Status.WS_ERR_NOT_OPEN:
+            raise self._closed_error()
+        _check(status, "send")
+        if status == Status.WS_STATUS_BACKPRESSURE:
+            self._backpressure = True
+
+    def _ping(self, data: Data) -> None:
+        payload = data.encode() if isinstance(data, str) else bytes(data)
+        status = lib.ws_conn_ping(self._conn(), payload, len(payload))
+        if status == Status.WS_ERR_NOT_OPEN:
+            raise self._closed_error()
+        _check(status, "ping")
+
+    def _start_close(self, code: int, reason: str) -> None:
+        """Send a close frame, unless the connection is already closing."""
+        if not 0 <= code <= 0xFFFF:
+            raise WebSocketError(Status.WS_ERR_INVALID_CLOSE_CODE, f"close: {code} is not a close code")
+        if "\0" in reason:
+            raise WebSocketError(Status.WS_ERR_INVALID_ARGUMENT, "close: the reason contains a NUL character")
+        status = lib.ws_conn_close(self._conn(), code, reason.encode())
+        if status != Status.WS_ERR_NOT_OPEN:
+            _check(status, "close")
+
+    # --- Properties ------------------------------------------------------
+
+    def _string(self, getter: str) -> str:
+        raw = getattr(lib, getter)(self._conn())
+        return raw.decode("utf-8", "replace") if raw else ""
+
+    @property
+    def id(self) -> int:
+        """The connection's id: unique in the process, never reused; the
+        ``conn_id`` of the library's log lines about it."""
+        return int(lib.ws_conn_id(self._conn()))
+
+    @property
+    def close_code(self) -> int | None:
+        """The peer's close code once the connection is closed (1005 when its
+        close frame had none, 1006 when there was none), else ``None``."""
+        return self._close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        """The peer's close reason once the connection is closed, else ``None``."""
+        return self._close_reason if self._closed else None
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is closed."""
+        return self._closed
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The subprotocol the opening handshake settled on, or ``None``."""
+        return self._string("ws_conn_subprotocol") or None
+
+    @property
+    def extensions(self) -> str:
+        """The permessage-deflate parameters in use, as a
+        ``Sec-WebSocket-Extensions`` value (``""`` when not compressing)."""
+        return self._string("ws_conn_extensions")
+
+    @property
+    def is_secure(self) -> bool:
+        """True when the connection runs over TLS."""
+        return bool(lib.ws_conn_is_secure(self._conn()) == 1)
+
+    @property
+    def path(self) -> str:
+        """The request path (``"/chat"``, still percent-encoded)."""
+        return self._string("ws_conn_path")
+
+    @property
+    def query(self) -> str:
+        """The request query without ``?`` (``""`` when none)."""
+        return self._string("ws_conn_query")
+
+    @property
+    def remote_address(self) -> tuple[str, int] | None:
+        """The peer's ``(host, port)``, or ``None`` before the TCP connection exists."""
+        address = self._string("ws_conn_peer_address")
+        if not address:
+            return None
+        host, _, port = address.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        """The peer's opening-handshake headers as ``(name, value)`` pairs, in
+        order: the request's on a server connection, the response's on a client's."""
+        conn = self._conn()
+        pairs = []
+        for index in range(max(0, lib.ws_conn_header_count(conn))):
+            name, value = c_char_p(), c_char_p()
+            if lib.ws_conn_header_at(conn, index, byref(name), byref(value)) == 0:
+                pairs.append(((name.value or b"").decode("latin-1"), (value.value or b"").decode("latin-1")))
+        return pairs
+
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes sent or queued and not yet written to the socket."""
+        return int(lib.ws_conn_buffered_amount(self._conn()))

@@ -1,0 +1,204 @@
+"""Options of clients and servers, and how they become a C config.
+
+The keyword arguments of :func:`libwebsocket.connect`,
+:meth:`libwebsocket.Client.connect`, :func:`libwebsocket.serve` and
+:class:`libwebsocket.Server` are the fields of :class:`ClientOptions` and
+:class:`ServerOptions`. Defaults (``None``) are the library's: no
+compression, 32 MiB messages, 10 s to connect and 10 s for the handshakes,
+5 s for the close handshake, no keepalive.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Literal, Mapping, Sequence, Union
+
+from . import _ffi
+from ._ffi import lib
+from .exceptions import _check
+
+StrPath = Union[str, "os.PathLike[str]"]
+
+
+@dataclass(frozen=True)
+class ClientTLS:
+    """TLS settings of a ``wss://`` client.
+
+    ``ca_file``: a PEM file of CA certificates to trust, in addition to the
+    system's store unless ``system_roots`` is False. ``cert_file`` and
+    ``key_file``: a client certificate and its key (PEM), for servers that
+    ask for one. ``verify=False`` accepts any server certificate: the
+    connection is encrypted but not authenticated (tests only).
+    """
+
+    ca_file: StrPath | None = None
+    system_roots: bool = True
+    cert_file: StrPath | None = None
+    key_file: StrPath | None = None
+    verify: bool = True
+
+
+@dataclass(frozen=True)
+class ServerTLS:
+    """TLS settings of a server: it then speaks ``wss://`` only.
+
+    ``cert_file``: the PEM certificate chain (leaf first); ``key_file``: its
+    private key (PEM). ``client_ca_file``: ask clients for a certificate
+    issued by these CAs (mutual TLS); clients without one are refused unless
+    ``client_cert_optional``.
+    """
+
+    cert_file: StrPath
+    key_file: StrPath
+    client_ca_file: StrPath | None = None
+    client_cert_optional: bool = False
+
+
+Compression = Literal["deflate", None]
+
+
+@dataclass(frozen=True)
+class _CommonOptions:
+    subprotocols: Sequence[str] = ()
+    """Subprotocols, preferred first. A client offers them and fails when the
+    server picks none; a server picks the first of its own the client offers."""
+    tls: ClientTLS | ServerTLS | None = None
+    """TLS settings (:class:`ClientTLS` or :class:`ServerTLS`)."""
+    compression: Compression = None
+    """``"deflate"`` to negotiate permessage-deflate (RFC 7692), ``None`` not to."""
+    compression_threshold: int | None = None
+    """With deflate: messages smaller than this many bytes go uncompressed
+    (library default 10240; 0 compresses every message)."""
+    max_size: int | None = None
+    """Largest message accepted, in bytes; a larger one fails the connection
+    with 1009 (``WS_MESSAGE_TOO_LARGE``). Library default: 32 MiB."""
+    open_timeout: float | None = None
+    """Seconds allowed for the opening handshake (TLS included); a client
+    has as long again to make the TCP connection. Library default: 10."""
+    close_timeout: float | None = None
+    """Seconds the peer has to answer a close frame. Library default: 5."""
+    ping_interval: float | None = None
+    """Keepalive: after this many seconds without hearing from the peer, ping
+    it; when it stays silent as long again, the connection fails. Default: off."""
+
+
+@dataclass(frozen=True)
+class ClientOptions(_CommonOptions):
+    """The options of a client (keyword arguments of ``connect``)."""
+
+    tls: ClientTLS | None = None
+    """TLS settings of a ``wss://`` URL (default: trust the system's CAs)."""
+    additional_headers: Mapping[str, str] | Iterable[tuple[str, str]] = field(default_factory=tuple)
+    """Extra headers of the opening request, e.g. ``{"Authorization": "Bearer x"}``."""
+    origin: str | None = None
+    """The ``Origin`` header to send."""
+    proxy: str | None = None
+    """``None``: the HTTP proxy of the environment (``https_proxy`` ...), as
+    curl reads it; ``""``: none; ``"http://[user:password@]host[:port]"``: that one."""
+
+
+@dataclass(frozen=True)
+class ServerOptions(_CommonOptions):
+    """The options of a server (keyword arguments of ``serve``)."""
+
+    tls: ServerTLS | None = None
+    """TLS settings; without them the server speaks plain ``ws://``."""
+    max_connections: int | None = None
+    """Most open connections at once; more get HTTP 503. Library default: 10000."""
+
+
+def _ms(seconds: float) -> int:
+    if seconds <= 0:
+        raise ValueError(f"a timeout must be positive, not {seconds}")
+    return max(1, round(seconds * 1000))
+
+
+def _b(text: str | os.PathLike[str]) -> bytes:
+    return os.fsencode(text)
+
+
+@contextmanager
+def client_config(options: ClientOptions) -> Iterator[int]:
+    """A ``ws_client_config`` set from ``options`` (polled dispatch), freed on exit."""
+    cfg = lib.ws_client_config_new()
+    try:
+        _set_common(cfg, options, "client")
+        headers = options.additional_headers
+        pairs = headers.items() if isinstance(headers, Mapping) else headers
+        for name, value in pairs:
+            _check(lib.ws_client_config_add_header(cfg, name.encode(), value.encode()), f"header {name}")
+        if options.origin is not None:
+            _check(lib.ws_client_config_set_origin(cfg, options.origin.encode()), "origin")
+        if options.proxy is not None:
+            _check(lib.ws_client_config_set_proxy(cfg, options.proxy.encode()), "proxy")
+        if options.open_timeout is not None:
+            ms = _ms(options.open_timeout)
+            _check(lib.ws_client_config_set_connect_timeout_ms(cfg, ms), "open_timeout")
+        tls = options.tls
+        if tls is not None:
+            if tls.ca_file is not None:
+                _check(lib.ws_client_config_add_tls_ca_file(cfg, _b(tls.ca_file)), "tls ca_file")
+            _check(lib.ws_client_config_set_tls_system_roots(cfg, int(tls.system_roots)), "tls system_roots")
+            if tls.cert_file is not None or tls.key_file is not None:
+                if tls.cert_file is None or tls.key_file is None:
+                    raise ValueError("ClientTLS needs both cert_file and key_file, or neither")
+                _check(
+                    lib.ws_client_config_set_tls_client_cert_file(cfg, _b(tls.cert_file), _b(tls.key_file)),
+                    "tls cert_file",
+                )
+            if not tls.verify:
+                _check(lib.ws_client_config_dangerous_disable_tls_verification(cfg), "tls verify")
+        yield cfg
+    finally:
+        lib.ws_client_config_free(cfg)
+
+
+@contextmanager
+def server_config(options: ServerOptions) -> Iterator[int]:
+    """A ``ws_server_config`` set from ``options`` (polled dispatch), freed on exit."""
+    cfg = lib.ws_server_config_new()
+    try:
+        _set_common(cfg, options, "server")
+        if options.max_connections is not None:
+            _check(lib.ws_server_config_set_max_connections(cfg, options.max_connections), "max_connections")
+        tls = options.tls
+        if tls is not None:
+            _check(lib.ws_server_config_set_tls_cert_file(cfg, _b(tls.cert_file), _b(tls.key_file)), "tls cert_file")
+            if tls.client_ca_file is not None:
+                _check(lib.ws_server_config_add_tls_client_ca_file(cfg, _b(tls.client_ca_file)), "tls client_ca_file")
+                _check(
+                    lib.ws_server_config_set_tls_client_cert_optional(cfg, int(tls.client_cert_optional)),
+                    "tls client_cert_optional",
+                )
+        yield cfg
+    finally:
+        lib.ws_server_config_free(cfg)
+
+
+def _set_common(cfg: int, options: _CommonOptions, side: str) -> None:
+    """The settings clients and servers share, through ``ws_<side>_config_*``."""
+
+    def call(name: str, *args: object) -> None:
+        _check(getattr(lib, f"ws_{side}_config_{name}")(cfg, *args), name.split("_", 1)[1])
+
+    call("set_dispatch", _ffi.DISPATCH_POLL)
+    if isinstance(options.subprotocols, str):
+        raise TypeError("subprotocols is a sequence of names, not one string")
+    for name in options.subprotocols:
+        call("add_subprotocol", name.encode())
+    if options.compression not in ("deflate", None):
+        raise ValueError(f'compression is "deflate" or None, not {options.compression!r}')
+    if options.compression == "deflate":
+        call("set_deflate", 1)
+    if options.compression_threshold is not None:
+        call("set_compression_threshold", options.compression_threshold)
+    if options.max_size is not None:
+        call("set_max_message_size", options.max_size)
+    if options.open_timeout is not None:
+        call("set_handshake_timeout_ms", _ms(options.open_timeout))
+    if options.close_timeout is not None:
+        call("set_close_timeout_ms", _ms(options.close_timeout))
+    if options.ping_interval is not None:
+        call("set_keepalive_ms", _ms(options.ping_interval))
