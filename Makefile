@@ -28,7 +28,7 @@ all: lib examples
 ## tree's programs run from it as installed ones do
 lib:
 	$(CARGO) build --release
-	@ln -sfn libwebsocket.so $(BUILT)/$$(readelf -d $(LIB) | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+	@soname=$$(packaging/soname.sh $(LIB)) && ln -sfn libwebsocket.so $(BUILT)/$$soname
 
 ## install, uninstall: the library (stripped; debug info beside it), headers,
 ## pkg-config and CMake files; PREFIX (default /usr/local), LIBDIR,

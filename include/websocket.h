@@ -1114,8 +1114,8 @@ ws_status ws_conn_wait_closed(const ws_conn *c, int timeout_ms);
  * The file descriptor that is readable while polled events wait for
  * `ws_dispatch()`; -1 on error. Owned by the library: do not close it, only
  * wait on it (select, poll, epoll, AnyEvent, asyncio ...). It is an eventfd on
- * Linux, and the read end of a pipe where eventfd is missing or when the
- * environment variable `WS_EVENT_FD` is `pipe` as the queue is made.
+ * Linux, and the read end of a pipe where eventfd is missing or refused, or
+ * when the environment variable `WS_EVENT_FD` is `pipe` as the queue is made.
  */
 int ws_event_fd(void);
 

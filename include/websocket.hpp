@@ -3,7 +3,12 @@
  * of websocket.h, which it includes: everything there stays usable alongside.
  * Not wrapped here (call the C API; each class gives its C handle with
  * native_handle()): messages in parts, the frame codec, the log callback,
- * per-connection user data.
+ * per-connection user data, listing a connection's or a request's headers
+ * (ws_conn_header_at, ws_handshake_header_at), the PEM-text forms of the
+ * certificates by server name, client CAs and client certificates, the
+ * reloads other than reload_tls_cert_file (ws_server_reload_tls_cert_pem,
+ * ws_server_reload_tls_sni_cert_*), the deflate memory level, and the
+ * process-wide compression threshold.
  *
  *   ws::handlers echo;
  *   echo.on_text = [](ws::connection conn, std::string_view text) { conn.send_text(text); };
@@ -370,6 +375,7 @@ inline connection_ref connection::retain() const { return connection_ref::adopt(
 /// once, with accept() or reject(), during on_handshake or later from any
 /// thread (a copy stays valid until answered; unanswered requests get 503
 /// after the handshake timeout). Its strings stay valid until it is answered.
+/// Answer every one, even late: an unanswered request keeps its memory.
 class handshake {
  public:
   /// Borrows a C handle.
@@ -423,7 +429,9 @@ class handshake {
 /// The callbacks of a server or a client; leave the ones you do not need
 /// empty. They run as the C callbacks of ws_callbacks do (see "Threads" at
 /// the top); on_close is the last one of every connection, including one that
-/// never opened. An exception thrown by one is caught: see the top comment.
+/// never opened, unless its server or client is destroyed first (then none
+/// runs after the destructor). An exception thrown by one is caught: see the
+/// top comment.
 struct handlers {
   /// The connection is open.
   std::function<void(connection)> on_open;

@@ -51,11 +51,18 @@ installed_files() {
 
 # Copies a template to $2, putting in the install's paths and version.
 fill() {
-  sed -e "s|@PREFIX@|$PREFIX|g" -e "s|@LIBDIR@|$LIBDIR|g" -e "s|@INCLUDEDIR@|$INCLUDEDIR|g" \
-    -e "s|@VERSION@|$VERSION|g" -e "s|@MAJOR@|$MAJOR|g" -e "s|@STATIC_LIBS@|$STATIC_LIBS|g" \
-    -e "s|@STATIC_LIBS_CMAKE@|$(echo "$STATIC_LIBS" | sed 's/-l//g; s/ /;/g')|g" \
-    -e "s|@POINTER_SIZE@|$(getconf LONG_BIT | awk '{print $1 / 8}')|g" \
-    "$1" >"$2"
+  local text
+  text=$(<"$1")
+  text=${text//@PREFIX@/$PREFIX}
+  text=${text//@LIBDIR@/$LIBDIR}
+  text=${text//@INCLUDEDIR@/$INCLUDEDIR}
+  text=${text//@VERSION@/$VERSION}
+  text=${text//@MAJOR@/$MAJOR}
+  text=${text//@STATIC_LIBS@/$STATIC_LIBS}
+  local cmake_libs=${STATIC_LIBS//-l/}
+  text=${text//@STATIC_LIBS_CMAKE@/${cmake_libs// /;}}
+  text=${text//@POINTER_SIZE@/$(($(getconf LONG_BIT) / 8))}
+  printf '%s\n' "$text" >"$2"
   chmod 644 "$2"
 }
 
@@ -65,9 +72,8 @@ install_all() {
   done
   install -d "$lib/.debug" "$lib/pkgconfig" "$lib/cmake/websocket" "$inc"
 
-  local work
   work=$(mktemp -d)
-  trap 'rm -rf "$work"' RETURN
+  trap 'rm -rf "$work"' EXIT
   objcopy --only-keep-debug "$BUILT/libwebsocket.so" "$work/$REAL.debug"
   strip --strip-unneeded -o "$work/$REAL" "$BUILT/libwebsocket.so"
   (cd "$work" && objcopy --add-gnu-debuglink="$REAL.debug" "$REAL")
@@ -92,10 +98,11 @@ uninstall_all() {
   # The folders this script made, when nothing else is in them.
   rmdir "$lib/cmake/websocket" "$lib/.debug" 2>/dev/null || true
   echo "uninstalled libwebsocket $VERSION from ${DESTDIR}$PREFIX"
+  if [[ -z $DESTDIR && $(id -u) == 0 ]] && command -v ldconfig >/dev/null; then ldconfig; fi
 }
 
 case "${1:-}" in
   install) install_all ;;
   uninstall) uninstall_all ;;
-  *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -14,10 +14,10 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 pass=0 fail=0
-check() { # check "what" command...
-  local what=$1; shift
-  if "$@" >/dev/null 2>&1; then pass=$((pass + 1)); echo "ok   $what"
-  else fail=$((fail + 1)); echo "FAIL $what"; fi
+check() { # check "what" command... (its output is shown when it fails)
+  local what=$1 out; shift
+  if out=$("$@" 2>&1); then pass=$((pass + 1)); echo "ok   $what"
+  else fail=$((fail + 1)); echo "FAIL $what"; printf '%s\n' "$out" | tail -n 20 | sed 's/^/     /'; fi
 }
 
 WORK=$(mktemp -d)
@@ -39,15 +39,15 @@ echo "== make install PREFIX=$PREFIX"
 make -s install PREFIX="$PREFIX" >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log"; echo "0 passed, 1 failed"; exit 1; }
 
 fails() { ! "$@"; }
-soname() { readelf -d "$1" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p'; }
 has_section() { readelf -S "$1" | grep -qE " $2 "; }
 check "the library is libwebsocket.so.$VERSION" test -f "$LIB/libwebsocket.so.$VERSION"
-check "its soname is libwebsocket.so.$MAJOR" test "$(soname "$LIB/libwebsocket.so.$VERSION")" = "libwebsocket.so.$MAJOR"
+check "its soname is libwebsocket.so.$MAJOR" test "$(packaging/soname.sh "$LIB/libwebsocket.so.$VERSION")" = "libwebsocket.so.$MAJOR"
 check "libwebsocket.so.$MAJOR links to it" test "$(readlink "$LIB/libwebsocket.so.$MAJOR")" = "libwebsocket.so.$VERSION"
 check "libwebsocket.so links to the soname" test "$(readlink "$LIB/libwebsocket.so")" = "libwebsocket.so.$MAJOR"
 check "the library is stripped (no .debug_info, no .symtab)" fails has_section "$LIB/libwebsocket.so.$VERSION" '\.(debug_info|symtab)'
 check "it names its debug file (.gnu_debuglink)" has_section "$LIB/libwebsocket.so.$VERSION" '\.gnu_debuglink'
 check "the debug info is in .debug/libwebsocket.so.$VERSION.debug" has_section "$LIB/.debug/libwebsocket.so.$VERSION.debug" '\.debug_info'
+check "libwebsocket.a is installed" test -f "$LIB/libwebsocket.a"
 check "libwebsocket.a has no debug info" fails has_section "$LIB/libwebsocket.a" '\.debug_info'
 check "websocket.h is installed" test -f "$PREFIX/include/websocket.h"
 check "websocket.hpp is installed" test -f "$PREFIX/include/websocket.hpp"

@@ -32,7 +32,8 @@ echo "$out" | grep -E '^test result'
 echo "== ThreadSanitizer: C stress test (4 I/O threads, 1000 clients)"
 "${cargo[@]}" build "${build[@]}" --lib
 lib=target/tsan/$target/release
-ln -sfn libwebsocket.so "$lib/$(readelf -d "$lib/libwebsocket.so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')"
+soname=$(packaging/soname.sh "$lib/libwebsocket.so")
+ln -sfn libwebsocket.so "$lib/$soname"
 runtime=$(rustc +nightly --print sysroot)/lib/rustlib/$target/lib/librustc-nightly_rt.tsan.a
 mkdir -p build/tsan
 cc -O1 -g -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude tests/c/test_stress.c -o build/tsan/test_stress \

@@ -321,8 +321,8 @@ fn purge_where(drop_it: impl Fn(&Queued) -> bool) {
 /// The file descriptor that is readable while polled events wait for
 /// `ws_dispatch()`; -1 on error. Owned by the library: do not close it, only
 /// wait on it (select, poll, epoll, AnyEvent, asyncio ...). It is an eventfd on
-/// Linux, and the read end of a pipe where eventfd is missing or when the
-/// environment variable `WS_EVENT_FD` is `pipe` as the queue is made.
+/// Linux, and the read end of a pipe where eventfd is missing or refused, or
+/// when the environment variable `WS_EVENT_FD` is `pipe` as the queue is made.
 #[no_mangle]
 pub extern "C" fn ws_event_fd() -> c_int {
     guard(-1, || Ok(queue()?.wakeup.fd()))

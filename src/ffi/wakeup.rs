@@ -1,6 +1,6 @@
 //! The file descriptor behind `ws_event_fd()`: readable while polled events
-//! wait. An eventfd where the system has one (Linux and Android), else a
-//! non-blocking pipe whose read end is the descriptor. Setting the environment
+//! wait. An eventfd where the system has one (Linux and Android), else (or
+//! when making one fails) a non-blocking pipe whose read end is the descriptor. Setting the environment
 //! variable `WS_EVENT_FD` to `pipe` before the queue is made takes the pipe on
 //! Linux too, so the fallback is tested where eventfd exists.
 //!
@@ -23,11 +23,11 @@ pub(crate) struct Wakeup {
 
 impl Wakeup {
     /// Makes the descriptor: a pipe when `WS_EVENT_FD=pipe` or eventfd is
-    /// missing, an eventfd otherwise.
+    /// missing or refused (a seccomp filter, ENOSYS), an eventfd otherwise.
     pub fn new() -> io::Result<Wakeup> {
         match std::env::var(KIND_VARIABLE).as_deref() {
             Ok("pipe") => Wakeup::pipe(),
-            _ => Wakeup::eventfd(),
+            _ => Wakeup::eventfd().or_else(|_| Wakeup::pipe()),
         }
     }
 

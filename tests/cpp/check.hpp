@@ -15,6 +15,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "websocket.hpp"
@@ -140,6 +141,18 @@ inline ws::handlers journaling(journal &j) {
   h.on_error = [&j](ws::connection, const ws::error &e) { j.add(std::string("error ") + e.name()); };
   h.on_drain = [&j](ws::connection) { j.add("drain"); };
   return h;
+}
+
+// True once `server` counts `n` connections, within `timeout`. (A client's
+// wait_open may return just before its server has counted it: the server
+// answers the handshake, then adds the connection to its list.)
+inline bool counts(const ws::server &server, std::size_t n, std::chrono::milliseconds timeout = wait_time) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (server.connection_count() != n) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
 }
 
 /// "ws://127.0.0.1:PORT/" and `path`.

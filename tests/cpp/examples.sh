@@ -68,9 +68,12 @@ printf 'bin\n' | timeout 10 build/wscat --binary "$URL" >"$TMP/out" 2>&1
 check "wscat --binary: binary messages are echoed" grep -qx bin "$TMP/out"
 
 # SIGTERM: a connected client gets 1001 before the server exits 0.
-(sleep 30) | build/wscat "$URL" >"$TMP/out" 2>"$TMP/err" &
+(echo connected; sleep 30) | build/wscat "$URL" >"$TMP/out" 2>"$TMP/err" &
 WSCAT_PID=$!
-sleep 1 # let it connect
+for _ in $(seq 1 100); do # connected once its first line came back
+  grep -qx connected "$TMP/out" && break
+  sleep 0.1
+done
 kill -TERM "$SERVER_PID"
 wait "$SERVER_PID"; src=$?
 SERVER_PID=""

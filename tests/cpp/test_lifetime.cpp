@@ -80,7 +80,7 @@ static void test_moves() {
   std::vector<ws::client> many;
   for (int i = 0; i < 20; i++) many.emplace_back(check::url_of(b));  // the vector moves them as it grows
   for (ws::client &c : many) c.connection().wait_open(check::wait_time);
-  CHECK(b.connection_count() == 20, "20 clients moved around inside a vector all connected");
+  CHECK(check::counts(b, 20), "20 clients moved around inside a vector all connected");
 }
 
 static void test_handlers_freed_with_their_owner() {

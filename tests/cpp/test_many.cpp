@@ -45,7 +45,7 @@ int main() {
     conns.emplace_back(check::url_of(server), std::move(h));
   }
   for (ws::client &c : conns) c.connection().wait_open(check::wait_time);
-  CHECK(server.connection_count() == clients, "all 40 connected");
+  CHECK(check::counts(server, clients), "all 40 connected");
 
   std::vector<std::thread> senders;
   for (int t = 0; t < 4; t++)
