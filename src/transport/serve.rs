@@ -301,6 +301,9 @@ async fn handle<S: Stream>(
         conn: conn.clone(),
         config: conn_config.clone(),
     };
+    // Listed before the 101 goes out, so that a server counts a connection by
+    // the time its client sees it open (unlisted again if it fails here).
+    let registration = slot.register(conn.clone());
     // Every accepted request ends in an open connection or in a failure the
     // application hears of: it may hold state for it (its user data).
     let failure = match timeout_at(deadline, stream.write_all(&accepted)).await {
@@ -327,7 +330,7 @@ async fn handle<S: Stream>(
             return fail_before_open(&link, ErrorKind::Io, message).await;
         }
     };
-    let registration = slot.register(conn.clone());
+    registration.count_accepted();
     if shared.is_stopped() {
         // stop() ran between the check above and the registration.
         let _ = conn.close(Some(1001), "server shutting down");

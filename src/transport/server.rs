@@ -346,12 +346,11 @@ impl Slot {
         self.shared.registry().open.len() >= self.shared.config.max_connections
     }
 
-    /// Adds the open connection `conn` to the server's list, keeping its slot,
-    /// until the registration is dropped.
+    /// Adds the connection `conn`, answered with 101, to the server's list,
+    /// keeping its slot, until the registration is dropped.
     pub(super) fn register(self, conn: Arc<Connection>) -> Registration {
         let id = conn.id();
         self.shared.registry().open.insert(id, conn);
-        self.shared.opened.fetch_add(1, Ordering::Relaxed);
         Registration { slot: self, id }
     }
 }
@@ -360,6 +359,13 @@ impl Slot {
 pub(crate) struct Registration {
     slot: Slot,
     id: u64,
+}
+
+impl Registration {
+    /// Counts the connection as accepted (its 101 response went out).
+    pub(super) fn count_accepted(&self) {
+        self.slot.shared.opened.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Drop for Registration {
