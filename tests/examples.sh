@@ -5,14 +5,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-passed=0 failed=0
-check() { # check NAME CONDITION...
-  local name=$1; shift
-  if "$@"; then passed=$((passed + 1)); echo "ok - $name"
-  else failed=$((failed + 1)); echo "FAIL - $name"; fi
-}
-
 TMP=$(mktemp -d)
+source tests/lib.sh
 SERVER_PID=""
 PROXY_PID=""
 cleanup() {
@@ -22,19 +16,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_server() { # start_server [echo_server options...]
-  build/echo_server --host 127.0.0.1 --port 0 "$@" >"$TMP/server.out" 2>&1 &
-  SERVER_PID=$!
-  PORT=""
-  for _ in $(seq 1 50); do
-    PORT=$(sed -n 's|^listening on wss*://127.0.0.1:\([0-9]*\)/$|\1|p' "$TMP/server.out")
-    [[ -n "$PORT" ]] && return 0
-    sleep 0.1
-  done
-  return 1
-}
+start_echo() { start_server build/echo_server "$@"; } # start_echo [echo_server options...]
 
-check "echo_server starts on a free port and says where" start_server
+check "echo_server starts on a free port and says where" start_echo
 URL="ws://127.0.0.1:$PORT/"
 
 # A burst of clients waits in the listen queue instead of having its SYNs
@@ -78,7 +62,7 @@ check "bad URL: non-zero exit with one line" bash -c "[[ $rc -ne 0 && \$(wc -l <
 
 # --verbose: the library's log lines on stderr, with the connection's id.
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null
-check "echo_server --verbose starts" start_server --verbose
+check "echo_server --verbose starts" start_echo --verbose
 URL="ws://127.0.0.1:$PORT/"
 printf 'hi\n' | timeout 10 build/wscat "$URL" >/dev/null 2>&1
 for _ in $(seq 1 50); do # the server logs the close once its side of TCP ends too
@@ -122,7 +106,7 @@ make_certs() {
 }
 check "openssl makes a CA and a server certificate" make_certs 2>/dev/null
 check "echo_server --tls-cert --tls-key --static starts and says wss://" \
-  start_server --tls-cert "$TMP/server.pem" --tls-key "$TMP/server.key" --static examples-c/www
+  start_echo --tls-cert "$TMP/server.pem" --tls-key "$TMP/server.key" --static examples-c/www
 check "its banner says wss://" grep -q '^listening on wss://' "$TMP/server.out"
 
 printf 'secret\nsecond\n' | timeout 10 build/wscat "wss://localhost:$PORT/" --ca "$TMP/ca.pem" >"$TMP/out" 2>"$TMP/err"
@@ -173,7 +157,7 @@ printf 'x\n' | https_proxy="http://127.0.0.1:1" timeout 10 \
 check "a proxy that is down: exit 1, the proxy named" grep -q "proxy 127.0.0.1:1" "$TMP/err"
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID"; SERVER_PID=""
 
-check "echo_server --static without TLS" start_server --static examples-c/www
+check "echo_server --static without TLS" start_echo --static examples-c/www
 fetch "http://127.0.0.1:$PORT/" >"$TMP/page" 2>"$TMP/err"
 check "plain http:// serves the page too" cmp -s "$TMP/page" examples-c/www/index.html
 printf 'still\n' | timeout 10 build/wscat "ws://127.0.0.1:$PORT/" >"$TMP/out" 2>&1
@@ -193,7 +177,7 @@ check "echo_server with a key that does not match: exit 2 and why" \
   bash -c "[[ $rc -eq 2 ]] && grep -q 'does not belong to the certificate' '$TMP/err'"
 
 # --threads: several clients at once on a server with 3 I/O threads.
-check "echo_server --threads 3 starts" start_server --threads 3
+check "echo_server --threads 3 starts" start_echo --threads 3
 clients=()
 for i in 1 2 3 4 5 6; do
   printf 'client %s\n' "$i" | timeout 10 build/wscat "ws://127.0.0.1:$PORT/" >"$TMP/out.$i" 2>&1 &
@@ -207,5 +191,4 @@ build/echo_server --host 127.0.0.1 --port 0 --threads many >/dev/null 2>"$TMP/er
 rc=$?
 check "echo_server --threads many: usage error (exit 2)" test "$rc" -eq 2
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+summary

@@ -8,14 +8,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
-passed=0 failed=0
-check() { # check NAME COMMAND...
-  local name=$1; shift
-  if "$@"; then passed=$((passed + 1)); echo "ok - $name"
-  else failed=$((failed + 1)); echo "FAIL - $name"; fi
-}
-
 TMP=$(mktemp -d)
+source tests/lib.sh
 SERVER_PID=""
 cleanup() {
   [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null
@@ -23,23 +17,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_server() { # start_server [cpp_echo_server options...]: sets PORT
-  build/cpp_echo_server --host 127.0.0.1 --port 0 "$@" >"$TMP/server.out" 2>&1 &
-  SERVER_PID=$!
-  PORT=""
-  for _ in $(seq 1 50); do
-    PORT=$(sed -n 's|^listening on wss*://127.0.0.1:\([0-9]*\)/$|\1|p' "$TMP/server.out")
-    [[ -n "$PORT" ]] && return 0
-    sleep 0.1
-  done
-  return 1
-}
+start_echo() { start_server build/cpp_echo_server "$@"; } # start_echo [cpp_echo_server options...]
 stop_server() {
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null
   SERVER_PID=""
 }
 
-check "cpp_echo_server starts on a free port and says where" start_server
+check "cpp_echo_server starts on a free port and says where" start_echo
 URL="ws://127.0.0.1:$PORT/"
 
 timeout 10 build/cpp_client "$URL" hello 'wörld' '' >"$TMP/out" 2>"$TMP/err"
@@ -82,7 +66,7 @@ timeout 10 tail --pid="$WSCAT_PID" -f /dev/null
 check "a connected client is closed with 1001" grep -q '^wscat: closed: 1001' "$TMP/err"
 kill "$WSCAT_PID" 2>/dev/null
 
-check "cpp_echo_server --deflate starts" start_server --deflate
+check "cpp_echo_server --deflate starts" start_echo --deflate
 printf 'packed\n' | timeout 10 build/wscat --deflate --verbose "ws://127.0.0.1:$PORT/" >"$TMP/out" 2>"$TMP/err"
 check "--deflate: permessage-deflate is negotiated and the echo comes back" \
   bash -c "grep -qx packed '$TMP/out' && grep -q 'extensions \"permessage-deflate' '$TMP/err'"
@@ -99,7 +83,7 @@ make_certs() {
       -days 2 -extfile "$TMP/san" -out "$TMP/cert.pem"
 }
 check "openssl makes a CA and a server certificate" make_certs 2>/dev/null
-check "cpp_echo_server --tls-cert --tls-key starts" start_server --tls-cert "$TMP/cert.pem" --tls-key "$TMP/key.pem"
+check "cpp_echo_server --tls-cert --tls-key starts" start_echo --tls-cert "$TMP/cert.pem" --tls-key "$TMP/key.pem"
 check "its banner says wss://" grep -q '^listening on wss://' "$TMP/server.out"
 printf 'secret\n' | timeout 10 build/wscat "wss://127.0.0.1:$PORT/" --ca "$TMP/ca.pem" >"$TMP/out" 2>&1
 check "wss:// round trip" grep -qx secret "$TMP/out"
@@ -115,5 +99,4 @@ build/cpp_echo_server --bogus >/dev/null 2>&1
 rc=$?
 check "an unknown option: exit 2" test "$rc" -eq 2
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+summary
