@@ -224,21 +224,32 @@ def notify() -> None:
 
 def wait_for(ready: Callable[[], bool], timeout: float | None) -> bool:
     """Dispatch events until ``ready()`` is true (then return True) or
-    ``timeout`` seconds have passed (None: no limit; then return False)."""
+    ``timeout`` seconds have passed (None: no limit; then return False).
+
+    The events already queued are always dispatched before giving up, so
+    ``timeout=0`` means "what has arrived so far", not "nothing"."""
     global _leader
     deadline = None if timeout is None else time.monotonic() + timeout
     fd = event_fd()
+    dispatched = False  # whether this call ran ws_dispatch() itself
     while True:
         with _cond:
             if ready():
                 return True
             remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
+            expired = remaining is not None and remaining <= 0
+            if expired and dispatched:
                 return False
-            if _leader is not None:
+            if not expired and _leader is not None:
                 _cond.wait(remaining)
                 continue
-            _leader = threading.get_ident()
+            if not expired:
+                _leader = threading.get_ident()
+        if expired:
+            # Time is up: take what is queued now, then check once more.
+            dispatch()
+            dispatched = True
+            continue
         try:
             assert _poller is not None
             ms = None if remaining is None else math.ceil(remaining * 1000)
@@ -247,6 +258,7 @@ def wait_for(ready: Callable[[], bool], timeout: float | None) -> bool:
                     _drain_wake_pipe()
                 elif ready_fd == fd:
                     dispatch()
+                    dispatched = True
         finally:
             with _cond:
                 _leader = None

@@ -128,8 +128,14 @@ class Server(Listener):
         return set(self._connections)
 
     def handle_events(self, timeout: float | None = 0) -> int:
-        """Wait up to ``timeout`` seconds (``None``: no limit) for events,
-        run the callbacks of those that came, and return how many ran."""
+        """Dispatch the library's queued events, then run this server's
+        callbacks for them and return how many ran.
+
+        When none of the events is this server's, wait for more up to
+        ``timeout`` seconds (``None``: no limit); with the default 0 it never
+        waits, yet still takes every event that has arrived. Events of the
+        package's other servers and clients are dispatched too, and recorded
+        for them."""
         _dispatch.wait_for(lambda: bool(self._events), timeout)
         return self._run_events()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import select
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 from conftest import echo, run
 
 import libwebsocket as lw
+from libwebsocket import _dispatch
 
 
 @contextmanager
@@ -244,3 +246,34 @@ def test_clients_dropped_without_close_are_freed_with_1001() -> None:
         while len(codes) < 51 and time.monotonic() < deadline:
             time.sleep(0.01)
     assert sorted(codes) == [lw.WS_OK] + [lw.WS_GONE] * 50
+
+
+def wait_for_events(until: float) -> None:
+    """Wait until the library has events to dispatch or ``until`` (a monotonic time) passed."""
+    select.select([_dispatch.event_fd()], [], [], max(0.0, until - time.monotonic()))
+
+
+def test_a_zero_timeout_takes_what_has_arrived() -> None:
+    """handle_events() (timeout 0) and recv(timeout=0) dispatch the events
+    already queued instead of giving up before looking."""
+    got: list[str | bytes] = []
+
+    def on_message(conn: lw.ServerConnection, message: str | bytes) -> None:
+        got.append(message)
+        conn.send(message)
+
+    with lw.Server("127.0.0.1", 0, on_message=on_message) as server:
+        with lw.Client.connect(f"ws://127.0.0.1:{server.port}/") as ws:
+            ws.send("one")
+            deadline = time.monotonic() + 5
+            while not got and time.monotonic() < deadline:
+                server.handle_events()
+                wait_for_events(min(deadline, time.monotonic() + 0.1))
+            assert got == ["one"]
+            answer: str | bytes | None = None
+            while answer is None and time.monotonic() < deadline:
+                try:
+                    answer = ws.recv(timeout=0)
+                except TimeoutError:
+                    wait_for_events(min(deadline, time.monotonic() + 0.1))
+            assert answer == "one"
