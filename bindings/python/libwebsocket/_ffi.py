@@ -133,6 +133,15 @@ for _name, (_restype, _argtypes) in _PROTOTYPES.items():
     _function.restype = _restype
     _function.argtypes = _argtypes
 
+# ws_conn_pause and ws_conn_resume are newer than the rest: a library without
+# them still loads, and max_queue then cannot bound what a connection reads.
+HAS_PAUSE = hasattr(lib, "ws_conn_pause") and hasattr(lib, "ws_conn_resume")
+if HAS_PAUSE:
+    for _name in ("ws_conn_pause", "ws_conn_resume"):
+        _function = getattr(lib, _name)
+        _function.restype = c_int
+        _function.argtypes = [_P]
+
 # Values of the header's #defines that the package passes or reads (the close
 # codes and statuses are in constants.py).
 MESSAGE_TEXT = 1

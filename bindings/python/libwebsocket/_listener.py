@@ -25,6 +25,7 @@ class Listener:
             _dispatch.unregister(self._user_data)
             raise _last_error(f"listen on {host}:{port}")
         self._handle: int | None = handle
+        self._max_queue = options.max_queue
         self._free = weakref.finalize(self, lib.ws_server_free, handle)
         self.host = host
         """The host the server listens on, as given."""

@@ -67,7 +67,7 @@ class Client(ConnectionBase):
         if not _dispatch.wait_for(lambda: bool(self._messages) or self._closed, timeout):
             raise TimeoutError(f"no message within {timeout} s")
         if self._messages:
-            return self._messages.popleft()
+            return self._next_message()
         raise self._closed_error()
 
     def __iter__(self) -> Iterator[Message]:

@@ -5,7 +5,8 @@ The keyword arguments of :func:`libwebsocket.connect`,
 :class:`libwebsocket.Server` are the fields of :class:`ClientOptions` and
 :class:`ServerOptions`. Defaults (``None``) are the library's: no
 compression, 32 MiB messages, 10 s to connect and 10 s for the handshakes,
-5 s for the close handshake, no keepalive.
+5 s for the close handshake, no keepalive; and 16 received messages held at
+most per connection (``max_queue``).
 """
 
 from __future__ import annotations
@@ -82,6 +83,13 @@ class _CommonOptions:
     ping_interval: float | None = None
     """Keepalive: after this many seconds without hearing from the peer, ping
     it; when it stays silent as long again, the connection fails. Default: off."""
+    max_queue: int | None = 16
+    """Most received messages a connection holds for the application (not
+    yet taken by ``recv``, or not yet given to a sync server's
+    ``on_message``). Once that many wait, the connection stops reading from
+    its socket, so TCP slows the peer down; it reads again when a quarter of
+    them are left (none, below 4). ``None``: no limit, so a peer sending
+    faster than the application reads makes memory grow without bound."""
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,13 @@ class ServerConnection(ConnectionBase):
         self._server._queue(self._server._on_connect, self)
 
     def _got_message(self, message: Message) -> None:
-        self._server._queue(self._server._on_message, self, message)
+        self._server._queue(self._message, message)
+        self._held_one()
+
+    def _message(self, message: Message) -> None:
+        """Give ``message`` to the server's ``on_message``."""
+        self._took_one()
+        self._server._on_message(self, message)
 
     def _got_close(self, code: int, reason: str) -> None:
         super()._got_close(code, reason)
@@ -111,7 +117,7 @@ class Server(Listener):
 
     def _accept(self, conn: int) -> ServerConnection:
         connection = ServerConnection(self)
-        connection._attach(conn)
+        connection._attach(conn, self._max_queue)
         self._connections.add(connection)
         return connection
 
@@ -170,6 +176,8 @@ class Server(Listener):
         if not self._stopping and self._handle is not None:
             self._stopping = True
             self._stop()
+            for connection in list(self._connections):
+                connection._read_again()
             _dispatch.notify()
 
     def close(self) -> None:

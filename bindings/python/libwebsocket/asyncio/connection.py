@@ -85,7 +85,7 @@ class Connection(ConnectionBase, LoopBound):
             if self._closed:
                 raise self._closed_error()
             await self._wait()
-        return self._messages.popleft()
+        return self._next_message()
 
     async def __aiter__(self) -> AsyncIterator[Message]:
         """Iterate over messages until the connection closes: normally (the

@@ -63,7 +63,7 @@ class Server(Listener, LoopBound):
 
     def _accept(self, conn: int) -> ServerConnection:
         ws = ServerConnection(self)
-        ws._attach(conn)
+        ws._attach(conn, self._max_queue)
         self._connections.add(ws)
         return ws
 
@@ -103,6 +103,8 @@ class Server(Listener, LoopBound):
         if not self._closing and self._handle is not None:
             self._closing = True
             self._stop()
+            for connection in list(self._connections):
+                connection._read_again()
             self._wake_waiters()
 
     async def wait_closed(self) -> None:
