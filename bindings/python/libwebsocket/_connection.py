@@ -166,12 +166,15 @@ class ConnectionBase:
     def _send(self, message: Data) -> None:
         """Queue ``message``; afterwards ``_backpressure`` says whether to wait for a drain."""
         kind, data = _encode(message)
-        status = lib.ws_conn_send(self._conn(), kind, data, len(data))
+        # Under the dispatch lock: the drain that clears _backpressure cannot
+        # be dispatched (by another thread) before it is set.
+        with _dispatch.lock:
+            status = lib.ws_conn_send(self._conn(), kind, data, len(data))
+            if status == Status.WS_STATUS_BACKPRESSURE:
+                self._backpressure = True
         if status == Status.WS_ERR_NOT_OPEN:
             raise self._closed_error()
         _check(status, "send")
-        if status == Status.WS_STATUS_BACKPRESSURE:
-            self._backpressure = True
 
     def _ping(self, data: Data) -> None:
         payload = data.encode() if isinstance(data, str) else bytes(data)
