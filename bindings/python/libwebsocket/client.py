@@ -10,7 +10,7 @@ from . import _dispatch
 from ._connection import ConnectionBase, Data, Message
 from .constants import CloseCode
 from .exceptions import ConnectionClosedOK
-from .options import ClientOptions
+from .options import ClientOptions, check_seconds
 
 
 class Client(ConnectionBase):
@@ -64,6 +64,8 @@ class Client(ConnectionBase):
         Waits at most ``timeout`` seconds (``None``: no limit), then raises
         :class:`TimeoutError`. Raises :class:`~libwebsocket.ConnectionClosed`
         once the connection is closed and every message was received."""
+        if timeout is not None:
+            check_seconds("timeout", timeout)
         if not _dispatch.wait_for(lambda: bool(self._messages) or self._closed, timeout):
             raise TimeoutError(f"no message within {timeout} s")
         if self._messages:

@@ -12,7 +12,7 @@ from ._connection import ConnectionBase, Data, Message
 from ._listener import Listener
 from .constants import CloseCode
 from .exceptions import ConnectionClosed
-from .options import ServerOptions
+from .options import ServerOptions, check_seconds
 
 
 class ServerConnection(ConnectionBase):
@@ -142,6 +142,8 @@ class Server(Listener):
         waits, yet still takes every event that has arrived. Events of the
         package's other servers and clients are dispatched too, and recorded
         for them."""
+        if timeout is not None:
+            check_seconds("timeout", timeout)
         _dispatch.wait_for(lambda: bool(self._events), timeout)
         return self._run_events()
 
