@@ -21,10 +21,6 @@ logger = logging.getLogger("libwebsocket.server")
 
 Handler = Callable[[Connection], Awaitable[None]]
 
-# The servers listening: they run until closed, whoever holds them.
-_listening: set[Server] = set()
-
-
 class ServerConnection(Connection):
     """A connection of a :class:`Server`: its opening starts the handler."""
 
@@ -56,8 +52,9 @@ class Server(Listener, LoopBound):
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         Listener.__init__(self, host, port, options)
-        _loop.attach(self._loop)
-        _listening.add(self)
+        # Until closed, the loop holds the server, whoever else does: it
+        # serves as long as the loop runs, and goes with it.
+        self._detach = _loop.attach(self._loop, self, keep=True)
 
     # --- Connections (the dispatcher calls _accept on any thread) ----------
 
@@ -114,8 +111,7 @@ class Server(Listener, LoopBound):
             await self._wait()
         if self._handle is not None:
             self._release()
-            _loop.detach(self._loop)
-            _listening.discard(self)
+            self._detach()
 
     async def serve_forever(self) -> None:
         """Serve until :meth:`close` was called and the server is closed (or
