@@ -213,7 +213,17 @@ def test_two_hundred_concurrent_clients_in_order() -> None:
     run(main())
 
 
-def test_large_messages_with_backpressure() -> None:
+def test_large_messages_with_backpressure(monkeypatch: pytest.MonkeyPatch) -> None:
+    drains = 0
+    got_drain = Connection._got_drain
+
+    def counting_got_drain(self: Connection) -> None:
+        nonlocal drains
+        drains += 1
+        got_drain(self)
+
+    monkeypatch.setattr(Connection, "_got_drain", counting_got_drain)
+
     async def main() -> None:
         async with lw.serve(echo, "127.0.0.1", 0) as server:
             async with lw.connect(f"ws://127.0.0.1:{server.port}/") as ws:
@@ -224,6 +234,7 @@ def test_large_messages_with_backpressure() -> None:
                     assert await ws.recv() == chunk
 
     run(main())
+    assert drains > 0  # the sends did wait for the send queue to drain
 
 
 def test_a_server_nobody_holds_keeps_serving() -> None:

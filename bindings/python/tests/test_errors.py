@@ -166,17 +166,19 @@ def test_an_exception_inside_dispatch_is_raised_after_it(monkeypatch: pytest.Mon
         ws = Fragile.connect(f"ws://127.0.0.1:{server.port}/")
         ws.send("raise")
         ws.send("after")
+        deadline = time.monotonic() + 10
         with pytest.raises(RuntimeError, match="raised inside ws_dispatch"):
-            while True:
+            while time.monotonic() < deadline:
                 server.handle_events(0.01)
                 _dispatch.dispatch()
-        while True:
+        answer = None
+        while answer is None and time.monotonic() < deadline:
             server.handle_events(0.01)
             try:
-                assert ws.recv(timeout=0.01) == "after"
-                break
+                answer = ws.recv(timeout=0.01)
             except TimeoutError:
                 pass
+        assert answer == "after"
         ws.close()
 
 
