@@ -49,8 +49,9 @@ class Client(ConnectionBase):
         return self
 
     def send(self, message: Data) -> None:
-        """Send a message: ``str`` as text, bytes-like as binary. When more
-        than the send watermark waits to be written, wait until it drained.
+        """Send a message: ``str`` as text, bytes-like as binary. When it
+        leaves more than the high-water mark (1 MiB) waiting to be written,
+        wait until what waits has fallen to the low-water mark (256 KiB).
 
         Raises :class:`~libwebsocket.ConnectionClosed` once the connection is
         closing or closed."""
