@@ -211,8 +211,10 @@ def test_events_of_a_closed_loop_are_dropped() -> None:
     with lw.Server("127.0.0.1", 0) as server:
         ws = run(leave_open(f"ws://127.0.0.1:{server.port}/"))
         server.shutdown()
-        server.serve_forever()  # dispatches the close of ws here
-        assert ws.closed and ws.close_code == lw.WS_GONE
+        server.serve_forever()
+        # The client's side of the close may come after the server's: wait for it here.
+        assert _dispatch.wait_for(lambda: ws.closed, 10)
+        assert ws.close_code == lw.WS_GONE
 
 
 def test_a_send_to_a_client_that_left_does_not_stop_the_server() -> None:
@@ -237,7 +239,7 @@ def test_a_send_to_a_client_that_left_does_not_stop_the_server() -> None:
         while not closed and time.monotonic() < deadline:
             server.handle_events(1)
     assert closed == [lw.WS_OK]
-    assert [type(e) for e in raised] == [lw.ConnectionClosedOK]
+    assert len(raised) == 1 and isinstance(raised[0], lw.ConnectionClosed)
 
 
 def test_clients_dropped_without_close_are_freed_with_1001() -> None:
