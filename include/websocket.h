@@ -1045,6 +1045,24 @@ const char *ws_conn_query(const ws_conn *c);
 size_t ws_conn_buffered_amount(const ws_conn *c);
 
 /**
+ * Pauses reading: the connection stops reading from its socket once the
+ * message being read (at most one more) has been delivered, so that TCP
+ * pushes back on a peer that sends faster than the application can take
+ * messages (as Node's `ws.pause()`; `max_queue` in Python's `websockets`).
+ * Sends, pings and closes still go out; what the peer sends, its close frame
+ * and pongs included, waits unread until `ws_conn_resume` (keepalive takes a
+ * peer that keeps taking what is sent as alive). From any thread, in any
+ * state (no effect once closed). `WS_ERR_NULL` for NULL.
+ */
+ws_status ws_conn_pause(const ws_conn *c);
+
+/**
+ * Reads again after `ws_conn_pause` (nothing happens when not paused). From
+ * any thread. `WS_ERR_NULL` for NULL.
+ */
+ws_status ws_conn_resume(const ws_conn *c);
+
+/**
  * The close code once closed (as given to `on_close`), 0 while not closed,
  * negative status for NULL.
  */

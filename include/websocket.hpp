@@ -258,6 +258,13 @@ class connection {
     detail::check(ws_conn_close(get(), static_cast<ws_close_code>(code), std::string(reason).c_str()));
   }
 
+  /// Stops reading from the socket after at most one more message, so that
+  /// TCP pushes back on a peer sending faster than you take messages; sends
+  /// still go out (ws_conn_pause). From any thread.
+  void pause() const { detail::check(ws_conn_pause(get())); }
+  /// Reads again after pause() (ws_conn_resume). From any thread.
+  void resume() const { detail::check(ws_conn_resume(get())); }
+
   /// Blocks until the connection is open, at most `timeout` (negative: no
   /// limit); throws why it failed (WS_ERR_CONNECT, WS_ERR_HANDSHAKE, WS_ERR_TLS,
   /// ...) or WS_ERR_TIMEOUT. Not in a thread-mode callback (WS_ERR_BAD_STATE).

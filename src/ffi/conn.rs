@@ -305,6 +305,32 @@ pub unsafe extern "C" fn ws_conn_buffered_amount(c: *const Connection) -> usize 
     guard(0, || Ok(handle(c)?.buffered_amount()))
 }
 
+/// Pauses reading: the connection stops reading from its socket once the
+/// message being read (at most one more) has been delivered, so that TCP
+/// pushes back on a peer that sends faster than the application can take
+/// messages (as Node's `ws.pause()`; `max_queue` in Python's `websockets`).
+/// Sends, pings and closes still go out; what the peer sends, its close frame
+/// and pongs included, waits unread until `ws_conn_resume` (keepalive takes a
+/// peer that keeps taking what is sent as alive). From any thread, in any
+/// state (no effect once closed). `WS_ERR_NULL` for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_pause(c: *const Connection) -> ws_status {
+    guard_status(|| {
+        handle(c)?.pause();
+        Ok(())
+    })
+}
+
+/// Reads again after `ws_conn_pause` (nothing happens when not paused). From
+/// any thread. `WS_ERR_NULL` for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_resume(c: *const Connection) -> ws_status {
+    guard_status(|| {
+        handle(c)?.resume();
+        Ok(())
+    })
+}
+
 /// The close code once closed (as given to `on_close`), 0 while not closed,
 /// negative status for NULL.
 #[no_mangle]

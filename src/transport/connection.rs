@@ -289,6 +289,8 @@ pub struct Connection {
     buffered: AtomicUsize,
     /// A send found it over the high-water mark; cleared when it drained.
     pressed: AtomicBool,
+    /// The application paused reading (`ws_conn_pause`) until it resumes it.
+    paused: AtomicBool,
     /// "path\0query\0".
     target: Box<[u8]>,
     peer: OnceLock<SocketAddr>,
@@ -365,6 +367,7 @@ impl Connection {
             opened: AtomicBool::new(false),
             buffered: AtomicUsize::new(0),
             pressed: AtomicBool::new(false),
+            paused: AtomicBool::new(false),
             target: target.into_boxed_slice(),
             peer: OnceLock::new(),
             handshake: OnceLock::new(),
@@ -691,6 +694,25 @@ impl Connection {
     /// More than the high-water mark waits to be sent: reading pauses.
     pub(crate) fn over_high_water(&self) -> bool {
         self.buffered.load(Ordering::Acquire) > self.common.limits.high_water
+    }
+
+    /// Stops reading from the socket (after at most the message being read)
+    /// until [`Connection::resume`], so that TCP pushes back on the peer: for
+    /// an application that cannot take more messages now. From any thread.
+    pub fn pause(&self) {
+        self.paused.store(true, Ordering::Release);
+    }
+
+    /// Reads again after [`Connection::pause`]. From any thread.
+    pub fn resume(&self) {
+        if self.paused.swap(false, Ordering::AcqRel) {
+            self.wake();
+        }
+    }
+
+    /// The application paused reading.
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Acquire)
     }
 
     /// Runs `f` on the local state when called on the connection's I/O thread

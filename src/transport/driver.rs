@@ -454,11 +454,11 @@ fn awaits_answers(conn: &Connection) -> bool {
 }
 
 /// Flow control: an open connection with more than its high-water mark
-/// waiting to be sent. It stops reading after one more message (see
-/// `Local::one_more_message`), so TCP pushes back on its peer. Closing, it
-/// reads on, to see the peer's close frame.
+/// waiting to be sent, or paused by the application. It stops reading after
+/// one more message (see `Local::one_more_message`), so TCP pushes back on
+/// its peer. Closing, it reads on, to see the peer's close frame.
 fn over_the_mark(conn: &Connection) -> bool {
-    conn.over_high_water() && conn.state() == ConnectionState::Open
+    (conn.over_high_water() || conn.is_paused()) && conn.state() == ConnectionState::Open
 }
 
 /// Writes what is queued, flushes, and ends our side of TCP when the session
@@ -740,12 +740,20 @@ fn dispatch(
         }
         if over_the_mark(conn) {
             // The rest waits (stashed) until the connection is under the mark.
-            crate::log!(
-                Level::Debug,
-                conn.id(),
-                "{} bytes wait to be sent, over the high-water mark: reading pauses",
-                conn.buffered_amount()
-            );
+            if conn.is_paused() {
+                crate::log!(
+                    Level::Debug,
+                    conn.id(),
+                    "paused by the application: reading pauses"
+                );
+            } else {
+                crate::log!(
+                    Level::Debug,
+                    conn.id(),
+                    "{} bytes wait to be sent, over the high-water mark: reading pauses",
+                    conn.buffered_amount()
+                );
+            }
             with(conn, |local| local.one_more_message = false);
             paused_here = true;
             break;

@@ -567,12 +567,21 @@ static inline int raw_read_frame(int fd, unsigned char *payload, size_t cap, siz
   return h[0];
 }
 
-/* Builds a masked client frame into out; returns its length. */
+/* Builds a masked client frame into out (room for len + 14 bytes); returns its length. */
 static inline size_t raw_client_frame(unsigned char *out, int first_byte, const void *payload, size_t len) {
   static const unsigned char key[4] = {0x11, 0x22, 0x33, 0x44};
   size_t i = 0;
   out[i++] = (unsigned char)first_byte;
-  out[i++] = (unsigned char)(0x80 | len); /* len < 126 */
+  if (len < 126) {
+    out[i++] = (unsigned char)(0x80 | len);
+  } else if (len <= 0xffff) {
+    out[i++] = 0x80 | 126;
+    out[i++] = (unsigned char)(len >> 8);
+    out[i++] = (unsigned char)len;
+  } else {
+    out[i++] = 0x80 | 127;
+    for (int shift = 56; shift >= 0; shift -= 8) out[i++] = (unsigned char)((uint64_t)len >> shift);
+  }
   memcpy(out + i, key, 4);
   i += 4;
   for (size_t k = 0; k < len; k++) out[i + k] = ((const unsigned char *)payload)[k] ^ key[k % 4];

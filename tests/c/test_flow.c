@@ -6,7 +6,9 @@
  * until the amount is back under the mark, and on_drain comes once when it
  * falls to the low mark.
  * In both dispatch modes (in poll mode a thread of the test runs ws_dispatch).
- * Also the watermark setters' errors.
+ * Also the watermark setters' errors, and ws_conn_pause / ws_conn_resume:
+ * a paused connection stops reading (the client's writes block), a resumed
+ * one reads everything, in both modes.
  */
 #include "check.h"
 
@@ -208,10 +210,117 @@ stop:
   pthread_cond_destroy(&f.cv);
 }
 
+/* Writes whole frames of `len` bytes to `fd` until the kernel takes no more
+ * within 300 ms (or 64 MiB went); returns how many frames went. */
+static int write_until_blocked(int fd, const unsigned char *frame, size_t len) {
+  int frames = 0;
+  size_t done = 0; /* bytes of the current frame written */
+  for (size_t total = 0; total < (size_t)64 << 20;) {
+    struct pollfd p = {fd, POLLOUT, 0};
+    if (poll(&p, 1, 300) != 1) break;
+    ssize_t n = send(fd, frame + done, len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n <= 0) return -1;
+    done += (size_t)n;
+    total += (size_t)n;
+    if (done == len) {
+      frames++;
+      done = 0;
+    }
+  }
+  if (done > 0) { /* finish the frame under way (the server resumes later) */
+    set_timeouts(fd, WAIT_MS);
+    if (raw_send_all(fd, frame + done, len - done) != 0) return -1;
+    frames++;
+  }
+  return frames;
+}
+
+static void *resume_later(void *conn) {
+  sleep_ms(200);
+  ws_conn_resume(conn);
+  return NULL;
+}
+
+static void test_pause_and_resume(ws_dispatch_mode mode) {
+  note("ws_conn_pause: the server stops reading, TCP pushes back; ws_conn_resume: all arrive (%s)",
+       mode == WS_DISPATCH_POLL ? "poll dispatch" : "thread dispatch");
+  pthread_t poller;
+  if (mode == WS_DISPATCH_POLL) {
+    dispatching = 1;
+    pthread_create(&poller, NULL, dispatcher, NULL);
+  }
+  flow f;
+  memset(&f, 0, sizeof f);
+  pthread_mutex_init(&f.mu, NULL);
+  pthread_cond_init(&f.cv, NULL);
+  ws_server_config *cfg = ws_server_config_new();
+  CHECK_STATUS(ws_server_config_set_dispatch(cfg, mode), WS_STATUS_OK, "dispatch mode");
+  ws_callbacks cb = WS_CALLBACKS_INIT;
+  cb.on_open = on_open;
+  cb.on_message = on_message;
+  cb.on_close = on_close;
+  ws_server *srv = ws_server_listen("127.0.0.1", 0, cfg, &cb, &f);
+  ws_server_config_free(cfg);
+  CHECK(srv != NULL, "listen: %s", last_msg());
+  if (!srv) goto stop;
+  int fd = raw_connect(ws_server_port(srv), 0);
+  char resp[1024];
+  CHECK(fd >= 0 && raw_ws_handshake(fd, "/", resp, sizeof resp) == 0, "raw client upgraded");
+  CHECK(flow_wait(&f, &f.opened, 1, WAIT_MS), "server side open");
+  pthread_mutex_lock(&f.mu);
+  ws_conn *conn = f.conn;
+  pthread_mutex_unlock(&f.mu);
+  if (!conn) goto done;
+
+  CHECK_STATUS(ws_conn_pause(NULL), WS_ERR_NULL, "ws_conn_pause(NULL)");
+  CHECK_STATUS(ws_conn_resume(NULL), WS_ERR_NULL, "ws_conn_resume(NULL)");
+  CHECK_STATUS(ws_conn_resume(conn), WS_STATUS_OK, "resume when not paused: no effect");
+  CHECK_STATUS(ws_conn_pause(conn), WS_STATUS_OK, "ws_conn_pause");
+  static unsigned char payload[MESSAGE], frame[MESSAGE + 16];
+  memset(payload, 0x5a, sizeof payload);
+  size_t len = raw_client_frame(frame, 0x82, payload, sizeof payload);
+  int sent = write_until_blocked(fd, frame, len);
+  CHECK(sent > 0 && (size_t)sent * MESSAGE < (size_t)64 << 20,
+        "the client's writes block: %d messages (%d KiB) went, not 64 MiB", sent, sent * (MESSAGE / 1024));
+  sleep_ms(100);
+  CHECK(flow_get(&f, &f.messages) <= 1, "paused: at most one message read (got %d)", flow_get(&f, &f.messages));
+  CHECK_STATUS(ws_conn_send_text(conn, "still sends", 11), WS_STATUS_OK, "a paused connection still sends");
+  unsigned char in[64];
+  size_t got = 0;
+  set_timeouts(fd, WAIT_MS);
+  CHECK(raw_read_frame(fd, in, sizeof in, &got) == 0x81 && got == 11, "... and the client gets it");
+
+  /* Resumed from another thread while the client writes the rest. */
+  pthread_t resumer;
+  pthread_create(&resumer, NULL, resume_later, conn);
+  int more = 0;
+  for (; more < 100; more++)
+    if (raw_send_all(fd, frame, len) != 0) break;
+  pthread_join(resumer, NULL);
+  CHECK(more == 100, "after ws_conn_resume the client writes 100 more");
+  CHECK(flow_wait(&f, &f.messages, sent + more, WAIT_MS), "all %d messages arrive (got %d)", sent + more,
+        flow_get(&f, &f.messages));
+  ws_conn_release(conn);
+done:
+  if (fd >= 0) close(fd);
+  CHECK(flow_wait(&f, &f.closes, 1, WAIT_MS), "on_close");
+  ws_server_free(srv);
+stop:
+  if (mode == WS_DISPATCH_POLL) {
+    dispatching = 0;
+    pthread_join(poller, NULL);
+  }
+  pthread_mutex_destroy(&f.mu);
+  pthread_cond_destroy(&f.cv);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   test_setters();
   test_backpressure_pause_and_drain(WS_DISPATCH_THREAD);
   test_backpressure_pause_and_drain(WS_DISPATCH_POLL);
+  test_pause_and_resume(WS_DISPATCH_THREAD);
+  test_pause_and_resume(WS_DISPATCH_POLL);
   return check_summary();
 }

@@ -2,7 +2,7 @@
 // thread dispatch: text and binary both ways, pings and pongs, close codes
 // and reasons from each side, the handshake (on_handshake, subprotocols,
 // headers), deflate, the server's connection list and broadcast, flow
-// control, and the process-wide calls.
+// control (backpressure, pause and resume), and the process-wide calls.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -179,7 +179,7 @@ static void test_connections_and_broadcast() {
 }
 
 static void test_flow_control_and_process_calls() {
-  check::note("backpressure and on_drain; the process-wide calls");
+  check::note("backpressure and on_drain; pause and resume; the process-wide calls");
   journal sj, cj;
   ws::server server("127.0.0.1", 0, check::journaling(sj));
   ws::client client(check::url_of(server), check::journaling(cj), ws::client_config().send_watermarks(1024, 4096));
@@ -191,6 +191,19 @@ static void test_flow_control_and_process_calls() {
   CHECK(cj.wait_for("drain"), "on_drain once it was written");
   CHECK(sj.wait_for("binary " + big), "the message arrived whole");
   CHECK(conn.buffered_amount() <= 1024, "buffered_amount() is back under the low-water mark");
+
+  // pause(): the client stops reading, so the server's echoes wait; resume() lets them in.
+  ws::server echo("127.0.0.1", 0, echo_handlers(sj));
+  journal pj;
+  ws::client paused(check::url_of(echo), check::journaling(pj));
+  ws::connection pc = paused.connection();
+  pc.wait_open(check::wait_time);
+  pc.pause();
+  for (int i = 0; i < 3; i++) pc.send_text("held");
+  CHECK(sj.wait_for("text held", 3), "a paused connection still sends");
+  CHECK(!pj.wait_for("text held", 2, 300ms), "paused: at most one echo read");
+  pc.resume();
+  CHECK(pj.wait_for("text held", 3), "resume(): every echo comes in");
 
   CHECK(ws::version() == ws_version() && !ws::version().empty(), "version(): " + std::string(ws::version()));
   ws::init();
