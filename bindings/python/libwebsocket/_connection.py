@@ -116,7 +116,7 @@ class ConnectionBase:
         stop reading from the socket (the peer then feels TCP's backpressure)."""
         self._unread += 1
         limit = self._max_queue
-        if limit is not None and not self._paused and self._unread >= limit and _ffi.HAS_PAUSE:
+        if limit is not None and not self._paused and self._unread >= limit:
             self._paused = True
             lib.ws_conn_pause(self._handle)
 

@@ -119,6 +119,8 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "ws_conn_path": (_S, [_P]),
     "ws_conn_query": (_S, [_P]),
     "ws_conn_buffered_amount": (c_size_t, [_P]),
+    "ws_conn_pause": (c_int, [_P]),
+    "ws_conn_resume": (c_int, [_P]),
     "ws_conn_retain": (_P, [_P]),
     "ws_conn_release": (None, [_P]),
 }
@@ -127,15 +129,6 @@ for _name, (_restype, _argtypes) in _PROTOTYPES.items():
     _function = getattr(lib, _name)
     _function.restype = _restype
     _function.argtypes = _argtypes
-
-# ws_conn_pause and ws_conn_resume are newer than the rest: a library without
-# them still loads, and max_queue then cannot bound what a connection reads.
-HAS_PAUSE = hasattr(lib, "ws_conn_pause") and hasattr(lib, "ws_conn_resume")
-if HAS_PAUSE:
-    for _name in ("ws_conn_pause", "ws_conn_resume"):
-        _function = getattr(lib, _name)
-        _function.restype = c_int
-        _function.argtypes = [_P]
 
 # Values of the header's #defines that the package passes or reads (the close
 # codes and statuses are in constants.py).

@@ -89,8 +89,11 @@ class _CommonOptions:
     yet taken by ``recv``, or not yet given to a sync server's
     ``on_message``). Once that many wait, the connection stops reading from
     its socket, so TCP slows the peer down; it reads again when a quarter of
-    them are left (none, below 4). ``None``: no limit, so a peer sending
-    faster than the application reads makes memory grow without bound."""
+    them are left (none, below 4). The messages the library had already
+    read by then still arrive, so a connection may hold some more (at most
+    what the library's event queue holds, 64 MiB by default). ``None``: no
+    limit, so a peer sending faster than the application reads makes memory
+    grow without bound."""
 
     def __post_init__(self) -> None:
         """Check the numbers, which ctypes would otherwise wrap silently."""
