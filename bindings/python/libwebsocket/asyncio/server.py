@@ -21,6 +21,7 @@ logger = logging.getLogger("libwebsocket.server")
 
 Handler = Callable[[Connection], Awaitable[None]]
 
+
 class ServerConnection(Connection):
     """A connection of a :class:`Server`: its opening starts the handler."""
 
