@@ -119,12 +119,13 @@ test-perl: all
 
 ## test-python: the Python binding's tests (bindings/python, pytest): makes a venv in
 ## build/python-venv (python3 -m venv; fails when the venv module is missing: Debian's
-## python3-venv), installs the package, pytest and websockets into it from PyPI, and runs
-## the tests against the built library (interop with websockets, TLS, the examples)
+## python3-venv), installs the package, pytest and websockets (versions known to work)
+## into it from PyPI, and runs the tests against the built library (interop with
+## websockets, TLS, the examples)
 PYTHON_VENV := build/python-venv
 test-python: all
 	python3 -m venv $(PYTHON_VENV)
-	$(PYTHON_VENV)/bin/pip install --quiet --disable-pip-version-check pytest websockets
+	$(PYTHON_VENV)/bin/pip install --quiet --disable-pip-version-check "pytest>=7,<9" "websockets>=14,<18"
 	$(PYTHON_VENV)/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./bindings/python
 	LIBWEBSOCKET_PATH=$(CURDIR)/$(LIB) $(PYTHON_VENV)/bin/pytest -q bindings/python/tests
 

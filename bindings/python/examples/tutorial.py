@@ -2,8 +2,13 @@
 """A first program with libwebsocket's asyncio API: an echo server and a
 client in one file. It prints what it does and exits 0.
 
-    pip install ./bindings/python      # once, from the top of the source tree
-    python3 bindings/python/examples/tutorial.py
+    make                               # from the top of the source tree
+    PYTHONPATH=bindings/python python3 bindings/python/examples/tutorial.py
+
+Run from the source tree like this, the package uses the build tree's library.
+Installed with `pip install ./bindings/python`, it uses the library the system
+loader finds as libwebsocket.so.0 (after `make install`), or the one named by
+LIBWEBSOCKET_PATH=$PWD/target/release/libwebsocket.so.
 """
 
 import asyncio

@@ -52,6 +52,9 @@ class ConnectionBase:
         self._error: WebSocketError | None = None
         self._backpressure = False
         self._free: Callable[[], object] = _nothing
+        self._max_queue: int | None = None
+        self._unread = 0  # messages received and not yet taken by the application
+        self._paused = False  # whether ws_conn_pause() stopped the reading
 
     def _start_client(self, uri: str, options: ClientOptions) -> None:
         """Connect to ``uri`` (``ws_client_connect``), this object watching the connection."""
@@ -63,11 +66,13 @@ class ConnectionBase:
                 raise _last_error(f"connect {uri}")
             self._free = weakref.finalize(self, lib.ws_client_free, client)
             conn = lib.ws_client_conn(client)
-            self._attach(conn)
+            self._attach(conn, options.max_queue)
             _dispatch.watch(conn, self)
 
-    def _attach(self, conn: int) -> None:
-        """Hold ``conn`` (retained) until this object goes away."""
+    def _attach(self, conn: int, max_queue: int | None) -> None:
+        """Hold ``conn`` (retained) until this object goes away; hold at most
+        ``max_queue`` unread messages (None: no limit)."""
+        self._max_queue = max_queue
         self._handle = lib.ws_conn_retain(conn)
         weakref.finalize(self, lib.ws_conn_release, self._handle)
 
@@ -82,6 +87,7 @@ class ConnectionBase:
 
     def _got_message(self, message: Message) -> None:
         self._messages.append(message)
+        self._held_one()
         self._wake()
 
     def _got_pong(self, data: bytes) -> None:
@@ -99,6 +105,46 @@ class ConnectionBase:
     def _got_drain(self) -> None:
         self._backpressure = False
         self._wake()
+
+    # --- The bound on received messages (max_queue) ----------------------
+    #
+    # _held_one runs in ws_dispatch(), under the dispatch lock; the others
+    # take that lock too, so they all agree on _unread and _paused.
+
+    def _held_one(self) -> None:
+        """One more message waits for the application: at ``max_queue``,
+        stop reading from the socket (the peer then feels TCP's backpressure)."""
+        self._unread += 1
+        limit = self._max_queue
+        if limit is not None and not self._paused and self._unread >= limit:
+            self._paused = True
+            lib.ws_conn_pause(self._handle)
+
+    def _took_one(self) -> None:
+        """The application took a message: at a quarter of ``max_queue``
+        left (0 when it is under 4), read again."""
+        with _dispatch.lock:
+            self._unread -= 1
+            if self._paused and self._unread <= (self._max_queue or 0) // 4:
+                self._resume()
+
+    def _read_again(self) -> None:
+        """The connection is closing: read again and stay reading, whatever
+        waits, so that the peer's close frame is read."""
+        with _dispatch.lock:
+            self._max_queue = None
+            if self._paused:
+                self._resume()
+
+    def _resume(self) -> None:
+        self._paused = False
+        lib.ws_conn_resume(self._handle)
+
+    def _next_message(self) -> Message:
+        """Take the oldest message received (there is one)."""
+        message = self._messages.popleft()
+        self._took_one()
+        return message
 
     # --- Calls -----------------------------------------------------------
 
@@ -120,12 +166,15 @@ class ConnectionBase:
     def _send(self, message: Data) -> None:
         """Queue ``message``; afterwards ``_backpressure`` says whether to wait for a drain."""
         kind, data = _encode(message)
-        status = lib.ws_conn_send(self._conn(), kind, data, len(data))
+        # Under the dispatch lock: the drain that clears _backpressure cannot
+        # be dispatched (by another thread) before it is set.
+        with _dispatch.lock:
+            status = lib.ws_conn_send(self._conn(), kind, data, len(data))
+            if status == Status.WS_STATUS_BACKPRESSURE:
+                self._backpressure = True
         if status == Status.WS_ERR_NOT_OPEN:
             raise self._closed_error()
         _check(status, "send")
-        if status == Status.WS_STATUS_BACKPRESSURE:
-            self._backpressure = True
 
     def _ping(self, data: Data) -> None:
         payload = data.encode() if isinstance(data, str) else bytes(data)
@@ -141,6 +190,7 @@ class ConnectionBase:
         if "\0" in reason:
             raise WebSocketError(Status.WS_ERR_INVALID_ARGUMENT, "close: the reason contains a NUL character")
         status = lib.ws_conn_close(self._conn(), code, reason.encode())
+        self._read_again()
         if status != Status.WS_ERR_NOT_OPEN:
             _check(status, "close")
 

@@ -177,11 +177,38 @@ CALLBACKS_REF = ctypes.byref(CALLBACKS)
 lock = threading.RLock()  # one ws_dispatch() at a time; held to watch a new connection
 _cond = threading.Condition()  # signalled after each dispatch
 _leader: int | None = None  # the thread polling the event fd in wait_for
-_wake_r, _wake_w = os.pipe()  # wakes the leader when another thread dispatched
-os.set_blocking(_wake_r, False)
-os.set_blocking(_wake_w, False)
 _event_fd: int | None = None
 _poller: select.poll | None = None
+
+
+def _wake_pipe() -> tuple[int, int]:
+    """A non-blocking pipe that wakes the leader when another thread dispatched."""
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    os.set_blocking(w, False)
+    return r, w
+
+
+_wake_r, _wake_w = _wake_pipe()
+
+
+def _start_afresh_in_child() -> None:
+    """After fork(), in the child: the library gives the child its own event
+    queue and fd, and the parent's other threads do not exist there. Forget
+    the parent's fd and poller, its locks (another thread may have held
+    them) and its wake pipe (shared with the parent)."""
+    global lock, _cond, _leader, _event_fd, _poller, _wake_r, _wake_w
+    lock = threading.RLock()
+    _cond = threading.Condition()
+    _leader = None
+    _held.clear()
+    _event_fd, _poller = None, None
+    os.close(_wake_r)
+    os.close(_wake_w)
+    _wake_r, _wake_w = _wake_pipe()
+
+
+os.register_at_fork(after_in_child=_start_afresh_in_child)
 
 
 def event_fd() -> int:
@@ -224,21 +251,32 @@ def notify() -> None:
 
 def wait_for(ready: Callable[[], bool], timeout: float | None) -> bool:
     """Dispatch events until ``ready()`` is true (then return True) or
-    ``timeout`` seconds have passed (None: no limit; then return False)."""
+    ``timeout`` seconds have passed (None: no limit; then return False).
+
+    The events already queued are always dispatched before giving up, so
+    ``timeout=0`` means "what has arrived so far", not "nothing"."""
     global _leader
     deadline = None if timeout is None else time.monotonic() + timeout
     fd = event_fd()
+    dispatched = False  # whether this call ran ws_dispatch() itself
     while True:
         with _cond:
             if ready():
                 return True
             remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
+            expired = remaining is not None and remaining <= 0
+            if expired and dispatched:
                 return False
-            if _leader is not None:
+            if not expired and _leader is not None:
                 _cond.wait(remaining)
                 continue
-            _leader = threading.get_ident()
+            if not expired:
+                _leader = threading.get_ident()
+        if expired:
+            # Time is up: take what is queued now, then check once more.
+            dispatch()
+            dispatched = True
+            continue
         try:
             assert _poller is not None
             ms = None if remaining is None else math.ceil(remaining * 1000)
@@ -247,6 +285,7 @@ def wait_for(ready: Callable[[], bool], timeout: float | None) -> bool:
                     _drain_wake_pipe()
                 elif ready_fd == fd:
                     dispatch()
+                    dispatched = True
         finally:
             with _cond:
                 _leader = None

@@ -59,10 +59,8 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "ws_version": (_S, []),
     "ws_last_error_code": (c_int, []),
     "ws_last_error_message": (_S, []),
-    "ws_status_name": (_S, [c_int]),
     "ws_event_fd": (c_int, []),
     "ws_dispatch": (c_int, [c_int]),
-    "ws_io_threads": (c_int, []),
     "ws_set_log_callback": (c_int, [LOG_FN, _P, c_int]),
     "ws_set_log_dispatch": (c_int, [c_int]),
     # Clients and their configs.
@@ -90,8 +88,6 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     # Servers and their configs.
     "ws_server_listen": (_P, [_S, c_uint16, _P, POINTER(Callbacks), _P]),
     "ws_server_port": (c_uint16, [_P]),
-    "ws_server_is_secure": (c_int, [_P]),
-    "ws_server_connection_count": (c_size_t, [_P]),
     "ws_server_broadcast": (c_int, [_P, c_int, _S, c_size_t]),
     "ws_server_stop": (c_int, [_P]),
     "ws_server_free": (None, [_P]),
@@ -113,7 +109,6 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "ws_conn_send": (c_int, [_P, c_int, _S, c_size_t]),
     "ws_conn_ping": (c_int, [_P, _S, c_size_t]),
     "ws_conn_close": (c_int, [_P, c_uint16, _S]),
-    "ws_conn_state": (c_int, [_P]),
     "ws_conn_id": (c_uint64, [_P]),
     "ws_conn_subprotocol": (_S, [_P]),
     "ws_conn_extensions": (_S, [_P]),
@@ -124,6 +119,8 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "ws_conn_path": (_S, [_P]),
     "ws_conn_query": (_S, [_P]),
     "ws_conn_buffered_amount": (c_size_t, [_P]),
+    "ws_conn_pause": (c_int, [_P]),
+    "ws_conn_resume": (c_int, [_P]),
     "ws_conn_retain": (_P, [_P]),
     "ws_conn_release": (None, [_P]),
 }
@@ -137,5 +134,4 @@ for _name, (_restype, _argtypes) in _PROTOTYPES.items():
 # codes and statuses are in constants.py).
 MESSAGE_TEXT = 1
 MESSAGE_BINARY = 2
-STATE_CONNECTING, STATE_OPEN, STATE_CLOSING, STATE_CLOSED = 0, 1, 2, 3
 DISPATCH_POLL = 1

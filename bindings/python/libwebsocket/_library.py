@@ -1,7 +1,7 @@
 """Finding and loading libwebsocket.so.
 
-The places tried, in order, are listed in :func:`load` and in the README;
-this module is the one place that knows them.
+The places tried, in order, are listed in bindings/python/README.md
+(Install); this module is the one place in the code that knows them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ ENV_VAR = "LIBWEBSOCKET_PATH"
 #: The library's soname, as installed.
 SONAME = "libwebsocket.so.0"
 
-# This file is bindings/python/libwebsocket/_library.py in the source tree.
+# This file is bindings/python/libwebsocket/_library.py in the source tree; once
+# installed (in site-packages) this path leads nowhere and is not tried.
 _BUILD_TREE = Path(__file__).resolve().parents[3] / "target" / "release" / "libwebsocket.so"
 
 
@@ -26,11 +27,9 @@ class LibraryNotFoundError(ImportError):
 
 
 def load() -> ctypes.CDLL:
-    """Load the C library: ``$LIBWEBSOCKET_PATH`` if set (and only it), else
-    ``libwebsocket.so.0`` through the system loader, else what
-    ``ctypes.util.find_library("websocket")`` finds, else the build tree this
-    package sits in (``target/release/libwebsocket.so``).
-    """
+    """Load the C library from the first place that has it, in the order
+    bindings/python/README.md gives (Install); raise
+    :class:`LibraryNotFoundError` listing what was tried when none has."""
     path = os.environ.get(ENV_VAR)
     if path:
         try:

@@ -9,7 +9,7 @@ from ._connection import ConnectionBase, Data, _encode
 from ._ffi import lib
 from .constants import Status
 from .exceptions import WebSocketError, _check, _last_error
-from .options import ServerOptions, server_config
+from .options import ServerOptions, check_count, server_config
 
 
 class Listener:
@@ -18,6 +18,7 @@ class Listener:
 
     def __init__(self, host: str, port: int, options: ServerOptions) -> None:
         """Listen on ``host`` and ``port`` (0: a free one)."""
+        check_count("port", port, most=0xFFFF)
         self._user_data = _dispatch.register(self)
         with server_config(options) as cfg:
             handle = lib.ws_server_listen(host.encode(), port, cfg, _dispatch.CALLBACKS_REF, self._user_data)
@@ -25,6 +26,7 @@ class Listener:
             _dispatch.unregister(self._user_data)
             raise _last_error(f"listen on {host}:{port}")
         self._handle: int | None = handle
+        self._max_queue = options.max_queue
         self._free = weakref.finalize(self, lib.ws_server_free, handle)
         self.host = host
         """The host the server listens on, as given."""

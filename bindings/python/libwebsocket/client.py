@@ -10,7 +10,7 @@ from . import _dispatch
 from ._connection import ConnectionBase, Data, Message
 from .constants import CloseCode
 from .exceptions import ConnectionClosedOK
-from .options import ClientOptions
+from .options import ClientOptions, check_seconds
 
 
 class Client(ConnectionBase):
@@ -49,8 +49,9 @@ class Client(ConnectionBase):
         return self
 
     def send(self, message: Data) -> None:
-        """Send a message: ``str`` as text, bytes-like as binary. When more
-        than the send watermark waits to be written, wait until it drained.
+        """Send a message: ``str`` as text, bytes-like as binary. When it
+        leaves more than the high-water mark (1 MiB) waiting to be written,
+        wait until what waits has fallen to the low-water mark (256 KiB).
 
         Raises :class:`~libwebsocket.ConnectionClosed` once the connection is
         closing or closed."""
@@ -64,10 +65,12 @@ class Client(ConnectionBase):
         Waits at most ``timeout`` seconds (``None``: no limit), then raises
         :class:`TimeoutError`. Raises :class:`~libwebsocket.ConnectionClosed`
         once the connection is closed and every message was received."""
+        if timeout is not None:
+            check_seconds("timeout", timeout)
         if not _dispatch.wait_for(lambda: bool(self._messages) or self._closed, timeout):
             raise TimeoutError(f"no message within {timeout} s")
         if self._messages:
-            return self._messages.popleft()
+            return self._next_message()
         raise self._closed_error()
 
     def __iter__(self) -> Iterator[Message]:

@@ -5,11 +5,13 @@ The keyword arguments of :func:`libwebsocket.connect`,
 :class:`libwebsocket.Server` are the fields of :class:`ClientOptions` and
 :class:`ServerOptions`. Defaults (``None``) are the library's: no
 compression, 32 MiB messages, 10 s to connect and 10 s for the handshakes,
-5 s for the close handshake, no keepalive.
+5 s for the close handshake, no keepalive; and 16 received messages held at
+most per connection (``max_queue``).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -82,6 +84,29 @@ class _CommonOptions:
     ping_interval: float | None = None
     """Keepalive: after this many seconds without hearing from the peer, ping
     it; when it stays silent as long again, the connection fails. Default: off."""
+    max_queue: int | None = 16
+    """Most received messages a connection holds for the application (not
+    yet taken by ``recv``, or not yet given to a sync server's
+    ``on_message``). Once that many wait, the connection stops reading from
+    its socket, so TCP slows the peer down; it reads again when a quarter of
+    them are left (none, below 4). The messages the library had already
+    read by then still arrive, so a connection may hold some more (at most
+    what the library's event queue holds, 64 MiB by default). ``None``: no
+    limit, so a peer sending faster than the application reads makes memory
+    grow without bound."""
+
+    def __post_init__(self) -> None:
+        """Check the numbers, which ctypes would otherwise wrap silently."""
+        for name in ("compression_threshold", "max_size"):
+            value = getattr(self, name)
+            if value is not None:
+                check_count(name, value)
+        if self.max_queue is not None:
+            check_count("max_queue", self.max_queue, least=1)
+        for name in ("open_timeout", "close_timeout", "ping_interval"):
+            value = getattr(self, name)
+            if value is not None:
+                check_seconds(name, value, positive=True)
 
 
 @dataclass(frozen=True)
@@ -108,10 +133,37 @@ class ServerOptions(_CommonOptions):
     max_connections: int | None = None
     """Most open connections at once; more get HTTP 503. Library default: 10000."""
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.max_connections is not None:
+            check_count("max_connections", self.max_connections, least=1)
+
+
+_U64_MAX = 2**64 - 1  # the C config setters take uint64_t
+
+
+def check_count(name: str, value: int, least: int = 0, most: int = _U64_MAX) -> None:
+    """Raise unless ``value`` is an int from ``least`` to ``most`` (ctypes
+    would silently wrap one outside its C type)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not least <= value <= most:
+        raise ValueError(f"{name} must be from {least} to {most}, not {value}")
+
+
+def check_seconds(name: str, value: float, positive: bool = False) -> None:
+    """Raise unless ``value`` is a finite number of seconds, not negative
+    (greater than 0 when ``positive``) and within a uint64_t of milliseconds."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        least = "greater than 0" if positive else "0 or more"
+        raise ValueError(f"{name} must be a number of seconds {least}, not {value}")
+    if value * 1000 > _U64_MAX:
+        raise ValueError(f"{name} is too large: {value} s")
+
 
 def _ms(seconds: float) -> int:
-    if seconds <= 0:
-        raise ValueError(f"a timeout must be positive, not {seconds}")
     return max(1, round(seconds * 1000))
 
 

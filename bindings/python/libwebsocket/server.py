@@ -12,7 +12,7 @@ from ._connection import ConnectionBase, Data, Message
 from ._listener import Listener
 from .constants import CloseCode
 from .exceptions import ConnectionClosed
-from .options import ServerOptions
+from .options import ServerOptions, check_seconds
 
 
 class ServerConnection(ConnectionBase):
@@ -29,7 +29,13 @@ class ServerConnection(ConnectionBase):
         self._server._queue(self._server._on_connect, self)
 
     def _got_message(self, message: Message) -> None:
-        self._server._queue(self._server._on_message, self, message)
+        self._server._queue(self._message, message)
+        self._held_one()
+
+    def _message(self, message: Message) -> None:
+        """Give ``message`` to the server's ``on_message``."""
+        self._took_one()
+        self._server._on_message(self, message)
 
     def _got_close(self, code: int, reason: str) -> None:
         super()._got_close(code, reason)
@@ -111,7 +117,7 @@ class Server(Listener):
 
     def _accept(self, conn: int) -> ServerConnection:
         connection = ServerConnection(self)
-        connection._attach(conn)
+        connection._attach(conn, self._max_queue)
         self._connections.add(connection)
         return connection
 
@@ -128,8 +134,16 @@ class Server(Listener):
         return set(self._connections)
 
     def handle_events(self, timeout: float | None = 0) -> int:
-        """Wait up to ``timeout`` seconds (``None``: no limit) for events,
-        run the callbacks of those that came, and return how many ran."""
+        """Dispatch the library's queued events, then run this server's
+        callbacks for them and return how many ran.
+
+        When none of the events is this server's, wait for more up to
+        ``timeout`` seconds (``None``: no limit); with the default 0 it never
+        waits, yet still takes every event that has arrived. Events of the
+        package's other servers and clients are dispatched too, and recorded
+        for them."""
+        if timeout is not None:
+            check_seconds("timeout", timeout)
         _dispatch.wait_for(lambda: bool(self._events), timeout)
         return self._run_events()
 
@@ -164,6 +178,8 @@ class Server(Listener):
         if not self._stopping and self._handle is not None:
             self._stopping = True
             self._stop()
+            for connection in list(self._connections):
+                connection._read_again()
             _dispatch.notify()
 
     def close(self) -> None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import socket
 import weakref
 
 import pytest
 from conftest import echo, run
 
 import libwebsocket as lw
-from libwebsocket.asyncio import Connection
+from libwebsocket import _dispatch
+from libwebsocket.asyncio import Connection, Server
 
 
 def test_echo_text_binary_and_empty() -> None:
@@ -211,7 +213,17 @@ def test_two_hundred_concurrent_clients_in_order() -> None:
     run(main())
 
 
-def test_large_messages_with_backpressure() -> None:
+def test_large_messages_with_backpressure(monkeypatch: pytest.MonkeyPatch) -> None:
+    drains = 0
+    got_drain = Connection._got_drain
+
+    def counting_got_drain(self: Connection) -> None:
+        nonlocal drains
+        drains += 1
+        got_drain(self)
+
+    monkeypatch.setattr(Connection, "_got_drain", counting_got_drain)
+
     async def main() -> None:
         async with lw.serve(echo, "127.0.0.1", 0) as server:
             async with lw.connect(f"ws://127.0.0.1:{server.port}/") as ws:
@@ -222,6 +234,7 @@ def test_large_messages_with_backpressure() -> None:
                     assert await ws.recv() == chunk
 
     run(main())
+    assert drains > 0  # the sends did wait for the send queue to drain
 
 
 def test_a_server_nobody_holds_keeps_serving() -> None:
@@ -255,3 +268,48 @@ def test_broadcast_reaches_every_connection() -> None:
                 await c.close()
 
     run(main())
+
+
+def test_a_connect_cancelled_while_opening_leaves_no_reader() -> None:
+    """connect() cancelled (here by wait_for's timeout) before the server
+    answers gives up the connection and the loop's event fd reader."""
+    with socket.socket() as silent:  # accepts TCP connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"ws://127.0.0.1:{silent.getsockname()[1]}/"
+
+        async def main() -> None:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(lw.connect(url), 0.2)
+            assert not asyncio.get_running_loop().remove_reader(_dispatch.event_fd())
+
+        run(main())
+
+
+def test_a_client_dropped_without_close_leaves_no_reader() -> None:
+    async def main() -> None:
+        async with lw.serve(echo, "127.0.0.1", 0) as server:
+            ws = await lw.connect(f"ws://127.0.0.1:{server.port}/")
+            await ws.send("hello")
+            assert await ws.recv() == "hello"
+            del ws
+            gc.collect()
+        assert not asyncio.get_running_loop().remove_reader(_dispatch.event_fd())
+
+    run(main())
+
+
+def test_a_server_left_open_goes_with_its_loop() -> None:
+    """A server not closed when its loop ends is freed with the loop: it
+    stops listening, instead of being kept for ever."""
+
+    async def leave_listening() -> tuple[weakref.ref[Server], int]:
+        server = await lw.serve(echo, "127.0.0.1", 0)
+        return weakref.ref(server), server.port
+
+    server, port = run(leave_listening())
+    gc.collect()
+    assert server() is None
+    with pytest.raises(lw.WebSocketError) as info:
+        lw.Client.connect(f"ws://127.0.0.1:{port}/")
+    assert info.value.code == lw.Status.WS_ERR_CONNECT

@@ -69,6 +69,46 @@ def test_bad_options_are_refused() -> None:
     assert info.value.code == lw.Status.WS_ERR_INVALID_ARGUMENT
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"max_size": -1},
+        {"max_size": 2**64},
+        {"compression_threshold": -1},
+        {"max_queue": 0},
+        {"open_timeout": -1},
+        {"close_timeout": float("nan")},
+        {"ping_interval": float("inf")},
+        {"close_timeout": 1e17},
+    ],
+)
+def test_numbers_out_of_range_are_refused(options: dict[str, float]) -> None:
+    """Numbers that ctypes would wrap (max_size=-1 as 2**64-1) raise ValueError."""
+    name = next(iter(options))
+    with pytest.raises(ValueError, match=name):
+        lw.Client.connect("ws://127.0.0.1:1/", **options)
+    with pytest.raises(ValueError, match=name):
+        lw.Server("127.0.0.1", 0, **options)
+    with pytest.raises(ValueError, match=name):
+        lw.serve(echo, "127.0.0.1", 0, **options)
+
+
+def test_ports_and_waits_out_of_range_are_refused() -> None:
+    for port in (-1, 70000):  # 70000 would wrap to 4464
+        with pytest.raises(ValueError, match="port"):
+            lw.Server("127.0.0.1", port)
+        with pytest.raises(ValueError, match="port"):
+            run(lw.serve(echo, "127.0.0.1", port))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_connections"):
+        lw.Server("127.0.0.1", 0, max_connections=-5)
+    with lw.Server("127.0.0.1", 0) as server:
+        with pytest.raises(ValueError, match="timeout"):
+            server.handle_events(-1)
+        with lw.Client.connect(f"ws://127.0.0.1:{server.port}/") as ws:
+            with pytest.raises(ValueError, match="timeout"):
+                ws.recv(timeout=float("nan"))
+
+
 def test_use_after_close_raises_and_never_crashes() -> None:
     async def main() -> None:
         async with lw.serve(echo, "127.0.0.1", 0) as server:
@@ -126,17 +166,19 @@ def test_an_exception_inside_dispatch_is_raised_after_it(monkeypatch: pytest.Mon
         ws = Fragile.connect(f"ws://127.0.0.1:{server.port}/")
         ws.send("raise")
         ws.send("after")
+        deadline = time.monotonic() + 10
         with pytest.raises(RuntimeError, match="raised inside ws_dispatch"):
-            while True:
+            while time.monotonic() < deadline:
                 server.handle_events(0.01)
                 _dispatch.dispatch()
-        while True:
+        answer = None
+        while answer is None and time.monotonic() < deadline:
             server.handle_events(0.01)
             try:
-                assert ws.recv(timeout=0.01) == "after"
-                break
+                answer = ws.recv(timeout=0.01)
             except TimeoutError:
                 pass
+        assert answer == "after"
         ws.close()
 
 

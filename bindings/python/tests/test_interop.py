@@ -17,6 +17,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import serve as ws_serve
 
 import libwebsocket as lw
+from libwebsocket import _dispatch
 from libwebsocket.asyncio import Connection
 
 MiB = 1 << 20
@@ -177,3 +178,44 @@ def test_a_websockets_sync_client_with_our_sync_server() -> None:
             server.shutdown()
             thread.join(timeout=10)
     assert closes == [(4008, "sync bye")]
+
+
+def test_a_drain_dispatched_while_send_returns_is_not_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another thread may dispatch the drain of a send before that send has
+    returned: Client.send must still return, not wait for a second drain."""
+    drained = threading.Event()
+    real_send = lw._ffi.lib.ws_conn_send
+
+    def dispatch_the_drain() -> None:
+        # As another thread would; it cannot while the sender holds the dispatch lock.
+        if _dispatch.lock.acquire(blocking=False):
+            try:
+                _dispatch.wait_for(drained.is_set, 10)
+            finally:
+                _dispatch.lock.release()
+
+    def send_with_a_dispatch_behind(*args: Any) -> int:
+        status = int(real_send(*args))
+        if status == lw.Status.WS_STATUS_BACKPRESSURE:
+            other = threading.Thread(target=dispatch_the_drain)
+            other.start()
+            other.join(20)
+        return status
+
+    class Client(lw.Client):
+        def _got_drain(self) -> None:
+            super()._got_drain()
+            drained.set()
+
+    def sink(ws: Any) -> None:
+        for _ in ws:
+            pass
+
+    with websockets_sync_server(sink, max_size=None) as port:
+        with Client.connect(f"ws://127.0.0.1:{port}/") as ws:
+            monkeypatch.setattr(lw._ffi.lib, "ws_conn_send", send_with_a_dispatch_behind)
+            sender = threading.Thread(target=ws.send, args=(bytes(8 * MiB),), daemon=True)
+            sender.start()
+            sender.join(20)
+            assert not sender.is_alive(), "send waits for a drain already dispatched"
+            monkeypatch.undo()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import select
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 from conftest import echo, run
 
 import libwebsocket as lw
+from libwebsocket import _dispatch
 
 
 @contextmanager
@@ -122,8 +124,9 @@ def test_handle_events_runs_callbacks_on_the_calling_thread() -> None:
 
         thread = threading.Thread(target=client)
         thread.start()
-        while not got:
-            server.handle_events(5)
+        deadline = time.monotonic() + 10
+        while not got and time.monotonic() < deadline:
+            server.handle_events(1)
         thread.join(timeout=10)
         assert got == [(threading.get_ident(), "one")] and result == ["sent"]
 
@@ -208,22 +211,35 @@ def test_events_of_a_closed_loop_are_dropped() -> None:
     with lw.Server("127.0.0.1", 0) as server:
         ws = run(leave_open(f"ws://127.0.0.1:{server.port}/"))
         server.shutdown()
-        server.serve_forever()  # dispatches the close of ws here
-        assert ws.closed and ws.close_code == lw.WS_GONE
+        server.serve_forever()
+        # The client's side of the close may come after the server's: wait for it here.
+        assert _dispatch.wait_for(lambda: ws.closed, 10)
+        assert ws.close_code == lw.WS_GONE
 
 
 def test_a_send_to_a_client_that_left_does_not_stop_the_server() -> None:
-    closed = []
+    closed: list[int] = []
+    raised: list[BaseException] = []
+
+    def on_message(conn: lw.ServerConnection, message: str | bytes) -> None:
+        try:
+            conn.send(message)
+        except BaseException as e:
+            raised.append(e)
+            raise
+
     with lw.Server(
-        "127.0.0.1", 0, on_message=lambda conn, m: conn.send(m), on_close=lambda conn, code, r: closed.append(code)
+        "127.0.0.1", 0, on_message=on_message, on_close=lambda conn, code, r: closed.append(code)
     ) as server:
         with lw.Client.connect(f"ws://127.0.0.1:{server.port}/") as ws:
             ws.send("answer me")
         # The client has closed before the server's callbacks run: the echo
         # raises ConnectionClosed inside on_message, which the server ignores.
-        while not closed:
-            server.handle_events(5)
+        deadline = time.monotonic() + 10
+        while not closed and time.monotonic() < deadline:
+            server.handle_events(1)
     assert closed == [lw.WS_OK]
+    assert len(raised) == 1 and isinstance(raised[0], lw.ConnectionClosed)
 
 
 def test_clients_dropped_without_close_are_freed_with_1001() -> None:
@@ -244,3 +260,34 @@ def test_clients_dropped_without_close_are_freed_with_1001() -> None:
         while len(codes) < 51 and time.monotonic() < deadline:
             time.sleep(0.01)
     assert sorted(codes) == [lw.WS_OK] + [lw.WS_GONE] * 50
+
+
+def wait_for_events(until: float) -> None:
+    """Wait until the library has events to dispatch or ``until`` (a monotonic time) passed."""
+    select.select([_dispatch.event_fd()], [], [], max(0.0, until - time.monotonic()))
+
+
+def test_a_zero_timeout_takes_what_has_arrived() -> None:
+    """handle_events() (timeout 0) and recv(timeout=0) dispatch the events
+    already queued instead of giving up before looking."""
+    got: list[str | bytes] = []
+
+    def on_message(conn: lw.ServerConnection, message: str | bytes) -> None:
+        got.append(message)
+        conn.send(message)
+
+    with lw.Server("127.0.0.1", 0, on_message=on_message) as server:
+        with lw.Client.connect(f"ws://127.0.0.1:{server.port}/") as ws:
+            ws.send("one")
+            deadline = time.monotonic() + 5
+            while not got and time.monotonic() < deadline:
+                server.handle_events()
+                wait_for_events(min(deadline, time.monotonic() + 0.1))
+            assert got == ["one"]
+            answer: str | bytes | None = None
+            while answer is None and time.monotonic() < deadline:
+                try:
+                    answer = ws.recv(timeout=0)
+                except TimeoutError:
+                    wait_for_events(min(deadline, time.monotonic() + 0.1))
+            assert answer == "one"

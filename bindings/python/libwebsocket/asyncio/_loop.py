@@ -11,26 +11,62 @@ from collections.abc import Callable
 
 from .. import _dispatch
 
-_users: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()
+
+class _Reader:
+    """The event fd's reader on one loop, counting its users. The loop holds
+    it (through ``add_reader``) while it has users, and it holds the users
+    that ask to be kept: a server nobody else holds serves as long as its
+    loop runs, and goes with the loop once the loop is closed."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd  # the event fd it was added for
+        self.users = 0
+        self.kept: dict[int, object] = {}  # id(user) -> user
+
+    def __call__(self) -> None:
+        _dispatch.dispatch()
 
 
-def attach(loop: asyncio.AbstractEventLoop) -> None:
-    """One more user of the event fd on ``loop`` (call on the loop's thread)."""
-    count = _users.get(loop, 0)
-    if count == 0:
-        loop.add_reader(_dispatch.event_fd(), _dispatch.dispatch)
-    _users[loop] = count + 1
+# The loops' readers; weakly, so that only the loops hold them.
+_readers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.ref[_Reader]] = weakref.WeakKeyDictionary()
 
 
-def detach(loop: asyncio.AbstractEventLoop) -> None:
-    """One user fewer; the last one removes the reader."""
-    count = _users.get(loop, 0) - 1
-    if count > 0:
-        _users[loop] = count
+def attach(loop: asyncio.AbstractEventLoop, user: object, keep: bool = False) -> Callable[[], object]:
+    """``user`` uses the event fd on ``loop`` (call on the loop's thread);
+    with ``keep``, the loop holds ``user`` until the use ends. Returns what
+    ends the use: call it when done, from any thread; it acts once, and at
+    the latest when ``user`` is collected."""
+    known = _readers.get(loop)
+    reader = known() if known is not None else None
+    if reader is None:
+        reader = _Reader(_dispatch.event_fd())
+        loop.add_reader(reader.fd, reader)
+        _readers[loop] = weakref.ref(reader)
+    reader.users += 1
+    if keep:
+        reader.kept[id(user)] = user
+    return weakref.finalize(user, _detach, loop, weakref.ref(reader), id(user), threading.get_ident())
+
+
+def _detach(
+    loop: asyncio.AbstractEventLoop, reader_ref: weakref.ref[_Reader], user_id: int, thread: int
+) -> None:
+    """One user fewer (``thread`` is the loop's); the last one removes the reader."""
+    if threading.get_ident() != thread:
+        try:
+            loop.call_soon_threadsafe(_detach, loop, reader_ref, user_id, thread)
+        except RuntimeError:
+            pass  # the loop is closed: its reader went with it
         return
-    _users.pop(loop, None)
-    if not loop.is_closed():
-        loop.remove_reader(_dispatch.event_fd())
+    reader = reader_ref()
+    if reader is None:  # the loop was closed and its reader collected
+        return
+    reader.kept.pop(user_id, None)
+    reader.users -= 1
+    if reader.users == 0:
+        _readers.pop(loop, None)
+        if not loop.is_closed():
+            loop.remove_reader(reader.fd)
 
 
 class LoopBound:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from types import TracebackType
 from typing import Any
 
@@ -16,10 +16,12 @@ from .connection import Connection
 class ClientConnection(Connection):
     """The connection :func:`connect` makes; it frees the client once closed."""
 
+    _detach: Callable[[], object]  # ends its use of the loop's event fd reader
+
     def _closed_in_loop(self) -> None:
         super()._closed_in_loop()
         self._free()
-        _loop.detach(self._loop)
+        self._detach()
 
 
 class connect:
@@ -57,9 +59,14 @@ class connect:
         loop = asyncio.get_running_loop()
         ws = ClientConnection(loop, threading.get_ident())
         ws._start_client(self.uri, self.options)
-        _loop.attach(loop)
-        while not (ws._opened or ws._closed):
-            await ws._wait()
+        ws._detach = _loop.attach(loop, ws)
+        try:
+            while not (ws._opened or ws._closed):
+                await ws._wait()
+        except BaseException:  # cancelled while opening: give up the connection
+            ws._free()
+            ws._detach()
+            raise
         if not ws._opened:
             raise ws._open_error(self.uri)
         return ws

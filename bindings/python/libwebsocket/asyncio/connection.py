@@ -66,8 +66,9 @@ class Connection(ConnectionBase, LoopBound):
     # --- API ---------------------------------------------------------------
 
     async def send(self, message: Data) -> None:
-        """Send a message: ``str`` as text, bytes-like as binary. When more
-        than the send watermark waits to be written, wait until it drained.
+        """Send a message: ``str`` as text, bytes-like as binary. When it
+        leaves more than the high-water mark (1 MiB) waiting to be written,
+        wait until what waits has fallen to the low-water mark (256 KiB).
 
         Raises :class:`~libwebsocket.ConnectionClosed` once the connection is
         closing or closed."""
@@ -79,13 +80,13 @@ class Connection(ConnectionBase, LoopBound):
         """The next message: ``str`` (text) or ``bytes`` (binary).
 
         Raises :class:`~libwebsocket.ConnectionClosed` once the connection is
-        closed and every message was received (use ``asyncio.timeout`` to
-        bound the wait)."""
+        closed and every message was received. To bound the wait, use
+        ``await asyncio.wait_for(ws.recv(), seconds)``."""
         while not self._messages:
             if self._closed:
                 raise self._closed_error()
             await self._wait()
-        return self._messages.popleft()
+        return self._next_message()
 
     async def __aiter__(self) -> AsyncIterator[Message]:
         """Iterate over messages until the connection closes: normally (the

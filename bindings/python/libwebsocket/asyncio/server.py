@@ -21,9 +21,6 @@ logger = logging.getLogger("libwebsocket.server")
 
 Handler = Callable[[Connection], Awaitable[None]]
 
-# The servers listening: they run until closed, whoever holds them.
-_listening: set[Server] = set()
-
 
 class ServerConnection(Connection):
     """A connection of a :class:`Server`: its opening starts the handler."""
@@ -56,14 +53,15 @@ class Server(Listener, LoopBound):
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         Listener.__init__(self, host, port, options)
-        _loop.attach(self._loop)
-        _listening.add(self)
+        # Until closed, the loop holds the server, whoever else does: it
+        # serves as long as the loop runs, and goes with it.
+        self._detach = _loop.attach(self._loop, self, keep=True)
 
     # --- Connections (the dispatcher calls _accept on any thread) ----------
 
     def _accept(self, conn: int) -> ServerConnection:
         ws = ServerConnection(self)
-        ws._attach(conn)
+        ws._attach(conn, self._max_queue)
         self._connections.add(ws)
         return ws
 
@@ -103,6 +101,8 @@ class Server(Listener, LoopBound):
         if not self._closing and self._handle is not None:
             self._closing = True
             self._stop()
+            for connection in list(self._connections):
+                connection._read_again()
             self._wake_waiters()
 
     async def wait_closed(self) -> None:
@@ -112,8 +112,7 @@ class Server(Listener, LoopBound):
             await self._wait()
         if self._handle is not None:
             self._release()
-            _loop.detach(self._loop)
-            _listening.discard(self)
+            self._detach()
 
     async def serve_forever(self) -> None:
         """Serve until :meth:`close` was called and the server is closed (or
