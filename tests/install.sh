@@ -13,30 +13,24 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-pass=0 fail=0
-check() { # check "what" command... (its output is shown when it fails)
-  local what=$1 out; shift
-  if out=$("$@" 2>&1); then pass=$((pass + 1)); echo "ok   $what"
-  else fail=$((fail + 1)); echo "FAIL $what"; printf '%s\n' "$out" | tail -n 20 | sed 's/^/     /'; fi
-}
-
-WORK=$(mktemp -d)
+TMP=$(mktemp -d)
+source tests/lib.sh
 SERVER_PID=""
 cleanup() {
   [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-  rm -rf "$WORK"
+  rm -rf "$TMP"
 }
 trap cleanup EXIT
 
 VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 MAJOR=${VERSION%%.*}
-PREFIX=$WORK/prefix
+PREFIX=$TMP/prefix
 LIB=$PREFIX/lib
 TUTORIAL_CPP=$PWD/examples-cpp/tutorial.cpp
 FIRST_CLIENT=$PWD/examples-c/first_client.c
 
 echo "== make install PREFIX=$PREFIX"
-make -s install PREFIX="$PREFIX" >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log"; echo "0 passed, 1 failed"; exit 1; }
+make -s install PREFIX="$PREFIX" >"$TMP/install.log" 2>&1 || { cat "$TMP/install.log"; echo "0 passed, 1 failed"; exit 1; }
 
 fails() { ! "$@"; }
 has_section() { readelf -S "$1" | grep -qE " $2 "; }
@@ -56,15 +50,8 @@ echo "     (installed library: $(stat -c %s "$LIB/libwebsocket.so.$VERSION") byt
 export PKG_CONFIG_PATH=$LIB/pkgconfig
 check "pkg-config --modversion websocket is $VERSION" test "$(pkg-config --modversion websocket)" = "$VERSION"
 
-build/echo_server --host 127.0.0.1 --port 0 >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-URL=""
-for _ in $(seq 1 50); do
-  URL=$(sed -n 's|^listening on \(ws://.*\)$|\1|p' "$WORK/server.log")
-  [[ -n $URL ]] && break
-  sleep 0.1
-done
-check "echo_server is listening" test -n "$URL"
+check "echo_server is listening" start_server build/echo_server
+URL="ws://127.0.0.1:$PORT/"
 
 # Runs an installed-library program against echo_server and checks its output.
 runs_against_server() { # runs_against_server program
@@ -77,22 +64,22 @@ loads_from_prefix() { LD_LIBRARY_PATH=$LIB ldd "$1" | grep -q "libwebsocket.so.$
 
 # shellcheck disable=SC2046  # pkg-config's flags are words
 check "a C program builds with pkg-config --cflags --libs websocket" \
-  cc -Wall -Werror "$FIRST_CLIENT" -o "$WORK/first_client" $(pkg-config --cflags --libs websocket)
-check "... loads libwebsocket.so.$MAJOR from the prefix" loads_from_prefix "$WORK/first_client"
-check "... and echoes through echo_server" runs_against_server "$WORK/first_client"
+  cc -Wall -Werror "$FIRST_CLIENT" -o "$TMP/first_client" $(pkg-config --cflags --libs websocket)
+check "... loads libwebsocket.so.$MAJOR from the prefix" loads_from_prefix "$TMP/first_client"
+check "... and echoes through echo_server" runs_against_server "$TMP/first_client"
 
 check "cmake finds the package (find_package(websocket))" \
-  cmake -S tests/install -B "$WORK/cmake" -DCMAKE_PREFIX_PATH="$PREFIX" \
+  cmake -S tests/install -B "$TMP/cmake" -DCMAKE_PREFIX_PATH="$PREFIX" \
   -DTUTORIAL_CPP="$TUTORIAL_CPP" -DFIRST_CLIENT="$FIRST_CLIENT"
 check "... and builds a C++ program on websocket::websocket and a C one on websocket::websocket_static" \
-  cmake --build "$WORK/cmake"
+  cmake --build "$TMP/cmake"
 check "the C++ program runs (its own server and client)" \
-  env LD_LIBRARY_PATH="$LIB" timeout 20 "$WORK/cmake/tutorial_cpp"
-check "the static C program needs no libwebsocket.so" fails grep -q libwebsocket <(ldd "$WORK/cmake/first_client_static")
-check "... and echoes through echo_server" runs_against_server "$WORK/cmake/first_client_static"
+  env LD_LIBRARY_PATH="$LIB" timeout 20 "$TMP/cmake/tutorial_cpp"
+check "the static C program needs no libwebsocket.so" fails grep -q libwebsocket <(ldd "$TMP/cmake/first_client_static")
+check "... and echoes through echo_server" runs_against_server "$TMP/cmake/first_client_static"
 # Configures the project asking for a version.
 configures_with() { # configures_with VERSION
-  cmake -S tests/install -B "$WORK/cmake-$1" -DCMAKE_PREFIX_PATH="$PREFIX" \
+  cmake -S tests/install -B "$TMP/cmake-$1" -DCMAKE_PREFIX_PATH="$PREFIX" \
     -DTUTORIAL_CPP="$TUTORIAL_CPP" -DFIRST_CLIENT="$FIRST_CLIENT" -DWANT_VERSION="$1"
 }
 check "find_package(websocket $MAJOR.0) takes $VERSION" configures_with "$MAJOR.0"
@@ -111,14 +98,13 @@ echo "== make uninstall PREFIX=$PREFIX"
 make -s uninstall PREFIX="$PREFIX" >/dev/null 2>&1
 check "make uninstall leaves no file in the prefix" test -z "$(find "$PREFIX" ! -type d)"
 
-echo "== make install DESTDIR=$WORK/stage PREFIX=/opt/websocket"
-make -s install DESTDIR="$WORK/stage" PREFIX=/opt/websocket >/dev/null 2>&1
-check "files are staged under DESTDIR" test -f "$WORK/stage/opt/websocket/lib/libwebsocket.so.$VERSION"
-check "websocket.pc names the final prefix" grep -qx 'prefix=/opt/websocket' "$WORK/stage/opt/websocket/lib/pkgconfig/websocket.pc"
+echo "== make install DESTDIR=$TMP/stage PREFIX=/opt/websocket"
+make -s install DESTDIR="$TMP/stage" PREFIX=/opt/websocket >/dev/null 2>&1
+check "files are staged under DESTDIR" test -f "$TMP/stage/opt/websocket/lib/libwebsocket.so.$VERSION"
+check "websocket.pc names the final prefix" grep -qx 'prefix=/opt/websocket' "$TMP/stage/opt/websocket/lib/pkgconfig/websocket.pc"
 check "the CMake file names the final library" \
-  grep -q '"/opt/websocket/lib/libwebsocket.so.'"$VERSION"'"' "$WORK/stage/opt/websocket/lib/cmake/websocket/websocket-config.cmake"
-make -s uninstall DESTDIR="$WORK/stage" PREFIX=/opt/websocket >/dev/null 2>&1
-check "make uninstall DESTDIR=... leaves no file" test -z "$(find "$WORK/stage" ! -type d)"
+  grep -q '"/opt/websocket/lib/libwebsocket.so.'"$VERSION"'"' "$TMP/stage/opt/websocket/lib/cmake/websocket/websocket-config.cmake"
+make -s uninstall DESTDIR="$TMP/stage" PREFIX=/opt/websocket >/dev/null 2>&1
+check "make uninstall DESTDIR=... leaves no file" test -z "$(find "$TMP/stage" ! -type d)"
 
-echo "$pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+summary

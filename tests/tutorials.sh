@@ -6,13 +6,6 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-pass=0 fail=0
-check() { # check "what" command...
-  local what=$1; shift
-  if "$@"; then pass=$((pass + 1)); echo "ok   $what"
-  else fail=$((fail + 1)); echo "FAIL $what"; fi
-}
-
 # True when README.md holds the whole file as one fenced block of that language.
 in_readme() { # in_readme LANGUAGE FILE
   python3 - "$1" "$2" <<'PY'
@@ -34,21 +27,16 @@ prints() { # prints command... -- line...
   done
 }
 
-WORK=$(mktemp -d)
+TMP=$(mktemp -d)
+source tests/lib.sh
 SERVER_PID=""
 cleanup() {
   [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-  rm -rf "$WORK"
+  rm -rf "$TMP"
 }
 trap cleanup EXIT
-build/echo_server --host 127.0.0.1 --port 0 >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-URL=""
-for _ in $(seq 1 50); do
-  URL=$(sed -n 's|^listening on \(ws://.*\)$|\1|p' "$WORK/server.log")
-  [[ -n $URL ]] && break
-  sleep 0.1
-done
+check "echo_server is listening" start_server build/echo_server
+URL="ws://127.0.0.1:$PORT/"
 
 echo "== C: examples-c/first_client.c"
 check "README.md shows it as it is" in_readme c examples-c/first_client.c
@@ -72,5 +60,4 @@ check "README.md shows it as it is" in_readme python bindings/python/examples/tu
 check "it runs a server and a client" prints env PYTHONPATH=bindings/python python3 bindings/python/examples/tutorial.py \
   -- "client: got 'Hello, WebSocket!'" "client: closed with 1000" "server: closed"
 
-echo "$pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+summary
