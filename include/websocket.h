@@ -1278,6 +1278,14 @@ ws_status ws_server_config_set_keepalive_ms(ws_server_config *cfg, uint64_t ms);
 ws_status ws_server_config_set_max_connections(ws_server_config *cfg, uint64_t max);
 
 /**
+ * Listens with `SO_REUSEPORT` (`on` != 0): several servers, in this process
+ * or others, that all set it may listen on the same host and port, and the
+ * kernel spreads new connections over them, for one port served by several
+ * processes. Default off (a port in use is an error).
+ */
+ws_status ws_server_config_set_reuse_port(ws_server_config *cfg, int on);
+
+/**
  * The server's memory budgets: what its connections together may hold of
  * messages being received (reassembled or inflated) and of messages sent and
  * not yet written. When a message needs more than the inbound budget leaves,

@@ -620,6 +620,8 @@ class server_config {
   }
   /// Most open connections; further requests get 503.
   server_config &max_connections(std::uint64_t max) { return set(ws_server_config_set_max_connections(get(), max)); }
+  /// Listens with SO_REUSEPORT: servers that all set it share one port.
+  server_config &reuse_port(bool on = true) { return set(ws_server_config_set_reuse_port(get(), on ? 1 : 0)); }
   /// Most connections at once still in the opening handshake.
   server_config &max_handshakes(std::uint64_t max) { return set(ws_server_config_set_max_handshakes(get(), max)); }
   /// The server's memory budgets, received and to send, over all its connections.

@@ -197,6 +197,21 @@ pub unsafe extern "C" fn ws_server_config_set_max_connections(
     })
 }
 
+/// Listens with `SO_REUSEPORT` (`on` != 0): several servers, in this process
+/// or others, that all set it may listen on the same host and port, and the
+/// kernel spreads new connections over them, for one port served by several
+/// processes. Default off (a port in use is an error).
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_config_set_reuse_port(
+    cfg: *mut ws_server_config,
+    on: c_int,
+) -> ws_status {
+    with(cfg, |c| {
+        c.inner.reuse_port = on != 0;
+        Ok(())
+    })
+}
+
 /// The server's memory budgets: what its connections together may hold of
 /// messages being received (reassembled or inflated) and of messages sent and
 /// not yet written. When a message needs more than the inbound budget leaves,

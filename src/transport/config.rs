@@ -106,6 +106,10 @@ pub struct ServerConfig {
     /// What its connections together may hold of messages sent and not yet
     /// written: a send that would queue more is refused. Default 512 MiB.
     pub outbound_budget: usize,
+    /// Binds with `SO_REUSEPORT`, so that several servers (in one process or
+    /// several) may listen on the same port, each also asking for it, and the
+    /// kernel spreads new connections over them. Default off.
+    pub reuse_port: bool,
     /// TLS: with a certificate set, the port speaks only TLS (wss://, https://).
     pub tls: ServerTls,
     /// Subprotocols the server speaks, preferred first. When a client offers
@@ -131,6 +135,7 @@ impl Default for ServerConfig {
             max_handshakes: 4096,
             inbound_budget: super::budget::DEFAULT_SERVER,
             outbound_budget: super::budget::DEFAULT_SERVER,
+            reuse_port: false,
             tls: ServerTls::default(),
             subprotocols: Vec::new(),
             allowed_origins: Vec::new(),

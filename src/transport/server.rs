@@ -95,6 +95,27 @@ fn deepen_backlog(listener: &StdListener) {
     unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) };
 }
 
+/// A listening socket on `addr`; with `reuse_port`, one that other sockets
+/// asking for it too may share (`SO_REUSEPORT`).
+fn bind(
+    addr: SocketAddr,
+    reuse_port: bool,
+    rt: &tokio::runtime::Handle,
+) -> io::Result<StdListener> {
+    if !reuse_port {
+        return StdListener::bind(addr);
+    }
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    let _enter = rt.enter();
+    socket.listen(LISTEN_BACKLOG as u32)?.into_std()
+}
+
 impl Server {
     /// Binds `host:port` (port 0 picks a free one) and starts accepting.
     /// Binding and the TLS setup happen before this returns, so their errors
@@ -121,7 +142,7 @@ impl Server {
         let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"));
         let mut bound = None;
         for addr in addrs {
-            match StdListener::bind(addr) {
+            match bind(addr, config.reuse_port, &rt) {
                 Ok(l) => {
                     bound = Some(l);
                     break;

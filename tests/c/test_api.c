@@ -925,6 +925,51 @@ static void test_connect_failures(void) {
 
 /* ------------------------------------------------------------ listen */
 
+static ws_server *listen_reusing(int port) {
+  ws_server_config *cfg = ws_server_config_new();
+  CHECK_STATUS(ws_server_config_set_reuse_port(cfg, 1), WS_STATUS_OK, "set_reuse_port(1)");
+  ws_server *s = ws_server_listen("127.0.0.1", (uint16_t)port, cfg, NULL, NULL);
+  ws_server_config_free(cfg);
+  return s;
+}
+
+static uint64_t accepted(ws_server *s) {
+  ws_server_stats st;
+  memset(&st, 0, sizeof st);
+  st.size = sizeof st;
+  return ws_server_get_stats(s, &st) == WS_STATUS_OK ? st.connections_accepted : 0;
+}
+
+static void test_reuse_port(void) {
+  note("set_reuse_port: two servers on one port share its connections");
+  EXPECT_STATUS(ws_server_config_set_reuse_port(NULL, 1), WS_ERR_NULL, "set_reuse_port(NULL)");
+  ws_server *a = listen_reusing(0);
+  CHECK(a != NULL, "the first server listens (%s)", a ? "ok" : last_msg());
+  if (!a) return;
+  int port = ws_server_port(a);
+  EXPECT_NULL_ERR(ws_server_listen("127.0.0.1", (uint16_t)port, NULL, NULL, NULL), WS_ERR_IO,
+                  "a server without reuse_port cannot take the port");
+  ws_server *b = listen_reusing(port);
+  CHECK(b != NULL && ws_server_port(b) == port, "a second server with reuse_port listens on it too (%s)",
+        b ? "ok" : last_msg());
+  char url[64];
+  snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
+  int opened = 0;
+  for (int i = 0; i < 40 && b; i++) {
+    ws_client *c = ws_client_connect(url, NULL, NULL, NULL);
+    if (c && ws_conn_wait_open(ws_client_conn(c), WAIT_MS) == WS_STATUS_OK) opened++;
+    ws_client_free(c);
+  }
+  CHECK(opened == 40, "40 clients connect (%d)", opened);
+  if (b) {
+    uint64_t na = accepted(a), nb = accepted(b);
+    CHECK(na > 0 && nb > 0 && na + nb == 40, "the kernel spread them over both servers (%llu and %llu)",
+          (unsigned long long)na, (unsigned long long)nb);
+  }
+  ws_server_free(b);
+  ws_server_free(a);
+}
+
 static void test_listen(void) {
   note("listen: port in use, IPv6, bad host");
   ws_server *a = ws_server_listen("127.0.0.1", 0, NULL, NULL, NULL);
@@ -1616,6 +1661,7 @@ int main(void) {
   test_close_variants();
   test_connect_failures();
   test_listen();
+  test_reuse_port();
   test_server_connections();
   test_free_in_callbacks();
   test_raw_handshakes();

@@ -205,6 +205,11 @@ static void test_flow_control_and_process_calls() {
   pc.resume();
   CHECK(pj.wait_for("text held", 3), "resume(): every echo comes in");
 
+  // reuse_port(): a second server takes the same port.
+  ws::server first("127.0.0.1", 0, ws::handlers{}, ws::server_config().reuse_port());
+  ws::server second("127.0.0.1", first.port(), ws::handlers{}, ws::server_config().reuse_port());
+  CHECK(second.port() == first.port(), "reuse_port(): two servers listen on one port");
+
   CHECK(ws::version() == ws_version() && !ws::version().empty(), "version(): " + std::string(ws::version()));
   ws::init();
   unsigned threads = ws::io_threads();
