@@ -142,7 +142,7 @@ impl Server {
         let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"));
         let mut bound = None;
         for addr in addrs {
-            match bind(addr, config.reuse_port, &rt) {
+            match bind(addr, config.reuse_port, rt) {
                 Ok(l) => {
                     bound = Some(l);
                     break;
