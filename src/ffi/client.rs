@@ -145,6 +145,10 @@ pub unsafe extern "C" fn ws_client_close(
         let stopped = c.client.stop();
         match c.client.current().close(code, reason) {
             Err(SendError::NotOpen) if stopped => Ok(()),
+            Err(SendError::NotOpen) => Err(Failure::new(
+                WS_ERR_NOT_OPEN,
+                "the client has ended: no connection is open, and none will be made",
+            )),
             result => result.map_err(refused),
         }
     })
