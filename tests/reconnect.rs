@@ -363,8 +363,11 @@ fn ws_client_close_stops_an_attempt_waiting_for_its_delay() {
     let s = Seer::default();
     let c = client(closed_port(), &s, (60_000, 60_000, 0), false);
     s.wait("the first on_reconnect", false, |v| v.len() == 3);
+    // Once on_reconnect has returned, the attempt's connection waits.
+    eventually("the next connection", || unsafe {
+        ws_conn_state(ws_client_conn(c)) == WS_STATE_CONNECTING
+    });
     let waiting = unsafe { ws_client_conn(c) };
-    assert_eq!(unsafe { ws_conn_state(waiting) }, WS_STATE_CONNECTING);
     assert_eq!(
         unsafe { ws_client_close(c, 1, std::ptr::null()) },
         websocket::ffi::status::WS_ERR_INVALID_CLOSE_CODE,

@@ -249,6 +249,10 @@ static void close_during_delay(void) {
   seen_init(&s, 60000, 60000);
   ws_client *c = reconnecting_client(closed_port(), &s, 0, WS_DISPATCH_THREAD);
   CHECK(seen_wait(&s, &s.reconnects, 1, 0), "on_reconnect");
+  /* Once on_reconnect has returned, the attempt's connection waits. */
+  long long end = now_ms() + WAIT_MS;
+  while (ws_conn_state(ws_client_conn(c)) != WS_STATE_CONNECTING && now_ms() < end)
+    sleep_ms(5);
   CHECK_STATUS(ws_conn_state(ws_client_conn(c)), WS_STATE_CONNECTING, "the next connection waits");
   EXPECT_STATUS(ws_client_close(c, 1, NULL), WS_ERR_INVALID_CLOSE_CODE, "a bad code");
   CHECK_STATUS(ws_client_close(c, WS_OK, "bye"), WS_STATUS_OK, "ws_client_close");
