@@ -323,7 +323,8 @@ typedef struct {
    * connection lasted) will connect after `delay_ms` milliseconds,
    * counted from the close. Return 0 to let it go ahead, anything else
    * to cancel it and every attempt after it: the client then ends as it
-   * would without reconnecting. Once it returns, the attempt's new
+   * would without reconnecting. It is not called for an attempt the
+   * application stopped first (`ws_client_close`). Once it returns, the attempt's new
    * connection replaces `conn` as the client's (`ws_client_conn`); with
    * `WS_DISPATCH_POLL` that happens inside `ws_dispatch()` on your
    * thread (also when this callback is NULL), so a `ws_conn` from

@@ -138,7 +138,8 @@ pub struct ws_callbacks {
     /// connection lasted) will connect after `delay_ms` milliseconds,
     /// counted from the close. Return 0 to let it go ahead, anything else
     /// to cancel it and every attempt after it: the client then ends as it
-    /// would without reconnecting. Once it returns, the attempt's new
+    /// would without reconnecting. It is not called for an attempt the
+    /// application stopped first (`ws_client_close`). Once it returns, the attempt's new
     /// connection replaces `conn` as the client's (`ws_client_conn`); with
     /// `WS_DISPATCH_POLL` that happens inside `ws_dispatch()` on your
     /// thread (also when this callback is NULL), so a `ws_conn` from
@@ -419,9 +420,12 @@ impl Endpoint {
                     QueuedKind::Reconnect(attempt) => {
                         let number = attempt.number();
                         let ms = attempt.delay().as_millis().min(u64::MAX as u128) as u64;
-                        match cb.on_reconnect {
-                            Some(f) if f(ud, c, number, ms) != 0 => attempt.cancel(),
-                            _ => attempt.go(),
+                        let cancel = attempt.is_stopped()
+                            || cb.on_reconnect.is_some_and(|f| f(ud, c, number, ms) != 0);
+                        if cancel {
+                            attempt.cancel()
+                        } else {
+                            attempt.go()
                         }
                     }
                     QueuedKind::Reconnected(number) => {

@@ -219,6 +219,12 @@ impl Attempt {
         self.delay
     }
 
+    /// True when the client stopped (the application closed it) since the
+    /// attempt was announced: it will not be made, whatever is decided.
+    pub fn is_stopped(&self) -> bool {
+        self.client.state().stopped
+    }
+
     /// Lets it go ahead: its connection becomes the client's current one
     /// now, and connects once the delay has passed (at once if it has).
     /// Only the first decision counts.
