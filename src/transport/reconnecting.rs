@@ -156,6 +156,7 @@ impl Client {
             return None;
         };
         state.reconnecting = true;
+        drop(state);
         let mut seed = [0u8; 8];
         random::fill(&mut seed);
         let delay = policy.delay(number, u64::from_ne_bytes(seed));
@@ -175,26 +176,28 @@ impl Client {
     }
 
     /// Makes the connection of `attempt` the current one, connecting at its
-    /// due time; unless the client stopped meanwhile.
+    /// due time; unless the client stopped meanwhile. (Never logs with the
+    /// state locked: a log callback may call back into the client.)
     fn make(&self, attempt: &Attempt) {
-        let mut state = self.state();
-        if state.stopped {
-            return;
-        }
-        match client::pick_thread() {
-            Ok((thread, rt)) => {
-                let conn = client::prepare(&self.plan, &self.common, thread);
-                client::start(&self.plan, &conn, rt, Some(attempt.due));
-                let old = std::mem::replace(&mut state.current, conn);
-                drop(state);
-                drop(old);
-            }
+        let (thread, rt) = match client::pick_thread() {
+            Ok(place) => place,
             Err(e) => {
-                let id = state.current.id();
-                state.stop();
+                let id = self.current().id();
+                self.stop();
                 crate::log!(Level::Error, id, "cannot reconnect: {e}");
+                return;
             }
-        }
+        };
+        let conn = client::prepare(&self.plan, &self.common, thread);
+        let old = {
+            let mut state = self.state();
+            if state.stopped {
+                return;
+            }
+            std::mem::replace(&mut state.current, conn.clone())
+        };
+        drop(old);
+        client::start(&self.plan, &conn, rt, Some(attempt.due));
     }
 }
 
