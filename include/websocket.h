@@ -53,6 +53,16 @@
 #include <stdint.h>
 
 /**
+ * A good first delay for `ws_client_config_set_reconnect`, in ms.
+ */
+#define WS_RECONNECT_INITIAL_DELAY_MS 500
+
+/**
+ * A good longest delay for `ws_client_config_set_reconnect`, in ms.
+ */
+#define WS_RECONNECT_MAX_DELAY_MS 30000
+
+/**
  * The result of a fallible call: `WS_STATUS_OK` (0) or a negative `WS_ERR_*`
  * code; a few calls also return a positive status that is not an error
  * (`WS_FRAME_NONE`, `WS_STATUS_BACKPRESSURE`), so test failure with `< 0`. Not to be
@@ -155,7 +165,9 @@ typedef enum {
 typedef struct ws_conn ws_conn;
 
 /**
- * A client connection being made or made (opaque). Free with `ws_client_free`.
+ * A client (opaque): its connection, and with
+ * `ws_client_config_set_reconnect` the ones that replace it when it is
+ * lost. Free with `ws_client_free`.
  */
 typedef struct ws_client ws_client;
 
@@ -305,6 +317,28 @@ typedef struct {
                           size_t len,
                           ws_part_flags flags,
                           uint64_t total);
+  /**
+   * Reconnecting clients only (`ws_client_config_set_reconnect`): the
+   * client's connection `conn` was lost (its `on_close` came just before)
+   * and reconnect attempt number `attempt` (1 for the first since a
+   * connection lasted) will connect after `delay_ms` milliseconds,
+   * counted from the close. Return 0 to let it go ahead, anything else
+   * to cancel it and every attempt after it: the client then ends as it
+   * would without reconnecting. It is not called for an attempt the
+   * application stopped first (`ws_client_close`). Once it returns, the attempt's new
+   * connection replaces `conn` as the client's (`ws_client_conn`); with
+   * `WS_DISPATCH_POLL` that happens inside `ws_dispatch()` on your
+   * thread (also when this callback is NULL), so a `ws_conn` from
+   * `ws_client_conn` is good until the dispatch that runs this callback.
+   * While a callback is NULL, every attempt goes ahead.
+   */
+  int (*on_reconnect)(void *user_data, ws_conn *conn, uint32_t attempt, uint64_t delay_ms);
+  /**
+   * Reconnecting clients only: reconnect attempt number `attempt` opened
+   * `conn` (its `on_open` came just before), the client's connection from
+   * now on: the place to subscribe again and resend state.
+   */
+  void (*on_reconnected)(void *user_data, ws_conn *conn, uint32_t attempt);
 } ws_callbacks;
 
 /**
@@ -836,6 +870,8 @@ void ws_server_free(ws_server *server);
  * and `callbacks` may be NULL. Returns NULL at once for a malformed URL
  * (`WS_ERR_BAD_URL`), a malformed proxy variable (`WS_ERR_INVALID_ARGUMENT`)
  * or TLS options that cannot work, e.g. no trusted CA at all (`WS_ERR_TLS`).
+ * A client that reconnects (`ws_client_config_set_reconnect`) tries again
+ * when this first connection fails, as when a connection is lost.
  */
 ws_client *ws_client_connect(const char *url,
                              const ws_client_config *config,
@@ -843,17 +879,67 @@ ws_client *ws_client_connect(const char *url,
                              void *user_data);
 
 /**
- * The client's connection (borrowed: valid until `ws_client_free`; retain it
- * to keep it longer). NULL if `client` is NULL.
+ * The client's connection (borrowed). NULL if `client` is NULL.
+ *
+ * Without reconnect, the client has this one connection, valid until
+ * `ws_client_free`. With reconnect, each attempt is a new connection, and
+ * this is the newest: open, being opened (or waiting for its attempt's
+ * delay, in `WS_STATE_CONNECTING`), or closed (between a close and
+ * `on_reconnect`, or once the client stopped reconnecting). It is then
+ * valid until `on_reconnect` for it has returned, when the next
+ * attempt's connection replaces it (or `ws_client_free`). From a thread
+ * other than the one running the client's callbacks, use the
+ * `ws_client_*` calls (`ws_client_send`, `ws_client_close`), or hold the
+ * connection with `ws_client_retain_conn`.
  */
 ws_conn *ws_client_conn(const ws_client *client);
 
 /**
- * Frees the client. If the connection is still open it is closed with 1001
- * (going away) in the background. No callback of this client runs after this
- * returns (as for `ws_server_free`). NULL is a no-op. In a child process,
- * freeing a client of the parent's only forgets it (see "fork()" in the
- * overview).
+ * The client's connection as `ws_client_conn` gives it, retained: valid
+ * until `ws_conn_release`, whatever the client does meanwhile. NULL if
+ * `client` is NULL.
+ */
+ws_conn *ws_client_retain_conn(const ws_client *client);
+
+/**
+ * Sends a message on the client's connection, as `ws_conn_send` does on
+ * `ws_client_conn(client)`, from any thread. While the client has no open
+ * connection (connecting, reconnecting, closed) it fails with
+ * `WS_ERR_NOT_OPEN` and sends nothing: the library does not keep messages
+ * for the next connection; an application that wants to should keep them
+ * itself and send them from `on_reconnected`.
+ */
+ws_status ws_client_send(const ws_client *client,
+                         ws_message_type kind,
+                         const uint8_t *data,
+                         size_t len);
+
+/**
+ * Closes the client for good: no reconnect attempt is made any more (one
+ * waiting for its delay ends with `on_close` 1006), and its connection, if
+ * open, starts the close handshake with `code` and `reason` as
+ * `ws_conn_close`. `WS_STATUS_OK` when this stopped or closed something;
+ * `WS_ERR_NOT_OPEN` when the client had already ended; the errors of
+ * `ws_conn_close` for a code or reason that may not be sent (then nothing
+ * changes). Any thread may call it, callbacks included.
+ */
+ws_status ws_client_close(const ws_client *client, ws_close_code code, const char *reason);
+
+/**
+ * 1 while the client is reconnecting: from the close of a connection that
+ * another attempt will replace (so `on_close` can tell whether the client
+ * goes on) until a connection opens again or the client stops; 0 otherwise
+ * (connected, making its first connection, ended, or not reconnecting);
+ * `WS_ERR_NULL` for NULL.
+ */
+int ws_client_is_reconnecting(const ws_client *client);
+
+/**
+ * Frees the client. If its connection is still open it is closed with 1001
+ * (going away) in the background, and no reconnect attempt is made any
+ * more. No callback of this client runs after this returns (as for
+ * `ws_server_free`). NULL is a no-op. In a child process, freeing a client
+ * of the parent's only forgets it (see "fork()" in the overview).
  */
 void ws_client_free(ws_client *client);
 
@@ -1824,6 +1910,54 @@ ws_status ws_server_config_set_http_response(ws_server_config *cfg,
                                              size_t len);
 
 /**
+ * Makes the client reconnect: when its connection fails or is lost
+ * without the application closing it, a new connection replaces it after
+ * a delay that grows with each attempt in a row. Off by default.
+ *
+ * - Delays: attempt n waits a random time between half and all of
+ *   min(`max_delay_ms`, `initial_delay_ms` × 2^(n-1)), counted from the
+ *   close. Half is fixed, so that a server that is down is not hammered;
+ *   half is random, so that clients that lost it together come back
+ *   spread out. `initial_delay_ms` 0 turns reconnecting off; otherwise
+ *   `max_delay_ms` is from `initial_delay_ms` to 86400000 (a day).
+ *   `WS_RECONNECT_INITIAL_DELAY_MS` (500) and `WS_RECONNECT_MAX_DELAY_MS`
+ *   (30000) suit most programs.
+ * - `max_tries`: most attempts in a row, 0 for no limit. After the last
+ *   one fails, the `on_close` of its connection is the client's last
+ *   callback. The count starts afresh once a connection has stayed open
+ *   for `max_delay_ms`; after one lost sooner (a server that accepts and
+ *   then drops connections) it goes on, delays growing.
+ * - What reconnects: the first connection failing as well as any later
+ *   one (connect, TLS or handshake error, timeout); a connection lost
+ *   without a close frame (1006: reset, I/O error, keepalive or close
+ *   timeout); the server closing with 1001 (going away), 1011 (internal
+ *   error), 1012 (service restart), 1013 (try again later) or 1014 (bad
+ *   gateway).
+ * - What does not: the application closing (`ws_conn_close` on the
+ *   client's connection, `ws_client_close`, `ws_client_free`) or
+ *   cancelling an attempt (`on_reconnect`); the server closing with any
+ *   other code: 1000 (it meant it), 1005 (a close frame without a code),
+ *   1002, 1003 and 1007 to 1010 (the protocol, a policy, a size: another
+ *   connection would end the same way), or an application's code from
+ *   3000 to 4999.
+ * - Callbacks: each connection has its own, as without reconnect, from
+ *   `on_open` (or `on_error`) to `on_close`. After the `on_close` of a
+ *   connection that will be replaced comes `on_reconnect`, which may
+ *   cancel the attempt; after the `on_open` of an attempt's connection
+ *   comes `on_reconnected`. In `on_close`, `ws_client_is_reconnecting`
+ *   tells whether an attempt follows.
+ * - Sending while not connected fails with `WS_ERR_NOT_OPEN`
+ *   (`ws_client_send`): nothing is kept for the next connection.
+ * - `ws_client_conn` says how long its connection stays valid.
+ *
+ * `WS_ERR_INVALID_ARGUMENT` for delays out of range (nothing changes).
+ */
+ws_status ws_client_config_set_reconnect(ws_client_config *cfg,
+                                         uint64_t initial_delay_ms,
+                                         uint64_t max_delay_ms,
+                                         uint32_t max_tries);
+
+/**
  * The number of bytes `ws_frame_encode` writes for a frame with `payload_len`
  * bytes of payload, masked (`masked` != 0) or not: 2 to 14 header bytes plus
  * the payload. `SIZE_MAX` if that does not fit in a `size_t`.
@@ -1983,6 +2117,6 @@ const char *ws_status_name(int status);
  * An initializer for ws_callbacks that sets its size and no callback:
  * `ws_callbacks cb = WS_CALLBACKS_INIT; cb.on_message = on_message;`
  */
-#define WS_CALLBACKS_INIT { sizeof(ws_callbacks), 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+#define WS_CALLBACKS_INIT { sizeof(ws_callbacks), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 #endif /* WEBSOCKET_H */

@@ -51,7 +51,8 @@
  *   destroyed, on a short-lived background thread once they have returned.
  * - ws::connection is a borrowed view (copy it freely), as the ws_conn * of
  *   a C callback: valid until that connection's on_close returns, or for
- *   client::connection() while the client lives. ws::connection_ref holds a
+ *   client::connection() while the client lives (with reconnect, until the
+ *   connection is replaced). ws::connection_ref holds a
  *   reference (ws_conn_retain / ws_conn_release) and is valid until it is
  *   destroyed: once the connection has closed, its sends and closes throw
  *   ws::error with WS_ERR_NOT_OPEN (its getters keep answering), and a
@@ -235,7 +236,8 @@ class connection_ref;
 
 /// A connection, borrowed: what handlers are given, and client::connection().
 /// Valid until the connection's on_close returns (a client's: while the
-/// client lives); hold a connection_ref (retain()) to use it longer. Copies
+/// client lives, or with reconnect until it is replaced); hold a
+/// connection_ref (retain()) to use it longer. Copies
 /// are the same connection. Every call may be made from any thread.
 class connection {
  public:
@@ -455,6 +457,15 @@ struct handlers {
   /// Servers only: an upgrade request arrived; answer it (see handshake).
   /// Unset, the server accepts every request its config allows.
   std::function<void(handshake)> on_handshake;
+  /// Reconnecting clients only (client_config::reconnect): the connection
+  /// was lost (its on_close came just before) and reconnect attempt number
+  /// `attempt` will connect after `delay`. Return true to let it go ahead,
+  /// false to cancel it and every later one (a handler that throws cancels
+  /// too). Unset, every attempt goes ahead.
+  std::function<bool(connection, std::uint32_t attempt, std::chrono::milliseconds delay)> on_reconnect;
+  /// Reconnecting clients only: attempt number `attempt` opened the client's
+  /// new connection (its on_open came just before): subscribe again here.
+  std::function<void(connection, std::uint32_t attempt)> on_reconnected;
 };
 
 namespace detail {
@@ -542,6 +553,22 @@ inline void on_handshake(void *ud, ws_handshake *hs) {
       });
 }
 
+inline int on_reconnect(void *ud, ws_conn *c, std::uint32_t attempt, std::uint64_t delay_ms) {
+  bool go = true;
+  run(ud,
+      [&](const handlers &h) {
+        go = h.on_reconnect(connection(c), attempt, std::chrono::milliseconds(static_cast<std::int64_t>(delay_ms)));
+      },
+      [&](const char *what) {
+        std::fprintf(stderr, "ws: on_reconnect threw: %s (cancelling the attempt)\n", what);
+        go = false;
+      });
+  return go ? 0 : 1;
+}
+inline void on_reconnected(void *ud, ws_conn *c, std::uint32_t attempt) {
+  run_for(ud, c, "on_reconnected", [&](const handlers &h) { h.on_reconnected(connection(c), attempt); });
+}
+
 /// The C callbacks for the handlers that are set.
 inline ws_callbacks callbacks_for(const handlers &h) {
   ws_callbacks cb = WS_CALLBACKS_INIT;
@@ -553,6 +580,8 @@ inline ws_callbacks callbacks_for(const handlers &h) {
   if (h.on_error) cb.on_error = on_error;
   if (h.on_drain) cb.on_drain = on_drain;
   if (h.on_handshake) cb.on_handshake = on_handshake;
+  if (h.on_reconnect) cb.on_reconnect = on_reconnect;
+  if (h.on_reconnected) cb.on_reconnected = on_reconnected;
   return cb;
 }
 
@@ -758,6 +787,15 @@ class client_config {
   }
   /// zlib compression level, 0 to 9 (turns deflate on).
   client_config &deflate_level(int level) { return set(ws_client_config_set_deflate_level(get(), level)); }
+  /// Reconnects when the connection fails or is lost, after a delay between
+  /// half and all of `initial` doubled per attempt in a row, at most `max`;
+  /// at most `max_tries` attempts in a row (0: no limit). Which closes
+  /// reconnect: ws_client_config_set_reconnect. `initial` 0 turns it off.
+  client_config &reconnect(std::chrono::milliseconds initial = std::chrono::milliseconds(WS_RECONNECT_INITIAL_DELAY_MS),
+                           std::chrono::milliseconds max = std::chrono::milliseconds(WS_RECONNECT_MAX_DELAY_MS),
+                           std::uint32_t max_tries = 0) {
+    return set(ws_client_config_set_reconnect(get(), detail::to_u64_ms(initial), detail::to_u64_ms(max), max_tries));
+  }
   /// Messages smaller than this go uncompressed.
   client_config &compression_threshold(std::uint64_t bytes) {
     return set(ws_client_config_set_compression_threshold(get(), bytes));
@@ -899,10 +937,11 @@ class server {
 
 // -------------------------------------------------------------------- client
 
-/// A client connection (ws_client_connect) and its handlers. Move-only; the
-/// destructor closes the connection with 1001 if it is still open and frees
-/// the client (see "Lifetimes" at the top). A moved-from client throws
-/// WS_ERR_NULL.
+/// A client (ws_client_connect) and its handlers: its connection, and with
+/// client_config::reconnect the ones that replace it when it is lost.
+/// Move-only; the destructor closes the connection with 1001 if it is still
+/// open and frees the client (see "Lifetimes" at the top). A moved-from
+/// client throws WS_ERR_NULL.
 class client {
  public:
   /// Starts connecting to `url` (ws://host[:port][/path][?query] or wss://)
@@ -932,8 +971,34 @@ class client {
   client(const client &) = delete;
   client &operator=(const client &) = delete;
 
-  /// The client's connection, borrowed: valid while this client lives.
+  /// The client's connection, borrowed: valid while this client lives, or
+  /// with reconnect until on_reconnect for it has returned (see
+  /// ws_client_conn). From other threads, prefer send_text, send_binary and
+  /// close here, or hold it with retained_connection().
   ws::connection connection() const { return ws::connection(ws_client_conn(get())); }
+  /// The client's connection, held: valid until destroyed, whatever the
+  /// client does meanwhile.
+  connection_ref retained_connection() const { return connection_ref::adopt(ws_client_retain_conn(get())); }
+  /// Queues a text message on the client's connection, from any thread;
+  /// throws WS_ERR_NOT_OPEN while it has none open (reconnecting): nothing
+  /// is kept for the next connection (ws_client_send).
+  send_result send_text(std::string_view text) const {
+    return sent(ws_client_send(get(), WS_MESSAGE_TEXT, reinterpret_cast<const std::uint8_t *>(text.data()),
+                               text.size()));
+  }
+  /// Queues a binary message on the client's connection; throws as send_text.
+  send_result send_binary(bytes_view data) const {
+    return sent(ws_client_send(get(), WS_MESSAGE_BINARY, data.data(), data.size()));
+  }
+  /// Closes the client for good: no more reconnect attempts, and the
+  /// connection, if open, starts the close handshake (ws_client_close).
+  /// Throws WS_ERR_NOT_OPEN when the client had already ended.
+  void close(close_code code = close_code::ok, std::string_view reason = {}) const {
+    detail::check(ws_client_close(get(), static_cast<ws_close_code>(code), std::string(reason).c_str()));
+  }
+  /// True from the close of a connection that another attempt will replace
+  /// until a connection opens again or the client stops.
+  bool reconnecting() const { return detail::check(ws_client_is_reconnecting(get())) == 1; }
   /// The C handle (still owned by this object), for the calls of websocket.h.
   ws_client *native_handle() const noexcept { return client_; }
 
@@ -945,6 +1010,7 @@ class client {
   void reset() noexcept {
     if (client_) detail::free_endpoint(std::exchange(client_, nullptr), ws_client_free, std::move(ep_));
   }
+  static send_result sent(ws_status status) { return static_cast<send_result>(detail::check(status)); }
   ws_client *client_ = nullptr;
   std::unique_ptr<detail::endpoint> ep_;
 };

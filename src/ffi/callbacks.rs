@@ -10,9 +10,11 @@ use super::handshake::{self, ws_handshake};
 use super::status::{ws_status, Failure, WS_ERR_INVALID_ARGUMENT, WS_ERR_NOT_SUPPORTED};
 use super::status_of;
 use crate::transport::upgrade::{upgrade_cost, PendingUpgrade};
-use crate::transport::{event_cost, runtime, Connection, ConnectionConfig, Event, Handler};
+use crate::transport::{
+    event_cost, runtime, Attempt, Connection, ConnectionConfig, Event, Handler,
+};
 use std::cell::Cell;
-use std::ffi::{c_char, c_void, CString};
+use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::Semaphore;
@@ -130,6 +132,32 @@ pub struct ws_callbacks {
             total: u64,
         ),
     >,
+    /// Reconnecting clients only (`ws_client_config_set_reconnect`): the
+    /// client's connection `conn` was lost (its `on_close` came just before)
+    /// and reconnect attempt number `attempt` (1 for the first since a
+    /// connection lasted) will connect after `delay_ms` milliseconds,
+    /// counted from the close. Return 0 to let it go ahead, anything else
+    /// to cancel it and every attempt after it: the client then ends as it
+    /// would without reconnecting. It is not called for an attempt the
+    /// application stopped first (`ws_client_close`). Once it returns, the attempt's new
+    /// connection replaces `conn` as the client's (`ws_client_conn`); with
+    /// `WS_DISPATCH_POLL` that happens inside `ws_dispatch()` on your
+    /// thread (also when this callback is NULL), so a `ws_conn` from
+    /// `ws_client_conn` is good until the dispatch that runs this callback.
+    /// While a callback is NULL, every attempt goes ahead.
+    pub on_reconnect: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            conn: *mut Connection,
+            attempt: u32,
+            delay_ms: u64,
+        ) -> c_int,
+    >,
+    /// Reconnecting clients only: reconnect attempt number `attempt` opened
+    /// `conn` (its `on_open` came just before), the client's connection from
+    /// now on: the place to subscribe again and resend state.
+    pub on_reconnected:
+        Option<unsafe extern "C" fn(user_data: *mut c_void, conn: *mut Connection, attempt: u32)>,
 }
 
 /// Largest `size` taken as a real struct (a larger one is uninitialised memory).
@@ -389,6 +417,22 @@ impl Endpoint {
                             f(ud, handshake::register(pending.clone()))
                         }
                     }
+                    QueuedKind::Reconnect(attempt) => {
+                        let number = attempt.number();
+                        let ms = attempt.delay().as_millis().min(u64::MAX as u128) as u64;
+                        let cancel = attempt.is_stopped()
+                            || cb.on_reconnect.is_some_and(|f| f(ud, c, number, ms) != 0);
+                        if cancel {
+                            attempt.cancel()
+                        } else {
+                            attempt.go()
+                        }
+                    }
+                    QueuedKind::Reconnected(number) => {
+                        if let Some(f) = cb.on_reconnected {
+                            f(ud, c, number)
+                        }
+                    }
                 }
             }
         });
@@ -402,6 +446,17 @@ impl Endpoint {
     /// True when this endpoint is `other`.
     pub fn is(&self, other: &Endpoint) -> bool {
         std::ptr::eq(self, other)
+    }
+}
+
+impl Endpoint {
+    /// Queues or runs a reconnecting client's own event (one per connection
+    /// at most, so it is queued without taking room in the bounded queue).
+    fn deliver_client_event(&self, conn: &Arc<Connection>, kind: &QueuedKind<'_>) {
+        match (self.polled, self.me.upgrade()) {
+            (true, Some(me)) => events::push(Queued::new(me, Some(conn.clone()), kind, 0)),
+            _ => self.invoke(Some(conn), kind),
+        }
     }
 }
 
@@ -466,6 +521,14 @@ impl Handler for Endpoint {
             }
             _ => self.invoke(None, &kind),
         }
+    }
+
+    fn reconnecting(&self, conn: &Arc<Connection>, attempt: Arc<Attempt>) {
+        self.deliver_client_event(conn, &QueuedKind::Reconnect(&attempt));
+    }
+
+    fn reconnected(&self, conn: &Arc<Connection>, attempt: u32) {
+        self.deliver_client_event(conn, &QueuedKind::Reconnected(attempt));
     }
 
     fn flow_control(&self) -> Option<(&'static Semaphore, u32)> {

@@ -21,28 +21,31 @@ use std::sync::Arc;
 
 /// The status of a send: `WS_STATUS_OK`, `WS_STATUS_BACKPRESSURE`, or why it
 /// was refused.
-fn sent(result: Result<Sent, SendError>) -> Result<ws_status, Failure> {
+pub(super) fn sent(result: Result<Sent, SendError>) -> Result<ws_status, Failure> {
     match result {
         Ok(Sent::Queued) => Ok(WS_STATUS_OK),
         Ok(Sent::Backpressure) => Ok(WS_STATUS_BACKPRESSURE),
-        Err(e) => {
-            let status = match e {
-                SendError::NotOpen => WS_ERR_NOT_OPEN,
-                SendError::QueueFull => WS_ERR_QUEUE_FULL,
-                SendError::TooLarge => WS_ERR_TOO_LARGE,
-                SendError::InvalidUtf8 => WS_ERR_INVALID_UTF8,
-                SendError::InvalidCloseCode => WS_ERR_INVALID_CLOSE_CODE,
-                SendError::NoMessageInParts | SendError::MessageInPartsOpen => WS_ERR_BAD_STATE,
-                SendError::PartKindMismatch => WS_ERR_INVALID_ARGUMENT,
-            };
-            let hint = match e {
-                SendError::NoMessageInParts => " (a first part has WS_SEND_MORE alone)",
-                SendError::MessageInPartsOpen => " (the last has WS_SEND_CONTINUATION alone)",
-                _ => "",
-            };
-            Err(Failure::new(status, format!("{e}{hint}")))
-        }
+        Err(e) => Err(refused(e)),
     }
+}
+
+/// Why a send or close was refused, as a status and a sentence.
+pub(super) fn refused(e: SendError) -> Failure {
+    let status = match e {
+        SendError::NotOpen => WS_ERR_NOT_OPEN,
+        SendError::QueueFull => WS_ERR_QUEUE_FULL,
+        SendError::TooLarge => WS_ERR_TOO_LARGE,
+        SendError::InvalidUtf8 => WS_ERR_INVALID_UTF8,
+        SendError::InvalidCloseCode => WS_ERR_INVALID_CLOSE_CODE,
+        SendError::NoMessageInParts | SendError::MessageInPartsOpen => WS_ERR_BAD_STATE,
+        SendError::PartKindMismatch => WS_ERR_INVALID_ARGUMENT,
+    };
+    let hint = match e {
+        SendError::NoMessageInParts => " (a first part has WS_SEND_MORE alone)",
+        SendError::MessageInPartsOpen => " (the last has WS_SEND_CONTINUATION alone)",
+        _ => "",
+    };
+    Failure::new(status, format!("{e}{hint}"))
 }
 
 /// Queues a message of `kind` (`WS_MESSAGE_TEXT`, checked to be UTF-8, or
@@ -187,16 +190,24 @@ pub unsafe extern "C" fn ws_conn_close(
 ) -> ws_status {
     guard_status(|| {
         let c = handle(c)?;
-        let reason = if reason.is_null() {
-            ""
-        } else {
-            CStr::from_ptr(reason)
-                .to_str()
-                .map_err(|_| Failure::new(WS_ERR_INVALID_UTF8, "close reason is not valid UTF-8"))?
-        };
-        let code = if code == 0 { None } else { Some(code) };
-        sent(c.close(code, reason).map(|()| Sent::Queued)).map(drop)
+        let (code, reason) = close_args(code, reason)?;
+        c.close(code, reason).map_err(refused)
     })
+}
+
+/// The code (0: none) and reason (NULL: none) of a close, as Rust takes them.
+pub(super) unsafe fn close_args<'a>(
+    code: ws_close_code,
+    reason: *const c_char,
+) -> Result<(Option<u16>, &'a str), Failure> {
+    let reason = if reason.is_null() {
+        ""
+    } else {
+        CStr::from_ptr(reason)
+            .to_str()
+            .map_err(|_| Failure::new(WS_ERR_INVALID_UTF8, "close reason is not valid UTF-8"))?
+    };
+    Ok(((code != 0).then_some(code), reason))
 }
 
 /// The connection's state (`WS_STATE_*`), or a negative status for NULL.

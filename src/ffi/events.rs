@@ -19,7 +19,7 @@ use super::status::{
 use super::wakeup::Wakeup;
 use crate::transport::fork::PerProcess;
 use crate::transport::upgrade::PendingUpgrade;
-use crate::transport::Connection;
+use crate::transport::{Attempt, Connection};
 use std::collections::VecDeque;
 use std::ffi::c_int;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,6 +38,10 @@ pub(crate) enum QueuedKind<'a> {
     Error(ws_status, &'a str),
     Close(u16, &'a str),
     Handshake(&'a Arc<PendingUpgrade>),
+    /// A reconnecting client's attempt, to let go ahead or cancel.
+    Reconnect(&'a Arc<Attempt>),
+    /// A reconnecting client's attempt of this number opened.
+    Reconnected(u32),
 }
 
 /// An event as it waits in the queue (owned payloads).
@@ -51,6 +55,8 @@ enum Owned {
     Error(ws_status, String),
     Close(u16, String),
     Handshake(Arc<PendingUpgrade>),
+    Reconnect(Arc<Attempt>),
+    Reconnected(u32),
 }
 
 impl Owned {
@@ -65,6 +71,8 @@ impl Owned {
             Owned::Error(s, m) => QueuedKind::Error(*s, m),
             Owned::Close(c, r) => QueuedKind::Close(*c, r),
             Owned::Handshake(p) => QueuedKind::Handshake(p),
+            Owned::Reconnect(a) => QueuedKind::Reconnect(a),
+            Owned::Reconnected(n) => QueuedKind::Reconnected(*n),
         }
     }
 }
@@ -106,6 +114,8 @@ impl Queued {
             QueuedKind::Error(s, m) => Owned::Error(s, m.to_string()),
             QueuedKind::Close(c, r) => Owned::Close(c, r.to_string()),
             QueuedKind::Handshake(p) => Owned::Handshake(p.clone()),
+            QueuedKind::Reconnect(a) => Owned::Reconnect(a.clone()),
+            QueuedKind::Reconnected(n) => Owned::Reconnected(n),
         };
         Queued {
             item: Item::Event {

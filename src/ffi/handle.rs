@@ -84,7 +84,7 @@ impl Handle for super::client::ws_client {
     const NAME: &'static str = "client";
 
     fn generation(&self) -> Option<u32> {
-        Some(self.conn.generation())
+        Some(self.client.generation())
     }
 }
 impl Handle for super::config::ws_server_config {

@@ -40,6 +40,8 @@ pub mod tls;
 
 pub mod upgrade_config;
 
+pub mod reconnect;
+
 pub mod frame;
 
 pub mod status;

@@ -3,7 +3,7 @@
 
 use super::config::ProxyChoice;
 use super::connection::{Common, Connection, SendLimits};
-use super::driver::start;
+use super::driver;
 use super::log::Level;
 use super::opening::{fail_before_open, finish, open_session, supervised, Link};
 use super::stream::{read_more, Stream};
@@ -20,7 +20,8 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::{timeout, timeout_at, Instant};
+use tokio::runtime::Handle;
+use tokio::time::{sleep_until, timeout, timeout_at, Instant};
 use tokio_rustls::TlsConnector;
 
 /// Why a connection could not even be started.
@@ -47,10 +48,11 @@ impl fmt::Display for ConnectError {
     }
 }
 
-/// Everything settled before the connection task starts.
-struct Plan {
+/// Everything settled before a connection task starts: what every
+/// connection of a client is made from.
+pub(crate) struct Plan {
     target: WsUrl,
-    config: ClientConfig,
+    pub(crate) config: ClientConfig,
     proxy: Option<Proxy>,
     tls: Option<Arc<rustls::ClientConfig>>,
 }
@@ -66,6 +68,16 @@ pub fn connect(
     config: ClientConfig,
     handler: Arc<dyn Handler>,
 ) -> Result<Arc<Connection>, ConnectError> {
+    let plan = Arc::new(plan(url, config)?);
+    let common = Arc::new(common(&plan, handler));
+    let (thread, rt) = pick_thread()?;
+    let conn = prepare(&plan, &common, thread);
+    start(&plan, &conn, rt, None);
+    Ok(conn)
+}
+
+/// Checks `url` and `config` and settles what can be before connecting.
+pub(crate) fn plan(url: &str, config: ClientConfig) -> Result<Plan, ConnectError> {
     let target =
         url::parse(url).map_err(|e| ConnectError::BadUrl(format!("bad URL {url:?}: {e}")))?;
     let tls = if target.secure {
@@ -85,20 +97,47 @@ pub fn connect(
             .map_err(ConnectError::BadProxy)?
         }
     };
-    let (thread, rt) = runtime::pick().map_err(|e| ConnectError::Runtime(e.to_string()))?;
-    let common = Common {
+    Ok(Plan {
+        target,
+        config,
+        proxy,
+        tls,
+    })
+}
+
+/// What the connections made from `plan` share: `handler` and their send limits.
+pub(crate) fn common(plan: &Plan, handler: Arc<dyn Handler>) -> Common {
+    Common {
         handler,
-        limits: SendLimits::of(&config.connection, None),
+        limits: SendLimits::of(&plan.config.connection, None),
         topics: None,
-    };
-    let conn = Connection::new(
+    }
+}
+
+/// The I/O thread for a new connection, and its runtime.
+pub(crate) fn pick_thread() -> Result<(usize, &'static Handle), ConnectError> {
+    runtime::pick().map_err(|e| ConnectError::Runtime(e.to_string()))
+}
+
+/// A connection made from `plan`, to live on I/O thread `thread`; it
+/// connects once [`start`]ed.
+pub(crate) fn prepare(plan: &Plan, common: &Arc<Common>, thread: usize) -> Arc<Connection> {
+    let target = &plan.target;
+    Connection::new(
         Role::Client,
         thread,
         &target.path,
         &target.query,
-        Arc::new(common),
-    );
-    let through = if proxy.is_some() {
+        common.clone(),
+    )
+}
+
+/// Starts connecting `conn` (made by [`prepare`] for the thread of `rt`),
+/// at once or at `due` (until then it stays `Connecting`, and a close ends
+/// it with 1006).
+pub(crate) fn start(plan: &Arc<Plan>, conn: &Arc<Connection>, rt: &Handle, due: Option<Instant>) {
+    let target = &plan.target;
+    let through = if plan.proxy.is_some() {
         " through a proxy"
     } else {
         ""
@@ -111,17 +150,9 @@ pub fn connect(
     );
     let link = Link {
         conn: conn.clone(),
-        config: config.connection.clone(),
+        config: plan.config.connection.clone(),
     };
-    let plan = Plan {
-        target,
-        config,
-        proxy,
-        tls,
-    };
-    let supervised_conn = Some(link.conn.clone());
-    rt.spawn(supervised(run(plan, link), supervised_conn));
-    Ok(conn)
+    rt.spawn(supervised(run(plan.clone(), link, due), Some(conn.clone())));
 }
 
 /// Runs `step` unless the application closes first (while connecting, the only
@@ -133,7 +164,12 @@ async fn unless_closed<F: Future>(link: &Link, step: F) -> Option<F::Output> {
     }
 }
 
-async fn run(plan: Plan, link: Link) {
+async fn run(plan: Arc<Plan>, link: Link, due: Option<Instant>) {
+    if let Some(due) = due {
+        if unless_closed(&link, sleep_until(due)).await.is_none() {
+            return finish(&link, 1006, String::new()).await;
+        }
+    }
     let target = &plan.target;
     let where_ = format!("{}:{}", target.host, target.port);
     let limit = plan.config.connect_timeout;
@@ -256,7 +292,7 @@ async fn upgrade_and_drive<S: Stream>(mut stream: S, plan: &Plan, deadline: Inst
             let negotiated = dc.zip(deflate.as_ref());
             let session = open_session(Role::Client, &link.config, negotiated);
             match stream.into_transport(&conn) {
-                Ok(transport) => start(link, transport, session, leftover, None),
+                Ok(transport) => driver::start(link, transport, session, leftover, None),
                 Err(e) => {
                     let message = format!("cannot watch the socket: {e}");
                     fail_before_open(&link, ErrorKind::Io, message).await

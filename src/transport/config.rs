@@ -1,6 +1,7 @@
 //! Options of connections, servers and clients, with their documented defaults.
 
 use super::http_files::{PlainResponse, StaticDir};
+use super::reconnect::Reconnect;
 use super::tls::{ClientTls, ServerTls};
 use super::topics::SlowSubscriber;
 use crate::protocol::deflate::DeflateConfig;
@@ -180,6 +181,9 @@ pub struct ClientConfig {
     pub proxy: ProxyChoice,
     /// TLS options for wss:// URLs.
     pub tls: ClientTls,
+    /// How a lost connection is replaced (see [`super::reconnecting`]);
+    /// `None`, the default: it is not.
+    pub reconnect: Option<Reconnect>,
 }
 
 impl Default for ClientConfig {
@@ -192,6 +196,7 @@ impl Default for ClientConfig {
             origin: None,
             proxy: ProxyChoice::default(),
             tls: ClientTls::default(),
+            reconnect: None,
         }
     }
 }

@@ -831,6 +831,7 @@ impl Connection {
             }
         }
         self.notify();
+        self.handler().closed_by_application(self);
         let on_thread = self.with_local(|local| {
             let result = local.session.close(code, reason, Instant::now());
             if !local.corked {

@@ -21,6 +21,8 @@ mod memory;
 mod opening;
 pub mod random;
 mod reactor;
+pub mod reconnect;
+pub mod reconnecting;
 pub mod runtime;
 mod scheduler;
 mod serve;
@@ -36,6 +38,7 @@ pub use crate::protocol::session::{Compression, SendOptions};
 pub use config::{ClientConfig, ConnectionConfig, ServerConfig};
 pub use connection::{CloseInfo, Connection, ConnectionState, SendError, Sent};
 pub use delivery::event_cost;
+pub use reconnecting::Attempt;
 pub use scheduler::panic_text;
 
 use std::sync::Arc;
@@ -130,4 +133,20 @@ pub trait Handler: Send + Sync + 'static {
     /// An upgrade request for the application to answer (see
     /// [`upgrade::PendingUpgrade::answer`]), now or later, from any thread.
     fn upgrade(&self, _request: Arc<upgrade::PendingUpgrade>) {}
+
+    /// A reconnecting client lost `conn` (its `Close` event came just
+    /// before) and will make `attempt` once its delay has passed, unless
+    /// the application cancels it: decide with [`Attempt::go`] or
+    /// [`Attempt::cancel`], now or later, from any thread (dropping it
+    /// undecided cancels it). By default it goes ahead.
+    fn reconnecting(&self, _conn: &Arc<Connection>, attempt: Arc<Attempt>) {
+        attempt.go();
+    }
+
+    /// Reconnect attempt number `attempt` opened `conn` (its `Open` event
+    /// came just before).
+    fn reconnected(&self, _conn: &Arc<Connection>, _attempt: u32) {}
+
+    /// The application started closing `conn` ([`Connection::close`]).
+    fn closed_by_application(&self, _conn: &Connection) {}
 }

@@ -11,12 +11,20 @@ use parent 'WebSocket::Endpoint';
 
 our $VERSION = '0.01';
 
-my @EVENTS = qw( on_connect on_handshake on_recv on_utf8 on_binary on_ping on_pong on_send on_disconnect on_error on_drain on_part );
+my @EVENTS = qw( on_connect on_handshake on_recv on_utf8 on_binary on_ping on_pong on_send on_disconnect on_error on_drain on_part
+  on_reconnect on_reconnected );
 
 my %OPTIONS = map { $_ => 1 } @EVENTS, qw(
   uri origin subprotocol cookie version timeout max_payload_size max_fragments_amount
   extensions compression_threshold ssl_ca_file ssl_no_verify ssl_cert_file ssl_key_file
-  silence_max fatal headers blocking send_watermarks receive_parts
+  silence_max fatal headers blocking send_watermarks receive_parts reconnect
+);
+
+# The reconnect option's keys, and their defaults in seconds (the C API's).
+my %RECONNECT = (
+    delay     => WebSocket::FFI::WS_RECONNECT_INITIAL_DELAY_MS / 1000,
+    max_delay => WebSocket::FFI::WS_RECONNECT_MAX_DELAY_MS / 1000,
+    max_tries => 0,
 );
 
 sub new {
@@ -103,7 +111,31 @@ sub _configure {
     if ( $self->{receive_parts} ) {
         $check->( receive_parts => WebSocket::FFI::ws_client_config_set_receive_parts( $cfg, 1 ) );
     }
+    if ( my $r = $self->_reconnect ) {
+        $check->( reconnect => WebSocket::FFI::ws_client_config_set_reconnect( $cfg,
+            WebSocket::Object::_ms( $r->{delay} ), WebSocket::Object::_ms( $r->{max_delay} ), $r->{max_tries} ) );
+    }
     return;
+}
+
+# The reconnect option with its defaults filled in, or undef when off.
+sub _reconnect {
+    my ($self) = @_;
+    my $r = $self->{reconnect} or return;
+    $r = {} unless ref $r;
+    die WebSocket::Exception->new( code => -2, message => 'reconnect: a true value or a hash reference' )
+      unless ref $r eq 'HASH';
+    for my $key ( sort keys %$r ) {
+        die WebSocket::Exception->new( code => -2, message => "reconnect: unknown key '$key'" ) unless exists $RECONNECT{$key};
+    }
+    my %r = ( %RECONNECT, %$r );
+    for my $key ( sort keys %r ) {
+        die WebSocket::Exception->new( code => -2, message => "reconnect: $key must be a number 0 or more" )
+          unless defined $r{$key} && $r{$key} =~ /\A[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?\z/;
+    }
+    die WebSocket::Exception->new( code => -2, message => 'reconnect: max_tries must be a whole number below 2**32' )
+      unless $r{max_tries} =~ /\A[0-9]+\z/ && $r{max_tries} < 2**32;
+    return \%r;
 }
 
 sub connect {
@@ -131,7 +163,7 @@ sub connect {
     $self->{client} = $client;
     $self->{conn}   = WebSocket::FFI::ws_client_conn($client);
     return $self unless $self->_waits;
-    WebSocket::FFI::wait_and_dispatch(1) while $self->{state} eq 'connecting';
+    WebSocket::FFI::wait_and_dispatch(1) while $self->{state} eq 'connecting' || $self->{state} eq 'reconnecting';
     # One dispatch may run the opening and what followed it (messages whose
     # callbacks disconnect, the close): the connect succeeded if it opened.
     return $self if $self->{opened};
@@ -144,7 +176,7 @@ sub connect {
 
 sub start {
     my ($self) = @_;
-    WebSocket::FFI::wait_and_dispatch(undef) while $self->{state} eq 'open' || $self->{state} eq 'closing' || $self->{state} eq 'connecting';
+    WebSocket::FFI::wait_and_dispatch(undef) while $self->{state} =~ /\A(?:open|closing|connecting|reconnecting)\z/;
     return $self;
 }
 
@@ -157,6 +189,8 @@ sub poll {
 sub event_fd { WebSocket::FFI::ws_event_fd() }
 
 sub connected { ( $_[0]{state} // '' ) eq 'open' && WebSocket::FFI::ws_conn_state( $_[0]{conn} ) == WebSocket::FFI::WS_STATE_OPEN ? 1 : 0 }
+
+sub reconnecting { ( $_[0]{state} // '' ) eq 'reconnecting' ? 1 : 0 }
 
 sub subprotocol {
     my ($self) = @_;
@@ -208,12 +242,22 @@ sub disconnect {
     my ( $self, $code, $reason ) = @_;
     $code   = WS_OK unless defined $code;
     $reason = ''    unless defined $reason;
-    return $self->_fail( -8, 'disconnect: not connected' ) unless $self->{conn};
+    my $client = $self->{client};
+    return $self->_fail( -8, 'disconnect: not connected' ) unless $client;
     my $bad = WebSocket::FFI::bad_close( $code, $reason );
     return $self->_fail( -2, "disconnect: $bad" ) if $bad;
-    my $rc = WebSocket::FFI::ws_conn_close( $self->{conn}, $code, WebSocket::FFI::text_to_utf8($reason) );
+    # Also stops reconnecting; between two connections, nothing is left to close.
+    my $rc = WebSocket::FFI::ws_client_close( $client, $code, WebSocket::FFI::text_to_utf8($reason) );
     return $self->_fail_last('disconnect') if $rc < 0;
-    $self->{state} = 'closing' if $self->{state} eq 'open' || $self->{state} eq 'connecting';
+    my $conn = WebSocket::FFI::ws_client_conn($client);
+    if ( $self->{state} eq 'reconnecting'
+        && WebSocket::FFI::ws_conn_state($conn) == WebSocket::FFI::WS_STATE_CLOSED )
+    {
+        $self->{state} = 'closed';    # no attempt was under way: no on_close will come
+    }
+    elsif ( $self->{state} =~ /\A(?:open|connecting|reconnecting)\z/ ) {
+        $self->{state} = 'closing';
+    }
     return $self unless $self->_waits;
     WebSocket::FFI::wait_and_dispatch(1) while $self->{state} eq 'closing';
     return $self;
@@ -228,7 +272,8 @@ sub _call {
 }
 
 sub _ws_open {
-    my ($self) = @_;
+    my ( $self, $conn ) = @_;
+    $self->{conn}   = $conn;    # a new one after a reconnect
     $self->{state}  = 'open';
     $self->{opened} = 1;
     $self->_call('on_handshake');
@@ -264,19 +309,40 @@ sub _ws_pong { my ( $self, $conn, $data ) = @_; $self->_call( on_pong => $data )
 sub _ws_error {
     my ( $self, $conn, $status, $message ) = @_;
     # A failure before the connection opened is its end (on_error is the
-    # outcome of a non-blocking connect; connect may be called again in it).
-    $self->{state} = 'closed' if $self->{state} eq 'connecting';
+    # outcome of a non-blocking connect; connect may be called again in it),
+    # unless another attempt follows (then on_close says so).
+    $self->{state} = 'closed' if $self->{state} eq 'connecting' && !$self->{reconnect};
     $self->{error} = WebSocket::Exception->new( code => $status, message => $message );
     $self->_call( on_error => $self->{error} );
 }
 
 sub _ws_close {
     my ( $self, $conn, $code, $reason ) = @_;
-    my $was = $self->{state};
-    $self->{state}        = 'closed';
+    my $was   = $self->{state};
+    my $again = WebSocket::FFI::ws_client_is_reconnecting( $self->{client} ) == 1;
+    $self->{state}        = $again ? 'reconnecting' : 'closed';
     $self->{close_code}   = $code;
     $self->{close_reason} = WebSocket::FFI::utf8_to_text($reason);
+    if ($again) {
+        # The library replaces this connection once on_reconnect has run:
+        # keep what it carried, and send nothing until the next one opens.
+        $self->_keep_stats;
+        delete $self->{conn};
+    }
+    else {
+        $self->{conn} = WebSocket::FFI::ws_client_conn( $self->{client} );
+    }
     $self->_call( on_disconnect => $code, $self->{close_reason} ) if $was eq 'open' || $was eq 'closing';
+}
+
+sub _ws_reconnect {
+    my ( $self, $conn, $attempt, $delay_ms ) = @_;
+    $self->_call( on_reconnect => $attempt, $delay_ms / 1000 );
+}
+
+sub _ws_reconnected {
+    my ( $self, $conn, $attempt ) = @_;
+    $self->_call( on_reconnected => $attempt );
 }
 
 sub close_code   { $_[0]{close_code} }
@@ -440,6 +506,33 @@ instead of whole to C<on_recv>, C<on_utf8> and C<on_binary>: a message of
 any size then passes through bounded memory (raise C<max_payload_size>,
 which still limits each message's total).
 
+=item reconnect
+
+Replace a connection that fails or is lost by a new one: C<< reconnect => 1 >>
+for the defaults, or a hash reference of C<delay> (the longest wait before the
+first attempt, in seconds: default 0.5), C<max_delay> (the longest wait before
+any attempt: default 30) and C<max_tries> (most attempts in a row: default 0,
+no limit). Attempt I<n> waits a random time between half and all of
+C<delay> doubled I<n>-1 times, at most C<max_delay>; the count starts afresh
+once a connection has stayed open for C<max_delay>.
+
+The client reconnects when a connection, the first one included, fails to
+open (refused, TLS, handshake, timeout), is lost without a close frame (1006:
+reset, keepalive timeout ...), or the server closes it with 1001 (going
+away), 1011, 1012, 1013 or 1014. It does not when you close it
+(C<disconnect>, or the object going away) or when the server closes it with
+any other code: 1000, 1005, 1002, 1003, 1007 to 1010, or its own 3000 to
+4999.
+
+Each connection has its own C<on_connect> (or C<on_error>) and
+C<on_disconnect>, as without reconnect; C<on_reconnect> comes before each
+attempt and C<on_reconnected> once one has opened. While the client is
+between connections, C<reconnecting> is true, C<connected> false, and sends
+fail with C<WS_ERR_NOT_OPEN> (-8): nothing is kept for the next connection
+(send it again from C<on_reconnected>). C<connect> waits until a connection
+opens or the client gives up (C<max_tries>, or C<disconnect> in
+C<on_reconnect>); C<start> runs until the client has ended.
+
 =item fatal
 
 When true, failing methods die with their L<WebSocket::Exception> instead of
@@ -454,7 +547,7 @@ under an event loop of your own, they return at once and the callbacks
 inside a callback they never wait, whatever this option says, so callbacks
 never run nested in one another.
 
-=item on_connect, on_handshake, on_recv, on_utf8, on_binary, on_ping, on_pong, on_send, on_disconnect, on_error, on_drain, on_part
+=item on_connect, on_handshake, on_recv, on_utf8, on_binary, on_ping, on_pong, on_send, on_disconnect, on_error, on_drain, on_part, on_reconnect, on_reconnected
 
 The callbacks, as described under L</CALLBACKS>.
 
@@ -530,6 +623,18 @@ connection ended without a close frame.
 Something failed: connecting, a handshake, TLS, a protocol violation by the
 peer, a timeout. C<$exception> is a L<WebSocket::Exception>, also kept as
 C<error>.
+
+=item on_reconnect($client, $attempt, $delay)
+
+With C<reconnect>: the connection was lost (its C<on_disconnect>, or
+C<on_error> for one that never opened, came before) and attempt number
+C<$attempt> (from 1) will connect C<$delay> seconds after the loss. Call
+C<< $client->disconnect >> here (or anywhere) to stop reconnecting.
+
+=item on_reconnected($client, $attempt)
+
+With C<reconnect>: attempt number C<$attempt> opened a new connection (its
+C<on_connect> came just before): subscribe again, resend what was lost.
 
 =back
 
@@ -615,13 +720,20 @@ with at most 125 bytes of payload.
 Starts the close handshake with C<$code> (1000-1003, 1007-1011, 3000-4999)
 and C<$reason> (at most 123 bytes of UTF-8), and runs the event loop until
 the connection is closed (the server answers or the close timeout of 5 s
-passes; see C<blocking> for when it does not wait). Returns the client, or
+passes; see C<blocking> for when it does not wait). With C<reconnect>, it
+also stops reconnecting, between connections too. Returns the client, or
 C<undef> with C<error> set (when it was not open, for a code outside
 1000-4999 ...).
 
 =head2 connected
 
 True while the connection is open.
+
+=head2 reconnecting
+
+True while a client with C<reconnect> is between connections: from the loss
+of one that another attempt will replace until a connection opens again or
+the client gives up.
 
 =head2 subprotocol
 

@@ -34,6 +34,8 @@ use constant {
     WS_SEND_NO_COMPRESS  => 2,
     WS_SEND_MORE         => 4,
     WS_SEND_CONTINUATION => 8,
+    WS_RECONNECT_INITIAL_DELAY_MS => 500,
+    WS_RECONNECT_MAX_DELAY_MS     => 30000,
 };
 
 # Where the library is, in order: $LIBWEBSOCKET_PATH, the build tree this
@@ -74,6 +76,9 @@ my %functions = (
     ws_client_connect => [ [ 'string', 'opaque', 'opaque', 'opaque' ] => 'opaque' ],
     ws_client_conn    => [ ['opaque'] => 'opaque' ],
     ws_client_free    => [ ['opaque'] => 'void' ],
+    ws_client_close   => [ [ 'opaque', 'uint16', 'string' ] => 'int' ],
+    ws_client_is_reconnecting => [ ['opaque'] => 'int' ],
+    ws_client_config_set_reconnect => [ [ 'opaque', 'uint64', 'uint64', 'uint32' ] => 'int' ],
 
     ws_client_config_new                    => [ [] => 'opaque' ],
     ws_client_config_free                   => [ ['opaque'] => 'void' ],
@@ -225,6 +230,10 @@ my @closures = (
             _deliver( $id, '_ws_message_part', $conn, $type, _bytes( $data, $len ), $flags, $total );
         }
     ],
+    # on_reconnect: the attempt goes ahead unless the client was disconnected
+    # (ws_client_close) meanwhile.
+    [ '(opaque,opaque,uint32,uint64)->int' => sub { _deliver( $_[0], '_ws_reconnect', @_[ 1 .. 3 ] ); return 0 } ],
+    [ '(opaque,opaque,uint32)->void' => sub { _deliver( $_[0], '_ws_reconnected', @_[ 1, 2 ] ) } ],
 );
 
 sub _bytes {
@@ -237,7 +246,8 @@ sub _bytes {
 # endpoint), and so does the ws_callbacks record built from them:
 # on_open, on_message, on_ping, on_pong, on_close, on_error, on_handshake
 # (which only servers call), on_drain, on_message_part (only with
-# receive_parts).
+# receive_parts), on_reconnect and on_reconnected (only reconnecting
+# clients).
 #
 # They are held by an object of a class that threads do not copy: a new Perl
 # thread's copy of a closure would free the C trampoline, shared with this
@@ -416,7 +426,9 @@ by C<register>; each event becomes a method call (C<_ws_open>,
 C<_ws_message>, C<_ws_ping>, C<_ws_pong>, C<_ws_close>, C<_ws_error>,
 C<_ws_drain>, and C<_ws_message_part> with the piece's flags and running
 total when receiving in parts) on the object registered under it, which is
-held weakly; servers also get C<_ws_handshake> for each upgrade request.
+held weakly; servers also get C<_ws_handshake> for each upgrade request,
+reconnecting clients C<_ws_reconnect> (attempt, delay in ms) and
+C<_ws_reconnected> (attempt).
 
 =head1 FUNCTIONS
 
