@@ -21,7 +21,7 @@ CPP_TEST_LDFLAGS := -L$(BUILT) -Wl,-rpath,'$$ORIGIN/../../../$(BUILT)' -lwebsock
 AUTOBAHN_DIR ?= $(wildcard ../shared/autobahn)
 BENCH_DIR ?= $(wildcard ../shared/bench)
 
-.PHONY: all lib install uninstall examples ctests cpptests test test-rust test-c test-cpp test-install test-tutorials test-examples test-browser test-perl test-python test-threads tsan asan miri conformance soak demo header bench bench-compare clean lint fuzz
+.PHONY: all lib install uninstall examples ctests cpptests test test-rust test-c test-cpp test-install test-tutorials test-examples test-browser test-perl test-python test-threads tsan asan miri conformance soak demo header bench bench-fanout bench-compare clean lint fuzz
 all: lib examples
 
 ## lib: the library; its soname (libwebsocket.so.MAJOR) links to it, so the build
@@ -207,6 +207,12 @@ bench: build/bench/echo_bench build/bench/idle_memory build/bench/memory_burst b
 	build/bench/idle_memory --deflate --no-context-takeover
 	build/bench/idle_memory $(BENCH_TLS)
 	build/bench/memory_burst
+
+## bench-fanout: one message published to 10,000 subscribers, our topics against Bun's
+## server.publish in the same run (tests/bench/fanout.sh; needs the kit's load generator
+## and Bun). Nothing else may run on the machine meanwhile.
+bench-fanout: build/bench/fanout_server
+	tests/bench/fanout.sh
 
 ## bench-compare: echo_server side by side with other WebSocket servers (the kit in
 ## ../shared/bench or BENCH_DIR; scenarios a-h, medians of REPEAT=3). Nothing else may
