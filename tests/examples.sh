@@ -124,13 +124,6 @@ check "wscat without --ca: one line saying the certificate is not trusted" \
 timeout 10 build/wscat "ws://localhost:$PORT/" </dev/null >"$TMP/out" 2>"$TMP/err"
 check "ws:// to the TLS port: the server's 400 says why" grep -q 'Plain HTTP Request Sent To TLS Port' "$TMP/err"
 
-fetch() { # fetch URL [CAFILE]: prints the body of a GET
-  python3 - "$@" <<'PY'
-import ssl, sys, urllib.request
-ctx = ssl.create_default_context(cafile=sys.argv[2]) if len(sys.argv) > 2 else None
-sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], context=ctx, timeout=10).read())
-PY
-}
 fetch "https://localhost:$PORT/" "$TMP/ca.pem" >"$TMP/page" 2>"$TMP/err"
 check "the same port serves examples-c/www/index.html over https" cmp -s "$TMP/page" examples-c/www/index.html
 
