@@ -5,6 +5,7 @@
  * Contents, in order: start (ws_init, ws_set_io_threads), listen
  * (ws_server_*) and connect (ws_client_*), answer upgrade requests
  * (ws_handshake_*), send, receive and close (ws_conn_*, ws_dispatch),
+ * topics (ws_conn_subscribe, ws_server_publish),
  * configure (ws_server_config_*, ws_client_config_*), the frame codec
  * (ws_frame_*), logging and statistics (ws_set_log_callback, ws_*_get_stats),
  * errors (ws_last_error_*).
@@ -448,6 +449,12 @@ typedef struct {
 } ws_server_stats;
 
 /**
+ * What happens to a subscriber too slow to take a published message:
+ * `WS_SLOW_SKIP` or `WS_SLOW_CLOSE` (see `ws_server_config_set_slow_subscriber`).
+ */
+typedef int ws_slow_subscriber;
+
+/**
  * A frame opcode (RFC 6455 5.2): one of `WS_OPCODE_*`.
  */
 typedef int ws_opcode;
@@ -567,6 +574,17 @@ typedef int ws_opcode;
  * 1015: the TLS handshake failed (reported locally, never sent).
  */
 #define WS_TLS_HANDSHAKE_FAIL 1015
+
+/**
+ * The subscriber misses the message and stays subscribed (the default).
+ */
+#define WS_SLOW_SKIP 0
+
+/**
+ * The subscriber is closed with `WS_FORBIDDEN` (1008, policy violation)
+ * "too slow to take published messages".
+ */
+#define WS_SLOW_CLOSE 1
 
 /**
  * A text message (UTF-8).
@@ -753,6 +771,31 @@ int ws_server_broadcast(const ws_server *server,
                         ws_message_type kind,
                         const uint8_t *data,
                         size_t len);
+
+/**
+ * Queues a message of `kind` to every connection subscribed to `topic`
+ * (see `ws_conn_subscribe`). The frame is encoded once and shared by all
+ * subscribers (and compressed once for those that agreed on
+ * permessage-deflate without server context takeover with the same
+ * settings). Never blocks; from any thread, callbacks included. Messages
+ * published from one thread reach each subscriber in order, after what was
+ * sent to it before from that thread. A subscriber whose send queue cannot
+ * take the message misses it or is closed, as
+ * `ws_server_config_set_slow_subscriber` says. Returns how many subscribers
+ * it went to (0 when the topic has none), or a negative status (NULL
+ * server or topic, a topic name that is empty or longer than 1024 bytes,
+ * an unknown type, text that is not UTF-8).
+ */
+int ws_server_publish(const ws_server *server,
+                      const char *topic,
+                      ws_message_type kind,
+                      const uint8_t *data,
+                      size_t len);
+
+/**
+ * How many connections are subscribed to `topic` (0 for NULL arguments).
+ */
+size_t ws_server_subscriber_count(const ws_server *server, const char *topic);
 
 /**
  * Stops accepting connections and closes every open one with 1001 (going
@@ -1111,6 +1154,27 @@ ws_status ws_conn_wait_open(const ws_conn *c, int timeout_ms);
 ws_status ws_conn_wait_closed(const ws_conn *c, int timeout_ms);
 
 /**
+ * Subscribes a server's connection to `topic` (a NUL-terminated name of 1
+ * to 1024 bytes): from now on it gets what `ws_server_publish` publishes to
+ * that topic. Subscribing again is no error. From any thread. A connection
+ * leaves all its topics when it closes. `WS_ERR_NOT_OPEN` for a closed
+ * connection or a client's, `WS_ERR_INVALID_ARGUMENT` for a bad name.
+ */
+ws_status ws_conn_subscribe(const ws_conn *c, const char *topic);
+
+/**
+ * Unsubscribes a connection from `topic`; no error when it was not
+ * subscribed. From any thread.
+ */
+ws_status ws_conn_unsubscribe(const ws_conn *c, const char *topic);
+
+/**
+ * 1 when the connection is subscribed to `topic`, 0 when not, or a negative
+ * status (NULL arguments, a bad name).
+ */
+int ws_conn_is_subscribed(const ws_conn *c, const char *topic);
+
+/**
  * The file descriptor that is readable while polled events wait for
  * `ws_dispatch()`; -1 on error. Owned by the library: do not close it, only
  * wait on it (select, poll, epoll, AnyEvent, asyncio ...). It is an eventfd on
@@ -1284,6 +1348,16 @@ ws_status ws_server_config_set_max_connections(ws_server_config *cfg, uint64_t m
  * processes. Default off (a port in use is an error).
  */
 ws_status ws_server_config_set_reuse_port(ws_server_config *cfg, int on);
+
+/**
+ * What happens to a subscriber (see `ws_conn_subscribe`) whose send queue
+ * cannot take a published message, because its send queue limit or the
+ * memory budgets would be exceeded: `WS_SLOW_SKIP` (the default), it misses
+ * the message and stays subscribed; `WS_SLOW_CLOSE`, it is closed with 1008
+ * (policy violation) "too slow to take published messages". Other sends to it are refused with
+ * `WS_ERR_QUEUE_FULL` either way.
+ */
+ws_status ws_server_config_set_slow_subscriber(ws_server_config *cfg, ws_slow_subscriber policy);
 
 /**
  * The server's memory budgets: what its connections together may hold of

@@ -1,8 +1,12 @@
 //! Configuration objects. One setter per option keeps the ABI stable as options grow.
 
-use super::constants::{ws_dispatch_mode, WS_DISPATCH_POLL, WS_DISPATCH_THREAD};
+use super::constants::{
+    ws_dispatch_mode, ws_slow_subscriber, WS_DISPATCH_POLL, WS_DISPATCH_THREAD, WS_SLOW_CLOSE,
+    WS_SLOW_SKIP,
+};
 use super::handle::{handle_mut, Handle};
 use super::status::{guard, guard_status, ws_status, Failure, WS_ERR_INVALID_ARGUMENT};
+use crate::transport::topics::SlowSubscriber;
 use crate::transport::{ClientConfig, ConnectionConfig, ServerConfig};
 use std::ffi::{c_char, c_int, CStr};
 use std::time::Duration;
@@ -208,6 +212,32 @@ pub unsafe extern "C" fn ws_server_config_set_reuse_port(
 ) -> ws_status {
     with(cfg, |c| {
         c.inner.reuse_port = on != 0;
+        Ok(())
+    })
+}
+
+/// What happens to a subscriber (see `ws_conn_subscribe`) whose send queue
+/// cannot take a published message, because its send queue limit or the
+/// memory budgets would be exceeded: `WS_SLOW_SKIP` (the default), it misses
+/// the message and stays subscribed; `WS_SLOW_CLOSE`, it is closed with 1008
+/// (policy violation) "too slow to take published messages". Other sends to it are refused with
+/// `WS_ERR_QUEUE_FULL` either way.
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_config_set_slow_subscriber(
+    cfg: *mut ws_server_config,
+    policy: ws_slow_subscriber,
+) -> ws_status {
+    with(cfg, |c| {
+        c.inner.slow_subscriber = match policy {
+            WS_SLOW_SKIP => SlowSubscriber::Skip,
+            WS_SLOW_CLOSE => SlowSubscriber::Close,
+            other => {
+                return Err(Failure::new(
+                    WS_ERR_INVALID_ARGUMENT,
+                    format!("unknown slow subscriber policy {other}"),
+                ))
+            }
+        };
         Ok(())
     })
 }

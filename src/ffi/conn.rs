@@ -11,8 +11,9 @@ use super::status::{
     WS_ERR_INVALID_ARGUMENT, WS_ERR_INVALID_CLOSE_CODE, WS_ERR_INVALID_UTF8, WS_ERR_NOT_OPEN,
     WS_ERR_QUEUE_FULL, WS_ERR_TIMEOUT, WS_ERR_TOO_LARGE, WS_STATUS_BACKPRESSURE, WS_STATUS_OK,
 };
-use super::{bytes, not_on_io_thread, status_of, timeout_of};
+use super::{bytes, is_text, not_on_io_thread, status_of, timeout_of};
 use crate::transport::fork;
+use crate::transport::topics::{TopicError, MAX_TOPIC_LEN};
 use crate::transport::{Compression, Connection, ConnectionState, SendError, SendOptions, Sent};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::Ordering;
@@ -131,18 +132,6 @@ pub unsafe extern "C" fn ws_conn_send_ex(
         let options = send_options(flags)?;
         sent(c.send_message(is_text(kind)?, data, options))
     })
-}
-
-/// True for `WS_MESSAGE_TEXT`, false for `WS_MESSAGE_BINARY`.
-fn is_text(kind: ws_message_type) -> Result<bool, Failure> {
-    match kind {
-        WS_MESSAGE_TEXT => Ok(true),
-        WS_MESSAGE_BINARY => Ok(false),
-        other => Err(Failure::new(
-            WS_ERR_INVALID_ARGUMENT,
-            format!("unknown message type {other}"),
-        )),
-    }
 }
 
 /// Queues a text message of `len` bytes (UTF-8, need not be NUL-terminated).
@@ -430,5 +419,63 @@ pub unsafe extern "C" fn ws_conn_wait_closed(c: *const Connection, timeout_ms: c
                 "timed out waiting for the connection to close",
             )),
         }
+    })
+}
+
+/// What a topic call's refusal becomes.
+fn topic_failure(e: TopicError) -> Failure {
+    match e {
+        TopicError::NotOpen => Failure::new(
+            WS_ERR_NOT_OPEN,
+            "only an open connection of a server can subscribe to topics",
+        ),
+        TopicError::BadName => Failure::new(
+            WS_ERR_INVALID_ARGUMENT,
+            format!("a topic name has 1 to {MAX_TOPIC_LEN} bytes"),
+        ),
+    }
+}
+
+/// Subscribes a server's connection to `topic` (a NUL-terminated name of 1
+/// to 1024 bytes): from now on it gets what `ws_server_publish` publishes to
+/// that topic. Subscribing again is no error. From any thread. A connection
+/// leaves all its topics when it closes. `WS_ERR_NOT_OPEN` for a closed
+/// connection or a client's, `WS_ERR_INVALID_ARGUMENT` for a bad name.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_subscribe(
+    c: *const Connection,
+    topic: *const c_char,
+) -> ws_status {
+    guard_status(|| {
+        let c = handle(c)?;
+        c.subscribe(super::topic(topic)?).map_err(topic_failure)?;
+        Ok(())
+    })
+}
+
+/// Unsubscribes a connection from `topic`; no error when it was not
+/// subscribed. From any thread.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_unsubscribe(
+    c: *const Connection,
+    topic: *const c_char,
+) -> ws_status {
+    guard_status(|| {
+        let c = handle(c)?;
+        c.unsubscribe(super::topic(topic)?).map_err(topic_failure)?;
+        Ok(())
+    })
+}
+
+/// 1 when the connection is subscribed to `topic`, 0 when not, or a negative
+/// status (NULL arguments, a bad name).
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_is_subscribed(
+    c: *const Connection,
+    topic: *const c_char,
+) -> c_int {
+    guard_count(|| {
+        let c = handle(c)?;
+        Ok(c_int::from(c.is_subscribed(super::topic(topic)?)))
     })
 }

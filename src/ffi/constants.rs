@@ -34,6 +34,15 @@ pub const WS_INTERNAL_SERVER_ERROR: ws_close_code = 1011;
 /// 1015: the TLS handshake failed (reported locally, never sent).
 pub const WS_TLS_HANDSHAKE_FAIL: ws_close_code = 1015;
 
+/// What happens to a subscriber too slow to take a published message:
+/// `WS_SLOW_SKIP` or `WS_SLOW_CLOSE` (see `ws_server_config_set_slow_subscriber`).
+pub type ws_slow_subscriber = c_int;
+/// The subscriber misses the message and stays subscribed (the default).
+pub const WS_SLOW_SKIP: ws_slow_subscriber = 0;
+/// The subscriber is closed with `WS_FORBIDDEN` (1008, policy violation)
+/// "too slow to take published messages".
+pub const WS_SLOW_CLOSE: ws_slow_subscriber = 1;
+
 /// Kind of a message: `WS_MESSAGE_TEXT` or `WS_MESSAGE_BINARY`.
 pub type ws_message_type = c_int;
 /// A text message (UTF-8).

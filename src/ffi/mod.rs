@@ -48,7 +48,9 @@ pub mod callbacks;
 pub mod constants;
 mod handle;
 
+use crate::transport::topics::MAX_TOPIC_LEN;
 use crate::transport::{runtime, ErrorKind};
+use constants::{ws_message_type, WS_MESSAGE_BINARY, WS_MESSAGE_TEXT};
 use status::{
     guard_status, ws_status, Failure, WS_ERR_BAD_STATE, WS_ERR_CONNECT, WS_ERR_HANDSHAKE,
     WS_ERR_INTERNAL, WS_ERR_INVALID_ARGUMENT, WS_ERR_IO, WS_ERR_PROTOCOL, WS_ERR_TIMEOUT,
@@ -147,6 +149,46 @@ unsafe fn text<'a>(s: *const c_char, what: &str) -> Result<&'a str, Failure> {
             format!("{what} is not valid UTF-8"),
         )
     })
+}
+
+/// True for `WS_MESSAGE_TEXT`, false for `WS_MESSAGE_BINARY`.
+fn is_text(kind: ws_message_type) -> Result<bool, Failure> {
+    match kind {
+        WS_MESSAGE_TEXT => Ok(true),
+        WS_MESSAGE_BINARY => Ok(false),
+        other => Err(Failure::new(
+            WS_ERR_INVALID_ARGUMENT,
+            format!("unknown message type {other}"),
+        )),
+    }
+}
+
+/// As [`is_text`], for a message sent to many connections (`what`: how it
+/// is sent), whose text is checked here, once.
+fn checked_message(kind: ws_message_type, data: &[u8], what: &str) -> Result<bool, Failure> {
+    let text = is_text(kind)?;
+    if text && std::str::from_utf8(data).is_err() {
+        return Err(Failure::new(
+            status::WS_ERR_INVALID_UTF8,
+            format!("{what} text is not valid UTF-8"),
+        ));
+    }
+    Ok(text)
+}
+
+/// A topic name from a C string (any bytes but NUL).
+unsafe fn topic<'a>(name: *const c_char) -> Result<&'a [u8], Failure> {
+    if name.is_null() {
+        return Err(Failure::null("topic"));
+    }
+    let name = CStr::from_ptr(name).to_bytes();
+    if name.is_empty() || name.len() > MAX_TOPIC_LEN {
+        return Err(Failure::new(
+            WS_ERR_INVALID_ARGUMENT,
+            format!("a topic name has 1 to {MAX_TOPIC_LEN} bytes"),
+        ));
+    }
+    Ok(name)
 }
 
 /// A borrowed byte slice from a C pointer and length (NULL allowed when `len` is 0).

@@ -2,16 +2,13 @@
 
 use super::callbacks::{ws_callbacks, Endpoint};
 use super::config::ws_server_config;
-use super::constants::{
-    ws_message_type, WS_DISPATCH_POLL, WS_DISPATCH_THREAD, WS_MESSAGE_BINARY, WS_MESSAGE_TEXT,
-};
+use super::constants::{ws_message_type, WS_DISPATCH_POLL, WS_DISPATCH_THREAD};
 use super::events;
 use super::handle::{handle, inherited};
 use super::status::{
-    guard, guard_count, guard_status, ws_status, Failure, WS_ERR_INVALID_ARGUMENT, WS_ERR_IO,
-    WS_ERR_TIMEOUT, WS_ERR_TLS,
+    guard, guard_count, guard_status, ws_status, Failure, WS_ERR_IO, WS_ERR_TIMEOUT, WS_ERR_TLS,
 };
-use super::{not_on_io_thread, text};
+use super::{checked_message, not_on_io_thread, text};
 use crate::transport::fork;
 use crate::transport::server::Server;
 use crate::transport::Connection;
@@ -121,25 +118,49 @@ pub unsafe extern "C" fn ws_server_broadcast(
     guard_count(|| {
         let s = handle(server)?;
         let data = super::bytes(data, len)?;
-        let text = match kind {
-            WS_MESSAGE_TEXT => {
-                std::str::from_utf8(data).map_err(|_| {
-                    Failure::new(
-                        super::status::WS_ERR_INVALID_UTF8,
-                        "broadcast text is not valid UTF-8",
-                    )
-                })?;
-                true
-            }
-            WS_MESSAGE_BINARY => false,
-            other => {
-                return Err(Failure::new(
-                    WS_ERR_INVALID_ARGUMENT,
-                    format!("unknown message type {other}"),
-                ))
-            }
-        };
+        let text = checked_message(kind, data, "broadcast")?;
         Ok(s.server.broadcast(text, data).min(c_int::MAX as usize) as c_int)
+    })
+}
+
+/// Queues a message of `kind` to every connection subscribed to `topic`
+/// (see `ws_conn_subscribe`). The frame is encoded once and shared by all
+/// subscribers (and compressed once for those that agreed on
+/// permessage-deflate without server context takeover with the same
+/// settings). Never blocks; from any thread, callbacks included. Messages
+/// published from one thread reach each subscriber in order, after what was
+/// sent to it before from that thread. A subscriber whose send queue cannot
+/// take the message misses it or is closed, as
+/// `ws_server_config_set_slow_subscriber` says. Returns how many subscribers
+/// it went to (0 when the topic has none), or a negative status (NULL
+/// server or topic, a topic name that is empty or longer than 1024 bytes,
+/// an unknown type, text that is not UTF-8).
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_publish(
+    server: *const ws_server,
+    topic: *const c_char,
+    kind: ws_message_type,
+    data: *const u8,
+    len: usize,
+) -> c_int {
+    guard_count(|| {
+        let s = handle(server)?;
+        let topic = super::topic(topic)?;
+        let data = super::bytes(data, len)?;
+        let text = checked_message(kind, data, "published")?;
+        Ok(s.server.publish(topic, text, data).min(c_int::MAX as usize) as c_int)
+    })
+}
+
+/// How many connections are subscribed to `topic` (0 for NULL arguments).
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_subscriber_count(
+    server: *const ws_server,
+    topic: *const c_char,
+) -> usize {
+    guard(0, || {
+        let s = handle(server)?;
+        Ok(s.server.subscriber_count(super::topic(topic)?))
     })
 }
 

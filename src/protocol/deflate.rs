@@ -607,6 +607,22 @@ pub struct Compressor {
     produced: usize,
 }
 
+/// What a compressor without context takeover compresses with (see
+/// [`Compressor::shared_settings`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompressorSettings {
+    bits: u8,
+    level: u32,
+    mem_level: u8,
+}
+
+impl CompressorSettings {
+    /// A compressor with these settings, starting afresh for every message.
+    pub fn compressor(self) -> Compressor {
+        Compressor::new(self.bits, true, self.level, self.mem_level)
+    }
+}
+
 impl Compressor {
     /// A compressor with `window_bits` (9..=15) that resets per message when
     /// `no_context_takeover`.
@@ -630,6 +646,18 @@ impl Compressor {
             no_context_takeover,
             produced: 0,
         }
+    }
+
+    /// The settings it compresses with, when it starts afresh for every
+    /// message (no context takeover): then every compressor with the same
+    /// settings turns a message into the same bytes, which connections can
+    /// share. `None` with context takeover.
+    pub fn shared_settings(&self) -> Option<CompressorSettings> {
+        self.no_context_takeover.then_some(CompressorSettings {
+            bits: self.bits,
+            level: self.level,
+            mem_level: self.mem_level,
+        })
     }
 
     /// Appends the compressed payload of one message to `out` (sync-flushed,

@@ -11,6 +11,7 @@ pub mod handshake;
 pub mod mask;
 pub mod outqueue;
 pub mod proxy;
+pub mod published;
 pub mod receiver;
 pub mod session;
 pub mod url;

@@ -1,8 +1,9 @@
 //! The bytes waiting to be written to a connection's socket.
 //!
 //! Frames are appended to the last chunk, so many small frames go out in one
-//! write; a large frame handed over as its own buffer stays in it (no copy).
-//! Everything is written with one vectored write.
+//! write; a large frame handed over as its own buffer stays in it (no copy),
+//! and a large frame shared by many connections (a published message) is
+//! queued by reference. Everything is written with one vectored write.
 //!
 //! An empty queue holds no memory. While a connection handles a batch of
 //! reads, the transport lends it a buffer of its thread ([`OutQueue::lend`])
@@ -12,6 +13,7 @@
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
+use std::sync::Arc;
 
 /// Frames up to this size are copied into the last chunk to batch writes.
 const COALESCE_MAX: usize = 16 * 1024;
@@ -22,10 +24,34 @@ const CHUNK_MAX: usize = 64 * 1024;
 /// Most buffers handed to one vectored write (Linux takes up to 1024).
 pub const MAX_SLICES: usize = 64;
 
+/// Bytes queued for the socket: the queue's own, or shared with other queues.
+#[derive(Debug)]
+enum Chunk {
+    Own(Vec<u8>),
+    Shared(Arc<[u8]>),
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Own(v) => v,
+            Chunk::Shared(s) => s,
+        }
+    }
+
+    /// The chunk, when frames may be appended to it.
+    fn own_mut(&mut self) -> Option<&mut Vec<u8>> {
+        match self {
+            Chunk::Own(v) => Some(v),
+            Chunk::Shared(_) => None,
+        }
+    }
+}
+
 /// A FIFO of byte chunks with the write position in the first one.
 #[derive(Debug, Default)]
 pub struct OutQueue {
-    chunks: VecDeque<Vec<u8>>,
+    chunks: VecDeque<Chunk>,
     /// Bytes of the first chunk already written.
     written: usize,
     /// Bytes not yet written, over all chunks.
@@ -52,7 +78,7 @@ impl OutQueue {
             return Some(buffer);
         }
         buffer.clear();
-        self.chunks.push_back(buffer);
+        self.chunks.push_back(Chunk::Own(buffer));
         self.lent = true;
         None
     }
@@ -64,9 +90,12 @@ impl OutQueue {
             return None;
         }
         self.lent = false;
-        let mut lent = self.chunks.pop_front().expect("a lent chunk is the first");
+        let Some(Chunk::Own(mut lent)) = self.chunks.pop_front() else {
+            unreachable!("a lent chunk is the first, and the queue's own")
+        };
         if lent.len() > self.written {
-            self.chunks.push_front(lent[self.written..].to_vec());
+            self.chunks
+                .push_front(Chunk::Own(lent[self.written..].to_vec()));
         } else if self.chunks.is_empty() {
             self.chunks = VecDeque::new();
         }
@@ -78,7 +107,7 @@ impl OutQueue {
     /// Queues an encoded frame, keeping a large one in its own buffer.
     pub fn push(&mut self, bytes: Vec<u8>) {
         if bytes.len() <= COALESCE_MAX {
-            if let Some(last) = self.chunks.back_mut() {
+            if let Some(last) = self.chunks.back_mut().and_then(Chunk::own_mut) {
                 if last.len() + bytes.len() <= CHUNK_MAX.max(last.capacity()) {
                     self.len += bytes.len();
                     last.extend_from_slice(&bytes);
@@ -87,7 +116,19 @@ impl OutQueue {
             }
         }
         self.len += bytes.len();
-        self.chunks.push_back(bytes);
+        self.chunks.push_back(Chunk::Own(bytes));
+    }
+
+    /// Queues an encoded frame that other queues share: a small one is
+    /// copied into the last chunk (to batch writes), a large one is queued
+    /// by reference (no copy).
+    pub fn push_shared(&mut self, bytes: &Arc<[u8]>) {
+        if bytes.len() <= COALESCE_MAX {
+            self.push_slice(bytes);
+            return;
+        }
+        self.len += bytes.len();
+        self.chunks.push_back(Chunk::Shared(bytes.clone()));
     }
 
     /// Queues a copy of `bytes`.
@@ -97,11 +138,18 @@ impl OutQueue {
 
     /// Queues a frame encoded by `encode` straight into the last chunk.
     pub fn push_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
-        let room = |c: &Vec<u8>| c.len() < CHUNK_MAX || c.len() < c.capacity();
+        let room = |c: &Chunk| match c {
+            Chunk::Own(v) => v.len() < CHUNK_MAX || v.len() < v.capacity(),
+            Chunk::Shared(_) => false,
+        };
         if !self.chunks.back().is_some_and(room) {
-            self.chunks.push_back(Vec::new());
+            self.chunks.push_back(Chunk::Own(Vec::new()));
         }
-        let last = self.chunks.back_mut().expect("pushed above");
+        let last = self
+            .chunks
+            .back_mut()
+            .and_then(Chunk::own_mut)
+            .expect("an own chunk is last");
         let before = last.len();
         encode(last);
         self.len += last.len() - before;
@@ -115,6 +163,7 @@ impl OutQueue {
             if n == out.len() {
                 break;
             }
+            let chunk = chunk.bytes();
             let from = if i == 0 { self.written } else { 0 };
             if from < chunk.len() {
                 out[n] = IoSlice::new(&chunk[from..]);
@@ -130,7 +179,7 @@ impl OutQueue {
         self.len -= n;
         while n > 0 {
             let first = self.chunks.front().expect("advance within queued bytes");
-            let left = first.len() - self.written;
+            let left = first.bytes().len() - self.written;
             if n < left {
                 self.written += n;
                 return;
@@ -139,7 +188,9 @@ impl OutQueue {
             self.written = 0;
             if self.lent && self.chunks.len() == 1 {
                 // Keep the lent buffer in place (emptied) until it is taken back.
-                self.chunks[0].clear();
+                if let Some(lent) = self.chunks[0].own_mut() {
+                    lent.clear();
+                }
                 return;
             }
             self.chunks.pop_front();
@@ -207,6 +258,27 @@ mod tests {
         assert_eq!(q.io_slices(&mut [IoSlice::new(&[]); MAX_SLICES]), 1);
         q.push(vec![2; 100_000]);
         assert_eq!(q.io_slices(&mut [IoSlice::new(&[]); MAX_SLICES]), 2);
+    }
+
+    #[test]
+    fn a_large_shared_frame_is_queued_by_reference_and_a_small_one_copied() {
+        let large: Arc<[u8]> = vec![7; 100_000].into();
+        let small: Arc<[u8]> = vec![8; 10].into();
+        let mut q = OutQueue::default();
+        q.push_slice(b"ab");
+        q.push_shared(&small);
+        q.push_shared(&large);
+        q.push_slice(b"cd");
+        assert_eq!(Arc::strong_count(&small), 1, "copied");
+        assert_eq!(Arc::strong_count(&large), 2, "shared");
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        assert_eq!(q.io_slices(&mut slices), 3);
+        let mut expected = b"ab".to_vec();
+        expected.extend_from_slice(&small);
+        expected.extend_from_slice(&large);
+        expected.extend_from_slice(b"cd");
+        assert_eq!(drain(&mut q, 3000), expected);
+        assert_eq!(Arc::strong_count(&large), 1, "released once written");
     }
 
     #[test]

@@ -25,6 +25,7 @@ use super::error::ProtocolError;
 use super::frame::{write_header, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use super::mask::apply_mask;
 use super::outqueue::{OutQueue, MAX_SLICES};
+use super::published::Published;
 use super::receiver::{Incoming, Payload, Receiver, Role};
 use std::collections::VecDeque;
 use std::fmt;
@@ -681,6 +682,31 @@ impl Session {
         Ok(())
     }
 
+    /// Queues a message encoded once for many connections: its shared frame,
+    /// or its shared compressed frame when this session compresses it
+    /// afresh (no context takeover). Compressed with context takeover, or
+    /// behind other messages still waiting, it goes as any message does.
+    pub fn send_published(&mut self, message: &Published) -> Result<(), SendError> {
+        if !self.accepts_messages() {
+            return Err(SendError::NotOpen);
+        }
+        let (opcode, payload) = (message.opcode(), message.payload());
+        let compress = self.compresses(payload.len(), Compression::Auto);
+        if self.mask.is_some() || self.must_defer(payload.len(), compress) {
+            return self.send(opcode, payload, SendOptions::default(), &mut |_| 0);
+        }
+        match self.deflater.as_mut().filter(|_| compress) {
+            Some(d) => match d.compressor.shared_settings() {
+                Some(settings) => self.out.push_shared(&message.compressed(settings)),
+                None => self
+                    .out
+                    .push(compress_frame(&mut d.compressor, opcode, payload, None)),
+            },
+            None => self.out.push_shared(message.frame()),
+        }
+        Ok(())
+    }
+
     /// True when a message of `len` bytes must wait its turn: others are
     /// waiting already, or it is large and is to be compressed in slices.
     fn must_defer(&self, len: usize, compress: bool) -> bool {
@@ -1226,7 +1252,7 @@ fn push_part(
 }
 
 /// Compresses `payload` into a whole frame (RSV1 set, masked with `mask`).
-fn compress_frame(
+pub(super) fn compress_frame(
     compressor: &mut Compressor,
     opcode: OpCode,
     payload: &[u8],
@@ -1252,6 +1278,7 @@ fn compress_frame(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     const SECOND: Duration = Duration::from_secs(1);
 
@@ -1838,6 +1865,102 @@ mod tests {
         assert_eq!(
             p.server_to_client(),
             vec![Seen::Text(b"short".to_vec()), Seen::Text(text.into_bytes())]
+        );
+    }
+
+    /// A pair whose server compresses messages of 100 bytes or more, with or
+    /// without context takeover.
+    fn pair_compressing(context_takeover: bool) -> Pair {
+        let mut p = Pair::new();
+        let fresh = !context_takeover;
+        p.client = Session::new(&config(Role::Client), key, p.now).with_deflate(
+            Compressor::new(15, false, 6, 8),
+            100,
+            Decompressor::new(15, fresh),
+        );
+        p.server = Session::new(&config(Role::Server), key, p.now).with_deflate(
+            Compressor::new(15, fresh, 6, 8),
+            100,
+            Decompressor::new(15, false),
+        );
+        p
+    }
+
+    #[test]
+    fn a_published_message_reaches_every_kind_of_subscriber_intact() {
+        let long = "published to all ".repeat(2000);
+        // The binary message is large enough to be compressed a slice at a
+        // time: what is published after it waits its turn.
+        let published = [
+            Published::new(true, b"hi"),
+            Published::new(true, long.as_bytes()),
+            Published::new(false, &[0xff; 70_000]),
+        ];
+        let expected = vec![
+            Seen::Text(b"hi".to_vec()),
+            Seen::Text(long.clone().into_bytes()),
+            Seen::Binary(vec![0xff; 70_000]),
+        ];
+        let mut pairs = [
+            Pair::new(),
+            pair_compressing(false),
+            pair_compressing(false),
+            pair_compressing(true),
+        ];
+        for p in &mut pairs {
+            p.chunk = 5000;
+            for message in &published {
+                p.server.send_published(message).unwrap();
+            }
+            // The long text once more: with context takeover it compresses
+            // to other bytes the second time.
+            p.server.send_published(&published[1]).unwrap();
+            while p.server.has_work() {
+                p.server.work();
+            }
+            let mut expected = expected.clone();
+            expected.push(Seen::Text(long.clone().into_bytes()));
+            assert_eq!(p.server_to_client(), expected);
+        }
+        // The two subscribers without context takeover shared one
+        // compressed frame; the one with it compressed on its own.
+        let made = published[1].compressed.lock().unwrap();
+        assert_eq!(made.len(), 1);
+        assert_eq!(Arc::strong_count(&made[0].1), 1, "written and released");
+        assert!(made[0].1.len() < long.len() / 10, "compressed");
+    }
+
+    #[test]
+    fn a_published_message_waits_behind_a_message_in_parts() {
+        let mut p = Pair::new();
+        let part = |more| SendOptions {
+            more,
+            continues: !more,
+            ..WHOLE
+        };
+        p.server
+            .send(OpCode::Text, b"first ", part(true), &mut no_write)
+            .unwrap();
+        p.server
+            .send_published(&Published::new(true, b"published"))
+            .unwrap();
+        p.server
+            .send(OpCode::Text, b"last", part(false), &mut no_write)
+            .unwrap();
+        while p.server.has_work() {
+            p.server.work();
+        }
+        assert_eq!(
+            p.server_to_client(),
+            vec![
+                Seen::Text(b"first last".to_vec()),
+                Seen::Text(b"published".to_vec())
+            ]
+        );
+        p.server.close(Some(1000), "", p.now).unwrap();
+        assert_eq!(
+            p.server.send_published(&Published::new(true, b"late")),
+            Err(SendError::NotOpen)
         );
     }
 

@@ -89,6 +89,7 @@ pub fn connect(
     let common = Common {
         handler,
         limits: SendLimits::of(&config.connection, None),
+        topics: None,
     };
     let conn = Connection::new(
         Role::Client,

@@ -2,6 +2,7 @@
 
 use super::http_files::{PlainResponse, StaticDir};
 use super::tls::{ClientTls, ServerTls};
+use super::topics::SlowSubscriber;
 use crate::protocol::deflate::DeflateConfig;
 use crate::protocol::proxy::Proxy;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -110,6 +111,8 @@ pub struct ServerConfig {
     /// several) may listen on the same port, each also asking for it, and the
     /// kernel spreads new connections over them. Default off.
     pub reuse_port: bool,
+    /// What happens to a subscriber too slow to take a published message.
+    pub slow_subscriber: SlowSubscriber,
     /// TLS: with a certificate set, the port speaks only TLS (wss://, https://).
     pub tls: ServerTls,
     /// Subprotocols the server speaks, preferred first. When a client offers
@@ -136,6 +139,7 @@ impl Default for ServerConfig {
             inbound_budget: super::budget::DEFAULT_SERVER,
             outbound_budget: super::budget::DEFAULT_SERVER,
             reuse_port: false,
+            slow_subscriber: SlowSubscriber::default(),
             tls: ServerTls::default(),
             subprotocols: Vec::new(),
             allowed_origins: Vec::new(),

@@ -19,8 +19,10 @@ use super::budget::{self, Budgets};
 use super::fork::{self, PerProcess};
 use super::local::{Local, ThreadBound};
 use super::stats::{ConnStats, Traffic};
+use super::topics::{Subscriptions, TopicError, Topics};
 use crate::protocol::frame::{OpCode, MAX_HEADER_LEN};
 use crate::protocol::handshake::Headers;
+use crate::protocol::published::Published;
 use crate::protocol::receiver::Role;
 use crate::protocol::session::{check_close, SendOptions};
 use crate::protocol::utf8::Utf8Validator;
@@ -76,6 +78,9 @@ pub(crate) enum Command {
     /// The same, once what has already arrived is delivered and answered
     /// (see [`Connection::close_after_input`]).
     CloseAfterInput(Option<u16>, String),
+    /// A message published to a topic it is subscribed to, and the bytes
+    /// charged for it.
+    Published(Arc<Published>, usize),
 }
 
 /// Commands from other threads (made on first use: most connections never
@@ -254,6 +259,8 @@ pub(crate) struct Common {
     pub handler: Arc<dyn Handler>,
     /// Their send limits.
     pub limits: SendLimits,
+    /// The topics they may subscribe to (a server's connections only).
+    pub topics: Option<Topics>,
 }
 
 /// What a send that was taken says about the connection's outgoing bytes.
@@ -328,6 +335,8 @@ struct Record {
     failure: OnceLock<(ErrorKind, String)>,
     /// How it closed, once it has.
     close_info: OnceLock<CloseInfo>,
+    /// The topics it is subscribed to.
+    subscriptions: Mutex<Subscriptions>,
 }
 
 impl fmt::Debug for Connection {
@@ -614,6 +623,57 @@ impl Connection {
         mailbox.inbox().parts = next;
         self.post_locked(mailbox, Command::Send(opcode, data.to_vec(), size, options));
         Ok(sent)
+    }
+
+    /// Queues a message published to a topic it is subscribed to (see
+    /// [`super::topics`]). Called on its I/O thread: the frame goes into
+    /// the session's output at once when it can, and is written on the
+    /// thread's next turn (with whatever else is published meanwhile).
+    pub(crate) fn send_published(&self, message: &Arc<Published>) -> Result<(), SendError> {
+        if self.state() != ConnectionState::Open {
+            return Err(SendError::NotOpen);
+        }
+        let size = message.payload().len() + MAX_HEADER_LEN;
+        let direct = self.with_local(|local| {
+            let buffered = self.buffered.load(Ordering::Acquire);
+            if self.common.limits.refuses(buffered, size) {
+                return Err(SendError::QueueFull);
+            }
+            local.send_published(self, message)
+        });
+        if let Some(result) = direct {
+            return result;
+        }
+        // Its state is in use (this is its own callback): through the inbox.
+        self.charge_send(size)?;
+        self.post(Command::Published(message.clone(), size))
+            .inspect_err(|_| self.sub_buffered(size))
+    }
+
+    /// Subscribes it to topic `name` (see [`super::topics`]); `Ok(false)`
+    /// when it already was. A server's connections only; from any thread.
+    pub fn subscribe(&self, name: &[u8]) -> Result<bool, TopicError> {
+        let topics = self.common.topics.as_ref().ok_or(TopicError::NotOpen)?;
+        topics.subscribe(&self.arc(), name)
+    }
+
+    /// Unsubscribes it from topic `name`; `Ok(false)` when it was not
+    /// subscribed. From any thread.
+    pub fn unsubscribe(&self, name: &[u8]) -> Result<bool, TopicError> {
+        let topics = self.common.topics.as_ref().ok_or(TopicError::NotOpen)?;
+        topics.unsubscribe(self, name)
+    }
+
+    /// True when it is subscribed to topic `name`.
+    pub fn is_subscribed(&self, name: &[u8]) -> bool {
+        self.record
+            .get()
+            .is_some_and(|_| Topics::is_subscribed(self, name))
+    }
+
+    /// The topics it is subscribed to, for [`Topics`] to change.
+    pub(crate) fn subscriptions(&self) -> &Mutex<Subscriptions> {
+        &self.record().subscriptions
     }
 
     /// Queues a ping (payload of at most 125 bytes).
@@ -1042,6 +1102,7 @@ mod tests {
                 low_water: 0,
                 budgets: None,
             },
+            topics: None,
         })
     }
 

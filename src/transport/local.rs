@@ -11,6 +11,7 @@ use super::server::Registration;
 use super::stream::Transport;
 use crate::protocol::frame::{OpCode, MAX_HEADER_LEN};
 use crate::protocol::outqueue::MAX_SLICES;
+use crate::protocol::published::Published;
 use crate::protocol::session::{SendOptions, Session};
 use std::io::IoSlice;
 use std::pin::Pin;
@@ -118,6 +119,12 @@ impl Local {
                         conn.traffic().sent(len, !options.more);
                     }
                 }
+                Command::Published(message, charged) => {
+                    taken_charge += charged;
+                    if self.session.send_published(&message).is_ok() {
+                        conn.traffic().sent(message.payload().len(), true);
+                    }
+                }
                 Command::Close(code, reason) => {
                     let _ = self.session.close(code, &reason, Instant::now());
                 }
@@ -158,6 +165,24 @@ impl Local {
         }
         self.count(conn);
         result
+    }
+
+    /// Queues a message published to a topic, to be written on the thread's
+    /// next turn (with everything else published until then).
+    pub fn send_published(
+        &mut self,
+        conn: &Connection,
+        message: &Published,
+    ) -> Result<(), SendError> {
+        self.session.send_published(message)?;
+        conn.traffic().sent(message.payload().len(), true);
+        // Uncorked, the driver writes it on its turn; it also compresses a
+        // large message a slice at a time.
+        if !self.corked || self.session.has_work() {
+            conn.wake();
+        }
+        self.count(conn);
+        Ok(())
     }
 
     /// Writes what the socket takes now (plain TCP); if something stays

@@ -29,6 +29,7 @@ pub mod server_certs;
 pub mod stats;
 mod stream;
 pub mod tls;
+pub mod topics;
 pub mod upgrade;
 
 pub use crate::protocol::session::{Compression, SendOptions};

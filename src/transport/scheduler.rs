@@ -25,11 +25,16 @@ use std::task::{Context, Poll, Wake, Waker};
 /// tasks run.
 const TURN: usize = 128;
 
+/// Work handed to an I/O thread, run there on its runner's next turn.
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
 /// The part of a thread's run queue other threads reach.
 struct Remote {
     /// Connections woken from other threads.
     woken: Mutex<Vec<Arc<Connection>>>,
-    /// `woken` has entries (read without the lock).
+    /// Jobs handed over by other threads ([`run_on`]).
+    jobs: Mutex<Vec<Job>>,
+    /// `woken` or `jobs` has entries (read without the lock).
     pending: AtomicBool,
     /// The runner's waker, once it runs.
     runner: Mutex<Option<Waker>>,
@@ -57,6 +62,7 @@ fn remotes() -> &'static [Remote] {
         (0..threads)
             .map(|_| Remote {
                 woken: Mutex::new(Vec::new()),
+                jobs: Mutex::new(Vec::new()),
                 pending: AtomicBool::new(false),
                 runner: Mutex::new(None),
                 started: AtomicBool::new(false),
@@ -115,6 +121,20 @@ pub(crate) fn schedule(conn: &Arc<Connection>) {
     }
 }
 
+/// Runs `job` on I/O thread `thread`, on its runner's next turn, before
+/// the connections it polls then (for one hand-over to many of them).
+pub(crate) fn run_on(thread: usize, job: Job) {
+    let remote = remote(thread);
+    remote
+        .jobs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(job);
+    if !remote.pending.swap(true, Ordering::AcqRel) {
+        wake_runner(remote);
+    }
+}
+
 fn wake_runner(remote: &Remote) {
     let runner = remote.runner.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(waker) = runner.as_ref() {
@@ -151,11 +171,23 @@ fn turn(thread: usize, cx: &mut Context<'_>) -> Poll<()> {
         RUNNER.with(|r| *r.borrow_mut() = Some(cx.waker().clone()));
         *remote.runner.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
     }
+    let mut jobs = Vec::new();
     if remote.pending.swap(false, Ordering::AcqRel) {
         let woken = std::mem::take(&mut *remote.woken.lock().unwrap_or_else(|e| e.into_inner()));
         QUEUE.with(|q| q.borrow_mut().extend(woken));
+        jobs = std::mem::take(&mut *remote.jobs.lock().unwrap_or_else(|e| e.into_inner()));
     }
     RUNNING.set(true);
+    for job in jobs {
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)) {
+            crate::log!(
+                super::log::Level::Error,
+                0,
+                "internal error in a job of I/O thread {thread}: {}",
+                panic_text(&*panic)
+            );
+        }
+    }
     // Sockets that became readable or writable wake their connections.
     let more_events = reactor::poll_events(cx, schedule);
     let mut polled = 0;

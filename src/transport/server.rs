@@ -10,6 +10,7 @@ use super::serve::serve;
 use super::server_certs::ServerCerts;
 use super::stats::{ConnStats, Refusal, Refusals, ServerStats};
 use super::tls::Identity;
+use super::topics::Topics;
 use super::{runtime, Handler, ServerConfig};
 use std::collections::HashMap;
 use std::io;
@@ -171,6 +172,10 @@ impl Server {
                         config.outbound_budget,
                     ))),
                 ),
+                topics: Some(Topics::new(
+                    config.slow_subscriber,
+                    config.connection.send_queue_limit,
+                )),
             }),
             config,
             tls,
@@ -222,6 +227,22 @@ impl Server {
         stats.connections_accepted = self.shared.opened.load(Ordering::Relaxed);
         self.shared.refusals.fill(&mut stats);
         stats
+    }
+
+    /// Sends a message (`text`: checked to be UTF-8) to every subscriber of
+    /// topic `name`, encoded once; returns how many subscribers it went to.
+    /// From any thread (see [`super::topics`]).
+    pub fn publish(&self, name: &[u8], text: bool, data: &[u8]) -> usize {
+        self.topics().publish(name, text, data)
+    }
+
+    /// How many connections are subscribed to topic `name`.
+    pub fn subscriber_count(&self, name: &[u8]) -> usize {
+        self.topics().subscriber_count(name)
+    }
+
+    fn topics(&self) -> &Topics {
+        self.shared.topics()
     }
 
     /// Sends a message to every open connection; returns how many took it.
@@ -393,16 +414,29 @@ impl Drop for Registration {
     fn drop(&mut self) {
         let shared = &self.slot.shared;
         let mut registry = shared.registry();
-        if let Some(conn) = registry.open.remove(&self.id) {
+        let conn = registry.open.remove(&self.id);
+        if let Some(conn) = &conn {
             registry.closed.add(&conn.stats());
         }
         if registry.open.is_empty() {
             shared.emptied.notify_all();
         }
+        drop(registry);
+        if let Some(conn) = conn {
+            shared.topics().leave_all(&conn);
+        }
     }
 }
 
 impl Shared {
+    /// The topics of its connections.
+    fn topics(&self) -> &Topics {
+        self.common
+            .topics
+            .as_ref()
+            .expect("a server's connections have topics")
+    }
+
     /// True once [`Server::stop`] ran.
     pub(super) fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Acquire)
