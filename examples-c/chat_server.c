@@ -50,7 +50,7 @@
 #define TEXT_MAX_BYTES 1000
 #define MESSAGE_MAX 4096       /* the largest message a client may send */
 #define OUT_MAX 8192           /* a chat message as sent: TEXT_MAX_BYTES escaped fits */
-#define SEND_QUEUE_MAX (1 << 20) /* a client this far behind is closed (WS_SLOW_CLOSE) */
+#define SEND_QUEUE_MAX (1 << 20) /* a client this far behind misses messages (WS_SLOW_SKIP) */
 #define KEEPALIVE_MS 30000     /* pings idle clients: dead ones go, proxies see traffic */
 
 /* What the callbacks share. The server handle is stored by main once
@@ -249,7 +249,10 @@ int main(int argc, char **argv) {
   ws_server_config *config = ws_server_config_new();
   ws_server_config_set_max_message_size(config, MESSAGE_MAX);
   ws_server_config_set_send_queue_limit(config, SEND_QUEUE_MAX);
-  ws_server_config_set_slow_subscriber(config, WS_SLOW_CLOSE);
+  /* A client too slow to take the room's messages misses some rather than
+     being closed: WS_SLOW_CLOSE closes with 1008, after which a browser
+     client (websocket-client.js) would not come back. */
+  ws_server_config_set_slow_subscriber(config, WS_SLOW_SKIP);
   ws_server_config_set_keepalive_ms(config, KEEPALIVE_MS);
   ws_server_config_set_reuse_port(config, reuse_port);
   ws_server *server = NULL;
