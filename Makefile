@@ -21,7 +21,7 @@ CPP_TEST_LDFLAGS := -L$(BUILT) -Wl,-rpath,'$$ORIGIN/../../../$(BUILT)' -lwebsock
 AUTOBAHN_DIR ?= $(wildcard ../shared/autobahn)
 BENCH_DIR ?= $(wildcard ../shared/bench)
 
-.PHONY: all lib install uninstall examples ctests cpptests test test-rust test-c test-cpp test-install test-tutorials test-examples test-browser test-perl test-python test-threads tsan asan miri conformance soak demo header bench bench-fanout bench-compare clean lint fuzz
+.PHONY: all lib install uninstall examples ctests cpptests test test-rust test-c test-cpp test-install test-tutorials test-examples test-browser test-chat test-deploy test-perl test-python test-threads tsan asan miri conformance soak demo header bench bench-fanout bench-compare clean lint fuzz
 all: lib examples
 
 ## lib: the library; its soname (libwebsocket.so.MAJOR) links to it, so the build
@@ -45,6 +45,17 @@ $(LIB): lib
 build/%: examples-c/%.c $(wildcard examples-c/*.h) include/websocket.h lib
 	@mkdir -p build
 	$(CC) $(CFLAGS) -Iinclude $< -o $@ $(LDFLAGS)
+
+# chat_server is examples-c/chat_server.c and examples-c/chat/: with hiredis (found by
+# pkg-config: Debian's libhiredis-dev) its --redis bridge, else a stand-in that refuses
+# --redis, so that `make` needs no hiredis.
+HIREDIS_LIBS := $(shell pkg-config --libs hiredis 2>/dev/null)
+HIREDIS_CFLAGS := $(if $(HIREDIS_LIBS),$(shell pkg-config --cflags hiredis))
+CHAT_REDIS := examples-c/chat/redis_bridge$(if $(HIREDIS_LIBS),,_missing).c
+build/chat_server: examples-c/chat_server.c examples-c/chat/json.c $(CHAT_REDIS) $(wildcard examples-c/chat/*.h) examples-c/verbose.h include/websocket.h lib
+	@mkdir -p build
+	$(if $(HIREDIS_LIBS),,@echo "chat_server: hiredis not found (apt-get install libhiredis-dev): built without --redis")
+	$(CC) $(CFLAGS) -Iinclude $(HIREDIS_CFLAGS) $(filter %.c,$^) -o $@ $(LDFLAGS) $(HIREDIS_LIBS)
 
 build/cpp_%: examples-cpp/%.cpp include/websocket.hpp include/websocket.h | lib
 	@mkdir -p build
@@ -76,9 +87,10 @@ header:
 
 ## test: every suite (Rust unit + integration, header check, C tests under valgrind, the
 ## C++ wrapper's tests, the installed library, example programs and tutorials, a browser
-## against echo_server, the Perl and Python bindings, Autobahn at 1 and 4 I/O threads),
+## against echo_server, the chat example in a browser and behind nginx with Redis, the
+## Perl and Python bindings, Autobahn at 1 and 4 I/O threads),
 ## then the fast ones again with 4 I/O threads, and ThreadSanitizer
-test: all ctests test-rust test-c test-cpp test-install test-examples test-tutorials test-browser test-perl test-python conformance test-threads tsan
+test: all ctests test-rust test-c test-cpp test-install test-examples test-tutorials test-browser test-chat test-deploy test-perl test-python conformance test-threads tsan
 
 test-rust:
 	$(CARGO) test --release
@@ -104,13 +116,25 @@ test-cpp: all cpptests
 	tests/run-c-tests.sh $(CPP_TESTS) build/cpp_tutorial
 	tests/cpp/examples.sh
 
-## test-examples: the command-line contracts of echo_server and wscat
+## test-examples: the command-line contracts of echo_server, wscat and chat_server
 test-examples: all
 	tests/examples.sh
 
 ## test-browser: headless Chromium loads a page from echo_server and echoes over wss:// and ws://
 test-browser: all
 	tests/browser.sh
+
+## test-chat: the chat example in headless Chromium: two pages chat through chat_server,
+## which is killed and restarted; both reconnect (websocket-client.js) and chat again.
+## Also websocket-client.js's own tests under Node (npm ci of tests/chat first)
+test-chat: all
+	tests/chat.sh
+
+## test-deploy: examples-c/deploy on loopback: nginx in front of two chat_server
+## processes joined by Redis; messages cross between them, survive a Redis restart and
+## the loss of a process (tests/deploy.sh)
+test-deploy: all
+	tests/deploy.sh
 
 ## test-perl: the Perl binding's tests (bindings/perl, FFI::Platypus)
 test-perl: all
@@ -131,7 +155,7 @@ test-python: all
 
 ## test-threads: the fast suites with 4 I/O threads (WS_IO_THREADS=4; C and C++ tests without valgrind)
 test-threads: all ctests
-	WS_IO_THREADS=4 $(MAKE) --no-print-directory test-rust test-examples test-tutorials test-browser test-perl test-python
+	WS_IO_THREADS=4 $(MAKE) --no-print-directory test-rust test-examples test-tutorials test-browser test-chat test-deploy test-perl test-python
 	WS_IO_THREADS=4 VALGRIND=0 tests/run-c-tests.sh
 	WS_IO_THREADS=4 VALGRIND=0 $(MAKE) --no-print-directory test-cpp
 

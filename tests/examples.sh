@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The command-line contracts of the example programs (README.md), over loopback:
 # echo_server, wscat, a clean shutdown of the server on SIGTERM, and TLS
-# (certificates made here with openssl) with the static page of examples-c/www.
+# (certificates made here with openssl) with the static page of examples-c/www;
+# chat_server's page and protocol.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -124,13 +125,6 @@ check "wscat without --ca: one line saying the certificate is not trusted" \
 timeout 10 build/wscat "ws://localhost:$PORT/" </dev/null >"$TMP/out" 2>"$TMP/err"
 check "ws:// to the TLS port: the server's 400 says why" grep -q 'Plain HTTP Request Sent To TLS Port' "$TMP/err"
 
-fetch() { # fetch URL [CAFILE]: prints the body of a GET
-  python3 - "$@" <<'PY'
-import ssl, sys, urllib.request
-ctx = ssl.create_default_context(cafile=sys.argv[2]) if len(sys.argv) > 2 else None
-sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], context=ctx, timeout=10).read())
-PY
-}
 fetch "https://localhost:$PORT/" "$TMP/ca.pem" >"$TMP/page" 2>"$TMP/err"
 check "the same port serves examples-c/www/index.html over https" cmp -s "$TMP/page" examples-c/www/index.html
 
@@ -190,5 +184,46 @@ kill -TERM "$SERVER_PID"; wait "$SERVER_PID"; SERVER_PID=""
 build/echo_server --host 127.0.0.1 --port 0 --threads many >/dev/null 2>"$TMP/err"
 rc=$?
 check "echo_server --threads many: usage error (exit 2)" test "$rc" -eq 2
+
+# chat_server: its page, and its JSON protocol (examples-c/chat_server.c).
+check "chat_server starts" start_server build/chat_server
+CHAT="ws://127.0.0.1:$PORT/chat"
+fetch "http://127.0.0.1:$PORT/" >"$TMP/page" 2>"$TMP/err"
+check "chat_server serves examples-c/web" cmp -s "$TMP/page" examples-c/web/index.html
+# chat LINE...: the JSON of a chat message from "ada" for each LINE
+chat() { for text in "$@"; do printf '{"type":"chat","name":"ada","text":"%s"}\n' "$text"; done; }
+timeout 10 build/wscat "$CHAT?room=b" < <(sleep 1) >"$TMP/b.out" 2>&1 &
+room_b=$!
+for _ in $(seq 1 50); do grep -qs welcome "$TMP/b.out" && break; sleep 0.1; done
+chat 'hi \"you\"\n' | timeout 10 build/wscat "$CHAT" >"$TMP/out" 2>&1
+check "chat: welcomed to room lobby (the default)" \
+  grep -q '^{"type":"welcome","room":"lobby","server":"[^"]*:[0-9]*","users":1}$' "$TMP/out"
+check "chat: the message comes back to the room, its sender included" \
+  grep -qx '{"type":"chat","room":"lobby","name":"ada","text":"hi \\"you\\"\\n"}' "$TMP/out"
+wait "$room_b"
+check "chat: room b did not get it" test "$(grep -c '"type":"chat"' "$TMP/b.out")" -eq 0
+{ echo 'not json'; echo '{"type":"chat","text":"no name"}'; chat 'still here'; } |
+  timeout 10 build/wscat "$CHAT?room=x" >"$TMP/out" 2>&1
+check "chat: what is not a chat message gets an error, and the connection goes on" bash -c \
+  "[[ \$(grep -c '\"type\":\"error\"' '$TMP/out') == 2 ]] && grep -q '\"text\":\"still here\"' '$TMP/out'"
+timeout 10 build/wscat "$CHAT?room=no/way" </dev/null >"$TMP/out" 2>&1
+check "chat: a bad room name closes with 1008" grep -q '^wscat: closed: 1008 ' "$TMP/out"
+printf 'x\n' | timeout 10 build/wscat --binary "$CHAT" >"$TMP/out" 2>&1
+check "chat: a binary message closes with 1003" grep -q '^wscat: closed: 1003 ' "$TMP/out"
+head -c 5000 /dev/zero | tr '\0' a | timeout 10 build/wscat "$CHAT" >"$TMP/out" 2>&1
+check "chat: a message over 4 KiB closes with 1009" grep -q '^wscat: closed: 1009 ' "$TMP/out"
+kill -TERM "$SERVER_PID"; wait "$SERVER_PID"
+rc=$?
+SERVER_PID=""
+check "chat_server stops on SIGTERM (exit 0)" test "$rc" -eq 0
+build/chat_server --port 0 --redis localhost:6379 >/dev/null 2>"$TMP/err"
+rc=$?
+if pkg-config --exists hiredis; then
+  check "chat_server --redis with a bad URL: exit 2 and why" \
+    bash -c "[[ $rc -eq 2 ]] && grep -q 'redis://HOST\[:PORT\]' '$TMP/err'"
+else
+  check "chat_server built without hiredis: --redis says so (exit 2)" \
+    bash -c "[[ $rc -eq 2 ]] && grep -q 'without Redis support' '$TMP/err'"
+fi
 
 summary

@@ -1,5 +1,6 @@
 # Sourced by the shell test scripts (examples.sh, install.sh, tutorials.sh,
-# cpp/examples.sh): checks that count, and a server on a free port.
+# cpp/examples.sh, deploy.sh): checks that count, a server on a free port, and
+# an HTTP client.
 # The sourcing script has set its own TMP (a private directory).
 
 passed=0 failed=0
@@ -37,4 +38,14 @@ start_server() {
     sleep 0.1
   done
   return 1
+}
+
+# fetch URL [CAFILE]: prints the body of a GET (fails on an HTTP error status);
+# an https:// URL's certificate is checked against CAFILE when given.
+fetch() {
+  python3 - "$@" <<'PY'
+import ssl, sys, urllib.request
+ctx = ssl.create_default_context(cafile=sys.argv[2]) if len(sys.argv) > 2 else None
+sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], context=ctx, timeout=10).read())
+PY
 }
