@@ -450,7 +450,7 @@ fn topic_failure(e: TopicError) -> Failure {
 /// Subscribes a server's connection to `topic` (a NUL-terminated name of 1
 /// to 1024 bytes): from now on it gets what `ws_server_publish` publishes to
 /// that topic. Subscribing again is no error. From any thread. A connection
-/// leaves all its topics when it closes. `WS_ERR_NOT_OPEN` for a closed
+/// leaves all its topics when it closes, before its `on_close`. `WS_ERR_NOT_OPEN` for a closed
 /// connection or a client's, `WS_ERR_INVALID_ARGUMENT` for a bad name.
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_subscribe(

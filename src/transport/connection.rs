@@ -1078,10 +1078,17 @@ impl Connection {
         let before = self.buffered.swap(0, Ordering::AcqRel);
         self.common.limits.moved(before, 0);
         let _ = self.record().close_info.set(info);
-        let (_guard, changed) = changed();
-        self.state
-            .store(ConnectionState::Closed as u8, Ordering::Release);
-        changed.notify_all();
+        {
+            let (_guard, changed) = changed();
+            self.state
+                .store(ConnectionState::Closed as u8, Ordering::Release);
+            changed.notify_all();
+        }
+        // Before its `Close` event: the application hears of it only once
+        // it is no subscriber any more.
+        if let Some(topics) = &self.common.topics {
+            topics.leave_all(self);
+        }
     }
 }
 

@@ -414,16 +414,11 @@ impl Drop for Registration {
     fn drop(&mut self) {
         let shared = &self.slot.shared;
         let mut registry = shared.registry();
-        let conn = registry.open.remove(&self.id);
-        if let Some(conn) = &conn {
+        if let Some(conn) = registry.open.remove(&self.id) {
             registry.closed.add(&conn.stats());
         }
         if registry.open.is_empty() {
             shared.emptied.notify_all();
-        }
-        drop(registry);
-        if let Some(conn) = conn {
-            shared.topics().leave_all(&conn);
         }
     }
 }
