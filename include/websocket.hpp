@@ -155,6 +155,13 @@ enum class conn_state : int {
   closed = WS_STATE_CLOSED,          ///< closed
 };
 
+/// What happens to a topic's subscriber too slow to take a published message
+/// (WS_SLOW_*; server_config::slow_subscriber).
+enum class slow_subscriber : int {
+  skip = WS_SLOW_SKIP,    ///< it misses the message and stays subscribed (the default)
+  close = WS_SLOW_CLOSE,  ///< it is closed with 1008 (close_code::forbidden)
+};
+
 namespace detail {
 
 /// Throws the calling thread's last error, with status `code`.
@@ -271,6 +278,21 @@ class connection {
   void pause() const { detail::check(ws_conn_pause(get())); }
   /// Reads again after pause() (ws_conn_resume). From any thread.
   void resume() const { detail::check(ws_conn_resume(get())); }
+
+  /// Subscribes a server's connection to `topic` (1 to 1024 bytes): from now
+  /// on it gets what server::publish_text / publish_binary publish there.
+  /// Subscribing again is no error; closing leaves every topic. Throws
+  /// WS_ERR_NOT_OPEN for a closed connection or a client's,
+  /// WS_ERR_INVALID_ARGUMENT for a bad name (ws_conn_subscribe). From any thread.
+  void subscribe(const std::string &topic) const { detail::check(ws_conn_subscribe(get(), topic.c_str())); }
+  /// Unsubscribes the connection from `topic`; no error when it was not
+  /// subscribed (ws_conn_unsubscribe). From any thread.
+  void unsubscribe(const std::string &topic) const { detail::check(ws_conn_unsubscribe(get(), topic.c_str())); }
+  /// True when the connection is subscribed to `topic` (ws_conn_is_subscribed);
+  /// throws WS_ERR_INVALID_ARGUMENT for a bad name.
+  bool is_subscribed(const std::string &topic) const {
+    return detail::check(ws_conn_is_subscribed(get(), topic.c_str())) == 1;
+  }
 
   /// Blocks until the connection is open, at most `timeout` (negative: no
   /// limit); throws why it failed (WS_ERR_CONNECT, WS_ERR_HANDSHAKE, WS_ERR_TLS,
@@ -657,6 +679,12 @@ class server_config {
   server_config &memory_budget(std::size_t inbound, std::size_t outbound) {
     return set(ws_server_config_set_memory_budget(get(), inbound, outbound));
   }
+  /// What happens to a topic's subscriber whose send queue cannot take a
+  /// published message: it misses it (slow_subscriber::skip, the default) or
+  /// is closed with 1008 (slow_subscriber::close).
+  server_config &slow_subscriber(ws::slow_subscriber policy) {
+    return set(ws_server_config_set_slow_subscriber(get(), static_cast<ws_slow_subscriber>(policy)));
+  }
   /// Accepts permessage-deflate from clients that offer it.
   server_config &deflate(bool on = true) { return set(ws_server_config_set_deflate(get(), on)); }
   /// Resets the compression contexts after each message (turns deflate on).
@@ -897,6 +925,25 @@ class server {
   /// Queues a binary message to every open connection; returns how many took it.
   int broadcast_binary(bytes_view data) const {
     return detail::check(ws_server_broadcast(get(), WS_MESSAGE_BINARY, data.data(), data.size()));
+  }
+  /// Queues a text message (UTF-8) to every connection subscribed to `topic`
+  /// (connection::subscribe), encoded once for all; returns how many
+  /// subscribers it went to (0 when none). Never blocks; from any thread,
+  /// handlers included. Throws WS_ERR_INVALID_ARGUMENT for a bad topic name
+  /// (empty, over 1024 bytes), WS_ERR_INVALID_UTF8 for text that is not UTF-8
+  /// (ws_server_publish). A subscriber too slow to take it misses it or is
+  /// closed: server_config::slow_subscriber.
+  int publish_text(const std::string &topic, std::string_view text) const {
+    return detail::check(
+        ws_server_publish(get(), topic.c_str(), WS_MESSAGE_TEXT, bytes_view(text).data(), text.size()));
+  }
+  /// Queues a binary message to every connection subscribed to `topic`; as publish_text.
+  int publish_binary(const std::string &topic, bytes_view data) const {
+    return detail::check(ws_server_publish(get(), topic.c_str(), WS_MESSAGE_BINARY, data.data(), data.size()));
+  }
+  /// How many connections are subscribed to `topic` (0 for a bad name).
+  std::size_t subscriber_count(const std::string &topic) const {
+    return ws_server_subscriber_count(get(), topic.c_str());
   }
   /// Stops accepting and closes every connection with 1001, gracefully; the
   /// handlers keep running until those have closed.

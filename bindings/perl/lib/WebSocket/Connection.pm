@@ -245,6 +245,34 @@ sub disconnect {
     return $self;
 }
 
+# --- Topics -----------------------------------------------------------------
+
+sub subscribe {
+    my ( $self, $topic ) = @_;
+    my $name = $self->_topic( subscribe => $topic ) // return;
+    return $self->_fail( WebSocket::FFI::WS_ERR_NOT_OPEN, 'subscribe: the connection is not open' ) unless $self->{conn};
+    return $self->_fail_last('subscribe') if WebSocket::FFI::ws_conn_subscribe( $self->{conn}, $name ) < 0;
+    return $self;
+}
+
+# A connection that is not open has no topics left to leave: no error.
+sub unsubscribe {
+    my ( $self, $topic ) = @_;
+    my $name = $self->_topic( unsubscribe => $topic ) // return;
+    return $self unless $self->{conn};
+    return $self->_fail_last('unsubscribe') if WebSocket::FFI::ws_conn_unsubscribe( $self->{conn}, $name ) < 0;
+    return $self;
+}
+
+sub is_subscribed {
+    my ( $self, $topic ) = @_;
+    my $name = $self->_topic( is_subscribed => $topic ) // return;
+    return 0 unless $self->{conn};
+    my $rc = WebSocket::FFI::ws_conn_is_subscribed( $self->{conn}, $name );
+    return $self->_fail_last('is_subscribed') if $rc < 0;
+    return $rc ? 1 : 0;
+}
+
 # --- What the connection is ------------------------------------------------
 
 sub server { $_[0]{server} }
@@ -460,6 +488,43 @@ afterwards the connection forgets its callbacks
 
 =back
 
+=head1 TOPICS
+
+Publish and subscribe, for chat rooms, live feeds and dashboards: a
+connection subscribes to topics by name, and the server's C<publish> sends
+a message to every connection subscribed to a topic. The message is
+encoded once and shared by all of them (and compressed once for clients
+that agreed on permessage-deflate without context takeover), so a message
+to thousands costs little more than a message to one. A chat room, where
+what a member says goes to everyone in its room, the member included:
+
+    use WebSocket::Server;
+
+    my $server = WebSocket::Server->new(
+        host       => '127.0.0.1',
+        port       => 0,
+        on_connect => sub {
+            my ( $server, $conn ) = @_;
+            my ($room) = $conn->request_uri =~ m{\A/room/(\w+)\z} or return 0;    # 403
+            $conn->on(
+                ready => sub { $_[0]->subscribe("room:$room") },
+                utf8  => sub {
+                    my ( $conn, $text ) = @_;
+                    $conn->server->publish( "room:$room", $conn->port . ": $text" );
+                },
+            );
+        },
+    );
+    $server->listen or die $server->error;
+    # ws://127.0.0.1:PORT/room/lobby and /room/games are two rooms; from
+    # outside the callbacks too:
+    # $server->publish( 'room:lobby', 'the server says hello' );
+    # $server->subscriber_count('room:lobby');
+
+Closing leaves every topic. What happens to a client too slow to take what
+is published (its send queue is full) is the server's C<slow_subscriber>
+option: it misses the message, or it is closed with 1008.
+
 =head1 METHODS
 
 =head2 send($type, $data, %options)
@@ -497,6 +562,28 @@ Returns a L<WebSocket::Message>: give it the parts with C<send> and end it
 with C<finish>. C<undef> with C<error> set when another message in parts is
 open (C<WS_ERR_BAD_STATE>), the connection is not open, or for another
 type.
+
+=head2 subscribe($topic)
+
+Subscribes the connection to C<$topic>, a name of 1 to 1024 bytes (a
+character string; it is encoded to UTF-8): from now on it gets the
+messages the server C<publish>es to that topic (see L</TOPICS>). Topics are
+the server's own: other servers' connections do not share them.
+Subscribing again is no error. Returns the connection, or C<undef> with
+C<error> set: a bad name (C<WS_ERR_INVALID_ARGUMENT>), a connection that is
+not open, still in its handshake (subscribe from C<on_ready> on) or closed
+(C<WS_ERR_NOT_OPEN>). A connection leaves all its topics when it closes.
+
+=head2 unsubscribe($topic)
+
+Unsubscribes the connection from C<$topic>. Returns the connection (also
+when it was not subscribed, or is not open), or C<undef> with C<error> set
+for a bad name.
+
+=head2 is_subscribed($topic)
+
+1 when the connection is subscribed to C<$topic>, 0 when not (always 0
+when it is not open), C<undef> with C<error> set for a bad name.
 
 =head2 buffered_amount
 

@@ -26,6 +26,7 @@ use constant {
     WS_DISPATCH_POLL   => 1,
     WS_STATUS_OK       => 0,
     WS_ERR_INVALID_ARGUMENT => -2,
+    WS_ERR_NOT_OPEN    => -8,
     WS_ERR_BAD_STATE   => -15,
     WS_STATUS_BACKPRESSURE => 2,
     WS_PART_FIRST        => 1,
@@ -36,6 +37,9 @@ use constant {
     WS_SEND_CONTINUATION => 8,
     WS_RECONNECT_INITIAL_DELAY_MS => 500,
     WS_RECONNECT_MAX_DELAY_MS     => 30000,
+    WS_SLOW_SKIP         => 0,
+    WS_SLOW_CLOSE        => 1,
+    MAX_TOPIC_LEN        => 1024,
 };
 
 # Where the library is, in order: $LIBWEBSOCKET_PATH, the build tree this
@@ -162,6 +166,14 @@ my %functions = (
     ws_client_config_set_send_watermarks   => [ [ 'opaque', 'uint64', 'uint64' ] => 'int' ],
     ws_server_config_set_receive_parts     => [ [ 'opaque', 'int' ] => 'int' ],
     ws_client_config_set_receive_parts     => [ [ 'opaque', 'int' ] => 'int' ],
+
+    # Topics (publish and subscribe).
+    ws_conn_subscribe                    => [ [ 'opaque', 'string' ] => 'int' ],
+    ws_conn_unsubscribe                  => [ [ 'opaque', 'string' ] => 'int' ],
+    ws_conn_is_subscribed                => [ [ 'opaque', 'string' ] => 'int' ],
+    ws_server_publish                    => [ [ 'opaque', 'string', 'int', 'opaque', 'size_t' ] => 'int' ],
+    ws_server_subscriber_count           => [ [ 'opaque', 'string' ] => 'size_t' ],
+    ws_server_config_set_slow_subscriber => [ [ 'opaque', 'int' ] => 'int' ],
 );
 $ffi->attach( $_ => @{ $functions{$_} } ) for sort keys %functions;
 
@@ -332,6 +344,19 @@ sub bad_close {
     return;
 }
 
+# Why $topic cannot name a topic (undef when it can). The C calls take the
+# name's UTF-8 encoding as a C string of 1 to MAX_TOPIC_LEN bytes: check here
+# what the C string would silently change (undef, a NUL), and the length.
+sub bad_topic {
+    my ($topic) = @_;
+    return 'no topic name (undef)' unless defined $topic;
+    my $bytes = text_to_utf8($topic);
+    return 'the topic name contains a NUL character' if index( $bytes, "\0" ) >= 0;
+    return 'a topic name has 1 to ' . MAX_TOPIC_LEN . ' bytes (this one has ' . length($bytes) . ')'
+      unless length $bytes && length $bytes <= MAX_TOPIC_LEN;
+    return;
+}
+
 # The headers of a connection or handshake as a list of [name, value] pairs,
 # through its *_header_count and *_header_at functions.
 sub header_pairs {
@@ -471,6 +496,11 @@ U+FFFE included).
 =head2 bad_close($code, $reason)
 
 Why C<$code> and C<$reason> cannot be sent in a close frame, or C<undef>.
+
+=head2 bad_topic($topic)
+
+Why C<$topic> cannot name a topic (C<undef>, a NUL character, not 1 to
+1024 bytes of UTF-8), or C<undef> when it can.
 
 =head2 header_pairs($handle, \&count, \&at)
 

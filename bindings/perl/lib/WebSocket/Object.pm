@@ -41,6 +41,16 @@ sub _fail_last {
     return $self->_fail( $code, defined $what ? "$what: $message" : $message );
 }
 
+# The UTF-8 bytes of the topic name $topic for the C calls, or _fail
+# (WS_ERR_INVALID_ARGUMENT, the message prefixed with $what) saying why it
+# cannot name one.
+sub _topic {
+    my ( $self, $what, $topic ) = @_;
+    my $why = WebSocket::FFI::bad_topic($topic);
+    return $self->_fail( WebSocket::FFI::WS_ERR_INVALID_ARGUMENT, "$what: $why" ) if $why;
+    return WebSocket::FFI::text_to_utf8($topic);
+}
+
 # A library configuration made by $new (ws_client_config_new ...) and filled
 # by the class's _configure($cfg); undef with error set (the configuration
 # freed with $free) when an option is refused.
@@ -148,6 +158,12 @@ methods die with their exception instead of returning C<undef>.
 
 Record an error (the second: the library's last one, prefixed with C<$what>)
 and die with it under C<fatal>, else return C<undef> / an empty list.
+
+=head2 _topic($what, $topic)
+
+The UTF-8 bytes of a topic name for the C calls, or (as C<_fail>) C<undef>
+with C<error> set when it cannot be one (C<undef>, a NUL character, not 1
+to 1024 bytes).
 
 =head2 _new_config(\&new, \&free)
 

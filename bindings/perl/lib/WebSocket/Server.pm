@@ -18,8 +18,11 @@ my %OPTIONS = map { $_ => 1 } @EVENTS, qw(
   port host extensions compression_threshold subprotocol version silence_max
   tick_period timeout max_payload_size max_fragments_amount max_connections max_handshakes
   ssl_cert_file ssl_key_file ssl_sni ssl_ca_file ssl_client_cert_optional fatal blocking
-  send_watermarks receive_parts
+  send_watermarks receive_parts slow_subscriber
 );
+
+# The slow_subscriber option's values.
+my %SLOW = ( skip => WebSocket::FFI::WS_SLOW_SKIP, close => WebSocket::FFI::WS_SLOW_CLOSE );
 
 # The arguments of reload_ssl.
 my %RELOAD_ARGS = map { $_ => 1 } qw( cert_file key_file hostname );
@@ -47,6 +50,8 @@ sub new {
       : defined $opts{silence_max} && $opts{silence_max} !~ /\A[0-9.]+\z/ ? 'silence_max must be a number of seconds'
       : defined $opts{ssl_sni} && ( ref $opts{ssl_sni} ne 'HASH' || grep { ref ne 'HASH' } values %{ $opts{ssl_sni} } )
       ? 'ssl_sni must be a hash reference: { server name => { cert_file => ..., key_file => ... } }'
+      : defined $opts{slow_subscriber} && !( !ref $opts{slow_subscriber} && exists $SLOW{ $opts{slow_subscriber} } )
+      ? "slow_subscriber must be 'skip' or 'close', not '$opts{slow_subscriber}'"
       :                                                                   undef;
     if ($why) {
         $CLASS_ERROR = WebSocket::Exception->new( code => -2, message => "WebSocket::Server->new: $why" );
@@ -133,6 +138,9 @@ sub _configure {
     }
     if ( $self->{receive_parts} ) {
         $check->( receive_parts => WebSocket::FFI::ws_server_config_set_receive_parts( $cfg, 1 ) );
+    }
+    if ( defined $self->{slow_subscriber} ) {
+        $check->( slow_subscriber => WebSocket::FFI::ws_server_config_set_slow_subscriber( $cfg, $SLOW{ $self->{slow_subscriber} } ) );
     }
     return;
 }
@@ -274,6 +282,45 @@ sub reload_ssl {
     if   ( defined $name ) { $self->{ssl_sni} = { %{ $self->{ssl_sni} || {} }, $name => { cert_file => $cert, key_file => $key } } }
     else                   { @$self{qw( ssl_cert_file ssl_key_file )} = ( $cert, $key ) }
     return $self;
+}
+
+# --- Topics -----------------------------------------------------------------
+
+sub publish      { shift->publish_utf8(@_) }
+
+sub publish_utf8 {
+    my ( $self, $topic, $text, @more ) = @_;
+    Carp::croak('publish: takes a topic and a text, no options') if @more;
+    return $self->_publish( publish => WebSocket::FFI::WS_MESSAGE_TEXT, $topic, WebSocket::FFI::text_to_utf8($text) );
+}
+
+sub publish_binary {
+    my ( $self, $topic, $bytes, @more ) = @_;
+    Carp::croak('publish_binary: takes a topic and bytes, no options') if @more;
+    $bytes = '' unless defined $bytes;
+    utf8::downgrade( $bytes, 1 )
+      or Carp::croak('publish_binary: wide character in bytes (encode the string first)');
+    return $self->_publish( publish_binary => WebSocket::FFI::WS_MESSAGE_BINARY, $topic, $bytes );
+}
+
+# Publishes $bytes as a message of $kind (WS_MESSAGE_*) to $topic: how many
+# subscribers it went to, or undef with error set.
+sub _publish {
+    my ( $self, $what, $kind, $topic, $bytes ) = @_;
+    my $name = $self->_topic( $what, $topic ) // return;
+    my $server = $self->{server}
+      or return $self->_fail( WebSocket::FFI::WS_ERR_BAD_STATE, "$what: the server is not listening" );
+    my ( $ptr, $len ) = WebSocket::FFI::buffer($bytes);
+    my $n = WebSocket::FFI::ws_server_publish( $server, $name, $kind, $ptr, $len );
+    return $self->_fail_last($what) if $n < 0;
+    return $n;
+}
+
+sub subscriber_count {
+    my ( $self, $topic ) = @_;
+    my $name = $self->_topic( subscriber_count => $topic ) // return;
+    return 0 unless $self->{server};
+    return WebSocket::FFI::ws_server_subscriber_count( $self->{server}, $name );
 }
 
 # --- Statistics -----------------------------------------------------------
@@ -569,6 +616,15 @@ C<on_part> piece by piece as they arrive, instead of whole to C<on_utf8> /
 C<on_binary>: a message of any size then passes through bounded memory
 (raise C<max_payload_size>, which still limits each message's total).
 
+=item slow_subscriber
+
+What happens to a connection subscribed to a topic (see
+L<WebSocket::Connection/TOPICS>) whose send queue cannot take a message
+C<publish>ed to it, a client that does not read as fast as the server
+publishes: C<'skip'> (the default) it misses the message and stays
+subscribed; C<'close'> it is closed with 1008 (C<WS_FORBIDDEN>, "too slow
+to take published messages"). C<new> refuses other values.
+
 =item fatal
 
 When true, failing methods (of the server and its connections) die with
@@ -675,6 +731,32 @@ certificate or key in it, a key that does not belong to the certificate, a
 name the certificate is not valid for (C<WS_ERR_TLS>), or a server that is
 not listening or not speaking TLS (C<WS_ERR_BAD_STATE>). A later C<listen>
 (after C<shutdown>) uses the reloaded files.
+
+=head2 publish($topic, $text), publish_utf8($topic, $text)
+
+Sends a text message to every connection subscribed to C<$topic> (see
+L<WebSocket::Connection/TOPICS>), from anywhere: the main program, a timer,
+a connection's callback. C<$text> is a character string; it is encoded to
+UTF-8. It never blocks: the message is queued to each subscriber, and the
+messages published from the Perl thread reach each one in order, after
+what was sent to it before. Returns how many subscribers it went to (0 when
+the topic has none: a defined false value), or C<undef> with C<error> set:
+a bad topic name (C<undef>, empty, over 1024 bytes, a NUL character:
+C<WS_ERR_INVALID_ARGUMENT>), text that cannot be UTF-8 (a surrogate:
+C<WS_ERR_INVALID_UTF8>), a server that is not listening
+(C<WS_ERR_BAD_STATE>). A subscriber too slow to take the message misses
+it, or is closed (the C<slow_subscriber> option). Options croak:
+publishing takes none.
+
+=head2 publish_binary($topic, $bytes)
+
+The same with a binary message. Croaks if C<$bytes> holds characters above
+255.
+
+=head2 subscriber_count($topic)
+
+How many connections are subscribed to C<$topic> (0 when the server is not
+listening), or C<undef> with C<error> set for a bad topic name.
 
 =head2 stats
 
