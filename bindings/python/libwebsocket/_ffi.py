@@ -98,6 +98,8 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "ws_server_listen": (_P, [_S, c_uint16, _P, POINTER(Callbacks), _P]),
     "ws_server_port": (c_uint16, [_P]),
     "ws_server_broadcast": (c_int, [_P, c_int, _S, c_size_t]),
+    "ws_server_publish": (c_int, [_P, _S, c_int, _S, c_size_t]),
+    "ws_server_subscriber_count": (c_size_t, [_P, _S]),
     "ws_server_stop": (c_int, [_P]),
     "ws_server_free": (None, [_P]),
     "ws_server_config_new": (_P, []),
@@ -114,6 +116,7 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "ws_server_config_set_tls_cert_file": (c_int, [_P, _S, _S]),
     "ws_server_config_add_tls_client_ca_file": (c_int, [_P, _S]),
     "ws_server_config_set_tls_client_cert_optional": (c_int, [_P, c_int]),
+    "ws_server_config_set_slow_subscriber": (c_int, [_P, c_int]),
     # Connections.
     "ws_conn_send": (c_int, [_P, c_int, _S, c_size_t]),
     "ws_conn_ping": (c_int, [_P, _S, c_size_t]),
@@ -130,6 +133,9 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "ws_conn_buffered_amount": (c_size_t, [_P]),
     "ws_conn_pause": (c_int, [_P]),
     "ws_conn_resume": (c_int, [_P]),
+    "ws_conn_subscribe": (c_int, [_P, _S]),
+    "ws_conn_unsubscribe": (c_int, [_P, _S]),
+    "ws_conn_is_subscribed": (c_int, [_P, _S]),
     "ws_conn_retain": (_P, [_P]),
     "ws_conn_release": (None, [_P]),
 }
@@ -146,3 +152,5 @@ MESSAGE_BINARY = 2
 DISPATCH_POLL = 1
 RECONNECT_INITIAL_DELAY_MS = 500
 RECONNECT_MAX_DELAY_MS = 30000
+SLOW_SKIP = 0
+SLOW_CLOSE = 1

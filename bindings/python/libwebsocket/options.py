@@ -95,6 +95,7 @@ class Reconnect:
 _MOST_DELAY = 86400  # the longest reconnect delay the library takes, in seconds
 
 Compression = Literal["deflate", None]
+SlowSubscriber = Literal["skip", "close", None]
 
 
 @dataclass(frozen=True)
@@ -181,11 +182,17 @@ class ServerOptions(_CommonOptions):
     """TLS settings; without them the server speaks plain ``ws://``."""
     max_connections: int | None = None
     """Most open connections at once; more get HTTP 503. Library default: 10000."""
+    slow_subscriber: SlowSubscriber = None
+    """What :meth:`publish` does to a subscriber whose send queue cannot
+    take the message: ``"skip"`` (the default) leaves it out of that
+    message, ``"close"`` closes it with 1008 (policy violation)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.max_connections is not None:
             check_count("max_connections", self.max_connections, least=1)
+        if self.slow_subscriber not in ("skip", "close", None):
+            raise ValueError(f'slow_subscriber is "skip", "close" or None, not {self.slow_subscriber!r}')
 
 
 _U64_MAX = 2**64 - 1  # the C config setters take uint64_t
@@ -272,6 +279,9 @@ def server_config(options: ServerOptions) -> Iterator[int]:
         _set_common(cfg, options, "server")
         if options.max_connections is not None:
             _check(lib.ws_server_config_set_max_connections(cfg, options.max_connections), "max_connections")
+        if options.slow_subscriber is not None:
+            policy = _ffi.SLOW_CLOSE if options.slow_subscriber == "close" else _ffi.SLOW_SKIP
+            _check(lib.ws_server_config_set_slow_subscriber(cfg, policy), "slow_subscriber")
         tls = options.tls
         if tls is not None:
             _check(lib.ws_server_config_set_tls_cert_file(cfg, _b(tls.cert_file), _b(tls.key_file)), "tls cert_file")
