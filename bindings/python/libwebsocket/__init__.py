@@ -40,9 +40,10 @@ from .exceptions import (
     ConnectionClosedError,
     ConnectionClosedOK,
     InvalidURI,
+    NotConnected,
     WebSocketError,
 )
-from .options import ClientOptions, ClientTLS, ServerOptions, ServerTLS
+from .options import ClientOptions, ClientTLS, Reconnect, ServerOptions, ServerTLS
 from .server import Server, ServerConnection
 
 __version__ = "0.1.0"
@@ -63,10 +64,12 @@ __all__ = [
     "ServerOptions",
     "ClientTLS",
     "ServerTLS",
+    "Reconnect",
     "CloseCode",
     "Status",
     "WebSocketError",
     "InvalidURI",
+    "NotConnected",
     "ConnectionClosed",
     "ConnectionClosedOK",
     "ConnectionClosedError",

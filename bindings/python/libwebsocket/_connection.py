@@ -17,7 +17,7 @@ from ctypes import byref, c_char_p
 from . import _dispatch, _ffi
 from ._ffi import lib
 from .constants import Status
-from .exceptions import ConnectionClosed, WebSocketError, _check, _connection_closed, _last_error
+from .exceptions import ConnectionClosed, NotConnected, WebSocketError, _check, _connection_closed, _last_error
 from .options import ClientOptions, client_config
 
 Message = str | bytes
@@ -39,6 +39,11 @@ def _nothing() -> None:
     pass
 
 
+def _free_client(client: int, user_data: int) -> None:
+    lib.ws_client_free(client)
+    _dispatch.unregister(user_data)
+
+
 class ConnectionBase:
     """The properties every connection has; its methods are in the subclasses."""
 
@@ -55,16 +60,28 @@ class ConnectionBase:
         self._max_queue: int | None = None
         self._unread = 0  # messages received and not yet taken by the application
         self._paused = False  # whether ws_conn_pause() stopped the reading
+        self._release_conn: Callable[[], object] = _nothing
+        # A client's: its ws_client, and whether it reconnects; while it
+        # does, between a lost connection and the next one, _reconnecting.
+        self._client: int | None = None
+        self._reconnects = False
+        self._reconnecting = False
 
     def _start_client(self, uri: str, options: ClientOptions) -> None:
-        """Connect to ``uri`` (``ws_client_connect``), this object watching the connection."""
+        """Connect to ``uri`` (``ws_client_connect``), this object watching
+        the connection, and the connections of its reconnect attempts."""
         # Under the dispatch lock, so that no event of the connection comes
         # before it is watched.
         with client_config(options) as cfg, _dispatch.lock:
-            client = lib.ws_client_connect(uri.encode(), cfg, _dispatch.CALLBACKS_REF, None)
+            user_data = _dispatch.register_client(self)
+            client = lib.ws_client_connect(uri.encode(), cfg, _dispatch.CALLBACKS_REF, user_data)
             if not client:
-                raise _last_error(f"connect {uri}")
-            self._free = weakref.finalize(self, lib.ws_client_free, client)
+                error = _last_error(f"connect {uri}")
+                _dispatch.unregister(user_data)
+                raise error
+            self._client = client
+            self._reconnects = options.reconnect is not None
+            self._free = weakref.finalize(self, _free_client, client, user_data)
             conn = lib.ws_client_conn(client)
             self._attach(conn, options.max_queue)
             _dispatch.watch(conn, self)
@@ -74,7 +91,26 @@ class ConnectionBase:
         ``max_queue`` unread messages (None: no limit)."""
         self._max_queue = max_queue
         self._handle = lib.ws_conn_retain(conn)
-        weakref.finalize(self, lib.ws_conn_release, self._handle)
+        self._release_conn = weakref.finalize(self, lib.ws_conn_release, self._handle)
+
+    def _adopt(self, conn: int) -> None:
+        """A reconnect attempt's connection replaces the one held (called by
+        the dispatcher, under the dispatch lock, at its first event)."""
+        self._release_conn()
+        self._handle = lib.ws_conn_retain(conn)
+        self._release_conn = weakref.finalize(self, lib.ws_conn_release, self._handle)
+        self._paused = False
+        limit = self._max_queue
+        if limit is not None and self._unread >= limit:
+            self._paused = True
+            lib.ws_conn_pause(self._handle)
+
+    def _live_client(self) -> int | None:
+        """The ``ws_client`` of a reconnecting client until it is freed, else None."""
+        free = self._free
+        if self._reconnects and isinstance(free, weakref.finalize) and free.alive:
+            return self._client
+        return None
 
     # --- Events, recorded by the dispatcher (on any Python thread) -------
 
@@ -83,6 +119,10 @@ class ConnectionBase:
 
     def _got_open(self) -> None:
         self._opened = True
+        self._reconnecting = False
+        self._close_code = None
+        self._close_reason = ""
+        self._error = None
         self._wake()
 
     def _got_message(self, message: Message) -> None:
@@ -99,8 +139,29 @@ class ConnectionBase:
     def _got_close(self, code: int, reason: str) -> None:
         self._close_code = code
         self._close_reason = reason
+        client = self._live_client()
+        if client is not None and lib.ws_client_is_reconnecting(client) == 1:
+            self._reconnecting = True
+            self._backpressure = False
+            self._lost()
+        else:
+            self._end()
+
+    def _lost(self) -> None:
+        """A reconnecting client lost its connection; another attempt follows."""
+        self._wake()
+
+    def _end(self) -> None:
+        """The connection closed, for good."""
+        self._reconnecting = False
         self._closed = True
         self._wake()
+
+    def _got_reconnect(self, attempt: int, delay: float) -> None:
+        """Reconnect attempt ``attempt`` connects ``delay`` seconds after the close."""
+
+    def _got_reconnected(self, attempt: int) -> None:
+        """Reconnect attempt ``attempt`` opened the connection now held."""
 
     def _got_drain(self) -> None:
         self._backpressure = False
@@ -163,59 +224,89 @@ class ConnectionBase:
         failure = self._error.message if self._error is not None else ""
         return _connection_closed(self._close_code, self._close_reason, failure)
 
+    def _not_open_error(self, what: str) -> WebSocketError:
+        """What to raise when ``what`` found the connection not open: a
+        reconnecting client that goes on is only between two connections."""
+        if self._reconnects and not self._closed:
+            return NotConnected(f"{what}: not connected (the client is reconnecting); nothing was sent")
+        return self._closed_error()
+
     def _send(self, message: Data) -> None:
         """Queue ``message``; afterwards ``_backpressure`` says whether to wait for a drain."""
         kind, data = _encode(message)
         # Under the dispatch lock: the drain that clears _backpressure cannot
         # be dispatched (by another thread) before it is set.
         with _dispatch.lock:
-            status = lib.ws_conn_send(self._conn(), kind, data, len(data))
+            client = self._live_client()
+            if client is not None:  # on whichever connection the client has now
+                status = lib.ws_client_send(client, kind, data, len(data))
+            else:
+                status = lib.ws_conn_send(self._conn(), kind, data, len(data))
             if status == Status.WS_STATUS_BACKPRESSURE:
                 self._backpressure = True
         if status == Status.WS_ERR_NOT_OPEN:
-            raise self._closed_error()
+            raise self._not_open_error("send")
         _check(status, "send")
 
     def _ping(self, data: Data) -> None:
         payload = data.encode() if isinstance(data, str) else bytes(data)
-        status = lib.ws_conn_ping(self._conn(), payload, len(payload))
+        with _dispatch.lock:
+            status = lib.ws_conn_ping(self._conn(), payload, len(payload))
         if status == Status.WS_ERR_NOT_OPEN:
-            raise self._closed_error()
+            raise self._not_open_error("ping")
         _check(status, "ping")
 
     def _start_close(self, code: int, reason: str) -> None:
-        """Send a close frame, unless the connection is already closing."""
+        """Send a close frame, unless the connection is already closing; a
+        reconnecting client also stops reconnecting (``ws_client_close``)."""
         if not 0 <= code <= 0xFFFF:
             raise WebSocketError(Status.WS_ERR_INVALID_CLOSE_CODE, f"close: {code} is not a close code")
         if "\0" in reason:
             raise WebSocketError(Status.WS_ERR_INVALID_ARGUMENT, "close: the reason contains a NUL character")
-        status = lib.ws_conn_close(self._conn(), code, reason.encode())
+        with _dispatch.lock:
+            client = self._live_client()
+            if client is None:
+                status = lib.ws_conn_close(self._conn(), code, reason.encode())
+            else:
+                status = lib.ws_client_close(client, code, reason.encode())
+                if status >= 0 and self._reconnecting and lib.ws_client_conn(client) == self._handle:
+                    # Between a close and the next attempt's connection: no
+                    # attempt will be made, and no event comes any more.
+                    self._end()
         self._read_again()
         if status != Status.WS_ERR_NOT_OPEN:
             _check(status, "close")
 
     # --- Properties ------------------------------------------------------
+    #
+    # Under the dispatch lock: a reconnecting client's handle changes (in
+    # ws_dispatch(), on any thread) when a new connection replaces the old.
 
     def _string(self, getter: str) -> str:
-        raw = getattr(lib, getter)(self._conn())
+        with _dispatch.lock:
+            raw = getattr(lib, getter)(self._conn())
         return raw.decode("utf-8", "replace") if raw else ""
 
     @property
     def id(self) -> int:
         """The connection's id: unique in the process, never reused; the
         ``conn_id`` of the library's log lines about it."""
-        return int(lib.ws_conn_id(self._conn()))
+        with _dispatch.lock:
+            return int(lib.ws_conn_id(self._conn()))
 
     @property
     def close_code(self) -> int | None:
         """The peer's close code once the connection is closed (1005 when its
-        close frame had none, 1006 when there was none), else ``None``."""
+        close frame had none, 1006 when there was none), else ``None``; for
+        a reconnecting client, that of the connection it lost last, until
+        another one opens."""
         return self._close_code
 
     @property
     def close_reason(self) -> str | None:
-        """The peer's close reason once the connection is closed, else ``None``."""
-        return self._close_reason if self._closed else None
+        """The peer's close reason once the connection is closed, else
+        ``None`` (as :attr:`close_code`)."""
+        return self._close_reason if self._close_code is not None else None
 
     @property
     def closed(self) -> bool:
@@ -236,7 +327,8 @@ class ConnectionBase:
     @property
     def is_secure(self) -> bool:
         """True when the connection runs over TLS."""
-        return bool(lib.ws_conn_is_secure(self._conn()) == 1)
+        with _dispatch.lock:
+            return bool(lib.ws_conn_is_secure(self._conn()) == 1)
 
     @property
     def path(self) -> str:
@@ -261,15 +353,17 @@ class ConnectionBase:
     def headers(self) -> list[tuple[str, str]]:
         """The peer's opening-handshake headers as ``(name, value)`` pairs, in
         order: the request's on a server connection, the response's on a client's."""
-        conn = self._conn()
         pairs = []
-        for index in range(max(0, lib.ws_conn_header_count(conn))):
-            name, value = c_char_p(), c_char_p()
-            if lib.ws_conn_header_at(conn, index, byref(name), byref(value)) == 0:
-                pairs.append(((name.value or b"").decode("latin-1"), (value.value or b"").decode("latin-1")))
+        with _dispatch.lock:
+            conn = self._conn()
+            for index in range(max(0, lib.ws_conn_header_count(conn))):
+                name, value = c_char_p(), c_char_p()
+                if lib.ws_conn_header_at(conn, index, byref(name), byref(value)) == 0:
+                    pairs.append(((name.value or b"").decode("latin-1"), (value.value or b"").decode("latin-1")))
         return pairs
 
     @property
     def buffered_amount(self) -> int:
         """Bytes sent or queued and not yet written to the socket."""
-        return int(lib.ws_conn_buffered_amount(self._conn()))
+        with _dispatch.lock:
+            return int(lib.ws_conn_buffered_amount(self._conn()))

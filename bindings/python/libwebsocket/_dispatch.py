@@ -12,6 +12,12 @@ asyncio loop. Should one of these methods raise all the same (a bug, or
 KeyboardInterrupt arriving meanwhile), the exception is kept and raised
 again once ``ws_dispatch()`` has returned, never through the C frames.
 
+A client is registered by its user_data, as a server is: the connections
+of its reconnect attempts, new ``ws_conn`` handles, go to the same object
+(``_adopt``), and so do ``on_reconnect`` (which always lets the attempt go
+ahead: the application's callback runs later, outside ``ws_dispatch()``,
+and cancels by closing the client) and ``on_reconnected``.
+
 Any thread may dispatch; one at a time does. :func:`wait_for` lets several
 threads wait together: one of them (the leader) polls the event fd and
 dispatches, the others sleep until something was dispatched.
@@ -50,11 +56,22 @@ class Acceptor(Protocol):
     def _accept(self, conn: int) -> Watcher | None: ...
 
 
+class Follower(Watcher, Protocol):
+    """A client, whose connections all go to it: a reconnecting client's
+    attempts each make a new ``ws_conn``, adopted at its first event."""
+
+    def _adopt(self, conn: int) -> None: ...
+    def _got_reconnect(self, attempt: int, delay: float) -> None: ...
+    def _got_reconnected(self, attempt: int) -> None: ...
+
+
 # ws_conn pointer -> its connection object. A watched connection is retained
 # by its object, so its pointer cannot be reused while the entry exists.
 _watchers: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 # user_data of a server -> the server.
 _acceptors: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+# user_data of a client -> the client.
+_followers: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 _next_id = 0
 _held: list[BaseException] = []  # raised in the callbacks of the ws_dispatch() under way
 
@@ -73,9 +90,33 @@ def register(acceptor: Acceptor) -> int:
         return _next_id
 
 
+def register_client(follower: Follower) -> int:
+    """A user_data for a client: the events of each of its connections go to
+    ``follower`` (a connection it does not watch yet is first given to
+    ``follower._adopt``), and so do its reconnect events."""
+    global _next_id
+    with lock:
+        _next_id += 1
+        _followers[_next_id] = follower
+        return _next_id
+
+
 def unregister(user_data: int) -> None:
-    """Forget a server's user_data."""
+    """Forget a server's or a client's user_data."""
     _acceptors.pop(user_data, None)
+    _followers.pop(user_data, None)
+
+
+def _watcher(user_data: int | None, conn: int) -> Any:
+    """The object watching ``conn``: the one it was given to, else its
+    client's (a reconnect attempt's new connection), else None."""
+    watcher = _watchers.get(conn)
+    if watcher is None:
+        follower = _followers.get(user_data or 0)
+        if follower is not None:
+            follower._adopt(conn)
+            _watchers[conn] = watcher = follower
+    return watcher
 
 
 def _bytes(data: int | None, length: int) -> bytes:
@@ -88,7 +129,7 @@ def _text(raw: bytes | None) -> str:
 
 def _on_open(user_data: int | None, conn: int) -> None:
     try:
-        watcher = _watchers.get(conn)
+        watcher = _watcher(user_data, conn)
         if watcher is None:
             acceptor = _acceptors.get(user_data or 0)
             watcher = acceptor._accept(conn) if acceptor is not None else None
@@ -121,7 +162,8 @@ def _on_pong(user_data: int | None, conn: int, data: int | None, length: int) ->
 
 def _on_close(user_data: int | None, conn: int, code: int, reason: bytes | None) -> None:
     try:
-        watcher = _watchers.pop(conn, None)
+        watcher = _watcher(user_data, conn)
+        _watchers.pop(conn, None)
         if watcher is not None:
             watcher._got_close(code, _text(reason))
     except BaseException as e:
@@ -130,7 +172,7 @@ def _on_close(user_data: int | None, conn: int, code: int, reason: bytes | None)
 
 def _on_error(user_data: int | None, conn: int, status: int, message: bytes | None) -> None:
     try:
-        watcher = _watchers.get(conn)
+        watcher = _watcher(user_data, conn)
         if watcher is not None:
             watcher._got_error(status, _text(message))
     except BaseException as e:
@@ -142,6 +184,27 @@ def _on_drain(user_data: int | None, conn: int) -> None:
         watcher = _watchers.get(conn)
         if watcher is not None:
             watcher._got_drain()
+    except BaseException as e:
+        _held.append(e)
+
+
+def _on_reconnect(user_data: int | None, conn: int, attempt: int, delay_ms: int) -> int:
+    # Always lets the attempt go ahead: the application's on_reconnect runs
+    # later, outside ws_dispatch(), and cancels by closing the client.
+    try:
+        follower = _followers.get(user_data or 0)
+        if follower is not None:
+            follower._got_reconnect(attempt, delay_ms / 1000)
+    except BaseException as e:
+        _held.append(e)
+    return 0
+
+
+def _on_reconnected(user_data: int | None, conn: int, attempt: int) -> None:
+    try:
+        follower = _followers.get(user_data or 0)
+        if follower is not None:
+            follower._got_reconnected(attempt)
     except BaseException as e:
         _held.append(e)
 
@@ -162,6 +225,8 @@ _KEEP = (
     _ffi.CLOSE_FN(_on_close),
     _ffi.ERROR_FN(_on_error),
     _ffi.CONN_FN(_on_drain),
+    _ffi.RECONNECT_FN(_on_reconnect),
+    _ffi.RECONNECTED_FN(_on_reconnected),
 )
 CALLBACKS = _ffi.Callbacks(
     size=ctypes.sizeof(_ffi.Callbacks),
@@ -171,6 +236,8 @@ CALLBACKS = _ffi.Callbacks(
     on_close=_KEEP[3],
     on_error=_KEEP[4],
     on_drain=_KEEP[5],
+    on_reconnect=_KEEP[6],
+    on_reconnected=_KEEP[7],
 )
 CALLBACKS_REF = ctypes.byref(CALLBACKS)
 

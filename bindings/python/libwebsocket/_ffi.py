@@ -16,6 +16,7 @@ from ctypes import (
     c_int,
     c_size_t,
     c_uint16,
+    c_uint32,
     c_uint64,
     c_void_p,
 )
@@ -33,6 +34,8 @@ CLOSE_FN = CFUNCTYPE(None, c_void_p, c_void_p, c_uint16, c_char_p)
 ERROR_FN = CFUNCTYPE(None, c_void_p, c_void_p, c_int, c_char_p)
 PART_FN = CFUNCTYPE(None, c_void_p, c_void_p, c_int, c_void_p, c_size_t, c_int, c_uint64)
 LOG_FN = CFUNCTYPE(None, c_void_p, c_int, c_uint64, c_char_p)
+RECONNECT_FN = CFUNCTYPE(c_int, c_void_p, c_void_p, c_uint32, c_uint64)  # attempt, delay_ms
+RECONNECTED_FN = CFUNCTYPE(None, c_void_p, c_void_p, c_uint32)  # attempt
 
 
 class Callbacks(Structure):
@@ -49,6 +52,8 @@ class Callbacks(Structure):
         ("on_handshake", CONN_FN),
         ("on_drain", CONN_FN),
         ("on_message_part", PART_FN),
+        ("on_reconnect", RECONNECT_FN),
+        ("on_reconnected", RECONNECTED_FN),
     ]
 
 
@@ -66,6 +71,9 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     # Clients and their configs.
     "ws_client_connect": (_P, [_S, _P, POINTER(Callbacks), _P]),
     "ws_client_conn": (_P, [_P]),
+    "ws_client_send": (c_int, [_P, c_int, _S, c_size_t]),
+    "ws_client_close": (c_int, [_P, c_uint16, _S]),
+    "ws_client_is_reconnecting": (c_int, [_P]),
     "ws_client_free": (None, [_P]),
     "ws_client_config_new": (_P, []),
     "ws_client_config_free": (None, [_P]),
@@ -85,10 +93,13 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "ws_client_config_set_tls_system_roots": (c_int, [_P, c_int]),
     "ws_client_config_set_tls_client_cert_file": (c_int, [_P, _S, _S]),
     "ws_client_config_dangerous_disable_tls_verification": (c_int, [_P]),
+    "ws_client_config_set_reconnect": (c_int, [_P, c_uint64, c_uint64, c_uint32]),
     # Servers and their configs.
     "ws_server_listen": (_P, [_S, c_uint16, _P, POINTER(Callbacks), _P]),
     "ws_server_port": (c_uint16, [_P]),
     "ws_server_broadcast": (c_int, [_P, c_int, _S, c_size_t]),
+    "ws_server_publish": (c_int, [_P, _S, c_int, _S, c_size_t]),
+    "ws_server_subscriber_count": (c_size_t, [_P, _S]),
     "ws_server_stop": (c_int, [_P]),
     "ws_server_free": (None, [_P]),
     "ws_server_config_new": (_P, []),
@@ -105,6 +116,7 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "ws_server_config_set_tls_cert_file": (c_int, [_P, _S, _S]),
     "ws_server_config_add_tls_client_ca_file": (c_int, [_P, _S]),
     "ws_server_config_set_tls_client_cert_optional": (c_int, [_P, c_int]),
+    "ws_server_config_set_slow_subscriber": (c_int, [_P, c_int]),
     # Connections.
     "ws_conn_send": (c_int, [_P, c_int, _S, c_size_t]),
     "ws_conn_ping": (c_int, [_P, _S, c_size_t]),
@@ -121,6 +133,9 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "ws_conn_buffered_amount": (c_size_t, [_P]),
     "ws_conn_pause": (c_int, [_P]),
     "ws_conn_resume": (c_int, [_P]),
+    "ws_conn_subscribe": (c_int, [_P, _S]),
+    "ws_conn_unsubscribe": (c_int, [_P, _S]),
+    "ws_conn_is_subscribed": (c_int, [_P, _S]),
     "ws_conn_retain": (_P, [_P]),
     "ws_conn_release": (None, [_P]),
 }
@@ -135,3 +150,7 @@ for _name, (_restype, _argtypes) in _PROTOTYPES.items():
 MESSAGE_TEXT = 1
 MESSAGE_BINARY = 2
 DISPATCH_POLL = 1
+RECONNECT_INITIAL_DELAY_MS = 500
+RECONNECT_MAX_DELAY_MS = 30000
+SLOW_SKIP = 0
+SLOW_CLOSE = 1

@@ -1,4 +1,5 @@
-"""What both servers share: the ``ws_server`` handle they listen with."""
+"""What both servers share: the ``ws_server`` handle they listen with, and
+the topics their connections subscribe to."""
 
 from __future__ import annotations
 
@@ -10,6 +11,40 @@ from ._ffi import lib
 from .constants import Status
 from .exceptions import WebSocketError, _check, _last_error
 from .options import ServerOptions, check_count, server_config
+
+
+def _topic(topic: str, what: str) -> bytes:
+    """``topic`` for the C API (the library checks its length: 1 to 1024 bytes)."""
+    if not isinstance(topic, str):
+        raise TypeError(f"a topic is a str, not {type(topic).__name__}")
+    if "\0" in topic:
+        raise WebSocketError(Status.WS_ERR_INVALID_ARGUMENT, f"{what}: the topic contains a NUL character")
+    return topic.encode()
+
+
+class Subscriber(ConnectionBase):
+    """What a server's connections add: topics (see :meth:`Listener.publish`)."""
+
+    def subscribe(self, topic: str) -> None:
+        """Subscribe to ``topic`` (a name of 1 to 1024 UTF-8 bytes): from now
+        on the connection gets what the server publishes to it. Subscribing
+        again does nothing; a connection leaves all its topics when it
+        closes. Never blocks; from any thread. Raises
+        :class:`~libwebsocket.ConnectionClosed` once the connection is
+        closed, and :class:`~libwebsocket.WebSocketError`
+        (``WS_ERR_INVALID_ARGUMENT``) for a bad name."""
+        status = lib.ws_conn_subscribe(self._conn(), _topic(topic, "subscribe"))
+        if status == Status.WS_ERR_NOT_OPEN:
+            raise self._closed_error()
+        _check(status, "subscribe")
+
+    def unsubscribe(self, topic: str) -> None:
+        """Leave ``topic``; nothing happens when not subscribed to it."""
+        _check(lib.ws_conn_unsubscribe(self._conn(), _topic(topic, "unsubscribe")), "unsubscribe")
+
+    def is_subscribed(self, topic: str) -> bool:
+        """True when the connection is subscribed to ``topic``."""
+        return _check(lib.ws_conn_is_subscribed(self._conn(), _topic(topic, "is_subscribed")), "is_subscribed") == 1
 
 
 class Listener:
@@ -63,6 +98,22 @@ class Listener:
         queue is full are skipped)."""
         kind, data = _encode(message)
         return _check(lib.ws_server_broadcast(self._server(), kind, data, len(data)), "broadcast")
+
+    def publish(self, topic: str, message: Data) -> int:
+        """Queue ``message`` (``str``: text, bytes-like: binary) to every
+        connection subscribed to ``topic`` (see ``conn.subscribe``) and return
+        how many it went to (0 when the topic has none). The frame is made
+        once for all of them. Never blocks; from any thread, callbacks
+        included; what one thread publishes reaches each subscriber in
+        order. A subscriber whose send queue cannot take it misses it, or is
+        closed with 1008 (the ``slow_subscriber`` option)."""
+        name = _topic(topic, "publish")
+        kind, data = _encode(message)
+        return _check(lib.ws_server_publish(self._server(), name, kind, data, len(data)), "publish")
+
+    def subscriber_count(self, topic: str) -> int:
+        """How many connections are subscribed to ``topic``."""
+        return int(lib.ws_server_subscriber_count(self._server(), _topic(topic, "subscriber_count")))
 
     def __repr__(self) -> str:
         where = "closed" if self._handle is None else f"{self.host}:{self.port}"

@@ -63,6 +63,16 @@ class ConnectionClosed(WebSocketError):
         return self.message
 
 
+class NotConnected(WebSocketError):
+    """A client made with the ``reconnect`` option is between two
+    connections (it lost one, and another attempt follows): nothing was
+    sent. ``code`` is ``WS_ERR_NOT_OPEN``. Send again once it has
+    reconnected (``on_reconnected``), or give up with ``close()``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(Status.WS_ERR_NOT_OPEN, message)
+
+
 class ConnectionClosedOK(ConnectionClosed):
     """The connection closed cleanly: with ``WS_OK`` (1000), ``WS_GONE`` (1001)
     or a close frame without a code."""

@@ -5,8 +5,8 @@ The keyword arguments of :func:`libwebsocket.connect`,
 :class:`libwebsocket.Server` are the fields of :class:`ClientOptions` and
 :class:`ServerOptions`. Defaults (``None``) are the library's: no
 compression, 32 MiB messages, 10 s to connect and 10 s for the handshakes,
-5 s for the close handshake, no keepalive; and 16 received messages held at
-most per connection (``max_queue``).
+5 s for the close handshake, no keepalive, no reconnecting; and 16 received
+messages held at most per connection (``max_queue``).
 """
 
 from __future__ import annotations
@@ -58,7 +58,44 @@ class ServerTLS:
     client_cert_optional: bool = False
 
 
+@dataclass(frozen=True)
+class Reconnect:
+    """How a client replaces a connection that fails or is lost (the
+    ``reconnect`` option; ``reconnect=True`` takes these defaults).
+
+    Attempt n waits a random time between half and all of
+    min(``max_delay``, ``delay`` × 2^(n-1)) seconds after the close.
+    ``max_tries``: most attempts in a row (``None``: no limit); the count
+    starts afresh once a connection has stayed open for ``max_delay``.
+    A client reconnects after a failed connect, TLS or handshake, a
+    connection lost without a close frame (1006), and a server closing with
+    1001, 1011, 1012, 1013 or 1014; not after closing it itself, nor after a
+    server's other close codes (1000, 1008, 4000 ...).
+    """
+
+    delay: float = _ffi.RECONNECT_INITIAL_DELAY_MS / 1000
+    """Seconds before the first attempt (at most; at least half of it)."""
+    max_delay: float = _ffi.RECONNECT_MAX_DELAY_MS / 1000
+    """Longest wait between attempts, in seconds (from ``delay`` to a day)."""
+    max_tries: int | None = None
+    """Most attempts in a row; ``None``: no limit."""
+
+    def __post_init__(self) -> None:
+        """Check the numbers, as the library would (it takes milliseconds)."""
+        check_seconds("reconnect delay", self.delay, positive=True)
+        check_seconds("reconnect max_delay", self.max_delay, positive=True)
+        if _ms(self.max_delay) < _ms(self.delay) or self.max_delay > _MOST_DELAY:
+            raise ValueError(
+                f"reconnect max_delay must be from delay ({self.delay} s) to a day ({_MOST_DELAY} s), not {self.max_delay}"
+            )
+        if self.max_tries is not None:
+            check_count("reconnect max_tries", self.max_tries, least=1, most=2**32 - 1)
+
+
+_MOST_DELAY = 86400  # the longest reconnect delay the library takes, in seconds
+
 Compression = Literal["deflate", None]
+SlowSubscriber = Literal["skip", "close", None]
 
 
 @dataclass(frozen=True)
@@ -122,6 +159,19 @@ class ClientOptions(_CommonOptions):
     proxy: str | None = None
     """``None``: the HTTP proxy of the environment (``https_proxy`` ...), as
     curl reads it; ``""``: none; ``"http://[user:password@]host[:port]"``: that one."""
+    reconnect: Reconnect | bool | None = None
+    """Replace a connection that fails or is lost by a new one, for the same
+    client object (see :class:`Reconnect`); ``True``: with the default
+    delays. Default: off."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.reconnect is True:
+            object.__setattr__(self, "reconnect", Reconnect())
+        elif self.reconnect is False:
+            object.__setattr__(self, "reconnect", None)
+        elif self.reconnect is not None and not isinstance(self.reconnect, Reconnect):
+            raise TypeError(f"reconnect is a Reconnect, True or None, not {type(self.reconnect).__name__}")
 
 
 @dataclass(frozen=True)
@@ -132,11 +182,17 @@ class ServerOptions(_CommonOptions):
     """TLS settings; without them the server speaks plain ``ws://``."""
     max_connections: int | None = None
     """Most open connections at once; more get HTTP 503. Library default: 10000."""
+    slow_subscriber: SlowSubscriber = None
+    """What :meth:`publish` does to a subscriber whose send queue cannot
+    take the message: ``"skip"`` (the default) leaves it out of that
+    message, ``"close"`` closes it with 1008 (policy violation)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.max_connections is not None:
             check_count("max_connections", self.max_connections, least=1)
+        if self.slow_subscriber not in ("skip", "close", None):
+            raise ValueError(f'slow_subscriber is "skip", "close" or None, not {self.slow_subscriber!r}')
 
 
 _U64_MAX = 2**64 - 1  # the C config setters take uint64_t
@@ -202,6 +258,14 @@ def client_config(options: ClientOptions) -> Iterator[int]:
                 )
             if not tls.verify:
                 _check(lib.ws_client_config_dangerous_disable_tls_verification(cfg), "tls verify")
+        reconnect = options.reconnect
+        if isinstance(reconnect, Reconnect):
+            _check(
+                lib.ws_client_config_set_reconnect(
+                    cfg, _ms(reconnect.delay), _ms(reconnect.max_delay), reconnect.max_tries or 0
+                ),
+                "reconnect",
+            )
         yield cfg
     finally:
         lib.ws_client_config_free(cfg)
@@ -215,6 +279,9 @@ def server_config(options: ServerOptions) -> Iterator[int]:
         _set_common(cfg, options, "server")
         if options.max_connections is not None:
             _check(lib.ws_server_config_set_max_connections(cfg, options.max_connections), "max_connections")
+        if options.slow_subscriber is not None:
+            policy = _ffi.SLOW_CLOSE if options.slow_subscriber == "close" else _ffi.SLOW_SKIP
+            _check(lib.ws_server_config_set_slow_subscriber(cfg, policy), "slow_subscriber")
         tls = options.tls
         if tls is not None:
             _check(lib.ws_server_config_set_tls_cert_file(cfg, _b(tls.cert_file), _b(tls.key_file)), "tls cert_file")

@@ -8,16 +8,17 @@ from types import TracebackType
 from typing import Any
 
 from . import _dispatch
-from ._connection import ConnectionBase, Data, Message
-from ._listener import Listener
+from ._connection import Data, Message
+from ._listener import Listener, Subscriber
 from .constants import CloseCode
 from .exceptions import ConnectionClosed
 from .options import ServerOptions, check_seconds
 
 
-class ServerConnection(ConnectionBase):
+class ServerConnection(Subscriber):
     """One client of a :class:`Server`, as its callbacks get it. Its calls
-    never block."""
+    never block. It may :meth:`subscribe` to topics, for what the server
+    publishes to them (:meth:`Server.publish`)."""
 
     def __init__(self, server: Server) -> None:
         """Made by the server when a connection opens."""

@@ -51,13 +51,22 @@ class Connection(ConnectionBase, LoopBound):
             if payload == data:
                 return
 
-    def _got_close(self, code: int, reason: str) -> None:
-        super()._got_close(code, reason)
+    def _lost(self) -> None:
+        super()._lost()
+        self._soon(self._fail_pings)
+
+    def _end(self) -> None:
+        super()._end()
         # Soon, never inside ws_dispatch(): it may free the client.
         self._soon(self._closed_in_loop)
 
     def _closed_in_loop(self) -> None:
         """The connection closed: fail the pings still waiting."""
+        self._fail_pings()
+
+    def _fail_pings(self) -> None:
+        """The connection closed, or a reconnecting client lost it: fail
+        the pings still waiting."""
         while self._pings:
             _, waiter, _ = self._pings.popleft()
             if not waiter.done():

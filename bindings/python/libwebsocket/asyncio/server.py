@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Generator
 from types import TracebackType
 from typing import Any
 
-from .._listener import Listener
+from .._listener import Listener, Subscriber
 from ..constants import CloseCode
 from ..exceptions import ConnectionClosed
 from ..options import ServerOptions
@@ -22,8 +22,10 @@ logger = logging.getLogger("libwebsocket.server")
 Handler = Callable[[Connection], Awaitable[None]]
 
 
-class ServerConnection(Connection):
-    """A connection of a :class:`Server`: its opening starts the handler."""
+class ServerConnection(Connection, Subscriber):
+    """A connection of a :class:`Server`: its opening starts the handler.
+    It may :meth:`subscribe` to topics, for what the server publishes to
+    them (:meth:`Server.publish`); these calls never block."""
 
     def __init__(self, server: Server) -> None:
         """A connection of ``server``, made when it opens."""
