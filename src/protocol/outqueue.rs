@@ -21,6 +21,10 @@ const COALESCE_MAX: usize = 16 * 1024;
 /// A chunk takes appended frames until it holds this much.
 const CHUNK_MAX: usize = 64 * 1024;
 
+/// A chunk for small frames starts with room for this much: the frames of
+/// a turn (many small messages to one connection) fill it without growing it.
+const FIRST_CHUNK: usize = 2048;
+
 /// Most buffers handed to one vectored write (Linux takes up to 1024).
 pub const MAX_SLICES: usize = 64;
 
@@ -143,7 +147,8 @@ impl OutQueue {
             Chunk::Shared(_) => false,
         };
         if !self.chunks.back().is_some_and(room) {
-            self.chunks.push_back(Chunk::Own(Vec::new()));
+            self.chunks
+                .push_back(Chunk::Own(Vec::with_capacity(FIRST_CHUNK)));
         }
         let last = self
             .chunks

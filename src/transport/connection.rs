@@ -277,27 +277,40 @@ pub enum Sent {
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// One WebSocket connection, shared between its driver and the application.
+///
+/// In declaration order (`repr(C)`): what every send and every turn of its
+/// driver touches comes first, so that it shares one cache line with the
+/// reference counts (a server with many connections touches that line of
+/// each subscriber for every published message).
+#[repr(C)]
 pub struct Connection {
-    /// Its number in this process (from 1), for logs and statistics.
-    id: u64,
-    /// The fork generation of the process that made it (see [`fork`]).
-    generation: u32,
-    role: Role,
     /// It is on its thread's run queue (see [`super::scheduler`]).
     pub(crate) scheduled: AtomicBool,
-    /// Where its events go, and its send limits: shared by the connections
-    /// of a server.
-    common: Arc<Common>,
     state: AtomicU8,
-    /// Set once the connection reached `Open` (it may have closed since).
-    opened: AtomicBool,
-    /// Bytes of sent messages not yet written: in the session's output or in
-    /// the inbox.
-    buffered: AtomicUsize,
+    /// The inbox has commands (read without the lock).
+    mail: AtomicBool,
     /// A send found it over the high-water mark; cleared when it drained.
     pressed: AtomicBool,
     /// The application paused reading (`ws_conn_pause`) until it resumes it.
     paused: AtomicBool,
+    /// Set once the connection reached `Open` (it may have closed since).
+    opened: AtomicBool,
+    role: Role,
+    /// The fork generation of the process that made it (see [`fork`]).
+    generation: u32,
+    /// Bytes of sent messages not yet written: in the session's output or in
+    /// the inbox.
+    buffered: AtomicUsize,
+    /// Where its events go, and its send limits: shared by the connections
+    /// of a server.
+    common: Arc<Common>,
+    /// What it has once something happened to it (see [`Record`]).
+    record: OnceLock<Box<Record>>,
+    /// Its number in this process (from 1), for logs and statistics.
+    id: u64,
+    /// The session and socket, on the connection's I/O thread (the one it
+    /// lives on), once open.
+    local: ThreadBound<RefCell<Option<Local>>>,
     /// "path\0query\0".
     target: Box<[u8]>,
     peer: OnceLock<SocketAddr>,
@@ -305,21 +318,14 @@ pub struct Connection {
     handshake: OnceLock<HandshakeInfo>,
     /// Commands from other threads.
     mailbox: Mutex<Mailbox>,
-    /// The inbox has commands (read without the lock).
-    mail: AtomicBool,
     /// Its driver waits until the application's thread has dispatched all
     /// of `held_events` (and is woken when it has).
     awaits_host: AtomicBool,
     /// Its events waiting in a queue for the application's thread (poll
     /// dispatch): what the application will answer is not all sent yet.
     held_events: AtomicU32,
-    /// The session and socket, on the connection's I/O thread (the one it
-    /// lives on), once open.
-    local: ThreadBound<RefCell<Option<Local>>>,
     /// A pointer the application attaches to the connection (C `user_data`).
     pub app_data: AtomicPtr<c_void>,
-    /// What it has once something happened to it (see [`Record`]).
-    record: OnceLock<Box<Record>>,
 }
 
 /// What a connection has only once something happened to it, made on first

@@ -16,7 +16,7 @@
 
 use super::connection::Connection;
 use std::cell::RefCell;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
@@ -175,12 +175,55 @@ impl Socket {
         if !self.writable || self.write_closed {
             return 0;
         }
-        match self.stream.write_vectored(slices) {
+        match send(&self.stream, slices) {
             Ok(n) => n,
             Err(_) => {
                 self.writable = false;
                 0
             }
+        }
+    }
+}
+
+/// Sends `slices` with one system call: send(2) for one slice, sendmsg(2)
+/// for more. On a socket both cost less than write(2) and writev(2), which
+/// go through the file layer first, and neither raises SIGPIPE in a host
+/// that has not ignored it.
+fn send(stream: &TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+    let fd = stream.as_raw_fd();
+    retry(|| match slices {
+        // SAFETY: the pointer and length come from one live slice.
+        [one] => unsafe { libc::send(fd, one.as_ptr().cast(), one.len(), libc::MSG_NOSIGNAL) },
+        _ => {
+            // SAFETY: an all-zero msghdr is valid (no name, no control data).
+            let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+            // IoSlice is ABI compatible with iovec, and sendmsg only reads them.
+            message.msg_iov = slices.as_ptr() as *mut libc::iovec;
+            message.msg_iovlen = slices.len() as _;
+            // SAFETY: `message` points at `slices`, alive for the call.
+            unsafe { libc::sendmsg(fd, &message, libc::MSG_NOSIGNAL) }
+        }
+    })
+}
+
+/// Reads into `buf` with recv(2) (the socket counterpart of `send`).
+fn receive(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    let fd = stream.as_raw_fd();
+    // SAFETY: the pointer and length come from one live, writable slice.
+    retry(|| unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) })
+}
+
+/// Runs a system call until a signal does not interrupt it; its count, or
+/// the error it set.
+fn retry(mut call: impl FnMut() -> isize) -> io::Result<usize> {
+    loop {
+        let rc = call();
+        if rc >= 0 {
+            return Ok(rc as usize);
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
         }
     }
 }
@@ -288,12 +331,7 @@ impl AsyncRead for Socket {
         }
         let room = buf.initialize_unfilled();
         let len = room.len();
-        let read = loop {
-            match self.stream.read(room) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                read => break read,
-            }
-        };
+        let read = receive(&self.stream, room);
         match read {
             Ok(n) => {
                 // Edge-triggered: a read that did not fill the buffer drained
@@ -331,7 +369,7 @@ impl AsyncWrite for Socket {
             return Poll::Pending;
         }
         let len: usize = bufs.iter().map(|b| b.len()).sum();
-        match self.stream.write_vectored(bufs) {
+        match send(&self.stream, bufs) {
             Ok(n) => {
                 if n < len {
                     self.writable = false;

@@ -32,7 +32,8 @@ if (($(ulimit -n) < SUBS + 500)); then
   echo "ulimit -n is $(ulimit -n): too low for $SUBS subscribers" >&2
   exit 1
 fi
-port=$((20000 + RANDOM % 20000))
+# Ports below the ephemeral range (32768 and up), which the subscribers fill.
+port=$((20000 + RANDOM % 10000))
 
 # run NAME COMMAND...: one measurement; prints the loadgen's JSON line.
 run() {

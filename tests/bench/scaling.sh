@@ -31,7 +31,7 @@ cpu_seconds() {
 
 # One run: prints "msgs_per_s cpu_seconds_per_million".
 run() {
-  local n=$1 port=$((20000 + RANDOM % 20000))
+  local n=$1 port=$((20000 + RANDOM % 10000))
   taskset -c 0 build/echo_server --host 127.0.0.1 --port "$port" --threads "$n" >/dev/null &
   local pid=$!
   "$LOADGEN" wait --url "ws://127.0.0.1:$port/" --timeout 10 >/dev/null
