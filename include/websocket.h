@@ -161,11 +161,6 @@ typedef enum {
 
 /**
  * One WebSocket connection, shared between its driver and the application.
- *
- * In declaration order (`repr(C)`): what every send and every turn of its
- * driver touches comes first, so that it shares one cache line with the
- * reference counts (a server with many connections touches that line of
- * each subscriber for every published message).
  */
 typedef struct ws_conn ws_conn;
 

@@ -277,11 +277,10 @@ pub enum Sent {
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// One WebSocket connection, shared between its driver and the application.
-///
-/// In declaration order (`repr(C)`): what every send and every turn of its
-/// driver touches comes first, so that it shares one cache line with the
-/// reference counts (a server with many connections touches that line of
-/// each subscriber for every published message).
+// In declaration order (`repr(C)`): what every send and every turn of its
+// driver touches comes first, so that it shares one cache line with the
+// reference counts (a server with many connections touches that line of
+// each subscriber for every published message).
 #[repr(C)]
 pub struct Connection {
     /// It is on its thread's run queue (see [`super::scheduler`]).
