@@ -265,29 +265,40 @@ subtest 'permessage-deflate' => sub {
     is( $got[0], $big, 'a large compressed message round trip' );
 };
 
-subtest 'tick_period runs on_tick; stop ends start; shutdown closes with 1001' => sub {
+subtest 'tick_period runs on_tick; stop shuts the server down' => sub {
     my @log;
-    my $ticks = 0;
-    my $t0    = Time::HiRes::time();
+    my ( $ticks, $shut ) = ( 0, 0 );
+    my $t0 = Time::HiRes::time();
     my $server = recording_server(
         \@log,
         tick_period => 0.05,
         on_tick     => sub { $_[0]->stop if ++$ticks == 3 },
+        on_shutdown => sub { $shut++ },
     );
+    my $port = $server->listen->port;
     $server->start;
     my $took = Time::HiRes::time() - $t0;
     is( $ticks, 3, 'on_tick ran three times, then stop made start return' );
     cmp_ok( $took, '>=', 0.12, "... after about three periods ($took s)" );
+    is( $shut, 1, 'stop shut the server down (on_shutdown ran)' );
+    my $late = WebSocket::Client->new( "ws://127.0.0.1:$port/", timeout => 2 );
+    ok( !$late->connect, 'nothing listens after stop' );
+};
+
+subtest 'shutdown closes open connections with 1001' => sub {
+    my @log;
+    my $server = recording_server( \@log );
     my @closed;
     my $client = WebSocket::Client->new( url($server), on_disconnect => sub { push @closed, $_[1] } );
-    ok( $client->connect, 'the stopped server still accepts (stop only ends start)' );
+    ok( $client->connect, 'a client connects' );
     my $shut = 0;
+    my $url  = url($server);
     $server->on_shutdown( sub { $shut++ } );
     $server->shutdown;
     is( $shut, 1, 'on_shutdown ran' );
     is_deeply( \@closed, [WS_GONE], 'the client got 1001 (WS_GONE)' );
     is( ( events_named( \@log, 'disconnect' ) )[0][1], WS_GONE, 'and the server connection saw it close' );
-    my $late = WebSocket::Client->new( url($server), timeout => 2 );
+    my $late = WebSocket::Client->new( $url, timeout => 2 );
     ok( !$late->connect, 'nothing listens after shutdown' );
 };
 

@@ -17,7 +17,7 @@ my @EVENTS = qw( on_connect on_handshake on_recv on_utf8 on_binary on_ping on_po
 my %OPTIONS = map { $_ => 1 } @EVENTS, qw(
   uri origin subprotocol cookie version timeout max_payload_size max_fragments_amount
   extensions compression_threshold ssl_ca_file ssl_no_verify ssl_cert_file ssl_key_file
-  silence_max fatal headers blocking send_watermarks receive_parts reconnect
+  silence_max fatal headers blocking send_watermarks receive_parts reconnect debug
 );
 
 # The reconnect option's keys, and their defaults in seconds (the C API's).
@@ -28,12 +28,15 @@ my %RECONNECT = (
 );
 
 sub new {
-    my $class = shift;
-    my %opts  = @_ % 2 ? ( uri => @_ ) : @_;
+    my ( $class, @args ) = @_;
+    # new($uri, %options), new($uri, \%options), new(%options), new(\%options)
+    my @uri = ( @args % 2 && !ref $args[0] ) || ( @args == 2 && ref $args[1] eq 'HASH' ) ? ( uri => shift @args ) : ();
+    my %opts = ( $class->_options(@args), @uri );
     for my $key ( sort keys %opts ) {
         Carp::croak("WebSocket::Client->new: unknown option '$key'") unless $OPTIONS{$key};
     }
     my $self = bless { %opts, state => 'new' }, $class;
+    WebSocket::Object::_debug_log( $opts{debug} );
     return $self;
 }
 
@@ -41,6 +44,12 @@ sub new {
 __PACKAGE__->_callbacks(@EVENTS);
 
 sub uri   { $_[0]{uri} }
+
+__PACKAGE__->_accessors(qw( cookie origin timeout ));
+
+sub disconnected { ( $_[0]{state} // '' ) eq 'closed' ? 1 : 0 }
+
+sub disconnecting { ( $_[0]{state} // '' ) eq 'closing' ? 1 : 0 }
 
 # Whether connect and disconnect wait for their outcome: not inside a
 # callback (that would run other callbacks nested in it), nor with
@@ -228,8 +237,6 @@ sub send_utf8 {
     return $self;
 }
 
-sub send { shift->send_utf8(@_) }
-
 sub send_binary {
     my ( $self, $bytes, @opts ) = @_;
     $bytes = '' unless defined $bytes;
@@ -409,7 +416,7 @@ returns a L<WebSocket::Exception> saying why.
 
 =head1 CONSTRUCTOR
 
-=head2 new( $uri, %options ) or new( uri => $uri, %options )
+=head2 new( $uri, %options ), new( $uri, \%options ), new( uri => $uri, %options ), new( \%options )
 
 Creates the client; nothing is connected until C<connect>. Unknown options
 are refused (croak). Options:
@@ -532,6 +539,11 @@ fail with C<WS_ERR_NOT_OPEN> (-8): nothing is kept for the next connection
 (send it again from C<on_reconnected>). C<connect> waits until a connection
 opens or the client gives up (C<max_tries>, or C<disconnect> in
 C<on_reconnect>); C<start> runs until the client has ended.
+
+=item debug
+
+A level (default 0): 1 and more send the library's log to STDERR (see
+C<debug> in L<WebSocket::Object>).
 
 =item fatal
 
@@ -665,7 +677,14 @@ clients of the process: events of other clients run their callbacks too.
 A file descriptor that is readable while events wait for C<poll>. Only wait
 on it (select, poll, AnyEvent, IO::Async ...); do not read or close it.
 
-=head2 send($data, %options), send_utf8($text, %options)
+=head2 send($type, $data, %options), send($text, %options)
+
+With a type first (C<'text'> or C<'utf8'>, C<'binary'>, C<'ping'>, C<'pong'>),
+the same as the methods below: C<< $client->send( binary => $bytes ) >>.
+Without one, C<send_utf8>. The arguments say which: a type comes first when
+an even number of them follows the client (type, data, option pairs).
+
+=head2 send_utf8($text, %options)
 
 Queue a text message. C<$text> is a character string; it is encoded to
 UTF-8. Return the client, or C<undef> with C<error> set (not open, the send
@@ -775,11 +794,28 @@ C<undef> with C<error> set before C<connect>.
 
 =head2 error
 
-The last L<WebSocket::Exception>, or C<undef>.
+The last L<WebSocket::Exception>, or C<undef>. As a class method
+(C<< WebSocket::Client->error >>), the last error of a class method.
 
 =head2 uri, fatal
 
 The URI given; the C<fatal> flag (get, or set with an argument).
+
+=head2 cookie, origin, timeout, compression_threshold, debug
+
+The options of the same names (C<compression_threshold>: the process-wide
+default when not given). With an argument, set it for the next C<connect>
+and return the client.
+
+=head2 disconnected, disconnecting
+
+True once the connection has closed (or the client gave up); true while
+its close handshake is under way (after C<disconnect>).
+
+=head2 on( event => \&callback, ... )
+
+Sets callbacks by event name: C<< $client->on( utf8 => sub { ... } ) >> is
+C<< $client->on_utf8( sub { ... } ) >>.
 
 =head1 CALLBACKS AND THE EVENT LOOP
 

@@ -44,17 +44,6 @@ sub _new {
 
 # --- Callbacks ------------------------------------------------------------
 
-sub on {
-    my $self = shift;
-    Carp::croak('on: expects event => callback pairs') if @_ % 2;
-    while ( my ( $event, $cb ) = splice @_, 0, 2 ) {
-        my $method = "on_$event";
-        Carp::croak("on: unknown event '$event'") unless $self->can($method) && grep { $_ eq $event } @EVENTS;
-        $self->$method($cb);
-    }
-    return $self;
-}
-
 # on_handshake, on_ready, ...: get the callback, or set it and return the connection.
 __PACKAGE__->_callbacks( map {"on_$_"} @EVENTS );
 
@@ -214,24 +203,6 @@ sub _forget {
 
 # --- Sending --------------------------------------------------------------
 
-my %SEND = (
-    text   => 'send_utf8',
-    utf8   => 'send_utf8',
-    binary => 'send_binary',
-    ping   => 'ping',
-    pong   => 'pong',
-);
-
-sub send {
-    my ( $self, $type, $data, @opts ) = @_;
-    my $method = defined $type ? $SEND{$type} : undef;
-    return $self->_fail( -2, 'send: unknown message type ' . ( defined $type ? "'$type'" : 'undef' )
-          . ' (text, binary, ping or pong)' )
-      unless $method;
-    Carp::croak("send: a $type takes no options") if @opts && $method !~ /^send_/;
-    return $self->$method( $data, @opts );
-}
-
 sub disconnect {
     my ( $self, $code, $reason ) = @_;
     return $self->_reject( 403, 'Forbidden' ) if $self->{hs};
@@ -341,6 +312,20 @@ sub max_send_size {
     return $self->_fail( -2, 'max_send_size: not a byte count' ) if defined $bytes && $bytes !~ /\A[0-9]+\z/;
     $self->{max_send_size} = $bytes;
     return $self;
+}
+
+sub disconnected { $_[0]{state} eq 'closed' ? 1 : 0 }
+
+sub disconnecting {
+    my ($self) = @_;
+    return 0 unless $self->{conn} && $self->{state} ne 'closed';
+    return WebSocket::FFI::ws_conn_state( $self->{conn} ) == WebSocket::FFI::WS_STATE_CLOSING ? 1 : 0;
+}
+
+sub compression_threshold {
+    my ($self) = @_;
+    my $server = $self->{server};
+    return $server ? $server->compression_threshold : WebSocket->compression_threshold;
 }
 
 sub close_code   { $_[0]{close_code} }
@@ -527,10 +512,12 @@ option: it misses the message, or it is closed with 1008.
 
 =head1 METHODS
 
-=head2 send($type, $data, %options)
+=head2 send($type, $data, %options), send($text, %options)
 
 C<$type> is C<'text'> (or C<'utf8'>), C<'binary'>, C<'ping'> or C<'pong'>;
 the same as the methods below (pings and pongs take no options: croaks).
+Without a type (an odd number of arguments: the text, then option pairs),
+C<send_utf8>.
 
 =head2 send_utf8($text, %options), send_binary($bytes, %options), ping($payload), pong($payload)
 
@@ -653,6 +640,15 @@ C<max_payload_size>.
 
 The largest message C<send_*> accepts (C<undef> or 0: no limit other than
 the send queue); sets it with an argument and returns the connection.
+
+=head2 disconnected, disconnecting
+
+True once the connection has closed (or its request was refused); true
+while its close handshake is under way.
+
+=head2 compression_threshold
+
+The server's C<compression_threshold>.
 
 =head2 close_code, close_reason
 

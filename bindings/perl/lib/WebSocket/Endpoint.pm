@@ -50,6 +50,30 @@ my %KIND = (
     binary => WebSocket::FFI::WS_MESSAGE_BINARY,
 );
 
+# send's types, and the methods that send them.
+my %SEND = (
+    text   => 'send_utf8',
+    utf8   => 'send_utf8',
+    binary => 'send_binary',
+    ping   => 'ping',
+    pong   => 'pong',
+);
+
+# send($type, $data, %options), or send($text, %options): the type comes
+# first when the arguments after the first are odd in number (the data, then
+# option pairs).
+sub send {
+    my ( $self, @args ) = @_;
+    return $self->send_utf8(@args) unless @args % 2 == 0 && @args;
+    my ( $type, $data, @opts ) = @args;
+    my $method = defined $type ? $SEND{$type} : undef;
+    return $self->_fail( -2, 'send: unknown message type ' . ( defined $type ? "'$type'" : 'undef' )
+          . ' (text, binary, ping or pong)' )
+      unless $method;
+    Carp::croak("send: a $type takes no options") if @opts && $method !~ /^send_/;
+    return $self->$method( $data, @opts );
+}
+
 sub send_utf8 {
     my ( $self, $text, @opts ) = @_;
     return $self->_send_message( send_utf8 => WebSocket::FFI::WS_MESSAGE_TEXT,

@@ -7,12 +7,60 @@ package WebSocket::Object;
 use strict;
 use warnings;
 use Carp ();
+use mro ();
 use WebSocket::Exception;
 use WebSocket::FFI;
 
 our $VERSION = '0.01';
 
-sub error { $_[0]{error} }
+# The last error of each class's class methods (new ...), by class name.
+my %CLASS_ERROR;
+
+# The callback names each class made with _callbacks, by class name.
+my %CALLBACKS;
+
+sub error { ref $_[0] ? $_[0]{error} : $CLASS_ERROR{ $_[0] } }
+
+# A class method's failure: records the error for `Class->error`, dies with
+# it when $fatal, else returns undef / an empty list.
+sub _class_fail {
+    my ( $class, $fatal, $code, $message ) = @_;
+    $CLASS_ERROR{$class} = WebSocket::Exception->new( code => $code, message => $message );
+    die $CLASS_ERROR{$class} if $fatal;
+    return;
+}
+
+# A constructor's options: key => value pairs, or one hash reference.
+sub _options {
+    my $class = shift;
+    return %{ $_[0] } if @_ == 1 && ref $_[0] eq 'HASH';
+    return @_;
+}
+
+sub debug {
+    my $self = shift;
+    return $self->{debug} // 0 unless @_;
+    $self->{debug} = shift;
+    _debug_log( $self->{debug} );
+    return $self;
+}
+
+# debug => N: unless the application has a log callback of its own, the
+# library's log goes to STDERR, at level info (1) or debug (2 and more).
+sub _debug_log {
+    my ($level) = @_;
+    return unless $level && $level =~ /\A[0-9]+\z/;
+    require WebSocket::Log;
+    my $mine = WebSocket::Log::callback();
+    return if $mine && $mine != \&_print_log;
+    WebSocket::Log->set( \&_print_log, $level > 1 ? 'debug' : 'info' );
+    return;
+}
+
+sub _print_log {
+    my ( $level, $conn_id, $message ) = @_;
+    printf STDERR "WebSocket [%s]%s %s\n", $level, $conn_id ? " #$conn_id" : '', $message;
+}
 
 sub fatal {
     my $self = shift;
@@ -107,6 +155,7 @@ sub _callbacks {
     my ( $class, @names ) = @_;
     for my $name (@names) {
         no strict 'refs';
+        $CALLBACKS{$class}{$name} = 1;
         *{"${class}::$name"} = sub {
             my $self = shift;
             return $self->{$name} unless @_;
@@ -117,6 +166,45 @@ sub _callbacks {
         };
     }
     return;
+}
+
+# Makes, in the calling class, one accessor per option name: it returns the
+# option's value, or sets it (used from the next listen or connect on) and
+# returns the object.
+sub _accessors {
+    my ( $class, @names ) = @_;
+    for my $name (@names) {
+        no strict 'refs';
+        *{"${class}::$name"} = sub {
+            my $self = shift;
+            return $self->{$name} unless @_;
+            $self->{$name} = shift;
+            return $self;
+        };
+    }
+    return;
+}
+
+# The compression_threshold option, or the process-wide default.
+sub compression_threshold {
+    my $self = shift;
+    return $self->{compression_threshold} // WebSocket->compression_threshold unless @_;
+    $self->{compression_threshold} = shift;
+    return $self;
+}
+
+# on( event => sub { ... }, ... ): sets the callbacks on_event ...; returns
+# the object. Dies on an event the class does not have (a programming error).
+sub on {
+    my $self = shift;
+    Carp::croak('on: expects event => callback pairs') if @_ % 2;
+    my @classes = @{ mro::get_linear_isa( ref $self ) };
+    while ( my ( $event, $cb ) = splice @_, 0, 2 ) {
+        my $name = "on_$event";
+        Carp::croak("on: unknown event '$event'") unless grep { $CALLBACKS{$_}{$name} } @classes;
+        $self->$name($cb);
+    }
+    return $self;
 }
 
 1;
@@ -147,7 +235,21 @@ L<WebSocket::Connection> and L<WebSocket::Frame> inherit from it.
 
 =head2 error
 
-The last L<WebSocket::Exception>, or C<undef>.
+The last L<WebSocket::Exception>, or C<undef>. As a class method
+(C<< WebSocket::Client->error >>), the last error of that class's class
+methods (C<new>).
+
+=head2 debug( [$level] )
+
+Gets the level, or sets it and returns the object. A level of 1 or more
+sends the library's log to STDERR (info from 1, debug from 2), unless the
+application set a log callback of its own with L<WebSocket::Log>.
+
+=head2 on( event => \&callback, ... )
+
+Sets several callbacks at once (C<< on( utf8 => $cb ) >> is
+C<< on_utf8($cb) >>); returns the object. An event the class does not have
+is a programming error: it dies.
 
 =head2 fatal( [$flag] )
 
@@ -176,6 +278,22 @@ Helpers of C<_configure>: die with the library's error when a setter
 failed; seconds as milliseconds (at least 1); whether the C<extensions>
 option asks for permessage-deflate (dying on any other extension); the low
 and high marks of C<send_watermarks> (dying unless two byte counts).
+
+=head2 compression_threshold( [$bytes] )
+
+The C<compression_threshold> option, or the process-wide default
+(C<< WebSocket->compression_threshold >>); with an argument, sets it for the
+next C<listen> or C<connect> and returns the object.
+
+=head2 _accessors(@names)
+
+A class method making a get/set accessor per option name (a set takes
+effect from the next C<listen> or C<connect>).
+
+=head2 _class_fail($class, $fatal, $code, $message), _options(@args)
+
+A class method's failure (kept for C<< Class->error >>); a constructor's
+options from pairs or one hash reference.
 
 =head2 _callbacks(@names)
 

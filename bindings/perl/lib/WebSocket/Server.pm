@@ -18,7 +18,7 @@ my %OPTIONS = map { $_ => 1 } @EVENTS, qw(
   port host extensions compression_threshold subprotocol version silence_max
   tick_period timeout max_payload_size max_fragments_amount max_connections max_handshakes
   ssl_cert_file ssl_key_file ssl_sni ssl_ca_file ssl_client_cert_optional fatal blocking
-  send_watermarks receive_parts slow_subscriber
+  send_watermarks receive_parts slow_subscriber debug connection_class legacy
 );
 
 # The slow_subscriber option's values.
@@ -27,9 +27,6 @@ my %SLOW = ( skip => WebSocket::FFI::WS_SLOW_SKIP, close => WebSocket::FFI::WS_S
 # The arguments of reload_ssl.
 my %RELOAD_ARGS = map { $_ => 1 } qw( cert_file key_file hostname );
 
-# The error of the last failed class method call (new).
-my $CLASS_ERROR;
-
 # How long shutdown waits for the close handshakes (the library's close
 # timeout, 5 s, plus a margin).
 use constant SHUTDOWN_WAIT => 6;
@@ -37,7 +34,7 @@ use constant SHUTDOWN_WAIT => 6;
 
 sub new {
     my $class = shift;
-    my %opts  = @_;
+    my %opts  = $class->_options(@_);
     for my $key ( sort keys %opts ) {
         Carp::croak("WebSocket::Server->new: unknown option '$key'") unless $OPTIONS{$key};
         Carp::croak("WebSocket::Server->new: $key is not a code reference")
@@ -52,12 +49,11 @@ sub new {
       ? 'ssl_sni must be a hash reference: { server name => { cert_file => ..., key_file => ... } }'
       : defined $opts{slow_subscriber} && !( !ref $opts{slow_subscriber} && exists $SLOW{ $opts{slow_subscriber} } )
       ? "slow_subscriber must be 'skip' or 'close', not '$opts{slow_subscriber}'"
+      : defined $opts{connection_class} && !_is_connection_class( $opts{connection_class} )
+      ? "connection_class '$opts{connection_class}' is not a loaded subclass of WebSocket::Connection"
       :                                                                   undef;
-    if ($why) {
-        $CLASS_ERROR = WebSocket::Exception->new( code => -2, message => "WebSocket::Server->new: $why" );
-        die $CLASS_ERROR if $opts{fatal};
-        return;
-    }
+    return $class->_class_fail( $opts{fatal}, -2, "WebSocket::Server->new: $why" ) if $why;
+    WebSocket::Object::_debug_log( $opts{debug} );
     return bless {
         port  => 8080,
         host  => '0.0.0.0',
@@ -71,7 +67,11 @@ sub new {
 # on_connect, on_shutdown, on_tick: get or set (returns the server).
 __PACKAGE__->_callbacks(@EVENTS);
 
-sub error { ref $_[0] ? $_[0]{error} : $CLASS_ERROR }
+# A class name whose objects can stand for connections.
+sub _is_connection_class {
+    my ($name) = @_;
+    return !ref $name && $name->can('isa') && $name->isa('WebSocket::Connection');
+}
 
 # The subprotocols the server speaks, preferred first.
 sub _subprotocols {
@@ -188,11 +188,7 @@ sub poll {
 
 sub event_fd { WebSocket::FFI::ws_event_fd() }
 
-sub stop {
-    my ($self) = @_;
-    $self->{running} = 0;
-    return $self;
-}
+sub stop { shift->shutdown }
 
 sub shutdown {
     my ($self) = @_;
@@ -249,10 +245,15 @@ sub _housekeeping {
 sub connections {
     my ($self) = @_;
     my $conns = $self->{conns};
-    return grep { $_->is_ready } map { $conns->{$_} } sort { $a <=> $b } keys %$conns;
+    my @ready = grep { $_->is_ready } map { $conns->{$_} } sort { $a <=> $b } keys %$conns;
+    return @ready if wantarray || $self->{legacy};
+    require WebSocket::Array;
+    return WebSocket::Array->new( \@ready );
 }
 
 sub ip { $_[0]{host} }
+
+__PACKAGE__->_accessors(qw( extensions tick_period silence_max ));
 
 sub port {
     my ($self) = @_;
@@ -344,7 +345,7 @@ sub max_payload_size { defined $_[0]{max_payload_size} ? $_[0]{max_payload_size}
 sub _ws_handshake {
     my ( $self, $hs ) = @_;
     my $id   = ++$self->{next_id};
-    my $conn = WebSocket::Connection->_new( server => $self, handshake => $hs, id => $id, fatal => $self->{fatal} );
+    my $conn = ( $self->{connection_class} // 'WebSocket::Connection' )->_new( server => $self, handshake => $hs, id => $id, fatal => $self->{fatal} );
     my $ok   = eval {
         $conn->_judge( sub { $self->_call( on_connect => $conn ) } );
         $conn->_decide if $conn->{hs};
@@ -503,11 +504,12 @@ a L<WebSocket::Exception>.
 
 =head1 CONSTRUCTOR
 
-=head2 new(%options)
+=head2 new(%options), new(\%options)
 
-Creates the server; nothing listens until C<listen> or C<start>. Unknown
-options are refused (croak); invalid values make C<new> return C<undef>
-with C<< WebSocket::Server->error >> set. Options:
+Creates the server; nothing listens until C<listen> or C<start>. The
+options come as pairs or in one hash reference. Unknown options are refused
+(croak); invalid values make C<new> return C<undef> with
+C<< WebSocket::Server->error >> set. Options:
 
 =over 4
 
@@ -625,6 +627,22 @@ publishes: C<'skip'> (the default) it misses the message and stays
 subscribed; C<'close'> it is closed with 1008 (C<WS_FORBIDDEN>, "too slow
 to take published messages"). C<new> refuses other values.
 
+=item connection_class
+
+The class of the connection objects: a subclass of
+L<WebSocket::Connection>, loaded already (default
+C<WebSocket::Connection>). C<new> refuses anything else.
+
+=item legacy
+
+When true, C<connections> returns a list in scalar context too (so its
+count), as older code expects; otherwise a L<WebSocket::Array> there.
+
+=item debug
+
+A level (default 0): 1 and more send the library's log to STDERR (see
+C<debug> in L<WebSocket::Object>).
+
 =item fatal
 
 When true, failing methods (of the server and its connections) die with
@@ -695,12 +713,7 @@ process.
 A file descriptor that is readable while events wait for C<poll>. Only wait
 on it; do not read or close it.
 
-=head2 stop
-
-Makes C<start> return once the current callback is done. The server keeps
-listening and its clients stay connected; C<start> may be called again.
-
-=head2 shutdown
+=head2 stop, shutdown
 
 Stops listening and closes every connection with 1001 (C<WS_GONE>). When
 the close handshakes are done (at most about 6 s: clients that do not answer
@@ -710,7 +723,18 @@ loop, unless C<< blocking => 0 >> or called from a callback.
 
 =head2 connections
 
-The open connections (L<WebSocket::Connection> objects), oldest first.
+The open connections (L<WebSocket::Connection> objects), oldest first: a
+list in list context, a L<WebSocket::Array> in scalar context
+(C<< $server->connections->length >>, C<< ->for(sub { ... }) >>; it
+compares as its length, so C<< $server->connections == 2 >> works), or
+the count with C<< legacy => 1 >>.
+
+=head2 extensions, tick_period, silence_max, compression_threshold, debug
+
+The options of the same names (C<compression_threshold>: the process-wide
+default when not given). With an argument, set it and return the server:
+C<extensions>, C<silence_max> and C<compression_threshold> apply from the
+next C<listen>, C<tick_period> from the next tick.
 
 =head2 ip, port
 
@@ -779,6 +803,11 @@ The largest message accepted.
 
 The last L<WebSocket::Exception> (as a class method: the one of the last
 failed C<new>); the C<fatal> flag.
+
+=head2 on( event => \&callback, ... )
+
+Sets callbacks by event name: C<< $server->on( tick => sub { ... } ) >> is
+C<< $server->on_tick( sub { ... } ) >>.
 
 =head1 CALLBACKS AND THE EVENT LOOP
 

@@ -1,0 +1,153 @@
+# The seed distribution's idioms on the binding's main classes: constructors
+# from a hash reference, debug, error as a class method, on() everywhere,
+# send with the type first, connection_class, legacy, stop, accessors, and
+# the exception's file, line, as_string and throw.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib", "$FindBin::Bin/lib";
+use Test::More;
+
+alarm 60;    # a hang fails the test instead of stalling the suite
+use WebSocket qw( :ws );
+use WebSocket::Client;
+use WebSocket::Server;
+use WebSocket::Exception;
+
+# Runs the event loop until $cond is true or 5 s have passed.
+sub run_until {
+    my ( $what, $cond ) = @_;
+    my $deadline = time + 5;
+    WebSocket::FFI::wait_and_dispatch(0.05) until $cond->() || time > $deadline;
+    ok( $cond->(), $what );
+}
+
+{
+    package My::Connection;
+    use parent -norequire, 'WebSocket::Connection';
+    sub greeting { 'hello from ' . ref shift }
+}
+
+# An echo server from a hash reference, its connections in My::Connection.
+my @seen;
+my $server = WebSocket::Server->new(
+    {
+        host             => '127.0.0.1',
+        port             => 0,
+        debug            => 0,
+        connection_class => 'My::Connection',
+        on_connect       => sub {
+            my ( $srv, $conn ) = @_;
+            push @seen, ref $conn;
+            $conn->on(
+                utf8   => sub { $_[0]->send( text   => $_[1] ) },
+                binary => sub { $_[0]->send( binary => $_[1] ) },
+            );
+        },
+    }
+);
+isa_ok( $server, 'WebSocket::Server', 'new( { ... } )' );
+ok( $server->listen, 'it listens' ) or diag $server->error;
+my $url = 'ws://127.0.0.1:' . $server->port . '/';
+
+subtest 'constructors take a hash reference, the client also ($uri, { ... })' => sub {
+    my $c = WebSocket::Client->new( $url, { timeout => 5, debug => 0 } );
+    is( $c->uri,     $url, 'the uri comes first' );
+    is( $c->timeout, 5,    'the options from the hash reference' );
+    my $d = WebSocket::Client->new( { uri => $url, origin => 'http://example.com' } );
+    is( $d->uri,    $url,                 'new( { uri => ... } )' );
+    is( $d->origin, 'http://example.com', '... and its options' );
+    is( WebSocket::Client->new( $url, cookie => 'a=1' )->cookie, 'a=1', 'new( $uri, %options ) still works' );
+    is( $c->debug, 0, 'debug is accepted and read back' );
+    is( $c->timeout(3), $c, 'an accessor sets and returns the client' );
+    is( $c->timeout, 3, '... the new value' );
+    is( $c->compression_threshold, WebSocket->compression_threshold, 'compression_threshold defaults to the process-wide one' );
+    is( $server->extensions, undef, 'server accessors: extensions' );
+    is( $server->tick_period(2)->tick_period, 2, '... tick_period' );
+    is( $server->silence_max, undef, '... silence_max' );
+};
+
+subtest 'error as a class method' => sub {
+    ok( !WebSocket::Server->new( port => 'nope' ), 'a bad option value: new returns undef' );
+    like( WebSocket::Server->error, qr/not a port number/, 'WebSocket::Server->error tells why' );
+    isa_ok( WebSocket::Server->error, 'WebSocket::Exception' );
+    ok( !WebSocket::Server->new( { connection_class => 'No::Such::Class' } ), 'an unknown connection_class is refused' );
+    like( WebSocket::Server->error->message, qr/connection_class/, '... saying so' );
+    is( WebSocket::Client->error, undef, 'each class keeps its own' );
+};
+
+subtest 'send with the type first; on() on the client' => sub {
+    my ( @text, @bytes, @pongs );
+    my $c = WebSocket::Client->new( $url, { timeout => 5 } );
+    is( $c->on( utf8 => sub { push @text, $_[1] }, binary => sub { push @bytes, $_[1] }, pong => sub { push @pongs, $_[1] } ),
+        $c, 'on() returns the client' );
+    ok( $c->connect, 'connected' ) or diag $c->error;
+    ok( $c->send( binary => "\x00\xffbinary" ), 'send( binary => $bytes )' );
+    ok( $c->send( text => 'typed text' ),       'send( text => $text )' );
+    ok( $c->send('plain text'),                 'send( $text )' );
+    ok( $c->send( 'binary', compress => 1 ),    'send( $text, %options ): the text "binary"' );
+    ok( $c->send( ping => 'p' ),                'send( ping => $payload )' );
+    run_until( 'the echoes and the pong arrived', sub { @text == 3 && @bytes == 1 && @pongs == 1 } );
+    is_deeply( \@bytes, ["\x00\xffbinary"], 'the binary message came back as binary' );
+    is_deeply( \@text, [ 'typed text', 'plain text', 'binary' ], 'the texts came back in order' );
+    ok( !$c->send( bogus => 'x' ), 'an unknown type is refused' );
+    like( $c->error, qr/unknown message type 'bogus'/, '... saying so' );
+    eval { $c->on( nothing => sub { } ) };
+    like( $@, qr/unknown event 'nothing'/, 'on() dies on an unknown event' );
+    ok( !$c->disconnected, 'not disconnected while open' );
+    $c->disconnect;
+    ok( $c->disconnected, 'disconnected after disconnect' );
+    ok( !$c->disconnecting, '... and no longer disconnecting' );
+};
+
+subtest 'connection_class, connections as an array object, legacy' => sub {
+    my $c = WebSocket::Client->new( $url, timeout => 5 );
+    ok( $c->connect, 'connected' );
+    run_until( 'the server has the connection', sub { $server->connections == 1 } );
+    is( $seen[-1], 'My::Connection', 'on_connect got a My::Connection' );
+    my $all = $server->connections;
+    isa_ok( $all, 'WebSocket::Array', 'connections in scalar context' );
+    is( $all->length, 1, '... its length' );
+    my ($conn) = $server->connections;
+    is( $conn->greeting, 'hello from My::Connection', 'the subclass methods work' );
+    is( $conn->compression_threshold, $server->compression_threshold, 'a connection has the server threshold' );
+    ok( !$conn->disconnected && !$conn->disconnecting, 'an open connection is neither disconnected nor disconnecting' );
+    $server->{legacy} = 1;
+    is( scalar $server->connections, 1, 'legacy: the count in scalar context' );
+    $server->{legacy} = 0;
+    $c->disconnect;
+    run_until( 'the server connection closed', sub { $conn->disconnected } );
+};
+
+subtest 'on() on the server; stop shuts it down' => sub {
+    my ( $ticks, $shut ) = ( 0, 0 );
+    my $s = WebSocket::Server->new( host => '127.0.0.1', port => 0, tick_period => 0.05 );
+    is( $s->on( tick => sub { $_[0]->stop if ++$ticks == 2 }, shutdown => sub { $shut++ } ), $s, 'on() returns the server' );
+    $s->start;
+    is( $ticks, 2, 'start returned after stop' );
+    is( $shut,  1, 'stop shut the server down' );
+};
+
+subtest 'exceptions: file, line, as_string, throw, a hash reference' => sub {
+    my $e = WebSocket::Exception->new( { code => -2, message => 'bad value' } );
+    is( $e->code,    -2,          'new( { ... } ): code' );
+    is( $e->message, 'bad value', '... message' );
+    is( $e->file,    __FILE__,    'file: where it was made' );
+    is( $e->line,    __LINE__ - 4, 'line: where it was made' );
+    is( $e->as_string, "bad value at " . __FILE__ . " line " . $e->line . '.', 'as_string' );
+    is( "$e", 'bad value', 'it still stringifies to the message' );
+    is( WebSocket::Exception->new('just a message')->message, 'just a message', 'new( $message )' );
+    eval { WebSocket::Exception->throw( code => 7, message => 'thrown' ) };
+    isa_ok( $@, 'WebSocket::Exception', 'throw as a class method dies with an exception' );
+    is( $@->code, 7, '... made from its arguments' );
+    is( $@->line, __LINE__ - 3, '... remembering the line of the throw' );
+    eval { $e->throw };
+    is( $@, $e, 'throw as an instance method dies with the exception itself' );
+    my $c = WebSocket::Client->new('ws://127.0.0.1:1/');
+    ok( !$c->connect, 'a failed connect' );
+    is( $c->error->file, __FILE__, 'an error of the binding names the caller file' );
+    is( $c->error->line, __LINE__ - 2, '... and line' );
+};
+
+$server->shutdown;
+done_testing;
