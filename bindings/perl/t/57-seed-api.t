@@ -149,5 +149,35 @@ subtest 'exceptions: file, line, as_string, throw, a hash reference' => sub {
     is( $c->error->line, __LINE__ - 2, '... and line' );
 };
 
+subtest 'watch_readable and watch_writable run in the server loop' => sub {
+    pipe( my $r, my $w ) or die "pipe: $!";
+    my ( @read, $writable );
+    my $s = WebSocket::Server->new(
+        host           => '127.0.0.1',
+        port           => 0,
+        tick_period    => 0.05,
+        watch_writable => [ $w => sub { $writable++; $_[0]->unwatch_writable( $_[1] ); syswrite $_[1], "ping\n" } ],
+    );
+    my $cb = sub {
+        my ( $srv, $fh ) = @_;
+        sysread $fh, my $line, 100;
+        push @read, $line;
+        $srv->stop;
+    };
+    is( $s->watch_readable( $r => $cb ), $s, 'watch_readable returns the server' );
+    is( $s->watched_readable($r), $cb, 'watched_readable($fh) gives its callback' );
+    is_deeply( [ $s->watched_readable ], [ $r, $cb ], 'watched_readable gives the pairs' );
+    is( $s->watched_writable($r), undef, 'a handle not watched for writing' );
+    my $t0 = time;
+    $s->start;
+    cmp_ok( time - $t0, '<', 5, 'start returned (the readable callback stopped it)' );
+    is( $writable, 1, 'the writable callback ran once, then unwatched its handle' );
+    is_deeply( \@read, ["ping\n"], 'the readable callback read what it wrote' );
+    is( $s->unwatch_readable($r), $s, 'unwatch_readable returns the server' );
+    is( $s->watched_readable($r), undef, '... and the handle is no longer watched' );
+    eval { $s->watch_readable( 'not a handle' => $cb ) };
+    like( $@, qr/not an open file handle/, 'watching something that is no handle dies' );
+};
+
 $server->shutdown;
 done_testing;

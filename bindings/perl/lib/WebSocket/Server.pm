@@ -3,6 +3,7 @@ package WebSocket::Server;
 use strict;
 use warnings;
 use Carp ();
+use Scalar::Util ();
 use Time::HiRes ();
 use WebSocket qw( :ws );
 use WebSocket::Connection;
@@ -19,6 +20,7 @@ my %OPTIONS = map { $_ => 1 } @EVENTS, qw(
   tick_period timeout max_payload_size max_fragments_amount max_connections max_handshakes
   ssl_cert_file ssl_key_file ssl_sni ssl_ca_file ssl_client_cert_optional fatal blocking
   send_watermarks receive_parts slow_subscriber debug connection_class legacy
+  watch_readable watch_writable
 );
 
 # The slow_subscriber option's values.
@@ -54,14 +56,22 @@ sub new {
       :                                                                   undef;
     return $class->_class_fail( $opts{fatal}, -2, "WebSocket::Server->new: $why" ) if $why;
     WebSocket::Object::_debug_log( $opts{debug} );
-    return bless {
+    my %watch = map { $_ => delete $opts{$_} } grep { exists $opts{$_} } qw( watch_readable watch_writable );
+    my $self = bless {
         port  => 8080,
         host  => '0.0.0.0',
         %opts,
         conns   => {},    # id => WebSocket::Connection, open or closing
         pending => {},    # id => WebSocket::Connection accepted, not yet open
         next_id => 0,
+        watch   => { readable => {}, writable => {} },    # refaddr => [ $fh, $cb ]
     }, $class;
+    for my $which ( sort keys %watch ) {
+        Carp::croak("WebSocket::Server->new: $which expects an array reference of handle => callback pairs")
+          unless ref $watch{$which} eq 'ARRAY';
+        $self->$which( @{ $watch{$which} } );
+    }
+    return $self;
 }
 
 # on_connect, on_shutdown, on_tick: get or set (returns the server).
@@ -172,7 +182,7 @@ sub start {
     while ( $self->{server} && ( $self->{running} || $self->{shutting_down} ) ) {
         my $wait = defined $self->{next_tick} ? $self->{next_tick} - Time::HiRes::time() : undef;
         $wait = 0 if defined $wait && $wait < 0;
-        WebSocket::FFI::wait_and_dispatch($wait);
+        $self->_wait($wait);
         $self->_housekeeping;
     }
     return $self;
@@ -180,7 +190,7 @@ sub start {
 
 sub poll {
     my ( $self, $timeout ) = @_;
-    my $n = $timeout ? WebSocket::FFI::wait_and_dispatch($timeout) : WebSocket::FFI::dispatch(0);
+    my $n = $self->_wait( $timeout || 0 );
     return $self->_fail( WebSocket::FFI::last_error() ) if $n < 0;
     $self->_housekeeping;
     return $n;
@@ -208,6 +218,82 @@ sub shutdown {
     }
     # Otherwise the last connection's close finishes the shutdown.
     return $self;
+}
+
+# --- Other file handles in the server's loop -------------------------------
+
+sub watch_readable   { shift->_watch( readable => @_ ) }
+sub watch_writable   { shift->_watch( writable => @_ ) }
+sub watched_readable { shift->_watched( readable => @_ ) }
+sub watched_writable { shift->_watched( writable => @_ ) }
+sub unwatch_readable { shift->_unwatch( readable => @_ ) }
+sub unwatch_writable { shift->_unwatch( writable => @_ ) }
+
+sub _watch {
+    my ( $self, $which, @pairs ) = @_;
+    Carp::croak("watch_$which: expects handle => callback pairs") if @pairs % 2;
+    while ( my ( $fh, $cb ) = splice @pairs, 0, 2 ) {
+        Carp::croak("watch_$which: not an open file handle") unless ref $fh && defined fileno $fh;
+        Carp::croak("watch_$which: not a code reference") unless ref $cb eq 'CODE';
+        $self->{watch}{$which}{ Scalar::Util::refaddr($fh) } = [ $fh, $cb ];
+    }
+    return $self;
+}
+
+sub _watched {
+    my ( $self, $which, @fh ) = @_;
+    my $watched = $self->{watch}{$which};
+    if (@fh) {
+        my $entry = ref $fh[0] && $watched->{ Scalar::Util::refaddr( $fh[0] ) };
+        return $entry ? $entry->[1] : undef;
+    }
+    return map { @$_ } @{$watched}{ sort keys %$watched };
+}
+
+sub _unwatch {
+    my ( $self, $which, @fhs ) = @_;
+    delete $self->{watch}{$which}{ Scalar::Util::refaddr($_) } for grep { ref } @fhs;
+    return $self;
+}
+
+# Waits up to $timeout seconds (undef: without limit) for library events or
+# a watched handle, runs the callbacks of the watched handles that are
+# ready, then dispatches the library's events; returns how many ran.
+sub _wait {
+    my ( $self, $timeout ) = @_;
+    my %fds = map { $_ => _fds( $self->{watch}{$_} ) } qw( readable writable );
+    return WebSocket::FFI::wait_and_dispatch($timeout) unless %{ $fds{readable} } || %{ $fds{writable} };
+    my ( $rin, $win ) = ( '', '' );
+    vec( $rin, WebSocket::FFI::ws_event_fd(), 1 ) = 1;
+    vec( $rin, $_, 1 ) = 1 for keys %{ $fds{readable} };
+    vec( $win, $_, 1 ) = 1 for keys %{ $fds{writable} };
+    my $n = select( my $rout = $rin, my $wout = $win, undef, $timeout );
+    my $ran = 0;
+    if ( $n > 0 ) {
+        my %ready = ( readable => $rout, writable => $wout );
+        for my $which (qw( readable writable )) {
+            for my $fd ( sort { $a <=> $b } keys %{ $fds{$which} } ) {
+                next unless vec( $ready{$which}, $fd, 1 );
+                my $key = $fds{$which}{$fd};
+                # A callback may have unwatched it meanwhile.
+                my $entry = $self->{watch}{$which}{$key} or next;
+                WebSocket::FFI::as_callback( sub { $entry->[1]->( $self, $entry->[0] ) } );
+                $ran++;
+            }
+        }
+    }
+    return $ran + WebSocket::FFI::dispatch(0);
+}
+
+# The descriptors of the watched handles still open: fd => key.
+sub _fds {
+    my ($watched) = @_;
+    my %fds;
+    for my $key ( keys %$watched ) {
+        my $fd = fileno $watched->{$key}[0];
+        $fds{$fd} = $key if defined $fd;
+    }
+    return \%fds;
 }
 
 # No connection is open or on its way to opening.
@@ -643,6 +729,11 @@ count), as older code expects; otherwise a L<WebSocket::Array> there.
 A level (default 0): 1 and more send the library's log to STDERR (see
 C<debug> in L<WebSocket::Object>).
 
+=item watch_readable, watch_writable
+
+Array references of C<< $handle => \&callback >> pairs, as the methods of
+the same names take.
+
 =item fatal
 
 When true, failing methods (of the server and its connections) die with
@@ -728,6 +819,22 @@ list in list context, a L<WebSocket::Array> in scalar context
 (C<< $server->connections->length >>, C<< ->for(sub { ... }) >>; it
 compares as its length, so C<< $server->connections == 2 >> works), or
 the count with C<< legacy => 1 >>.
+
+=head2 watch_readable( $fh => \&callback, ... ), watch_writable( ... )
+
+Watches other file handles (sockets, pipes ...) in the server's loop: while
+C<start> runs (or in C<poll>), C<< $callback->($server, $fh) >> runs
+whenever C<$fh> is readable (writable). Returns the server. A handle closed
+without being unwatched is skipped.
+
+=head2 watched_readable( [$fh] ), watched_writable( [$fh] )
+
+The callback of C<$fh>, or C<undef> when it is not watched; without an
+argument, the list of every watched handle and its callback (pairs).
+
+=head2 unwatch_readable( @fhs ), unwatch_writable( @fhs )
+
+Stops watching them. Returns the server.
 
 =head2 extensions, tick_period, silence_max, compression_threshold, debug
 
