@@ -322,4 +322,19 @@ ok( !eval { WebSocket::Frame->new->append("\x{263a}"); 1 }, 'wide characters giv
 WebSocket::Frame->new->append("\x81\x05Hel") for 1 .. 1000;
 pass('1000 decoders freed');
 
+subtest 'type and supported_types' => sub {
+    is_deeply( [ WebSocket::Frame->supported_types ], [qw( continuation text binary close ping pong )], 'supported_types, in opcode order' );
+    my $f = WebSocket::Frame->new( buffer => 'x', type => 'pong' );
+    is( $f->type, 'pong', 'type names the opcode' );
+    is( $f->type('binary'), $f, 'type($name) returns the frame' );
+    is( $f->opcode, 2, '... and sets the opcode' );
+    is( $f->opcode(3)->type, undef, 'a reserved opcode has no type name' );
+    ok( !defined $f->type('nonsense'), 'an unknown type is refused' );
+    like( $f->error, qr/unknown type 'nonsense'/, '... saying so' );
+    my $d = WebSocket::Frame->new;
+    $d->append( WebSocket::Frame->new( buffer => 'bin', type => 'binary' )->to_bytes );
+    is( $d->next, 'bin', 'a decoded message' );
+    is( $d->type, 'binary', '... knows its type' );
+};
+
 done_testing;

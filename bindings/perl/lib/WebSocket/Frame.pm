@@ -143,6 +143,24 @@ sub max_fragments_amount {
     return $self;
 }
 
+# The name of the opcode ('text' ...), or sets the opcode by name.
+sub type {
+    my $self = shift;
+    unless (@_) {
+        my %names = reverse %TYPES;
+        return $names{ $self->{opcode} };
+    }
+    my $type   = shift;
+    my $opcode = defined $type ? $TYPES{$type} : undef;
+    return $self->_fail( -2, 'type: unknown type ' . ( defined $type ? "'$type'" : 'undef' ) . ' (' . join( ', ', supported_types() ) . ')' )
+      unless defined $opcode;
+    $self->{opcode} = $opcode;
+    return $self;
+}
+
+# The type names, in opcode order.
+sub supported_types { sort { $TYPES{$a} <=> $TYPES{$b} } keys %TYPES }
+
 sub is_continuation { $_[0]{opcode} == OPCODE_CONTINUATION ? 1 : 0 }
 sub is_text         { $_[0]{opcode} == OPCODE_TEXT         ? 1 : 0 }
 sub is_binary       { $_[0]{opcode} == OPCODE_BINARY       ? 1 : 0 }
@@ -380,6 +398,16 @@ given to C<new>).
 Get, or set with an argument (then return the object, or C<undef> with
 C<error> set for an invalid value). After C<next>, C<opcode> is the last
 message's and C<fin> is 1.
+
+=head2 type( [$name] )
+
+The frame's type by name (C<continuation>, C<text>, C<binary>, C<close>,
+C<ping>, C<pong>; C<undef> for a reserved opcode), or sets the opcode by
+name and returns the frame.
+
+=head2 supported_types
+
+The type names, in opcode order (a class or instance method).
 
 =head2 close_code
 
