@@ -8,7 +8,7 @@ use IO::Socket::INET;
 use Time::HiRes ();
 
 alarm 60;    # a hang fails the test instead of stalling the suite
-use TestPeer qw( run_until raw_ws_server );
+use TestPeer qw( raw_upgrade run_until raw_ws_server );
 use WebSocket qw( :ws );
 use WebSocket::Client;
 use WebSocket::Server;
@@ -25,7 +25,7 @@ sub recording_server {
         port       => 0,
         on_connect => sub {
             my ( $srv, $conn ) = @_;
-            push @$log, [ connect => $conn->request_uri ];
+            push @$log, [ connect => $conn->request_uri->path_query ];
             $conn->on(
                 ready      => sub { push @$log, ['ready'] },
                 utf8       => sub { push @$log, [ utf8 => $_[1] ]; $_[0]->send_utf8( $_[1] ) },
@@ -123,33 +123,6 @@ subtest 'the server closes with a code and reason' => sub {
     is( ( events_named( \@log, 'disconnect' ) )[0][1], 4002, 'server side reports its own code echoed' );
 };
 
-# The status line of the answer to a raw upgrade request.
-sub raw_upgrade {
-    my ( $server, $path, @headers ) = @_;
-    my $sock = IO::Socket::INET->new( PeerAddr => '127.0.0.1', PeerPort => $server->port, Timeout => 5 )
-      or die "connect: $!";
-    print $sock join "\r\n", "GET $path HTTP/1.1", 'Host: 127.0.0.1', 'Upgrade: websocket',
-      'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13',
-      @headers, '', '';
-    my $response = '';
-    my $until    = Time::HiRes::time() + 5;
-    while ( $response !~ /\r\n\r\n/ && Time::HiRes::time() < $until ) {
-        WebSocket::FFI::wait_and_dispatch(0.02);
-        my $rin = '';
-        vec( $rin, fileno $sock, 1 ) = 1;
-        next unless select( my $rout = $rin, undef, undef, 0.02 );
-        sysread( $sock, $response, 4096, length $response ) or last;
-    }
-    # Read the body too, when the response has one.
-    if ( $response =~ /Content-Length: (\d+)/i ) {
-        my $want = $1;
-        my ($head) = $response =~ /\A(.*?\r\n\r\n)/s;
-        while ( length($response) - length($head) < $want && Time::HiRes::time() < $until ) {
-            sysread( $sock, $response, 4096, length $response ) or last;
-        }
-    }
-    return ( $response, $sock );
-}
 
 subtest 'refusing requests: on_connect, on_handshake, on_origin, http_error, disconnect' => sub {
     my %seen;
@@ -158,16 +131,16 @@ subtest 'refusing requests: on_connect, on_handshake, on_origin, http_error, dis
         port       => 0,
         on_connect => sub {
             my ( $srv, $conn ) = @_;
-            my $path = $conn->request_uri;
+            my $path = $conn->request_uri->path_query;
             $seen{ip}     = $conn->ip;
             $seen{header} = $conn->header('x-custom');
             return 0 if $path eq '/connect-no';
             $conn->on(
                 handshake => sub {
                     my ($c) = @_;
-                    return $c->http_error( 401, 'who are you?' ) if $c->request_uri eq '/auth';
-                    return $c->disconnect                          if $c->request_uri eq '/hangup';
-                    return $c->request_uri ne '/handshake-no';
+                    return $c->http_error( 401, 'who are you?' ) if $c->request_uri->path eq '/auth';
+                    return $c->disconnect                          if $c->request_uri->path eq '/hangup';
+                    return $c->request_uri->path ne '/handshake-no';
                 },
                 origin => sub {
                     my ( $c, $origin ) = @_;

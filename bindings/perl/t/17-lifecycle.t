@@ -141,7 +141,7 @@ subtest 'refused requests leave nothing behind' => sub {
             $conn->on( ready => sub { $conn->send_utf8('never') } );    # a cycle, as usual
             push @weak, $conn;
             Scalar::Util::weaken( $weak[-1] );
-            return $conn->request_uri ne '/no';
+            return $conn->request_uri->path ne '/no';
         },
     );
     for ( 1 .. 3 ) {

@@ -57,7 +57,7 @@ $server = WebSocket::Server->new(
     max_handshakes  => 4,
     on_connect      => sub {
         my ( $srv, $conn ) = @_;
-        return 0 if $conn->request_uri eq '/no';
+        return 0 if $conn->request_uri->path eq '/no';
         push @conns, $conn;
         $conn->on(
             utf8   => sub { $_[0]->send_utf8( $_[1] ) },

@@ -26,7 +26,7 @@ sub chat_server {
         port       => 0,
         on_connect => sub {
             my ( $server, $conn ) = @_;
-            my ($room) = $conn->request_uri =~ m{\A/room/(\w+)\z} or return 0;
+            my ($room) = $conn->request_uri->path =~ m{\A/room/(\w+)\z} or return 0;
             $conn->on(
                 ready => sub {
                     my ($conn) = @_;

@@ -7,6 +7,8 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib", "$FindBin::Bin/lib";
 use Test::More;
+use HTTP::Headers;
+use TestPeer qw( raw_upgrade );
 
 alarm 60;    # a hang fails the test instead of stalling the suite
 use WebSocket qw( :ws );
@@ -177,6 +179,72 @@ subtest 'watch_readable and watch_writable run in the server loop' => sub {
     is( $s->watched_readable($r), undef, '... and the handle is no longer watched' );
     eval { $s->watch_readable( 'not a handle' => $cb ) };
     like( $@, qr/not an open file handle/, 'watching something that is no handle dies' );
+};
+
+subtest 'http_error in every form; request_uri and origin are URI objects; metadata' => sub {
+    my %seen;
+    my %answer = (
+        '/code'       => [426],
+        '/message'    => [ 426, 'Upgrade with version 13' ],
+        '/positional' => [ 426, 'Upgrade Required', 'Oh no!', [ 'X-Why' => 'old' ] ],
+        '/http-headers' => [ 426, 'Upgrade Required', 'Oh no!', HTTP::Headers->new( Content_Language => 'en' ) ],
+        '/pairs'      => [ 400, message => 'You missed something', headers => { 'X-A' => 1 } ],
+        '/hashref'    => [ 400, { status => 'Bad Request' } ],
+        '/named'      => [ code => 401, data => { error => 'no token' } ],
+        '/one-hash'   => [ { code => 404, message => 'nothing here' } ],
+        '/bad-option' => [ code => 400, bogus => 1 ],
+        '/bad-header' => [ 400, 'x', 'y', [ Connection => 'close' ] ],
+    );
+    my $s = WebSocket::Server->new(
+        host       => '127.0.0.1',
+        port       => 0,
+        on_connect => sub {
+            my ( $srv, $conn ) = @_;
+            $seen{uri}    = $conn->request_uri;
+            $seen{origin} = $conn->origin;
+            is( $conn->metadata, undef, 'metadata is undef until set' );
+            is( $conn->metadata( { user => 'ann' } ), $conn, 'metadata( { ... } ) returns the connection' );
+            $seen{meta} = $conn->metadata->{user};
+            my $args = $answer{ $conn->request_uri->path } or return;
+            my $ok = $conn->http_error(@$args);
+            $seen{error} = $ok ? undef : $conn->error->message;
+            return $ok ? undef : 0;
+        },
+    );
+    $s->listen or die $s->error;
+    my ($r) = raw_upgrade( $s, '/room?id=7&x=y', 'Origin: https://app.example/page?q=1' );
+    like( $r, qr{^HTTP/1.1 101}, 'an accepted request' );
+    isa_ok( $seen{uri}, 'URI', 'request_uri' );
+    is( "$seen{uri}", 'ws://127.0.0.1/room?id=7&x=y', '... absolute, from the Host header' );
+    is( $seen{uri}->query_param('id'), 7, '... with its query' );
+    isa_ok( $seen{origin}, 'URI', 'origin' );
+    is( $seen{origin}->host, 'app.example', '... its host' );
+    is( $seen{meta}, 'ann', 'metadata kept what was set' );
+    my %expect = (
+        '/code'         => [ 426, qr/\r\n\r\n\z/ ],
+        '/message'      => [ 426, qr/\r\n\r\nUpgrade with version 13\z/ ],
+        '/positional'   => [ 426, qr/\r\nX-Why: old\r\n/, qr/\r\n\r\nOh no!\z/ ],
+        '/http-headers' => [ 426, qr/\r\nContent-Language: en\r\n/, qr/\r\n\r\nOh no!\z/ ],
+        '/pairs'        => [ 400, qr/\r\nX-A: 1\r\n/, qr/\r\n\r\nYou missed something\z/ ],
+        '/hashref'      => [ 400, qr/\r\n\r\nBad Request\z/ ],
+        '/named'        => [ 401, qr/\r\nContent-Type: application\/json\r\n/, qr/\r\n\r\n\{"error":"no token"\}\z/ ],
+        '/one-hash'     => [ 404, qr/\r\n\r\nnothing here\z/ ],
+    );
+    for my $path ( sort keys %expect ) {
+        my ( $status, @parts ) = @{ $expect{$path} };
+        ($r) = raw_upgrade( $s, $path );
+        like( $r, qr{^HTTP/1.1 $status }, "http_error( @{[ join ', ', map { ref ? ref : $_ } @{ $answer{$path} } ]} ): $status" );
+        like( $r, $_, '... ' . ( /\\z/ ? 'its body' : 'its header' ) ) for @parts;
+    }
+    ($r) = raw_upgrade( $s, '/bad-option' );
+    like( $r, qr{^HTTP/1.1 500}, 'an unknown option: http_error fails (the request gets 500)' );
+    like( $seen{error}, qr/unknown option 'bogus'/, '... saying why' );
+    ($r) = raw_upgrade( $s, '/bad-header' );
+    like( $r, qr{^HTTP/1.1 500}, 'a header the library writes itself is refused (500)' );
+    like( $seen{error}, qr/header Connection/, '... saying which' );
+    my $c = WebSocket::Connection->can('status_message')->( undef, 403 );
+    is( $c, 'Forbidden', 'status_message gives the reason phrase' );
+    $s->shutdown;
 };
 
 $server->shutdown;

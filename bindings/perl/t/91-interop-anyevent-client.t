@@ -34,7 +34,7 @@ my $srv = WebSocket::Server->new(
     subprotocol => ['chat'],
     on_connect  => sub {
         my ( $srv, $conn ) = @_;
-        my ($id) = ( $conn->request_uri // '' ) =~ /[?&]id=([^&]+)/;
+        my ($id) = ( $conn->request_uri->query // "" ) =~ /(?:^|&)id=([^&]+)/;
         $id //= 'anon';
         my $s = $seen{$id} = { connect => 1, texts => [], binaries => [], pongs => [] };
         return 0 if $id =~ /^reject/;    # a defined false return: 403

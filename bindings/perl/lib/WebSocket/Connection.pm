@@ -3,7 +3,11 @@ package WebSocket::Connection;
 use strict;
 use warnings;
 use Carp ();
+use HTTP::Status ();
+use JSON::PP ();
 use Scalar::Util ();
+use URI;
+use URI::QueryParam ();
 use WebSocket qw( :ws );
 use WebSocket::Exception;
 use WebSocket::FFI;
@@ -132,13 +136,64 @@ sub _reject {
     return $self;
 }
 
+# The keys of http_error's named forms.
+my %HTTP_ERROR = map { $_ => 1 } qw( code status message headers data );
+
 sub http_error {
-    my ( $self, $status, $message ) = @_;
-    $status = 400 unless defined $status;
-    return $self->_fail( -2, "http_error: $status is not an HTTP error status (400-599)" )
-      unless $status =~ /\A[45][0-9][0-9]\z/;
+    my $self = shift;
+    my %o    = _http_error_args(@_);
+    if ( my @bad = grep { !$HTTP_ERROR{$_} } sort keys %o ) {
+        return $self->_fail( -2, "http_error: unknown option '$bad[0]' (code, status, message, headers, data)" );
+    }
+    my $code = $o{code} // 400;
+    return $self->_fail( -2, "http_error: $code is not an HTTP error status (400-599)" )
+      unless $code =~ /\A[45][0-9][0-9]\z/;
     return $self->_fail( -15, 'http_error: the handshake is over' ) unless $self->{hs};
-    return $self->_reject( $status, defined $message ? $message : '' );
+    my @headers = _header_pairs( $o{headers} );
+    return $self->_fail( -2, 'http_error: headers must be an array or hash reference, or an HTTP::Headers' )
+      unless defined $headers[0] || !@headers;
+    my $body = $o{message} // $o{status} // '';
+    if ( defined $o{data} ) {
+        return $self->_fail( -2, 'http_error: data must be a hash or array reference' ) unless ref( $o{data} ) =~ /\A(?:HASH|ARRAY)\z/;
+        $body = JSON::PP->new->canonical->encode( $o{data} );
+        push @headers, 'Content-Type' => 'application/json';
+    }
+    while ( my ( $name, $value ) = splice @headers, 0, 2 ) {
+        next if WebSocket::FFI::ws_handshake_add_header( $self->{hs}, $name, $value ) >= 0;
+        return $self->_fail_last("http_error: header $name");
+    }
+    return $self->_reject( $code, $body );
+}
+
+# http_error's arguments as options: (), ($code), ($code, $message),
+# ($code, $status, $message [, $headers]), ($code, %options),
+# ($code, \%options), (%options), (\%options).
+sub _http_error_args {
+    my @args = @_;
+    return %{ $args[0] } if @args == 1 && ref $args[0] eq 'HASH';
+    return @args unless @args % 2 == 1 || ( @args && defined $args[0] && !ref $args[0] && $args[0] =~ /\A[0-9]+\z/ );
+    my $code = shift @args;
+    return ( code => $code, %{ $args[0] } ) if @args == 1 && ref $args[0] eq 'HASH';
+    return ( code => $code, message => $args[0] ) if @args == 1;
+    return ( code => $code, @args ) if @args % 2 == 0 && @args && !ref $args[0] && $HTTP_ERROR{ $args[0] };
+    my %o = ( code => $code );
+    @o{qw( status message headers )} = @args;
+    return map { defined $o{$_} ? ( $_ => $o{$_} ) : () } keys %o;
+}
+
+# Header name => value pairs from an array reference of pairs, a hash
+# reference or an HTTP::Headers object; (undef) when it is none of those.
+sub _header_pairs {
+    my ($headers) = @_;
+    return () unless defined $headers;
+    return @$headers if ref $headers eq 'ARRAY' && @$headers % 2 == 0;
+    return map { ( $_ => $headers->{$_} ) } sort keys %$headers if ref $headers eq 'HASH';
+    if ( Scalar::Util::blessed($headers) && $headers->isa('HTTP::Headers') ) {
+        my @pairs;
+        $headers->scan( sub { push @pairs, @_ } );
+        return @pairs;
+    }
+    return (undef);
 }
 
 # --- Events, routed here by WebSocket::Server -----------------------------
@@ -254,9 +309,15 @@ sub is_ready {
     return WebSocket::FFI::ws_conn_state( $self->{conn} ) == WebSocket::FFI::WS_STATE_OPEN ? 1 : 0;
 }
 
+# Host header values that may stand in a URI's authority.
+my $AUTHORITY = qr/\A[A-Za-z0-9._~%!\$&'()*+,;=:\[\]-]+\z/;
+
 sub request_uri {
     my ($self) = @_;
-    return length $self->{query} ? "$self->{path}?$self->{query}" : $self->{path};
+    my $host = $self->header('Host');
+    $host = 'localhost' unless defined $host && $host =~ $AUTHORITY;
+    my $target = length $self->{query} ? "$self->{path}?$self->{query}" : $self->{path};
+    return URI->new( ( $self->{secure} ? 'wss' : 'ws' ) . "://$host$target" );
 }
 
 sub header {
@@ -268,7 +329,26 @@ sub header {
 }
 
 sub headers { map { [@$_] } @{ $_[0]{headers} } }
-sub origin  { $_[0]->header('Origin') }
+sub origin {
+    my $origin = $_[0]->header('Origin');
+    return defined $origin ? URI->new($origin) : undef;
+}
+
+sub metadata {
+    my $self = shift;
+    return $self->{metadata} unless @_;
+    my $data = shift;
+    return $self->_fail( -2, 'metadata: expects a hash reference' ) if defined $data && ref $data ne 'HASH';
+    $self->{metadata} = $data;
+    return $self;
+}
+
+sub status_message {
+    my ( $self, $code ) = @_;
+    return HTTP::Status::status_message($code);
+}
+
+sub needs_ssl { $_[0]->is_secure }
 
 sub ip {
     my ($self) = @_;
@@ -359,7 +439,7 @@ WebSocket::Connection - one client of a WebSocket::Server
             $conn->on(
                 handshake => sub {
                     my ($conn) = @_;
-                    return $conn->request_uri eq '/chat';    # others get 403
+                    return $conn->request_uri->path eq '/chat';    # others get 403
                 },
                 ready => sub { $_[0]->send_utf8('welcome') },
                 utf8  => sub {
@@ -490,7 +570,7 @@ what a member says goes to everyone in its room, the member included:
         port       => 0,
         on_connect => sub {
             my ( $server, $conn ) = @_;
-            my ($room) = $conn->request_uri =~ m{\A/room/(\w+)\z} or return 0;    # 403
+            my ($room) = $conn->request_uri->path =~ m{\A/room/(\w+)\z} or return 0;    # 403
             $conn->on(
                 ready => sub { $_[0]->subscribe("room:$room") },
                 utf8  => sub {
@@ -587,10 +667,27 @@ waited) until C<on_drain>.
 After the handshake: starts the close handshake (it does not wait; see
 C<on_disconnect>). During the handshake: refuses the request with 403.
 
-=head2 http_error( [$status = 400, $message] )
+=head2 http_error( ... )
 
-During the handshake only: refuses the request with this HTTP status
-(400-599) and C<$message> as its body.
+During the handshake only: refuses the request with an HTTP error status
+(400-599; default 400). The forms:
+
+    $conn->http_error( 426 );
+    $conn->http_error( 426, 'Upgrade with version 13' );          # the body
+    $conn->http_error( 426, 'Upgrade Required', 'Oh no!', [ 'X-Why' => 'old' ] );
+    $conn->http_error( 400, message => 'You missed something', headers => { 'X-A' => 1 } );
+    $conn->http_error( 400, { status => 'Bad Request', message => '...' } );
+    $conn->http_error( code => 400, data => { error => 'no token' } );   # a JSON body
+    $conn->http_error( { code => 400, message => '...' } );
+
+The options: C<code>; C<status>, the reason phrase (the status line always
+carries the standard one; C<status> is the body when there is no
+C<message>); C<message>, the body (text/plain); C<headers>, an array
+reference of name => value pairs, a hash reference or an L<HTTP::Headers>;
+C<data>, a hash or array reference sent as a JSON body instead
+(C<application/json>). Returns the connection, or C<undef> with C<error>
+set (not an error status, an unknown option, a header the library writes
+itself such as C<Connection>, or the handshake is over).
 
 =head2 is_ready
 
@@ -598,7 +695,10 @@ True while the connection is open.
 
 =head2 request_uri
 
-The request's path and query (C</chat?room=1>).
+The requested URI, as an absolute L<URI> object: C<ws://> (C<wss://> over
+TLS), the C<Host> header, then the path and query
+(C<ws://example.com:8080/chat?room=1>). C<< ->path >> and C<< ->query >>
+give the parts; C<< ->query_param('room') >> one parameter.
 
 =head2 header($name), headers
 
@@ -607,7 +707,21 @@ as C<[name, value]> pairs in the order received.
 
 =head2 origin
 
-The C<Origin> header, or C<undef>.
+The C<Origin> header as a L<URI> object, or C<undef> when there is none.
+
+=head2 metadata( [\%data] )
+
+A hash reference of your own, kept with the connection (C<undef> until
+set); with an argument, sets it and returns the connection.
+
+=head2 status_message($code)
+
+The standard reason phrase of an HTTP status code (C<Forbidden> for 403).
+
+=head2 needs_ssl
+
+True when the connection came over TLS (the library has done the TLS
+handshake before the connection object exists; the same as C<is_secure>).
 
 =head2 ip, port
 

@@ -17,7 +17,7 @@ use POSIX ();
 use Test::More ();
 use Time::HiRes ();
 
-our @EXPORT_OK = qw( repo_root start_echo start_echo_at make_certs run_until raw_ws_server raw_ws_client read_frame );
+our @EXPORT_OK = qw( repo_root start_echo start_echo_at make_certs run_until raw_ws_server raw_ws_client read_frame raw_upgrade );
 
 # A test's alarm (its guard against hanging) dies, so that the servers it
 # started are stopped (DESTROY, END) instead of outliving it.
@@ -184,6 +184,37 @@ sub make_certs {
         die "@$cmd failed\n" if $?;
     }
     return ( "${dir}ca.pem", "${dir}server.pem", "${dir}server.key" );
+}
+
+# raw_upgrade($server, $path, @header_lines): sends an upgrade request to
+# $server (a WebSocket::Server) from a plain socket, running the server's
+# events meanwhile; returns the response (head, and body when it has one)
+# and the socket.
+sub raw_upgrade {
+    my ( $server, $path, @headers ) = @_;
+    my $sock = IO::Socket::INET->new( PeerAddr => '127.0.0.1', PeerPort => $server->port, Timeout => 5 )
+      or die "connect: $!";
+    print $sock join "\r\n", "GET $path HTTP/1.1", 'Host: 127.0.0.1', 'Upgrade: websocket',
+      'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13',
+      @headers, '', '';
+    my $response = '';
+    my $until    = Time::HiRes::time() + 5;
+    while ( $response !~ /\r\n\r\n/ && Time::HiRes::time() < $until ) {
+        WebSocket::FFI::wait_and_dispatch(0.02);
+        my $rin = '';
+        vec( $rin, fileno $sock, 1 ) = 1;
+        next unless select( my $rout = $rin, undef, undef, 0.02 );
+        sysread( $sock, $response, 4096, length $response ) or last;
+    }
+    # Read the body too, when the response has one.
+    if ( $response =~ /Content-Length: (\d+)/i ) {
+        my $want = $1;
+        my ($head) = $response =~ /\A(.*?\r\n\r\n)/s;
+        while ( length($response) - length($head) < $want && Time::HiRes::time() < $until ) {
+            sysread( $sock, $response, 4096, length $response ) or last;
+        }
+    }
+    return ( $response, $sock );
 }
 
 1;
