@@ -247,5 +247,29 @@ subtest 'http_error in every form; request_uri and origin are URI objects; metad
     $s->shutdown;
 };
 
+subtest 'on_accept runs before on_connect and may refuse' => sub {
+    my ( @order, $args );
+    my $s = WebSocket::Server->new(
+        host        => '127.0.0.1',
+        port        => 0,
+        subprotocol => [ 'chat', 'json' ],
+        on_accept   => sub { $args = shift; push @order, 'accept'; return $args->{ip} eq '127.0.0.1' && $order[-2] ? 0 : 1 },
+        on_connect  => sub { push @order, 'connect'; return },
+    );
+    $s->listen or die $s->error;
+    my ($r) = raw_upgrade( $s, '/', 'Sec-WebSocket-Protocol: chat' );
+    like( $r, qr{^HTTP/1.1 101}, 'accepted' );
+    is_deeply( \@order, [qw( accept connect )], 'on_accept, then on_connect' );
+    is( $args->{server}, $s, 'on_accept got the server' );
+    is( $args->{ip}, '127.0.0.1', '... the client address' );
+    like( $args->{port}, qr/\A[0-9]+\z/, '... and port' );
+    is_deeply( $args->{subprotocol}, [ 'chat', 'json' ], "... the server's subprotocols" );
+    ok( exists $args->{socket} && !defined $args->{socket}, '... and no socket' );
+    ($r) = raw_upgrade( $s, '/' );
+    like( $r, qr{^HTTP/1.1 403}, 'a defined false return refuses with 403' );
+    is_deeply( \@order, [qw( accept connect accept )], '... without calling on_connect' );
+    $s->shutdown;
+};
+
 $server->shutdown;
 done_testing;

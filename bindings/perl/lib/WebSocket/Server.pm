@@ -13,7 +13,7 @@ use parent 'WebSocket::Object';
 
 our $VERSION = '0.01';
 
-my @EVENTS = qw( on_connect on_shutdown on_tick );
+my @EVENTS = qw( on_accept on_connect on_shutdown on_tick );
 
 my %OPTIONS = map { $_ => 1 } @EVENTS, qw(
   port host extensions compression_threshold subprotocol version silence_max
@@ -433,7 +433,10 @@ sub _ws_handshake {
     my $id   = ++$self->{next_id};
     my $conn = ( $self->{connection_class} // 'WebSocket::Connection' )->_new( server => $self, handshake => $hs, id => $id, fatal => $self->{fatal} );
     my $ok   = eval {
-        $conn->_judge( sub { $self->_call( on_connect => $conn ) } );
+        if ( my $on_accept = $self->{on_accept} ) {
+            $conn->_judge( sub { $on_accept->( $self->_accept_args($conn) ) } );
+        }
+        $conn->_judge( sub { $self->_call( on_connect => $conn ) } ) if $conn->{hs};
         $conn->_decide if $conn->{hs};
         1;
     };
@@ -445,6 +448,19 @@ sub _ws_handshake {
     if   ( $conn->{state} eq 'accepted' && $self->{server} ) { $self->{pending}{$id} = $conn }
     else                                                     { $conn->_forget }
     die $err unless $ok;
+}
+
+# What on_accept gets: the seed's keys (the library owns the sockets, so
+# socket is undef) and the client's address.
+sub _accept_args {
+    my ( $self, $conn ) = @_;
+    return {
+        server      => $self,
+        socket      => undef,
+        subprotocol => [ $self->_subprotocols ],
+        ip          => $conn->ip,
+        port        => $conn->port,
+    };
 }
 
 sub _conn_of {
@@ -746,7 +762,7 @@ closed. With C<< blocking => 0 >> (or when called from a callback) it
 returns at once; the last close then finishes the shutdown and runs
 C<on_shutdown>, and C<start>, if running, returns.
 
-=item on_connect, on_shutdown, on_tick
+=item on_accept, on_connect, on_shutdown, on_tick
 
 The callbacks below.
 
@@ -760,6 +776,15 @@ thrown by a callback propagates out of C<start> or C<poll> after the event
 is handled; a request whose C<on_connect> died is refused with 500.
 
 =over 4
+
+=item on_accept(\%args)
+
+A client connected and sent its upgrade request, before C<on_connect>:
+C<$args> holds C<server>, C<ip> and C<port> (the client's), C<subprotocol>
+(an array reference of the server's) and C<socket>, always C<undef> (the
+library owns the sockets). Returning a defined false value refuses the
+request with HTTP 403 (e.g. a rate limit by address); other return values
+are ignored (the connection's class is C<connection_class>).
 
 =item on_connect($server, $conn)
 
