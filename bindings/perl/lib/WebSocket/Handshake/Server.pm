@@ -1,0 +1,89 @@
+package WebSocket::Handshake::Server;
+
+use strict;
+use warnings;
+use MIME::Base64 ();
+use parent 'WebSocket::Handshake';
+
+our $VERSION = '0.01';
+
+sub _more_options { qw( method path query headers peer secure ) }
+
+# A handshake of an upgrade request already read by the server: method,
+# path, query, headers (pairs), peer and secure are that request's.
+sub new {
+    my $class = shift;
+    my @args  = @_ == 1 && ref $_[0] eq 'HASH' ? %{ $_[0] } : @_;
+    return $class->_fail( -2, ( ref $class || $class ) . '->new: options come as pairs or a hash reference' ) if @args % 2;
+    my %opts = @args;
+    my %head = map { exists $opts{$_} ? ( $_ => delete $opts{$_} ) : () } qw( method path query headers peer secure );
+    my $self = $class->SUPER::new(%opts) or return;
+    $self->{peer} = delete $head{peer};
+    if ( defined $head{headers} ) {
+        $self->_from_parts(%head) or return;
+    }
+    elsif (%head) {
+        return $class->_fail( -2, ref($self) . '->new: method, path, query and secure come with headers' )
+          if grep { defined } values %head;
+    }
+    return $self;
+}
+
+sub peer {
+    my $self = shift;
+    return $self->{peer} unless @_;
+    $self->{peer} = shift;
+    return $self;
+}
+
+# Builds the request as a head with these parts would parse, and checks it
+# as parse does.
+sub _from_parts {
+    my ( $self, %p ) = @_;
+    my $h = $p{headers};
+    return $self->_fail( -2, 'headers: expects an array reference of name => value pairs' ) unless ref $h eq 'ARRAY' && @$h % 2 == 0;
+    my $target = $p{path} // '/';
+    $target .= "?$p{query}" if defined $p{query} && length $p{query};
+    my $text = join( ' ', $p{method} // 'GET', $target, 'HTTP/1.1' ) . "\r\n";
+    for ( my $i = 0 ; $i < @$h ; $i += 2 ) {
+        my ( $n, $v ) = ( $h->[$i], $h->[ $i + 1 ] // '' );
+        return $self->_fail( -2, 'headers: a name or value with a line break' ) if "$n$v" =~ /[\r\n]/;
+        $text .= "$n: $v\r\n";
+    }
+    $self->{request}->secure(1) if $p{secure};
+    return $self->parse("$text\r\n");
+}
+
+sub as_string {
+    my $self = shift;
+    my $s    = $self->{response}->as_string(@_);
+    return defined $s ? $s : $self->_pass( $self->{response}, 'as_string' );
+}
+
+sub is_done { $_[0]->{request}->is_done }
+
+# Parses the client's request and prepares the 101 answer (key, version,
+# uri). A request RFC 6455 refuses gives undef with error.
+sub parse {
+    my ( $self, $text ) = @_;
+    my $req = $self->{request};
+    my $res = $self->{response};
+    return $self if $req->is_done;
+    return $self->_fail( -2, 'parse: nothing to parse' ) unless defined $text && length $text;
+    $req->parse($text) or return $self->_pass( $req, 'parse' );
+    $req->is_done(0);
+    my $v = $req->version;
+    unless ( defined $v->version && $v->version == 13 ) {
+        $res->code(426)->versions(13);
+        return $self->_fail( -6, 'unsupported WebSocket version ' . ( $v->version // $v->draft ) . ' (13 is)' );
+    }
+    my $key = $req->key;
+    my $raw = defined $key ? MIME::Base64::decode_base64($key) : '';
+    return $self->_fail( -6, 'no valid Sec-WebSocket-Key (16 bytes in base64)' )
+      unless defined $key && $key =~ m{\A[A-Za-z0-9+/]{22}==\z} && length($raw) == 16;
+    $res->code(101)->key($key)->version($v)->uri( $req->uri )->secure( $req->secure );
+    $req->is_done(1);
+    return $self;
+}
+
+1;
