@@ -317,3 +317,151 @@ sub _head_as_string {
 }
 
 1;
+
+__END__
+
+=head1 NAME
+
+WebSocket::Common - constants, and what WebSocket::Request and WebSocket::Response share
+
+=head1 SYNOPSIS
+
+    use WebSocket::Common qw( :all );     # or :parse, :ws, or names
+    print WS_OK, ' ', PARSE_DONE, ' ', WEBSOCKET_DRAFT_VERSION_DEFAULT, "\n";
+    # 1000 0 draft-ietf-hybi-17
+
+    use WebSocket::Request;
+    my $req = WebSocket::Request->new;
+    my $rc;
+    for my $chunk (@pieces_read_from_a_socket) {
+        $rc = $req->parse_chunk($chunk) // die $req->error;
+        last if $rc == PARSE_DONE;
+    }
+
+=head1 DESCRIPTION
+
+The base class of L<WebSocket::Request> and L<WebSocket::Response>: the
+methods below work on both. It also exports constants (nothing by
+default). The close codes are those of L<WebSocket>, exported again from
+here rather than defined twice.
+
+=head1 CONSTANTS
+
+=over 4
+
+=item C<:parse>
+
+C<PARSE_DONE> (0), C<PARSE_INCOMPLETE> (-1), C<PARSE_WAITING> (-2),
+C<PARSE_MAYBE_MORE> (-3): what C<parse_chunk> returns (it only uses
+C<PARSE_DONE> and C<PARSE_WAITING>; the other two are for compatibility).
+
+=item C<:ws>
+
+C<WS_OK> (1000) ... C<WS_TLS_HANDSHAKE_FAIL> (1015): the close codes of
+L<WebSocket>.
+
+=item C<WEBSOCKET_DRAFT_VERSION_DEFAULT>
+
+C<draft-ietf-hybi-17>, the draft (version 13, RFC 6455) a request or
+response uses unless told.
+
+=item C<WEBSOCKET_GUID>
+
+C<258EAFA5-E914-47DA-95CA-C5AB0DC85B11>, the GUID of RFC 6455 the accept
+value is computed with.
+
+=item C<:all>
+
+All of them.
+
+=back
+
+=head1 METHODS
+
+Setters return the object, or C<undef> with C<error> set (see
+L<WebSocket::Base>) when they refuse the value.
+
+=head2 headers( [$headers] )
+
+The L<WebSocket::Headers>; set from an L<HTTP::Headers> (copied) or an
+array reference of name => value pairs.
+
+=head2 header( $name [, $value] ), headers_as_string( [$eol] )
+
+Shortcuts to the headers' C<header> and C<as_string>.
+
+=head2 host, connection, upgrade
+
+The C<Host>, C<Connection> and C<Upgrade> fields (C<undef> removes them).
+
+=head2 origin( [$origin] )
+
+The C<Origin> (or, from older drafts, C<Sec-WebSocket-Origin>) field as a
+L<URI>, C<undef> when absent; sets C<Origin>.
+
+=head2 subprotocol( [$names] ), subprotocols
+
+The subprotocols as a L<WebSocket::Array>; set from C<"a, b">, C<"a b">,
+an array reference or a list. Names must be tokens.
+
+=head2 extensions( [$extensions] )
+
+The extensions as a L<WebSocket::Array> of L<WebSocket::Extension>; set
+from a C<Sec-WebSocket-Extensions> value, an extension object or an array
+reference of either.
+
+=head2 version( [$version] )
+
+The L<WebSocket::Version> (by default C<draft-ietf-hybi-17>, version 13);
+set from a number, a draft name or an object. After parsing a request, the
+version it asked for.
+
+=head2 protocol( [$protocol] )
+
+The HTTP version of the first line, C<HTTP/1.1>. Given anything that is
+not C<HTTP/x.y>, it sets the subprotocol instead (some code written for
+the CPAN distribution passes the subprotocol as C<protocol>).
+
+=head2 buffer( [$bytes] ), content
+
+What follows the head (nothing, in RFC 6455 handshakes).
+
+=head2 secure( [$bool] )
+
+Whether the connection uses TLS (C<wss>).
+
+=head2 is_done( [$bool] )
+
+True once C<parse> (or C<parse_chunk>) has read a whole, valid head.
+
+=head2 max_message_size( [$bytes] )
+
+The largest head C<parse> and C<parse_chunk> accept (default 20480).
+
+=head2 parse( $text )
+
+Parses a head: the first line (a request line, or a status line), the
+header lines, a blank line (optional at the end of C<$text>), the rest
+going to C<buffer>. C<\r\n> and C<\n> line ends both work. Returns the
+object, or C<undef> with C<error> set (a WebSocket::Exception: -7 for text
+that is not HTTP, -6 for a request RFC 6455 refuses, -10 when too large).
+
+=head2 parse_chunk( $chunk )
+
+Adds a piece of a head: C<PARSE_WAITING> until the blank line after the
+head has come, then what C<parse> gives as C<PARSE_DONE> or C<undef>.
+
+=head2 accept_for_key( $key )
+
+The C<Sec-WebSocket-Accept> value of a C<Sec-WebSocket-Key>: base64 of
+the SHA-1 of the key followed by C<WEBSOCKET_GUID>.
+
+=head2 generate_key
+
+A new random key: 16 bytes from F</dev/urandom>, in base64.
+
+=head2 is_info, is_success, is_redirect, is_error, is_client_error, is_server_error( $code ), status_message( $code )
+
+What L<HTTP::Status> says of a status code.
+
+=cut

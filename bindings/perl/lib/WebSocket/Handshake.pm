@@ -97,3 +97,56 @@ sub make_frame {
 sub _masked { 0 }
 
 1;
+
+__END__
+
+=head1 NAME
+
+WebSocket::Handshake - the opening handshake: a request and its response
+
+=head1 SYNOPSIS
+
+    use WebSocket::Handshake;
+    my $hs = WebSocket::Handshake->new || die( WebSocket::Handshake->error, "\n" );
+    $hs->uri('ws://example.com/chat');
+    print $hs->request->host, ' ', $hs->version, "\n";      # example.com 13
+
+=head1 DESCRIPTION
+
+The base of L<WebSocket::Handshake::Client> (which writes the request and
+checks the answer) and L<WebSocket::Handshake::Server> (which checks the
+request and writes the answer): a L<WebSocket::Request> and a
+L<WebSocket::Response>. Errors follow the binding's model (C<undef>, and
+C<error> on the object or the class).
+
+=head1 CONSTRUCTOR
+
+=head2 new( %options ), new( \%options )
+
+Options: C<request>, C<response> (objects; new empty ones otherwise),
+C<uri>, C<version>, C<debug>, C<fatal>, and those of the subclass.
+
+=head1 METHODS
+
+=head2 request( [$request] ), response( [$response] )
+
+The L<WebSocket::Request> and the L<WebSocket::Response>.
+
+=head2 uri( [$uri] )
+
+The request's L<URI> (see L<WebSocket::Request/uri>): setting an absolute
+one also sets the request's host and C<secure>.
+
+=head2 version( [$version] )
+
+The request's L<WebSocket::Version>; setting one (a number, a draft name
+or an object) sets it on the request and the response.
+
+=head2 make_frame( %args )
+
+A new L<WebSocket::Frame> (the library's frame codec, so it needs
+F<libwebsocket.so>) with these arguments, masked as this side must send
+(a client masks, a server does not) unless C<masked> is given. C<debug>
+and C<version> are accepted and ignored.
+
+=cut

@@ -235,7 +235,7 @@ WebSocket::HeaderValue - an HTTP header value with parameters (C<foo; bar=2>)
 A header value made of a main value followed by C<;>-separated parameters
 (C<name=value>, C<name="quoted value">, or a bare C<name>), as in
 C<Content-Type> or C<Sec-WebSocket-Extensions>. Parameters keep the order
-they were given or parsed in. The object stringifies to L</as_string>.
+they were given or parsed in. The object stringifies to C<as_string>.
 
 Errors follow the binding's model: a failing method or constructor returns
 C<undef>, and C<error> (on the object, or on the class after a failed
@@ -271,7 +271,7 @@ The main value (C<foo> in C<foo; bar=2>); sets it and returns the object.
 =head2 param( $name [, $value] )
 
 A parameter's value (C<undef> for a bare or a missing one; see
-L</has_param>), or sets it (C<undef> for a bare parameter) and returns the
+C<has_param>), or sets it (C<undef> for a bare parameter) and returns the
 object.
 
 =head2 params( [\%params] )
@@ -290,7 +290,7 @@ Whether a parameter is there (bare ones included); removing one.
 
 The header value as text: the value, then C<; name=value> for each
 parameter (the value quoted when it is not a token), or C<; name> for a
-bare one. Once computed (or parsed), the text is kept in L</original>
+bare one. Once computed (or parsed), the text is kept in C<original>
 until the value or a parameter changes. C<undef> with an error for a
 parameter name that is not a token.
 

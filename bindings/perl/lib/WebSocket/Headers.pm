@@ -97,7 +97,7 @@ Unlike the array and scalar objects the CPAN C<WebSocket> distribution's
 C<header> returns, C<header> returns what L<HTTP::Headers> returns: a plain
 string (in list context, one value per occurrence). Write
 C<< lc( $h->header('Upgrade') // '' ) eq 'websocket' >> or use
-L</has_token> rather than chaining methods on the value.
+C<has_token> rather than chaining methods on the value.
 
 =head1 METHODS
 

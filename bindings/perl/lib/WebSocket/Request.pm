@@ -132,3 +132,108 @@ sub _parse_done {
 }
 
 1;
+
+__END__
+
+=head1 NAME
+
+WebSocket::Request - a WebSocket handshake request: build one, or parse one
+
+=head1 SYNOPSIS
+
+    use WebSocket::Request;
+    my $req = WebSocket::Request->new(
+        host     => 'example.com',
+        uri      => '/demo',
+        protocol => 'com.example.chat',      # the subprotocol, as the CPAN examples write it
+    ) || die( WebSocket::Request->error, "\n" );
+    print $req->as_string;
+    # GET /demo HTTP/1.1
+    # Connection: Upgrade
+    # Upgrade: websocket
+    # Host: example.com
+    # Sec-WebSocket-Key: (16 random bytes in base64)
+    # Sec-WebSocket-Protocol: com.example.chat
+    # Sec-WebSocket-Version: 13
+
+    # Parsing
+    my $in = WebSocket::Request->new;
+    $in->parse(<<EOT) || die $in->error, "\n";
+    GET /chat HTTP/1.1
+    Host: server.example.com
+    Upgrade: websocket
+    Connection: Upgrade
+    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==
+    Origin: http://example.com
+    Sec-WebSocket-Protocol: chat, superchat
+    Sec-WebSocket-Version: 13
+
+    EOT
+    print $in->uri, "\n";                  # ws://server.example.com/chat
+    print "@{ $in->subprotocol }\n";       # chat superchat
+
+=head1 DESCRIPTION
+
+The client's opening handshake (RFC 6455 section 4.1). It inherits every
+method of L<WebSocket::Common> (headers, host, origin, subprotocol,
+extensions, version, parse, parse_chunk, ...).
+
+=head1 CONSTRUCTOR
+
+=head2 new( [$headers [, $buffer]], %options ), new( ..., \%options )
+
+Optional headers first (an array reference of pairs, or an
+L<HTTP::Headers>), then the content, then options, each set with the
+method of its name: C<buffer>, C<cookies>, C<extensions>, C<headers>,
+C<host>, C<key>, C<max_message_size>, C<method>, C<origin>, C<protocol>,
+C<secure>, C<subprotocol>, C<uri>, C<version>, and C<debug> and C<fatal>.
+An unknown option or a refused value gives C<undef>, and
+C<< WebSocket::Request->error >> says why.
+
+=head1 METHODS
+
+=head2 as_string( [$eol] )
+
+The request as text, lines ending with C<$eol> (default C<\r\n>): the
+request line, then the fields, to which it adds those the handshake needs
+(C<Upgrade: websocket>, C<Connection: Upgrade>, a new random
+C<Sec-WebSocket-Key> unless one is set, C<Sec-WebSocket-Version>,
+C<Sec-WebSocket-Protocol> and C<Sec-WebSocket-Extensions> from
+C<subprotocol> and C<extensions>), a blank line and the buffer. C<undef>
+with C<error> without a host, or for a draft older than
+C<draft-ietf-hybi-04> (libwebsocket does not speak them).
+
+=head2 parse( $text )
+
+As in L<WebSocket::Common/parse>; the request must also be a C<GET> in
+HTTP/1.1 or later with C<Host>, C<Upgrade: websocket> and C<Connection>
+including C<Upgrade> (else C<undef>, error code -6). The version is taken
+from the request (L<WebSocket::Version/new_from_request>), the
+subprotocols and extensions from their fields.
+
+=head2 method( [$method] )
+
+The HTTP method, C<GET>.
+
+=head2 uri( [$uri] )
+
+The request target as a L<URI>: absolute (C<ws://host/path?query>, or
+C<wss://> when L<secure|WebSocket::Common/secure>) when the C<Host> is
+known, else as sent. An absolute C<ws>, C<wss>, C<http> or C<https> uri
+given sets C<Host> (with the port, unless the default one) and, for
+C<wss>/C<https>, C<secure>.
+
+=head2 path_query
+
+The target as sent on the request line (C</chat?room=1>).
+
+=head2 key( [$key] ), key1, key2
+
+The C<Sec-WebSocket-Key> field (and the two-key fields of
+C<draft-ietf-hybi-00>, which are only read).
+
+=head2 cookies( [$string] )
+
+The C<Cookie> field, as a string.
+
+=cut

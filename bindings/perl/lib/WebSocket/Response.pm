@@ -156,3 +156,107 @@ sub _parse_done {
 }
 
 1;
+
+__END__
+
+=head1 NAME
+
+WebSocket::Response - a WebSocket handshake response: build one, or parse one
+
+=head1 SYNOPSIS
+
+    use WebSocket::Response;
+    my $res = WebSocket::Response->new(
+        key         => 'dGhlIHNhbXBsZSBub25jZQ==',     # the request's Sec-WebSocket-Key
+        subprotocol => 'chat',
+    ) || die( WebSocket::Response->error, "\n" );
+    print $res->as_string;
+    # HTTP/1.1 101 Switching Protocols
+    # Connection: Upgrade
+    # Upgrade: websocket
+    # Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
+    # Sec-WebSocket-Protocol: chat
+
+    # Parsing
+    my $in = WebSocket::Response->new;
+    $in->parse($text_read_from_the_server) || die $in->error, "\n";
+    print $in->code, ' ', $in->status, ' ', $in->accept, "\n";
+
+    # Refusing a version
+    print WebSocket::Response->new( 426, versions => 13 )->as_string;
+
+=head1 DESCRIPTION
+
+The server's opening handshake answer (RFC 6455 section 4.2.2), or any
+other answer to an upgrade request. It inherits every method of
+L<WebSocket::Common>.
+
+=head1 CONSTRUCTOR
+
+=head2 new( [$code [, $status]] [, $headers [, $buffer]], %options )
+
+An optional status code (default 101) and reason phrase, optional headers
+(array reference of pairs or L<HTTP::Headers>) and content, then options
+(pairs or a hash reference), each set with the method of its name:
+C<accept>, C<buffer>, C<code>, C<cookies>, C<extensions>, C<headers>,
+C<host>, C<key>, C<location>, C<max_message_size>, C<message>, C<origin>,
+C<protocol>, C<secure>, C<status>, C<subprotocol>, C<uri>, C<version>,
+C<versions>, and C<debug> and C<fatal>.
+
+=head1 METHODS
+
+=head2 as_string( [$eol] )
+
+The status line, the fields and the buffer. For a 101 it adds
+C<Upgrade: websocket>, C<Connection: Upgrade>, C<Sec-WebSocket-Accept>
+(C<accept>), the subprotocol (one at most) and the extensions; for
+another code with C<versions>, C<Sec-WebSocket-Version> listing them.
+C<undef> with C<error> for a 101 without key or accept, or with more than
+one subprotocol.
+
+=head2 parse( $text )
+
+As in L<WebSocket::Common/parse>, from a status line
+(C<HTTP/1.1 101 Switching Protocols>). It does not check the answer
+against a request: L<WebSocket::Handshake::Client/parse> does.
+
+=head2 code( [$code] )
+
+The status code.
+
+=head2 status( [$phrase] ), message
+
+The reason phrase; by default the standard one of the code.
+
+=head2 key( [$key] )
+
+The request's C<Sec-WebSocket-Key> this answer is for (kept on the
+object, not a field of the response).
+
+=head2 accept( [$value] )
+
+The C<Sec-WebSocket-Accept> field when there is one (parsed or set), else
+the value computed from C<key>.
+
+=head2 versions( [$versions] )
+
+The versions of a C<Sec-WebSocket-Version> field as a L<WebSocket::Array>
+of L<WebSocket::Version>; set from C<"13, 8">, a number or an array
+reference. A server refusing a request's version lists those it speaks.
+
+=head2 uri( [$uri] ), location( [$location] )
+
+A L<URI> the response is about (set by L<WebSocket::Handshake::Server>
+from the request, or parsed from a C<Sec-WebSocket-Location> field of the
+old drafts), and that field.
+
+=head2 cookies( [$cookies] )
+
+The C<Set-Cookie> fields as a L<WebSocket::Array>; set from a string or an
+array reference.
+
+=head2 body_as_string
+
+The content after the head.
+
+=cut

@@ -317,7 +317,7 @@ C<draft-ietf-hybi-thewebsocketprotocol-17> or C<hybi-17>, C<draft-hixie-76>,
 or C<rfc6455>. Options come as pairs or a hash reference; C<debug> is kept
 and does nothing. A hash reference alone may instead name the draft
 (C<< { draft => ... } >>, C<< { version => 13 } >> or
-C<< { serial => 17 } >>), as returned by L</get_dictionary>.
+C<< { serial => 17 } >>), as returned by C<get_dictionary>.
 
 =head2 new_from_request( $request )
 
@@ -390,7 +390,7 @@ C<draft-ietf-hybi-16>, still version 13.
 
 =item C<""> and C<0+>
 
-The version number (see L</as_string>); C<0+> gives -1 for drafts without
+The version number (see C<as_string>); C<0+> gives -1 for drafts without
 one.
 
 =item C<< <=> >>, C<< < >>, C<< <= >>, C<< > >>, C<< >= >>, C<==>, C<!=>

@@ -67,3 +67,66 @@ sub parse {
 }
 
 1;
+
+__END__
+
+=head1 NAME
+
+WebSocket::Handshake::Client - the client's side of the opening handshake
+
+=head1 SYNOPSIS
+
+    use WebSocket::Handshake::Client;
+    my $hs = WebSocket::Handshake::Client->new( uri => 'ws://localhost:8181/some/where' )
+      || die( WebSocket::Handshake::Client->error, "\n" );
+    $hs->subprotocol('chat');
+    print $socket $hs->as_string;             # the request, with a new random key
+    # ... read the server's answer up to the blank line, then
+    $hs->parse($answer) || die $hs->error, "\n";
+    print "open\n" if $hs->is_done;
+
+=head1 DESCRIPTION
+
+Writes an RFC 6455 request (version 13) and checks the server's answer. A
+L<WebSocket::Handshake>, with these options and methods on top.
+
+=head1 CONSTRUCTOR
+
+=head2 new( %options )
+
+Those of L<WebSocket::Handshake/new>, and C<subprotocol>, C<extensions>,
+C<origin> and C<headers>, set on the request.
+
+=head1 METHODS
+
+=head2 as_string( [$eol] )
+
+The request to send (L<WebSocket::Request/as_string>); its
+C<Sec-WebSocket-Key> is made the first time.
+
+=head2 key
+
+The request's C<Sec-WebSocket-Key> (C<undef> before C<as_string>).
+
+=head2 parse( $answer )
+
+Parses the server's answer and checks it: a 101, C<Upgrade: websocket>,
+C<Connection: Upgrade>, C<Sec-WebSocket-Accept> matching the key, a single
+subprotocol among those offered, only extensions that were offered. Returns
+the object, or C<undef> with C<error> set (code -6 for an answer that fails
+the handshake). Once done, parsing again does nothing.
+
+=head2 is_done
+
+True once a valid answer was parsed.
+
+=head2 subprotocol, extensions, origin, headers
+
+Those of the request (see L<WebSocket::Common>); setters return the
+handshake.
+
+=head2 make_frame( %args )
+
+A masked L<WebSocket::Frame> (see L<WebSocket::Handshake/make_frame>).
+
+=cut

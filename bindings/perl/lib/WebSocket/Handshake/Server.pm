@@ -87,3 +87,74 @@ sub parse {
 }
 
 1;
+
+__END__
+
+=head1 NAME
+
+WebSocket::Handshake::Server - the server's side of the opening handshake
+
+=head1 SYNOPSIS
+
+    use WebSocket::Handshake::Server;
+    my $hs = WebSocket::Handshake::Server->new || die( WebSocket::Handshake::Server->error, "\n" );
+    $hs->parse($request_text) || die $hs->error, "\n";
+    $hs->response->subprotocol('chat') if $hs->request->subprotocol->exists('chat');
+    print $client $hs->as_string;              # HTTP/1.1 101 Switching Protocols ...
+
+    # Or from a request the server has already read
+    my $hs2 = WebSocket::Handshake::Server->new(
+        method  => 'GET',
+        path    => '/chat',
+        query   => 'room=1',
+        headers => [ Host => 'example.com', Upgrade => 'websocket', Connection => 'Upgrade',
+                     'Sec-WebSocket-Key' => $key, 'Sec-WebSocket-Version' => 13 ],
+        peer    => '127.0.0.1:53412',
+    ) || die( WebSocket::Handshake::Server->error, "\n" );
+
+=head1 DESCRIPTION
+
+Checks a client's request and writes the answer. A
+L<WebSocket::Handshake>, with these options and methods on top.
+
+=head1 CONSTRUCTOR
+
+=head2 new( %options )
+
+Those of L<WebSocket::Handshake/new>, and, for a request already read
+(say by the library): C<headers> (an array reference of name => value
+pairs, in order), C<method> (default C<GET>), C<path> (default C</>),
+C<query> (without C<?>), C<secure> (true for TLS) and C<peer> (the
+client's address). With C<headers>, the request is checked as L</parse>
+checks it; a refused one gives C<undef> and
+C<< WebSocket::Handshake::Server->error >>.
+
+=head1 METHODS
+
+=head2 parse( $request_text )
+
+Parses the request (L<WebSocket::Request/parse>) and checks what RFC 6455
+asks of it: version 13 (else the response becomes a 426 listing version
+13), a C<Sec-WebSocket-Key> of 16 bytes in base64. The response is then a
+101 for that key. Returns the object, or C<undef> with C<error> set (code
+-6 for a refused handshake, -7 for text that is not HTTP).
+
+=head2 as_string( [$eol] )
+
+The answer to send (L<WebSocket::Response/as_string>), with the correct
+C<Sec-WebSocket-Accept>. Choose a subprotocol or extensions first by
+setting them on the L<response|WebSocket::Handshake/response>.
+
+=head2 is_done
+
+True once a valid request was parsed.
+
+=head2 peer( [$address] )
+
+The client's address, as given to C<new>.
+
+=head2 make_frame( %args )
+
+An unmasked L<WebSocket::Frame> (see L<WebSocket::Handshake/make_frame>).
+
+=cut
