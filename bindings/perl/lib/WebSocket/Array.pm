@@ -59,21 +59,25 @@ sub splice {
     return wantarray ? @removed : $self->new( \@removed );
 }
 
+sub empty { $_[0]->reset }
+
 sub reset {
     my $self = CORE::shift;
     @{ $self->{items} } = ();
     return $self;
 }
 
-# for / each: the code gets the index and the value; returning an explicit
-# false value (defined, not true) stops the loop.
+# for / each: the code gets the index and the value; foreach the value.
+# The value is also in $_. The code stops the loop by calling break on the
+# array; what it returns does not matter.
 sub for {
     my ( $self, $code ) = @_;
     my $items = $self->{items};
+    local $self->{_break} = 0;
     for my $i ( 0 .. $#$items ) {
         local $_ = $items->[$i];
-        my $rv = $code->( $i, $items->[$i] );
-        last if defined $rv && !$rv;
+        $code->( $i, $items->[$i] );
+        last if $self->{_break};
     }
     return $self;
 }
@@ -83,14 +87,20 @@ sub each {
     return $self->for($code);
 }
 
-# foreach: the code gets the value (also in $_).
 sub foreach {
     my ( $self, $code ) = @_;
+    local $self->{_break} = 0;
     for my $item ( @{ $self->{items} } ) {
         local $_ = $item;
-        my $rv = $code->($item);
-        last if defined $rv && !$rv;
+        $code->($item);
+        last if $self->{_break};
     }
+    return $self;
+}
+
+sub break {
+    my $self = CORE::shift;
+    $self->{_break} = 1;
     return $self;
 }
 
@@ -120,7 +130,7 @@ sub exists {
     return 0;
 }
 
-sub index {
+sub pos {
     my ( $self, $value ) = @_;
     my $items = $self->{items};
     for my $i ( 0 .. $#$items ) {
@@ -128,6 +138,14 @@ sub index {
     }
     return -1;
 }
+
+sub contains { $_[0]->exists( $_[1] ) }
+sub has      { $_[0]->exists( $_[1] ) }
+
+# The element at $index (as get).
+sub index { $_[0]->{items}[ $_[1] // 0 ] }
+
+sub as_string { "$_[0]" }
 
 sub join {
     my ( $self, $sep ) = @_;
@@ -241,12 +259,16 @@ as a new array.
 =head2 for( sub { my ( $index, $value ) = @_; ... } ), each( ... )
 
 Call the code for each element with its index and value (the value is also
-in C<$_>). When the code returns a defined false value (C<0>, C<''>), the
-loop stops. Return the array.
+in C<$_>). Return the array.
 
 =head2 foreach( sub { my ($value) = @_; ... } )
 
 The same, the code getting the value only (also in C<$_>).
+
+=head2 break
+
+Called from the code of C<for>, C<each> or C<foreach>, ends the loop after
+that element. What the code returns is ignored.
 
 =head2 grep( sub { ... } | qr/.../ | $string )
 
@@ -259,14 +281,22 @@ that equal the string.
 A new array of what the code returns for each element (in C<$_> and as the
 argument).
 
-=head2 exists( $value )
+=head2 exists( $value ), contains( $value ), has( $value )
 
 True when an element equals C<$value> (as strings). It tests values, not
 indexes.
 
-=head2 index( $value )
+=head2 index( $index )
+
+The element at C<$index>, as C<get>.
+
+=head2 pos( $value )
 
 The index of the first element equal to C<$value>, or -1.
+
+=head2 as_string
+
+The elements joined by a space, as the object stringifies.
 
 =head2 join( [$separator] )
 
@@ -281,9 +311,9 @@ elements), reversed, without repeated values, or a plain copy.
 
 Removes every element equal to one of the values; returns the array.
 
-=head2 reset
+=head2 reset, empty
 
-Removes every element; returns the array.
+Remove every element; return the array.
 
 =head2 as_array
 

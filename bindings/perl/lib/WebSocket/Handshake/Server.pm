@@ -125,7 +125,7 @@ Those of L<WebSocket::Handshake/new>, and, for a request already read
 (say by the library): C<headers> (an array reference of name => value
 pairs, in order), C<method> (default C<GET>), C<path> (default C</>),
 C<query> (without C<?>), C<secure> (true for TLS) and C<peer> (the
-client's address). With C<headers>, the request is checked as L</parse>
+client's address). With C<headers>, the request is checked as C<parse>
 checks it; a refused one gives C<undef> and
 C<< WebSocket::Handshake::Server->error >>.
 
