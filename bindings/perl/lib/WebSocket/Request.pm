@@ -19,7 +19,7 @@ sub new {
     my ( $headers, $buffer );
     if ( @_ && ( ref $_[0] eq 'ARRAY' || Scalar::Util::blessed( $_[0] ) && $_[0]->isa('HTTP::Headers') ) ) {
         $headers = shift;
-        $buffer  = shift if @_ % 2 && ref $_[0] ne 'HASH';
+        $buffer  = shift if @_ && ref $_[0] ne 'HASH' && ( @_ % 2 || ( @_ == 2 && ref $_[1] eq 'HASH' ) );
     }
     my @args = @_ == 1 && ref $_[0] eq 'HASH' ? %{ $_[0] } : @_;
     return $class->_fail( -2, 'WebSocket::Request->new: options come as pairs or a hash reference' ) if @args % 2;
@@ -58,7 +58,7 @@ sub uri {
         if ( $u->scheme ) {
             return $self->_fail( -2, "uri: '$v' is not a ws, wss, http or https uri" ) unless $u->scheme =~ /\A(?:wss?|https?)\z/;
             $self->secure(1) if $u->scheme =~ /\A(?:wss|https)\z/;
-            my $default = $u->scheme =~ /s\z/ ? 443 : 80;
+            my $default = $u->scheme =~ /\A(?:wss|https)\z/ ? 443 : 80;
             $self->host( $u->port == $default ? $u->host : $u->host_port );
             $self->{target} = $u->path_query || '/';
         }

@@ -22,7 +22,7 @@ sub new {
     $pos{status} = shift if exists $pos{code} && @_ % 2 && !ref $_[0];
     if ( @_ && ( ref $_[0] eq 'ARRAY' || Scalar::Util::blessed( $_[0] ) && $_[0]->isa('HTTP::Headers') ) ) {
         $pos{headers} = shift;
-        $pos{buffer}  = shift if @_ % 2 && ref $_[0] ne 'HASH';
+        $pos{buffer}  = shift if @_ && ref $_[0] ne 'HASH' && ( @_ % 2 || ( @_ == 2 && ref $_[1] eq 'HASH' ) );
     }
     my @args = @_ == 1 && ref $_[0] eq 'HASH' ? %{ $_[0] } : @_;
     return $class->_fail( -2, 'WebSocket::Response->new: options come as pairs or a hash reference' ) if @args % 2;
