@@ -5,6 +5,7 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Digest::SHA ();
 use MIME::Base64 ();
+use File::Temp ();
 
 # The helper classes modelled on the CPAN WebSocket distribution: pure Perl,
 # no library needed (except make_frame, tested when the library loads).
@@ -784,6 +785,38 @@ EOT
         my $sf = $server->make_frame( buffer => 'hi' );
         ok( !$sf->masked, 'server make_frame unmasked' );
         is( length $sf->to_bytes, 4, '... 2 + 2 bytes' );
+    }
+}
+
+# ---------------------------------------------------------------- our SYNOPSIS sections run as written
+{
+    my $lib = "$FindBin::Bin/../lib";
+    my %expect = (
+        'Base.pm'             => qr/\Aname is required\n\z/,
+        'Array.pm'            => qr/\A3\noffered: chat superchat json\nfound\n0: chat\n.*\nchat \.\. json\nnone\n\z/s,
+        'Version.pm'          => qr/\A13\ndraft-ietf-hybi-17\nVersion is: 13\ncurrent\ndraft-ietf-hybi-15\n\z/,
+        'HeaderValue.pm'      => qr/\ASomeHeader: foo; bar=2\ntext\/html utf-8\n2\n\z/,
+        'Extension.pm'        => qr/\ASec-WebSocket-Extensions: permessage-deflate; client_max_window_bits; server_no_context_takeover\npermessage-deflate 10\n\z/,
+        'Headers.pm'          => qr/\Aan upgrade\r?\n/,
+        'Common.pm'           => qr/\A1000 0 draft-ietf-hybi-17\nws:\/\/example\.com\/\n\z/,
+        'Request.pm'          => qr/\AGET \/demo HTTP\/1\.1\r\n.*\r\n\r\nws:\/\/server\.example\.com\/chat\nchat superchat\n\z/s,
+        'Response.pm'         => qr/\Q$RFC_ACCEPT\E\r\n.*\n101 Switching Protocols \Q$RFC_ACCEPT\E\nHTTP\/1\.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\n\r\n\z/s,
+        'Handshake.pm'        => qr/\Aexample\.com 13\n\z/,
+        'Handshake/Client.pm' => qr/\Aopen with chat\n\z/,
+        'Handshake/Server.pm' => qr/\AHTTP\/1\.1 101 Switching Protocols\r\n.*\Q$RFC_ACCEPT\E.*\nws:\/\/example\.com\/chat\?room=1 from 127\.0\.0\.1:53412\n\z/s,
+    );
+    for my $module ( sort keys %expect ) {
+        open my $fh, '<', "$lib/WebSocket/$module" or die "$module: $!";
+        my $pod = do { local $/; <$fh> };
+        my ($code) = $pod =~ /^=head1 SYNOPSIS\n(.*?)^=head1/ms or die "no SYNOPSIS in $module";
+        $code =~ s/^    //mg;
+        my $tmp = File::Temp->new( SUFFIX => '.pl' );
+        print $tmp $code;
+        close $tmp;
+        my $got = `'$^X' '-I$lib' '$tmp' 2>&1`;
+        my $rc  = $? >> 8;
+        is( $rc, 0, "WebSocket/$module SYNOPSIS runs" ) or diag $got;
+        like( $got, $expect{$module}, '... and prints what it says' );
     }
 }
 

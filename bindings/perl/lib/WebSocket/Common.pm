@@ -331,12 +331,14 @@ WebSocket::Common - constants, and what WebSocket::Request and WebSocket::Respon
     # 1000 0 draft-ietf-hybi-17
 
     use WebSocket::Request;
+    my @pieces = unpack '(a16)*', join "\r\n", 'GET / HTTP/1.1', 'Host: example.com',
+      'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Version: 13', '', '';
     my $req = WebSocket::Request->new;
-    my $rc;
-    for my $chunk (@pieces_read_from_a_socket) {
-        $rc = $req->parse_chunk($chunk) // die $req->error;
+    for my $chunk (@pieces) {             # as read from a socket
+        my $rc = $req->parse_chunk($chunk) // die $req->error, "\n";
         last if $rc == PARSE_DONE;
     }
+    print $req->uri, "\n" if $req->is_done;  # ws://example.com/
 
 =head1 DESCRIPTION
 

@@ -179,7 +179,7 @@ WebSocket::Response - a WebSocket handshake response: build one, or parse one
 
     # Parsing
     my $in = WebSocket::Response->new;
-    $in->parse($text_read_from_the_server) || die $in->error, "\n";
+    $in->parse( $res->as_string ) || die $in->error, "\n";      # text read from a server
     print $in->code, ' ', $in->status, ' ', $in->accept, "\n";
 
     # Refusing a version

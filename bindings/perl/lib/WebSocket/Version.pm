@@ -269,6 +269,8 @@ WebSocket::Version - a version of the WebSocket protocol: its number and its dra
 =head1 SYNOPSIS
 
     use WebSocket::Version;
+    use WebSocket::Request;
+    my $request = WebSocket::Request->new( headers => [ 'Sec-WebSocket-Version' => 13 ] );
     my $v = WebSocket::Version->new(13) || die( WebSocket::Version->error, "\n" );
     my $d = WebSocket::Version->new('draft-ietf-hybi-17') || die( WebSocket::Version->error, "\n" );
     my $r = WebSocket::Version->new_from_request($request) || die( WebSocket::Version->error, "\n" );

@@ -80,10 +80,17 @@ WebSocket::Handshake::Client - the client's side of the opening handshake
     my $hs = WebSocket::Handshake::Client->new( uri => 'ws://localhost:8181/some/where' )
       || die( WebSocket::Handshake::Client->error, "\n" );
     $hs->subprotocol('chat');
-    print $socket $hs->as_string;             # the request, with a new random key
-    # ... read the server's answer up to the blank line, then
+    my $request = $hs->as_string;             # to send: the request, with a new random key
+
+    # The server's side, here in the same process
+    use WebSocket::Handshake::Server;
+    my $server = WebSocket::Handshake::Server->new;
+    $server->parse($request) || die $server->error, "\n";
+    $server->response->subprotocol('chat');
+    my $answer = $server->as_string;          # read by the client up to the blank line
+
     $hs->parse($answer) || die $hs->error, "\n";
-    print "open\n" if $hs->is_done;
+    print "open with ", $hs->response->subprotocol->first, "\n" if $hs->is_done;
 
 =head1 DESCRIPTION
 

@@ -97,10 +97,14 @@ WebSocket::Handshake::Server - the server's side of the opening handshake
 =head1 SYNOPSIS
 
     use WebSocket::Handshake::Server;
+    my $request_text = join "\r\n", 'GET /chat HTTP/1.1', 'Host: example.com', 'Upgrade: websocket',
+      'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13',
+      'Sec-WebSocket-Protocol: chat, superchat', '', '';
+
     my $hs = WebSocket::Handshake::Server->new || die( WebSocket::Handshake::Server->error, "\n" );
     $hs->parse($request_text) || die $hs->error, "\n";
     $hs->response->subprotocol('chat') if $hs->request->subprotocol->exists('chat');
-    print $client $hs->as_string;              # HTTP/1.1 101 Switching Protocols ...
+    print $hs->as_string;                      # HTTP/1.1 101 Switching Protocols ...
 
     # Or from a request the server has already read
     my $hs2 = WebSocket::Handshake::Server->new(
@@ -108,9 +112,10 @@ WebSocket::Handshake::Server - the server's side of the opening handshake
         path    => '/chat',
         query   => 'room=1',
         headers => [ Host => 'example.com', Upgrade => 'websocket', Connection => 'Upgrade',
-                     'Sec-WebSocket-Key' => $key, 'Sec-WebSocket-Version' => 13 ],
+                     'Sec-WebSocket-Key' => 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version' => 13 ],
         peer    => '127.0.0.1:53412',
     ) || die( WebSocket::Handshake::Server->error, "\n" );
+    print $hs2->uri, ' from ', $hs2->peer, "\n";   # ws://example.com/chat?room=1 from 127.0.0.1:53412
 
 =head1 DESCRIPTION
 
