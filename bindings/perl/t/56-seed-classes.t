@@ -445,6 +445,11 @@ EOT
     isa_ok( $r->origin, 'URI', 'origin' );
     is( $r->origin->host, 'example.com', '... its host' );
     is( $r->key, $RFC_KEY, 'key' );
+    is( $r->accept, $RFC_ACCEPT, 'accept for the key' );
+    is( $r->parse_body, $r, 'parse_body runs the checks again' );
+    $r->headers->remove_header('Host');
+    ok( !defined $r->parse_body, '... and fails without Host' );
+    $r->host('server.example.com');
     is( $r->cookies, 'lang=en', 'cookies' );
     is( $r->connection, 'Upgrade', 'connection' );
     isa_ok( $r->version, 'WebSocket::Version' );
@@ -752,6 +757,11 @@ EOT
     is( $v8->response->code, 426, 'an unsupported version makes a 426' );
     like( $v8->as_string, qr/\r\nSec-WebSocket-Version: 13\r\n/, '... listing 13' );
     is( $v8->error->code, -6, '... handshake error code' );
+    my $v99 = WebSocket::Handshake::Server->new;
+    ok( !defined $v99->parse( $RFC_REQUEST =~ s/Version: 13/Version: 99/r ), 'an unknown version number: undef' );
+    like( $v99->error, qr/\A\S[^:]*: '99' is not a WebSocket protocol version/, '... error, one prefix' );
+    is( $v99->response->code, 426, '... a 426 all the same' );
+    like( $v99->as_string, qr/\r\nSec-WebSocket-Version: 13\r\n/, '... listing 13' );
 
     # A request already read by a server (as the library hands it over)
     my $parts = WebSocket::Handshake::Server->new(
@@ -770,6 +780,15 @@ EOT
     is( $parts->request->subprotocol->first, 'chat', '... subprotocol' );
     like( $parts->as_string, qr/\Q$RFC_ACCEPT\E/, '... the accept' );
     is( $parts->peer('::1')->peer, '::1', 'peer sets' );
+    my @conn_headers = ( [ Host => 'h' ], [ Upgrade => 'websocket' ], [ Connection => 'Upgrade' ],
+        [ 'Sec-WebSocket-Key' => $RFC_KEY ], [ 'Sec-WebSocket-Version' => 13 ] );
+    my $pairs = WebSocket::Handshake::Server->new( path => '/', headers => \@conn_headers );
+    ok( $pairs && $pairs->is_done, 'from [ name, value ] pairs (as WebSocket::Connection gives them)' );
+    is( $pairs->request->host, 'h', '... host' );
+    my $hobj = WebSocket::Handshake::Server->new( headers => HTTP::Headers->new( map {@$_} @conn_headers ) );
+    ok( $hobj && $hobj->is_done, 'from an HTTP::Headers' );
+    is( $hobj->uri->as_string, 'ws://h/', '... uri' );
+    ok( !defined WebSocket::Handshake::Server->new( headers => [ [ 'a' ], 'b' ] ), 'bad pairs: undef' );
     ok( !defined WebSocket::Handshake::Server->new( headers => [ Host => 'x' ] ), 'from parts: refused request' );
     like( WebSocket::Handshake::Server->error, qr/Upgrade/, '... class error' );
     ok( !defined WebSocket::Handshake::Server->new( headers => [ 'odd' ] ), 'from parts: odd headers' );

@@ -129,6 +129,8 @@ sub _field {
 }
 
 sub host       { shift->_field( 'Host',       @_ ) }
+sub key1       { shift->_field( 'Sec-WebSocket-Key1', @_ ) }
+sub key2       { shift->_field( 'Sec-WebSocket-Key2', @_ ) }
 sub connection { shift->_field( 'Connection', @_ ) }
 sub upgrade    { shift->_field( 'Upgrade',    @_ ) }
 
@@ -274,6 +276,15 @@ sub parse {
     return $self;
 }
 
+# parse_body: the checks and settings parse does after reading the head,
+# run again on the fields as they are now.
+sub parse_body {
+    my $self = shift;
+    $self->_parse_done or return;
+    $self->{is_done} = 1;
+    return $self;
+}
+
 # parse_chunk: parse fed piece by piece: PARSE_WAITING until the blank line
 # after the head has come, then PARSE_DONE (undef with error if the head is
 # wrong or too large).
@@ -392,9 +403,12 @@ array reference of name => value pairs.
 
 Shortcuts to the headers' C<header> and C<as_string>.
 
-=head2 host, connection, upgrade
+=head2 host, connection, upgrade, key1, key2
 
-The C<Host>, C<Connection> and C<Upgrade> fields (C<undef> removes them).
+The C<Host>, C<Connection>, C<Upgrade>, C<Sec-WebSocket-Key1> and
+C<Sec-WebSocket-Key2> fields (C<undef> removes them). The last two belong
+to the two-key handshake of C<draft-ietf-hybi-00>: they can be read, but
+libwebsocket does not speak that draft.
 
 =head2 origin( [$origin] )
 
@@ -447,6 +461,13 @@ header lines, a blank line (optional at the end of C<$text>), the rest
 going to C<buffer>. C<\r\n> and C<\n> line ends both work. Returns the
 object, or C<undef> with C<error> set (a WebSocket::Exception: -7 for text
 that is not HTTP, -6 for a request RFC 6455 refuses, -10 when too large).
+
+=head2 parse_body
+
+Runs again the checks and settings C<parse> does once it has read the head
+(for a request, the RFC 6455 checks, the version, subprotocols and
+extensions), on the fields as they are now, e.g. after changing them.
+Returns the object (C<is_done> true), or C<undef> with C<error> set.
 
 =head2 parse_chunk( $chunk )
 

@@ -68,7 +68,7 @@ sub response {
 sub uri {
     my $self = shift;
     return $self->{request}->uri unless @_;
-    defined $self->{request}->uri(shift) or return $self->_pass( $self->{request}, 'uri' );
+    defined $self->{request}->uri(shift) or return $self->_pass( $self->{request} );
     return $self;
 }
 

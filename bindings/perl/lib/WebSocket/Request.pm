@@ -41,8 +41,9 @@ sub method {
 }
 
 sub key  { shift->_field( 'Sec-WebSocket-Key',  @_ ) }
-sub key1 { shift->_field( 'Sec-WebSocket-Key1', @_ ) }
-sub key2 { shift->_field( 'Sec-WebSocket-Key2', @_ ) }
+
+# The Sec-WebSocket-Accept value a server must answer this request's key with.
+sub accept { $_[0]->accept_for_key( $_[0]->key ) }
 
 # The Cookie header, as a string.
 sub cookies { shift->_field( 'Cookie', @_ ) }
@@ -227,10 +228,14 @@ C<wss>/C<https>, C<secure>.
 
 The target as sent on the request line (C</chat?room=1>).
 
-=head2 key( [$key] ), key1, key2
+=head2 key( [$key] )
 
-The C<Sec-WebSocket-Key> field (and the two-key fields of
-C<draft-ietf-hybi-00>, which are only read).
+The C<Sec-WebSocket-Key> field.
+
+=head2 accept
+
+The C<Sec-WebSocket-Accept> value a server must answer this key with
+(C<undef> without a key).
 
 =head2 cookies( [$string] )
 

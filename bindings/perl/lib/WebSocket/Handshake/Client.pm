@@ -17,7 +17,7 @@ sub headers     { my $self = shift; return $self->_delegate( 'headers',     @_ )
 sub _delegate {
     my ( $self, $method ) = ( shift, shift );
     return $self->{request}->$method unless @_;
-    defined $self->{request}->$method(@_) or return $self->_pass( $self->{request}, $method );
+    defined $self->{request}->$method(@_) or return $self->_pass( $self->{request} );
     return $self;
 }
 
@@ -25,7 +25,7 @@ sub _delegate {
 sub as_string {
     my $self = shift;
     my $s    = $self->{request}->as_string(@_);
-    return defined $s ? $s : $self->_pass( $self->{request}, 'as_string' );
+    return defined $s ? $s : $self->_pass( $self->{request} );
 }
 
 sub key { $_[0]->{request}->key }
@@ -43,7 +43,7 @@ sub parse {
     return $self->_fail( -2, 'parse: nothing to parse' ) unless defined $text && length $text;
     my $key = $req->key;
     return $self->_fail( -15, 'parse: no request was made (as_string) to check the answer against' ) unless defined $key;
-    $res->parse($text) or return $self->_pass( $res, 'parse' );
+    $res->parse($text) or return $self->_pass($res);
     $res->is_done(0);
     my $h = $res->headers;
     return $self->_fail( -6, 'the server answered ' . $res->code . ' ' . $res->status ) unless $res->code == 101;

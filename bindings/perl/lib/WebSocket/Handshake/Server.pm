@@ -3,6 +3,7 @@ package WebSocket::Handshake::Server;
 use strict;
 use warnings;
 use MIME::Base64 ();
+use Scalar::Util ();
 use parent 'WebSocket::Handshake';
 
 our $VERSION = '0.01';
@@ -41,7 +42,16 @@ sub peer {
 sub _from_parts {
     my ( $self, %p ) = @_;
     my $h = $p{headers};
-    return $self->_fail( -2, 'headers: expects an array reference of name => value pairs' ) unless ref $h eq 'ARRAY' && @$h % 2 == 0;
+    # A list of [ name, value ] pairs (WebSocket::Connection's headers) or
+    # a headers object become a flat list of pairs.
+    $h = [ map {@$_} @$h ] if ref $h eq 'ARRAY' && @$h && !grep { ref ne 'ARRAY' || @$_ != 2 } @$h;
+    if ( Scalar::Util::blessed($h) && $h->isa('HTTP::Headers') ) {
+        my @pairs;
+        $h->scan( sub { push @pairs, @_ } );
+        $h = \@pairs;
+    }
+    return $self->_fail( -2, 'headers: expects name => value pairs, [ name, value ] pairs or an HTTP::Headers' )
+      unless ref $h eq 'ARRAY' && @$h % 2 == 0 && !grep { ref } @$h;
     my $target = $p{path} // '/';
     $target .= "?$p{query}" if defined $p{query} && length $p{query};
     my $text = join( ' ', $p{method} // 'GET', $target, 'HTTP/1.1' ) . "\r\n";
@@ -57,7 +67,7 @@ sub _from_parts {
 sub as_string {
     my $self = shift;
     my $s    = $self->{response}->as_string(@_);
-    return defined $s ? $s : $self->_pass( $self->{response}, 'as_string' );
+    return defined $s ? $s : $self->_pass( $self->{response} );
 }
 
 sub is_done { $_[0]->{request}->is_done }
@@ -70,7 +80,11 @@ sub parse {
     my $res = $self->{response};
     return $self if $req->is_done;
     return $self->_fail( -2, 'parse: nothing to parse' ) unless defined $text && length $text;
-    $req->parse($text) or return $self->_pass( $req, 'parse' );
+    unless ( $req->parse($text) ) {
+        my $asked = $req->header('Sec-WebSocket-Version');
+        $res->code(426)->versions(13) if defined $asked && $asked ne '13' && $req->is_done == 0 && $req->method eq 'GET';
+        return $self->_pass($req);
+    }
     $req->is_done(0);
     my $v = $req->version;
     unless ( defined $v->version && $v->version == 13 ) {
@@ -128,7 +142,8 @@ L<WebSocket::Handshake>, with these options and methods on top.
 
 Those of L<WebSocket::Handshake/new>, and, for a request already read
 (say by the library): C<headers> (an array reference of name => value
-pairs, in order), C<method> (default C<GET>), C<path> (default C</>),
+pairs in order, or of C<[ name, value ]> pairs as
+L<WebSocket::Connection/headers> gives them, or an L<HTTP::Headers>), C<method> (default C<GET>), C<path> (default C</>),
 C<query> (without C<?>), C<secure> (true for TLS) and C<peer> (the
 client's address). With C<headers>, the request is checked as C<parse>
 checks it; a refused one gives C<undef> and
@@ -139,8 +154,8 @@ C<< WebSocket::Handshake::Server->error >>.
 =head2 parse( $request_text )
 
 Parses the request (L<WebSocket::Request/parse>) and checks what RFC 6455
-asks of it: version 13 (else the response becomes a 426 listing version
-13), a C<Sec-WebSocket-Key> of 16 bytes in base64. The response is then a
+asks of it: version 13 (else, an unknown number included, the response
+becomes a 426 listing version 13), a C<Sec-WebSocket-Key> of 16 bytes in base64. The response is then a
 101 for that key. Returns the object, or C<undef> with C<error> set (code
 -6 for a refused handshake, -7 for text that is not HTTP).
 
