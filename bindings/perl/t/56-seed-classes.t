@@ -27,7 +27,11 @@ my $RFC_ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';    # RFC 6455 section 1.3
     is( WebSocket::Array->new(qw( a b ))->length, 2, 'new from a list' );
     ok( !$a->is_empty, 'is_empty false' );
     ok( WebSocket::Array->new->is_empty, 'is_empty true' );
-    ok( WebSocket::Array->new ? 1 : 0, 'an empty array is still true' );
+    ok( !WebSocket::Array->new, 'an empty array is false' );
+    ok( $a ? 1 : 0, 'a non-empty one true' );
+    ok( $a == 3, 'numeric context: the length' );
+    is( $a + 0, 3, '... 0+' );
+    ok( WebSocket::Array->new(qw( x y )) eq 'x y', 'eq compares the strings' );
     is( $a->first, 'Joe',  'first' );
     is( $a->last,  'Mary', 'last' );
     is( $a->get(1),   'John', 'get' );
@@ -252,6 +256,8 @@ my $RFC_ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';    # RFC 6455 section 1.3
     ok( !defined WebSocket::HeaderValue->new_from_header('a; b@=1'), 'bad parameter name: undef' );
     ok( !defined WebSocket::HeaderValue->new_from_header(' ; x=1'), 'no value: undef' );
     ok( !defined WebSocket::HeaderValue->new_from_multi(''), 'new_from_multi empty: undef' );
+    ok( !defined WebSocket::HeaderValue->new_from_multi(' , ,'), 'new_from_multi of commas only: undef' );
+    is( WebSocket::HeaderValue->new_from_multi('a,,b')->length, 2, 'empty elements skipped' );
     my $bad = WebSocket::HeaderValue->new('v')->param( 'bad name' => 1 );
     ok( !defined $bad->as_string, 'as_string with a bad name: undef' );
     like( $bad->error, qr/not a valid parameter name/, '... error on the object' );

@@ -2,18 +2,18 @@ package WebSocket::Array;
 
 use strict;
 use warnings;
-use Scalar::Util ();
 
 our $VERSION = '0.01';
 
 # The object is a blessed reference to a hash holding the array, so that
 # '@{}' can hand out the array itself.
+# In numeric and boolean context it is its length, as a list in scalar
+# context would be.
 use overload
   '@{}'    => sub { $_[0]->{items} },
-  'bool'   => sub { 1 },
+  'bool'   => sub { @{ $_[0]->{items} } ? 1 : 0 },
+  '0+'     => sub { scalar @{ $_[0]->{items} } },
   '""'     => sub { CORE::join( ' ', CORE::map { defined $_ ? $_ : '' } @{ $_[0]->{items} } ) },
-  '=='     => sub { Scalar::Util::refaddr( $_[0] ) == ( ref $_[1] ? Scalar::Util::refaddr( $_[1] ) : -1 ) },
-  'eq'     => sub { "$_[0]" eq "$_[1]" },
   fallback => 1;
 
 sub new {
@@ -212,9 +212,10 @@ subprotocols and extensions.
 
 It overloads C<@{}>, so C<@$array>, C<< $array->[0] >>, C<scalar @$array>
 and C<for (@$array)> work on the elements themselves (changes are seen by
-the object); in boolean context it is always true (even empty, like an
-array reference; use C<length> or C<is_empty>); as a string it is its
-elements joined by a space.
+the object). In numeric and boolean context it is its length, as a list
+in scalar context would be: C<< $array == 2 >>, and C<if ($array)> is
+false when it is empty. As a string it is its elements joined by a space
+(so C<eq> compares those strings).
 
 =head1 METHODS
 

@@ -209,7 +209,8 @@ sub extensions {
             $all->push($e);
         }
         else {
-            my $parsed = WebSocket::Extension->new_from_multi("$e") or return $self->_pass( 'WebSocket::Extension', 'extensions' );
+            my $parsed = WebSocket::Extension->new_from_multi("$e");
+            return $self->_pass( 'WebSocket::Extension', 'extensions' ) unless defined $parsed;
             $all->push( $parsed->list );
         }
     }

@@ -20,7 +20,8 @@ sub parameters { $_[0]->params }
 
 sub parse {
     my ( $class, $text ) = @_;
-    my $all = $class->new_from_multi($text) or return;
+    my $all = $class->new_from_multi($text);
+    return unless defined $all;
     return wantarray ? $all->list : $all;
 }
 

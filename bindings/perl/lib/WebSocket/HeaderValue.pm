@@ -100,6 +100,7 @@ sub new_from_multi {
         my $o = $class->new_from_header( $part, $sep ) or return;
         $all->push($o);
     }
+    return $class->_fail( -2, "$what: no value in '$s'" ) unless $all->length;
     return $all;
 }
 
@@ -260,7 +261,8 @@ text, an unclosed quote or a parameter name that is not a token.
 =head2 new_from_multi( $text [, $separator] )
 
 Parses a comma-separated list of such values (commas inside quotes do not
-split) into a L<WebSocket::Array> of objects of the class it is called on.
+split) into a L<WebSocket::Array> of objects of the class it is called on
+(empty elements are skipped; C<undef> with an error when none is left).
 
 =head1 METHODS
 
