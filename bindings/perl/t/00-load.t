@@ -13,6 +13,11 @@ use_ok('WebSocket::Object');
 use_ok('WebSocket::Endpoint');
 use_ok('WebSocket::Message');
 use_ok('WebSocket::Log');
+use_ok($_) for qw(
+  WebSocket::Base WebSocket::Array WebSocket::Version WebSocket::HeaderValue WebSocket::Extension
+  WebSocket::Headers WebSocket::Common WebSocket::Request WebSocket::Response WebSocket::Handshake
+  WebSocket::Handshake::Client WebSocket::Handshake::Server
+);
 
 my %codes = (
     WS_OK => 1000, WS_GONE => 1001, WS_PROTOCOL_ERROR => 1002, WS_NOT_ACCEPTABLE => 1003,

@@ -107,7 +107,7 @@ subtest 'echo round trips: text with wide characters, every byte value, pings' =
     is( $conn->close_code, 4001, 'close_code' );
     ok( !defined $conn->send_utf8('late'), 'send after close fails' );
     is( $conn->error->code, -8, '... with WS_ERR_NOT_OPEN' );
-    is( scalar $server->connections, 0, 'no connections left' );
+    is( $server->connections->length, 0, 'no connections left' );
 };
 
 subtest 'the server closes with a code and reason' => sub {

@@ -1,8 +1,9 @@
 package WebSocket::Object;
 
-# Internal: what the binding's classes share: the error model (error, fatal,
-# _fail, _fail_last), callback accessors, and the rule that a new Perl thread
-# gets no copy of an object that owns C handles.
+# Internal: what the binding's classes that hold C handles share: the error
+# model of WebSocket::Base with the library's errors (_fail_last), debug
+# sending the library's log to STDERR, callback accessors and on(), and the
+# rule that a new Perl thread gets no copy of an object that owns C handles.
 
 use strict;
 use warnings;
@@ -10,39 +11,18 @@ use Carp ();
 use mro ();
 use WebSocket::Exception;
 use WebSocket::FFI;
+use parent 'WebSocket::Base';
 
 our $VERSION = '0.01';
-
-# The last error of each class's class methods (new ...), by class name.
-my %CLASS_ERROR;
 
 # The callback names each class made with _callbacks, by class name.
 my %CALLBACKS;
 
-sub error { ref $_[0] ? $_[0]{error} : $CLASS_ERROR{ $_[0] } }
-
-# A class method's failure: records the error for `Class->error`, dies with
-# it when $fatal, else returns undef / an empty list.
-sub _class_fail {
-    my ( $class, $fatal, $code, $message ) = @_;
-    $CLASS_ERROR{$class} = WebSocket::Exception->new( code => $code, message => $message );
-    die $CLASS_ERROR{$class} if $fatal;
-    return;
-}
-
-# A constructor's options: key => value pairs, or one hash reference.
-sub _options {
-    my $class = shift;
-    return %{ $_[0] } if @_ == 1 && ref $_[0] eq 'HASH';
-    return @_;
-}
-
 sub debug {
     my $self = shift;
-    return $self->{debug} // 0 unless @_;
-    $self->{debug} = shift;
-    _debug_log( $self->{debug} );
-    return $self;
+    return $self->SUPER::debug unless @_;
+    _debug_log( $_[0] );
+    return $self->SUPER::debug(@_);
 }
 
 # debug => N: unless the application has a log callback of its own, the
@@ -62,25 +42,9 @@ sub _print_log {
     printf STDERR "WebSocket [%s]%s %s\n", $level, $conn_id ? " #$conn_id" : '', $message;
 }
 
-sub fatal {
-    my $self = shift;
-    return $self->{fatal} unless @_;
-    $self->{fatal} = shift;
-    return $self;
-}
-
 # The C handles are owned by the interpreter that made them: a thread's copy
 # of the object must not free them again.
 sub CLONE_SKIP { 1 }
-
-# Records an error (code, message), dies with it under fatal, else returns
-# undef / an empty list.
-sub _fail {
-    my ( $self, $code, $message ) = @_;
-    $self->{error} = WebSocket::Exception->new( code => $code, message => $message );
-    die $self->{error} if $self->{fatal};
-    return;
-}
 
 # _fail with the library's last error, its message prefixed with $what.
 sub _fail_last {
@@ -168,23 +132,6 @@ sub _callbacks {
     return;
 }
 
-# Makes, in the calling class, one accessor per option name: it returns the
-# option's value, or sets it (used from the next listen or connect on) and
-# returns the object.
-sub _accessors {
-    my ( $class, @names ) = @_;
-    for my $name (@names) {
-        no strict 'refs';
-        *{"${class}::$name"} = sub {
-            my $self = shift;
-            return $self->{$name} unless @_;
-            $self->{$name} = shift;
-            return $self;
-        };
-    }
-    return;
-}
-
 # The compression_threshold option, or the process-wide default.
 sub compression_threshold {
     my $self = shift;
@@ -233,11 +180,8 @@ L<WebSocket::Connection> and L<WebSocket::Frame> inherit from it.
 
 =head1 METHODS
 
-=head2 error
-
-The last L<WebSocket::Exception>, or C<undef>. As a class method
-(C<< WebSocket::Client->error >>), the last error of that class's class
-methods (C<new>).
+It inherits C<error> (also a class method), C<fatal>, C<_fail>,
+C<_class_fail>, C<_options> and C<_accessors> from L<WebSocket::Base>.
 
 =head2 debug( [$level] )
 
@@ -251,15 +195,9 @@ Sets several callbacks at once (C<< on( utf8 => $cb ) >> is
 C<< on_utf8($cb) >>); returns the object. An event the class does not have
 is a programming error: it dies.
 
-=head2 fatal( [$flag] )
+=head2 _fail_last($what)
 
-Gets the flag, or sets it and returns the object. When true, failing
-methods die with their exception instead of returning C<undef>.
-
-=head2 _fail($code, $message), _fail_last($what)
-
-Record an error (the second: the library's last one, prefixed with C<$what>)
-and die with it under C<fatal>, else return C<undef> / an empty list.
+Records the library's last error, prefixed with C<$what>, as C<_fail> does.
 
 =head2 _topic($what, $topic)
 
@@ -284,16 +222,6 @@ and high marks of C<send_watermarks> (dying unless two byte counts).
 The C<compression_threshold> option, or the process-wide default
 (C<< WebSocket->compression_threshold >>); with an argument, sets it for the
 next C<listen> or C<connect> and returns the object.
-
-=head2 _accessors(@names)
-
-A class method making a get/set accessor per option name (a set takes
-effect from the next C<listen> or C<connect>).
-
-=head2 _class_fail($class, $fatal, $code, $message), _options(@args)
-
-A class method's failure (kept for C<< Class->error >>); a constructor's
-options from pairs or one hash reference.
 
 =head2 _callbacks(@names)
 
