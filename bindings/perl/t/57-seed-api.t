@@ -15,6 +15,8 @@ use WebSocket qw( :ws );
 use WebSocket::Client;
 use WebSocket::Server;
 use WebSocket::Exception;
+use WebSocket::Frame;
+use WebSocket::Version;
 
 # Runs the event loop until $cond is true or 5 s have passed.
 sub run_until {
@@ -269,6 +271,65 @@ subtest 'on_accept runs before on_connect and may refuse' => sub {
     like( $r, qr{^HTTP/1.1 403}, 'a defined false return refuses with 403' );
     is_deeply( \@order, [qw( accept connect accept )], '... without calling on_connect' );
     $s->shutdown;
+};
+
+subtest 'on_handshake and on_origin get the handshake; $conn->handshake' => sub {
+    my %seen;
+    my $s = WebSocket::Server->new(
+        host       => '127.0.0.1',
+        port       => 0,
+        on_connect => sub {
+            my ( $srv, $conn ) = @_;
+            $conn->on(
+                handshake => sub {
+                    my ( $c, $hs ) = @_;
+                    $seen{hs}     = $hs;
+                    $seen{query}  = $hs->request->uri->query;
+                    $seen{cookie} = $hs->request->headers->header('Cookie');
+                    $seen{same}   = $c->handshake == $hs;
+                    return 1;
+                },
+                origin => sub {
+                    my ( $c, $origin, $hs ) = @_;
+                    $seen{origin}    = $origin;
+                    $seen{origin_hs} = $hs;
+                    return $origin->host eq 'good.example';
+                },
+            );
+        },
+    );
+    $s->listen or die $s->error;
+    my ($r) = raw_upgrade( $s, '/chat?room=1', 'Cookie: session=abc', 'Origin: https://good.example' );
+    like( $r, qr{^HTTP/1.1 101}, 'accepted' );
+    isa_ok( $seen{hs}, 'WebSocket::Handshake::Server', 'on_handshake got a handshake' );
+    is( $seen{query},  'room=1',      '... its request uri has the query' );
+    is( $seen{cookie}, 'session=abc', '... and its headers' );
+    ok( $seen{same}, '$conn->handshake is the same object' );
+    is( $seen{origin_hs}, $seen{hs}, 'on_origin got it too' );
+    isa_ok( $seen{origin}, 'URI', "on_origin's origin" );
+    is( $seen{hs}->request->version + 0, 13, 'the request says version 13' );
+    ($r) = raw_upgrade( $s, '/', 'Origin: https://bad.example' );
+    like( $r, qr{^HTTP/1.1 403}, 'on_origin returning false refuses' );
+    $s->shutdown;
+};
+
+subtest 'versions are WebSocket::Version objects' => sub {
+    isa_ok( $server->version, 'WebSocket::Version', 'the server version' );
+    is( $server->version + 0, 13, '... 13' );
+    is( $server->version->draft, 'draft-ietf-hybi-17', '... draft-ietf-hybi-17' );
+    my $versions = $server->versions;
+    isa_ok( $versions, 'WebSocket::Array', 'versions' );
+    is( $versions->length, 1, '... one of them' );
+    ok( WebSocket::Server->new( version => 'draft-ietf-hybi-17' ), 'the draft name is accepted' );
+    ok( WebSocket::Server->new( version => WebSocket::Version->new(13) ), 'so is a version object' );
+    ok( !WebSocket::Server->new( version => 8 ), 'version 8 is refused' );
+    like( WebSocket::Server->error, qr/version 8 is not supported/, '... saying why' );
+    my $c = WebSocket::Client->new( $url, version => 13 );
+    is( $c->version->draft, 'draft-ietf-hybi-17', 'the client version' );
+    ok( !WebSocket::Client->new( $url, version => 'draft-ietf-hybi-10' )->connect, 'a client refuses other versions' );
+    is( WebSocket::Frame->new( version => 13 )->version + 0, 13, 'a frame takes a version too' );
+    eval { WebSocket::Frame->new( version => 7 ) };
+    like( $@, qr/version 7 is not supported/, '... and croaks on another' );
 };
 
 $server->shutdown;

@@ -155,8 +155,9 @@ sub connect {
     $self->_release;    # the previous connection, when reconnecting
     my $uri = $self->{uri};
     return $self->_fail( -3, 'connect: no uri given' ) unless defined $uri && length $uri;
-    return $self->_fail( -2, "connect: version $self->{version} is not supported (only 13, RFC 6455)" )
-      if defined $self->{version} && $self->{version} ne '13';
+    if ( my $why = WebSocket::Object::_bad_version( $self->{version} ) ) {
+        return $self->_fail( -2, "connect: $why" );
+    }
     my $cfg = $self->_config or return;
     $self->{id}    = WebSocket::FFI::register($self);
     $self->{state} = 'connecting';
@@ -800,6 +801,10 @@ The last L<WebSocket::Exception>, or C<undef>. As a class method
 =head2 uri, fatal
 
 The URI given; the C<fatal> flag (get, or set with an argument).
+
+=head2 version
+
+The protocol version, a L<WebSocket::Version> (13, draft-ietf-hybi-17).
 
 =head2 cookie, origin, timeout, compression_threshold, debug
 

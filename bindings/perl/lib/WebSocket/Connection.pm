@@ -81,8 +81,8 @@ sub _judge {
 # the request, unless a callback already did.
 sub _decide {
     my ($self) = @_;
-    $self->_judge( sub { $self->_call('handshake') } );
-    $self->_judge( sub { $self->_call( origin => $self->origin ) } ) if $self->{hs};
+    $self->_judge( sub { $self->_call( handshake => $self->handshake ) } );
+    $self->_judge( sub { $self->_call( origin => $self->origin, $self->handshake ) } ) if $self->{hs};
     $self->_accept if $self->{hs};
     return;
 }
@@ -334,6 +334,23 @@ sub origin {
     return defined $origin ? URI->new($origin) : undef;
 }
 
+# The opening handshake as a WebSocket::Handshake::Server (its request from
+# what the client sent), made on first use.
+sub handshake {
+    my ($self) = @_;
+    return $self->{handshake} //= do {
+        require WebSocket::Handshake::Server;
+        WebSocket::Handshake::Server->new(
+            method  => 'GET',
+            path    => $self->{path},
+            query   => length $self->{query} ? $self->{query} : undef,
+            headers => $self->{headers},
+            peer    => $self->{peer},
+            secure  => $self->{secure},
+        ) // $self->_fail( -6, 'handshake: ' . WebSocket::Handshake::Server->error->message );
+    };
+}
+
 sub metadata {
     my $self = shift;
     return $self->{metadata} unless @_;
@@ -489,19 +506,20 @@ callback without an argument). Each gets the connection first.
 
 =over 4
 
-=item on_handshake($conn)
+=item on_handshake($conn, $handshake)
 
 The request arrived (its path, headers and offered subprotocols are
-readable). Returning a defined false value refuses it with HTTP 403;
+readable; C<$handshake> is the L<WebSocket::Handshake::Server> of
+C<handshake>, e.g. C<< $handshake->request->uri->query >>). Returning a defined false value refuses it with HTTP 403;
 C<http_error> refuses it with another status; C<subprotocol($name)> chooses
 the subprotocol to answer with. When a call made here fails (an
 C<http_error> with a status that is not an error ...), the request is refused
 with 500 rather than let in.
 
-=item on_origin($conn, $origin)
+=item on_origin($conn, $origin, $handshake)
 
-Then, with the C<Origin> header (C<undef> when the client sent none, as
-non-browser clients do). A defined false return refuses the request with
+Then, with the C<Origin> header as a L<URI> (C<undef> when the client sent
+none, as non-browser clients do) and the handshake. A defined false return refuses the request with
 403.
 
 =item on_ready($conn)
@@ -708,6 +726,13 @@ as C<[name, value]> pairs in the order received.
 =head2 origin
 
 The C<Origin> header as a L<URI> object, or C<undef> when there is none.
+
+=head2 handshake
+
+The opening handshake, as a L<WebSocket::Handshake::Server>: its
+C<request> (a L<WebSocket::Request>: C<< ->uri >>, C<< ->origin >>,
+C<< ->headers >>, C<< ->cookies >>, C<< ->version >> ...) is what the client
+sent. C<on_handshake> and C<on_origin> get it too.
 
 =head2 metadata( [\%data] )
 

@@ -44,7 +44,7 @@ my %TYPES = (
     pong         => OPCODE_PONG,
 );
 
-my %OPTIONS = map { $_ => 1 } qw( buffer type opcode fin masked max_payload_size max_fragments_amount fatal );
+my %OPTIONS = map { $_ => 1 } qw( buffer type opcode fin masked max_payload_size max_fragments_amount fatal debug version );
 
 sub _count {
     my ($v) = @_;
@@ -76,6 +76,9 @@ sub new {
     Carp::croak('WebSocket::Frame->new: max_payload_size must be positive')
       if defined $opts{max_payload_size} && $opts{max_payload_size} == 0;
 
+    if ( my $why = WebSocket::Object::_bad_version( $opts{version} ) ) {
+        Carp::croak("WebSocket::Frame->new: $why");
+    }
     my $decoder = _decoder_new() or Carp::croak( 'WebSocket::Frame->new: ' . ( WebSocket::FFI::last_error() )[1] );
     my $self = bless {
         buffer               => defined $opts{buffer} ? $opts{buffer} : '',
@@ -85,6 +88,8 @@ sub new {
         max_payload_size     => 65536,
         max_fragments_amount => 128,
         fatal                => $opts{fatal} ? 1 : 0,
+        debug                => $opts{debug},
+        version              => $opts{version},
         decoder              => $decoder,
     }, ref $class || $class;
     for my $limit (qw( max_payload_size max_fragments_amount )) {
@@ -339,6 +344,15 @@ message, not each frame, and 0 is not allowed (there is always a limit).
 Most frames one message may have (default 128; 0 for no limit). Control
 frames do not count.
 
+=item version
+
+The protocol version: 13, C<draft-ietf-hybi-17> or a L<WebSocket::Version>
+of it (the only framing spoken); another croaks.
+
+=item debug
+
+Accepted (see C<debug> in L<WebSocket::Object>).
+
 =item fatal
 
 When true, failing methods die with their L<WebSocket::Exception> instead of
@@ -404,6 +418,11 @@ message's and C<fin> is 1.
 The frame's type by name (C<continuation>, C<text>, C<binary>, C<close>,
 C<ping>, C<pong>; C<undef> for a reserved opcode), or sets the opcode by
 name and returns the frame.
+
+=head2 version
+
+The protocol version, a L<WebSocket::Version> (13, draft-ietf-hybi-17: the
+only framing spoken; C<new> croaks on another C<version>).
 
 =head2 supported_types
 

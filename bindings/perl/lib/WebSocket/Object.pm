@@ -132,6 +132,28 @@ sub _callbacks {
     return;
 }
 
+# The version option as a WebSocket::Version (13 unless given), or sets it.
+sub version {
+    my $self = shift;
+    unless (@_) {
+        require WebSocket::Version;
+        return WebSocket::Version->new( $self->{version} // 13 );
+    }
+    $self->{version} = shift;
+    return $self;
+}
+
+# Why the version option $v cannot be spoken (undef when it can): only 13,
+# as a number, a draft name (draft-ietf-hybi-17) or a WebSocket::Version.
+sub _bad_version {
+    my ($v) = @_;
+    return undef unless defined $v;
+    require WebSocket::Version;
+    my $version = WebSocket::Version->new($v);
+    return undef if $version && $version == 13;
+    return "version $v is not supported (only 13, RFC 6455)";
+}
+
 # The compression_threshold option, or the process-wide default.
 sub compression_threshold {
     my $self = shift;
@@ -216,6 +238,13 @@ Helpers of C<_configure>: die with the library's error when a setter
 failed; seconds as milliseconds (at least 1); whether the C<extensions>
 option asks for permessage-deflate (dying on any other extension); the low
 and high marks of C<send_watermarks> (dying unless two byte counts).
+
+=head2 version( [$version] )
+
+The C<version> option as a L<WebSocket::Version> (13, draft-ietf-hybi-17,
+unless another spelling of it was given); with an argument, sets it and
+returns the object. Only 13 is spoken: C<new>, C<listen> or C<connect>
+refuse others (C<_bad_version> says why).
 
 =head2 compression_threshold( [$bytes] )
 

@@ -42,9 +42,8 @@ sub new {
         Carp::croak("WebSocket::Server->new: $key is not a code reference")
           if $key =~ /^on_/ && defined $opts{$key} && ref $opts{$key} ne 'CODE';
     }
-    my $why =
-        defined $opts{version} && $opts{version} ne '13' ? "version $opts{version} is not supported (only 13, RFC 6455)"
-      : defined $opts{port} && ( $opts{port} !~ /\A[0-9]+\z/ || $opts{port} > 65535 ) ? "port '$opts{port}' is not a port number"
+    my $why = WebSocket::Object::_bad_version( $opts{version} ) // (
+        defined $opts{port} && ( $opts{port} !~ /\A[0-9]+\z/ || $opts{port} > 65535 ) ? "port '$opts{port}' is not a port number"
       : defined $opts{tick_period} && !( $opts{tick_period} =~ /\A[0-9.]+\z/ && $opts{tick_period} > 0 ) ? 'tick_period must be a positive number of seconds'
       : defined $opts{silence_max} && $opts{silence_max} !~ /\A[0-9.]+\z/ ? 'silence_max must be a number of seconds'
       : defined $opts{ssl_sni} && ( ref $opts{ssl_sni} ne 'HASH' || grep { ref ne 'HASH' } values %{ $opts{ssl_sni} } )
@@ -53,7 +52,7 @@ sub new {
       ? "slow_subscriber must be 'skip' or 'close', not '$opts{slow_subscriber}'"
       : defined $opts{connection_class} && !_is_connection_class( $opts{connection_class} )
       ? "connection_class '$opts{connection_class}' is not a loaded subclass of WebSocket::Connection"
-      :                                                                   undef;
+      :                                                                   undef );
     return $class->_class_fail( $opts{fatal}, -2, "WebSocket::Server->new: $why" ) if $why;
     WebSocket::Object::_debug_log( $opts{debug} );
     my %watch = map { $_ => delete $opts{$_} } grep { exists $opts{$_} } qw( watch_readable watch_writable );
@@ -340,6 +339,13 @@ sub connections {
 sub ip { $_[0]{host} }
 
 __PACKAGE__->_accessors(qw( extensions tick_period silence_max ));
+
+# The versions spoken: a WebSocket::Array of the one WebSocket::Version.
+sub versions {
+    my ($self) = @_;
+    require WebSocket::Array;
+    return WebSocket::Array->new( [ $self->version ] );
+}
 
 sub port {
     my ($self) = @_;
@@ -642,7 +648,8 @@ instead.
 
 =item version
 
-The protocol version: only 13 (RFC 6455) is supported.
+The protocol version: only 13 (RFC 6455; C<draft-ietf-hybi-17>, or a
+L<WebSocket::Version> of it) is supported.
 
 =item silence_max
 
@@ -860,6 +867,11 @@ argument, the list of every watched handle and its callback (pairs).
 =head2 unwatch_readable( @fhs ), unwatch_writable( @fhs )
 
 Stops watching them. Returns the server.
+
+=head2 version, versions
+
+The protocol version, a L<WebSocket::Version> (13); the versions spoken, a
+L<WebSocket::Array> of that one.
 
 =head2 extensions, tick_period, silence_max, compression_threshold, debug
 
