@@ -63,6 +63,22 @@
 #define WS_RECONNECT_MAX_DELAY_MS 30000
 
 /**
+ * The RSV1 bit of a frame header (`ws_frame_encode_rsv`,
+ * `ws_frame_decoder_allow_rsv`): bits in the order of the header.
+ */
+#define WS_FRAME_RSV1 4
+
+/**
+ * The RSV2 bit of a frame header.
+ */
+#define WS_FRAME_RSV2 2
+
+/**
+ * The RSV3 bit of a frame header.
+ */
+#define WS_FRAME_RSV3 1
+
+/**
  * The result of a fallible call: `WS_STATUS_OK` (0) or a negative `WS_ERR_*`
  * code; a few calls also return a positive status that is not an error
  * (`WS_FRAME_NONE`, `WS_STATUS_BACKPRESSURE`), so test failure with `< 0`. Not to be
@@ -1973,6 +1989,7 @@ size_t ws_frame_encoded_size(size_t payload_len, int masked);
  * the next one completes; receivers check whole messages).
  * `out` holds `capacity` bytes and must not overlap `payload`; on success
  * `*written` gets the frame's size, `ws_frame_encoded_size(len, masked)`.
+ * The RSV bits are 0: `ws_frame_encode_rsv` sets them.
  *
  * Errors: `WS_ERR_NULL` (`written`, `out`, or `payload` with `len` > 0),
  * `WS_ERR_INVALID_ARGUMENT` for an unknown opcode, a control frame (close,
@@ -1991,6 +2008,29 @@ ws_status ws_frame_encode(ws_opcode opcode,
                           uint8_t *out,
                           size_t capacity,
                           size_t *written);
+
+/**
+ * Encodes one frame as `ws_frame_encode` does, with the RSV bits `rsv` set
+ * in its header: any of `WS_FRAME_RSV1` (4), `WS_FRAME_RSV2` (2),
+ * `WS_FRAME_RSV3` (1), or 0, for an extension the caller implements (the
+ * payload is written as given: compressing it, for permessage-deflate's
+ * RSV1, is the caller's work). Pure: any thread.
+ *
+ * Errors: as `ws_frame_encode`, and `WS_ERR_INVALID_ARGUMENT` for `rsv`
+ * over 7. Nothing is written on error.
+ *
+ * # Safety
+ * `payload` points to `len` readable bytes, `out` to `capacity` writable bytes.
+ */
+ws_status ws_frame_encode_rsv(ws_opcode opcode,
+                              int fin,
+                              unsigned int rsv,
+                              int masked,
+                              const uint8_t *payload,
+                              size_t len,
+                              uint8_t *out,
+                              size_t capacity,
+                              size_t *written);
 
 /**
  * A new decoder. It accepts frames masked or not (both directions), allows
@@ -2088,6 +2128,35 @@ ws_status ws_frame_decoder_next(ws_frame_decoder *d,
  * `d` is NULL or a live decoder.
  */
 int ws_frame_decoder_close_code(const ws_frame_decoder *d);
+
+/**
+ * Accepts frames carrying the RSV bits in `rsv` (any of `WS_FRAME_RSV1`,
+ * `WS_FRAME_RSV2`, `WS_FRAME_RSV3`; 0, the default, accepts none) instead
+ * of failing the stream with 1002, for an extension the caller implements.
+ * The decoder does no extension processing: the payload of such frames is
+ * delivered as it came (fragments joined), and `ws_frame_decoder_rsv` tells
+ * the bits. A text message whose first frame has RSV1 is not checked to be
+ * UTF-8 (it is likely compressed: check it once decompressed); other text
+ * is. Frames with RSV bits outside `rsv` still fail the stream. Applies
+ * from the next frame on.
+ *
+ * Errors: `WS_ERR_NULL` for a NULL `d`, `WS_ERR_INVALID_ARGUMENT` for `rsv`
+ * over 7 (nothing changes then).
+ *
+ * # Safety
+ * `d` is NULL (an error) or a live decoder.
+ */
+ws_status ws_frame_decoder_allow_rsv(ws_frame_decoder *d, unsigned int rsv);
+
+/**
+ * The RSV bits (a mask of `WS_FRAME_RSV*`) of what `ws_frame_decoder_next`
+ * returned last: of the first frame of the message, or of the control
+ * frame. 0 before anything was returned, and for NULL.
+ *
+ * # Safety
+ * `d` is NULL or a live decoder.
+ */
+unsigned int ws_frame_decoder_rsv(const ws_frame_decoder *d);
 
 /**
  * The status of the last failed call on this thread (`WS_STATUS_OK` if none failed).

@@ -22,7 +22,7 @@
 use super::close::{is_valid_wire_code, write_close_payload};
 use super::deflate::{Compressor, Decompressor, PartEnd};
 use super::error::ProtocolError;
-use super::frame::{write_header, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
+use super::frame::{write_header, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, RSV1};
 use super::mask::apply_mask;
 use super::outqueue::{OutQueue, MAX_SLICES};
 use super::published::Published;
@@ -45,9 +45,6 @@ pub const WRITE_THROUGH_MIN: usize = 16 * 1024;
 /// at a time (see [`Session::work`]), each slice sent as a fragment, so that
 /// compressing a large message does not hold up the thread for long.
 pub const COMPRESS_SLICE: usize = 64 * 1024;
-
-/// RSV1: the frame starts a compressed message (RFC 7692).
-const RSV1: u8 = 0b100;
 
 /// Why a send or close was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
