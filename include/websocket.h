@@ -1114,10 +1114,48 @@ ws_status ws_conn_send_binary(ws_conn *c, const uint8_t *data, size_t len);
 ws_status ws_conn_ping(ws_conn *c, const uint8_t *data, size_t len);
 
 /**
- * Queues an unsolicited pong with up to 125 bytes of payload (pings are
- * answered automatically; this is for heartbeats).
+ * Queues a pong with up to 125 bytes of payload: unsolicited (a
+ * heartbeat), or the answer to a ping when automatic pongs are off
+ * (`ws_conn_set_auto_pong`; give it the ping's payload).
  */
 ws_status ws_conn_pong(ws_conn *c, const uint8_t *data, size_t len);
+
+/**
+ * Switches automatic pongs on (`on` non-zero) or off (0) for this
+ * connection (the config's `ws_*_config_set_auto_pong` sets its start,
+ * default on). Off, each ping is still reported to `on_ping` and the
+ * application answers it with `ws_conn_pong`. Applies to the pings handled
+ * after it (a ping already read may have been answered). From any thread,
+ * callbacks included. `WS_ERR_NOT_OPEN` before the connection opened and
+ * once it closed; `WS_ERR_NULL` for NULL.
+ */
+ws_status ws_conn_set_auto_pong(ws_conn *c, int on);
+
+/**
+ * Sets the largest incoming message this connection accepts, in bytes (>
+ * 0), in place of its config's (`ws_*_config_set_max_message_size`): a
+ * message over it fails the connection with 1009 (`WS_MESSAGE_TOO_LARGE`)
+ * as the config's limit does, before it is buffered; with messages in parts
+ * it limits each message's total. Applies to the messages that start after
+ * it: one being received keeps the limit it started with. The memory budgets
+ * still apply. From any thread, callbacks included. `WS_ERR_INVALID_ARGUMENT`
+ * for 0, `WS_ERR_NOT_OPEN` before the connection opened and once it closed,
+ * `WS_ERR_NULL` for NULL.
+ */
+ws_status ws_conn_set_max_message_size(ws_conn *c, uint64_t bytes);
+
+/**
+ * Ends an open connection at once, without the close handshake: no close
+ * frame, nothing more is sent (what is queued is dropped) or read, and the
+ * socket is closed, so the peer sees TCP end (with a reset if it had data
+ * on the way). `on_close` follows, on the connection's thread (or from
+ * `ws_dispatch`), with 1006 (`WS_CLOSED_ABNORMALLY`) and the reason
+ * "aborted"; a reconnecting client does not reconnect, as after
+ * `ws_conn_close`. From any thread, callbacks included.
+ * `WS_ERR_NOT_OPEN` when the connection is not open (still connecting,
+ * closing or closed: nothing changes then); `WS_ERR_NULL` for NULL.
+ */
+ws_status ws_conn_abort(ws_conn *c);
 
 /**
  * Starts the close handshake with `code` (1000-1003, 1007-1011 or 3000-4999;
@@ -1579,6 +1617,24 @@ ws_status ws_server_config_set_receive_parts(ws_server_config *cfg, int on);
  * `ws_server_config_set_receive_parts`.
  */
 ws_status ws_client_config_set_receive_parts(ws_client_config *cfg, int on);
+
+/**
+ * Answers pings automatically (`on` non-zero, the default) or not (0). When
+ * off, a received ping is still reported to `on_ping`, but no pong goes out
+ * unless the application sends one with `ws_conn_pong` (RFC 6455 wants one
+ * answer per ping, with its payload, soon; the latest ping may be the only
+ * one answered). `ws_conn_set_auto_pong` changes it for one open
+ * connection. Applies to the connections opened after it.
+ * `WS_ERR_NULL` for a NULL `cfg`. Not thread-safe: set a config from one
+ * thread at a time.
+ */
+ws_status ws_server_config_set_auto_pong(ws_server_config *cfg, int on);
+
+/**
+ * Answers pings automatically or not, on the client's connection: as
+ * `ws_server_config_set_auto_pong` (default on).
+ */
+ws_status ws_client_config_set_auto_pong(ws_client_config *cfg, int on);
 
 /**
  * Flow control (as the browser's `bufferedAmount` and uWebSockets'

@@ -497,6 +497,38 @@ pub unsafe extern "C" fn ws_client_config_set_receive_parts(
     })
 }
 
+/// Answers pings automatically (`on` non-zero, the default) or not (0). When
+/// off, a received ping is still reported to `on_ping`, but no pong goes out
+/// unless the application sends one with `ws_conn_pong` (RFC 6455 wants one
+/// answer per ping, with its payload, soon; the latest ping may be the only
+/// one answered). `ws_conn_set_auto_pong` changes it for one open
+/// connection. Applies to the connections opened after it.
+/// `WS_ERR_NULL` for a NULL `cfg`. Not thread-safe: set a config from one
+/// thread at a time.
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_config_set_auto_pong(
+    cfg: *mut ws_server_config,
+    on: c_int,
+) -> ws_status {
+    with(cfg, |c| {
+        c.inner.connection.auto_pong = on != 0;
+        Ok(())
+    })
+}
+
+/// Answers pings automatically or not, on the client's connection: as
+/// `ws_server_config_set_auto_pong` (default on).
+#[no_mangle]
+pub unsafe extern "C" fn ws_client_config_set_auto_pong(
+    cfg: *mut ws_client_config,
+    on: c_int,
+) -> ws_status {
+    with(cfg, |c| {
+        c.inner.connection.auto_pong = on != 0;
+        Ok(())
+    })
+}
+
 /// Sets the flow-control watermarks of a connection's outgoing bytes.
 fn set_watermarks(c: &mut ConnectionConfig, low: u64, high: u64) -> Result<(), Failure> {
     if high == 0 || low > high {

@@ -81,6 +81,19 @@ pub(crate) enum Command {
     /// A message published to a topic it is subscribed to, and the bytes
     /// charged for it.
     Published(Arc<Published>, usize),
+    /// Change a setting of the open connection.
+    Set(Setting),
+    /// End the connection at once, without a close frame.
+    Abort,
+}
+
+/// A setting the application changes on an open connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Setting {
+    /// Answer pings by itself (see [`Connection::set_auto_pong`]).
+    AutoPong(bool),
+    /// The largest message accepted (see [`Connection::set_max_message_size`]).
+    MaxMessageSize(usize),
 }
 
 /// Commands from other threads (made on first use: most connections never
@@ -850,6 +863,57 @@ impl Connection {
         match on_thread {
             Some(result) => result,
             None => self.post(Command::Close(code, reason.to_string())),
+        }
+    }
+
+    /// Answers pings with pongs by itself (`on`), or leaves that to the
+    /// application ([`Connection::pong`]); pings are reported either way.
+    /// Applies to the pings handled after it. From any thread; refused
+    /// unless the connection is open (or closing).
+    pub fn set_auto_pong(&self, on: bool) -> Result<(), SendError> {
+        self.change(Setting::AutoPong(on))
+    }
+
+    /// Changes the largest message accepted (larger ones fail the
+    /// connection with 1009) for the messages that start after it. From any
+    /// thread; refused unless the connection is open (or closing).
+    pub fn set_max_message_size(&self, max: usize) -> Result<(), SendError> {
+        self.change(Setting::MaxMessageSize(max))
+    }
+
+    /// Changes a setting of the session, on its thread.
+    fn change(&self, setting: Setting) -> Result<(), SendError> {
+        if self.state() == ConnectionState::Connecting {
+            return Err(SendError::NotOpen);
+        }
+        match self.with_local(|local| local.change(setting)) {
+            Some(()) => Ok(()),
+            None => self.post(Command::Set(setting)),
+        }
+    }
+
+    /// Ends an open connection at once, without a close frame: what waits
+    /// to be sent is dropped, the socket is closed, and its `Close` event
+    /// reports 1006 with the reason "aborted". From any thread. Refused
+    /// unless open (not before, nor once closing).
+    pub fn abort(&self) -> Result<(), SendError> {
+        self.state
+            .compare_exchange(
+                ConnectionState::Open as u8,
+                ConnectionState::Closing as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .map_err(|_| SendError::NotOpen)?;
+        self.notify();
+        self.handler().closed_by_application(self);
+        let on_thread = self.with_local(|local| {
+            local.abort();
+            self.wake();
+        });
+        match on_thread {
+            Some(()) => Ok(()),
+            None => self.post(Command::Abort),
         }
     }
 
