@@ -787,6 +787,33 @@ ws_server *ws_server_listen(const char *host,
                             void *user_data);
 
 /**
+ * Starts a server on `fd`, a TCP socket (IPv4 or IPv6) the caller already
+ * bound and put in the listening state (`listen()`; Perl's
+ * `IO::Socket::INET` or `IO::Socket::SSL` listener, a socket handed over by
+ * systemd or a supervisor). The server works on a duplicate of `fd`
+ * (`F_DUPFD_CLOEXEC`), so the caller keeps its own descriptor and may close
+ * it at once; the server closes its duplicate when freed. The duplicate is
+ * made non-blocking, and since that flag belongs to the socket, not the
+ * descriptor, `fd` becomes non-blocking too. The backlog is the one the
+ * caller gave `listen()`. Everything else is as `ws_server_listen`: TLS
+ * comes from `config` (the socket carries plain TCP; a TLS listener of the
+ * caller's serves TLS when `config` has a certificate), `config` and
+ * `callbacks` may be NULL, and `ws_server_port` tells the socket's port.
+ *
+ * Returns NULL on error, with the reason in `ws_last_error_message()`:
+ * `WS_ERR_INVALID_ARGUMENT` for a negative `fd`, or one that is not an
+ * open socket, not a TCP socket (`SO_TYPE`, `SO_DOMAIN`) or not listening
+ * (`SO_ACCEPTCONN`); `WS_ERR_TLS` for a certificate that cannot be used;
+ * `WS_ERR_IO` when the duplicate cannot be made. `fd` is left as it was on
+ * error (but for the non-blocking flag once the duplicate was made). Any
+ * thread.
+ */
+ws_server *ws_server_listen_fd(int fd,
+                               const ws_server_config *config,
+                               const ws_callbacks *callbacks,
+                               void *user_data);
+
+/**
  * 1 when the server speaks TLS (a certificate was configured), 0 when not,
  * `WS_ERR_NULL` for NULL.
  */
