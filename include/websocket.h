@@ -1231,6 +1231,29 @@ int ws_conn_header_count(const ws_conn *c);
 ws_status ws_conn_header_at(const ws_conn *c, size_t index, const char **name, const char **value);
 
 /**
+ * The request head of the opening handshake exactly as it went over the
+ * wire: the request line, the header lines and the blank line that ends
+ * them ("GET /chat HTTP/1.1\r\nHost: ...\r\n\r\n"), as a C string. On
+ * a client connection the request it sent (with the headers of
+ * `ws_client_config_add_header`), on a server connection the request it
+ * received. NULL for NULL, before the handshake completed (until the
+ * connection opened), and when the config did not ask to keep it
+ * (`ws_*_config_set_keep_handshake_text`, default off). Valid as long as
+ * the connection handle (until `on_close` returns, or the last
+ * `ws_conn_release`). From any thread.
+ */
+const char *ws_conn_request_text(const ws_conn *c);
+
+/**
+ * The response head of the opening handshake exactly as it went over the
+ * wire ("HTTP/1.1 101 Switching Protocols\r\n...\r\n\r\n"): on a client
+ * connection the response it received, on a server connection the one it
+ * sent, with the headers `on_handshake` added. NULL and lifetime as
+ * `ws_conn_request_text`.
+ */
+const char *ws_conn_response_text(const ws_conn *c);
+
+/**
  * The peer's address, "127.0.0.1:54321" or "[::1]:54321" ("" before the TCP
  * connection exists, NULL for a NULL handle). Valid while the handle is held.
  */
@@ -1662,6 +1685,25 @@ ws_status ws_server_config_set_auto_pong(ws_server_config *cfg, int on);
  * `ws_server_config_set_auto_pong` (default on).
  */
 ws_status ws_client_config_set_auto_pong(ws_client_config *cfg, int on);
+
+/**
+ * Keeps each connection's opening handshake as it went over the wire
+ * (`on` non-zero), for `ws_conn_request_text` and `ws_conn_response_text`
+ * (to log or inspect it, or to hand it to a WebSocket implementation that
+ * takes over the socket). Off by default (0), and then those return NULL:
+ * the two heads cost a few hundred bytes per connection (about 330 bytes
+ * per connection end with the requests of this library's client), which a
+ * server with many idle connections would rather not pay. Applies to the
+ * connections opened after it. `WS_ERR_NULL` for a NULL `cfg`. Not
+ * thread-safe: set a config from one thread at a time.
+ */
+ws_status ws_server_config_set_keep_handshake_text(ws_server_config *cfg, int on);
+
+/**
+ * Keeps the client connection's opening handshake as it went over the
+ * wire: as `ws_server_config_set_keep_handshake_text` (default off).
+ */
+ws_status ws_client_config_set_keep_handshake_text(ws_client_config *cfg, int on);
 
 /**
  * Flow control (as the browser's `bufferedAmount` and uWebSockets'

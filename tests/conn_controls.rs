@@ -2,8 +2,9 @@
 //! automatic pongs switched off (`ws_*_config_set_auto_pong`,
 //! `ws_conn_set_auto_pong`) with the application answering by `ws_conn_pong`,
 //! a message-size limit set on an open connection
-//! (`ws_conn_set_max_message_size`), and ending one at once
-//! (`ws_conn_abort`). The peers are hand-written (see `support.rs`), so what
+//! (`ws_conn_set_max_message_size`), ending one at once (`ws_conn_abort`),
+//! and the opening handshake kept as it went over the wire
+//! (`ws_conn_request_text`, `ws_conn_response_text`). The peers are hand-written (see `support.rs`), so what
 //! goes over the wire is seen byte for byte.
 
 #[path = "support.rs"]
@@ -13,8 +14,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use support::*;
 use websocket::ffi::conn::{
-    ws_conn_abort, ws_conn_pong, ws_conn_send_text, ws_conn_set_auto_pong,
-    ws_conn_set_max_message_size,
+    ws_conn_abort, ws_conn_pong, ws_conn_request_text, ws_conn_response_text, ws_conn_send_text,
+    ws_conn_set_auto_pong, ws_conn_set_max_message_size,
 };
 use websocket::ffi::status::{
     ws_status, WS_ERR_INVALID_ARGUMENT, WS_ERR_NOT_OPEN, WS_ERR_NULL, WS_STATUS_OK,
@@ -268,4 +269,71 @@ fn abort_from_a_callback_ends_the_connection() {
             Ev::Close(1006, "aborted".to_string())
         ]
     );
+}
+
+/// The text `get` returns for `conn`, `None` for NULL.
+fn text_of(
+    conn: &Arc<Connection>,
+    get: unsafe extern "C" fn(*const Connection) -> *const std::ffi::c_char,
+) -> Option<String> {
+    let p = unsafe { get(Arc::as_ptr(conn)) };
+    (!p.is_null()).then(|| {
+        unsafe { std::ffi::CStr::from_ptr(p) }
+            .to_string_lossy()
+            .into_owned()
+    })
+}
+
+#[test]
+fn a_server_keeps_the_handshake_as_it_went_over_the_wire_when_asked() {
+    let rec = Recorder::new();
+    let config = ServerConfig {
+        connection: ConnectionConfig {
+            keep_handshake_text: true,
+            ..ConnectionConfig::default()
+        },
+        ..ServerConfig::default()
+    };
+    let keeping = Server::listen("127.0.0.1", 0, config, rec.clone()).expect("listen");
+    let mut raw = Raw::connect(keeping.local_addr());
+    let sent = request("/chat?room=1", RFC_KEY, "X-Custom: yes\r\n");
+    raw.send(sent.as_bytes());
+    let answered = raw.read_head();
+    let conn = rec.opened(0);
+    assert_eq!(text_of(&conn, ws_conn_request_text), Some(sent));
+    assert_eq!(text_of(&conn, ws_conn_response_text), Some(answered));
+    assert!(unsafe { ws_conn_request_text(std::ptr::null()) }.is_null());
+    // Off (the default), nothing is kept.
+    let (_plain, rec, addr) = server(true);
+    let _raw = raw_client(addr, "/");
+    let conn = rec.opened(0);
+    assert_eq!(text_of(&conn, ws_conn_request_text), None);
+    assert_eq!(text_of(&conn, ws_conn_response_text), None);
+}
+
+#[test]
+fn a_client_keeps_the_handshake_with_its_extra_headers() {
+    let (listener, addr) = raw_listener();
+    let rec = Recorder::new();
+    let config = ClientConfig {
+        headers: vec![("X-Token".to_string(), "abc".to_string())],
+        connection: ConnectionConfig {
+            keep_handshake_text: true,
+            ..ConnectionConfig::default()
+        },
+        ..ClientConfig::default()
+    };
+    let conn = connect(&format!("ws://{addr}/path"), config, rec.clone()).expect("connect");
+    let mut raw = accept(&listener);
+    let received = raw.read_head();
+    let key = header(&received, "Sec-WebSocket-Key").unwrap().to_string();
+    assert_eq!(text_of(&conn, ws_conn_request_text), None, "not open yet");
+    let answer = switching_protocols(&key, "X-Server: hi\r\n");
+    raw.send(answer.as_bytes());
+    rec.opened(0);
+    let sent = text_of(&conn, ws_conn_request_text).expect("kept");
+    assert_eq!(sent, received);
+    assert!(sent.starts_with("GET /path HTTP/1.1\r\n") && sent.ends_with("\r\n\r\n"));
+    assert!(sent.contains("\r\nX-Token: abc\r\n"), "{sent}");
+    assert_eq!(text_of(&conn, ws_conn_response_text), Some(answer));
 }

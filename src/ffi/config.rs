@@ -529,6 +529,39 @@ pub unsafe extern "C" fn ws_client_config_set_auto_pong(
     })
 }
 
+/// Keeps each connection's opening handshake as it went over the wire
+/// (`on` non-zero), for `ws_conn_request_text` and `ws_conn_response_text`
+/// (to log or inspect it, or to hand it to a WebSocket implementation that
+/// takes over the socket). Off by default (0), and then those return NULL:
+/// the two heads cost a few hundred bytes per connection (about 330 bytes
+/// per connection end with the requests of this library's client), which a
+/// server with many idle connections would rather not pay. Applies to the
+/// connections opened after it. `WS_ERR_NULL` for a NULL `cfg`. Not
+/// thread-safe: set a config from one thread at a time.
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_config_set_keep_handshake_text(
+    cfg: *mut ws_server_config,
+    on: c_int,
+) -> ws_status {
+    with(cfg, |c| {
+        c.inner.connection.keep_handshake_text = on != 0;
+        Ok(())
+    })
+}
+
+/// Keeps the client connection's opening handshake as it went over the
+/// wire: as `ws_server_config_set_keep_handshake_text` (default off).
+#[no_mangle]
+pub unsafe extern "C" fn ws_client_config_set_keep_handshake_text(
+    cfg: *mut ws_client_config,
+    on: c_int,
+) -> ws_status {
+    with(cfg, |c| {
+        c.inner.connection.keep_handshake_text = on != 0;
+        Ok(())
+    })
+}
+
 /// Sets the flow-control watermarks of a connection's outgoing bytes.
 fn set_watermarks(c: &mut ConnectionConfig, low: u64, high: u64) -> Result<(), Failure> {
     if high == 0 || low > high {

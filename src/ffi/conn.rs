@@ -328,6 +328,39 @@ pub unsafe extern "C" fn ws_conn_header_at(
     })
 }
 
+/// The request head of the opening handshake exactly as it went over the
+/// wire: the request line, the header lines and the blank line that ends
+/// them ("GET /chat HTTP/1.1\r\nHost: ...\r\n\r\n"), as a C string. On
+/// a client connection the request it sent (with the headers of
+/// `ws_client_config_add_header`), on a server connection the request it
+/// received. NULL for NULL, before the handshake completed (until the
+/// connection opened), and when the config did not ask to keep it
+/// (`ws_*_config_set_keep_handshake_text`, default off). Valid as long as
+/// the connection handle (until `on_close` returns, or the last
+/// `ws_conn_release`). From any thread.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_request_text(c: *const Connection) -> *const c_char {
+    guard(std::ptr::null(), || {
+        Ok(handle(c)?
+            .request_text()
+            .map_or(std::ptr::null(), CStr::as_ptr))
+    })
+}
+
+/// The response head of the opening handshake exactly as it went over the
+/// wire ("HTTP/1.1 101 Switching Protocols\r\n...\r\n\r\n"): on a client
+/// connection the response it received, on a server connection the one it
+/// sent, with the headers `on_handshake` added. NULL and lifetime as
+/// `ws_conn_request_text`.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_response_text(c: *const Connection) -> *const c_char {
+    guard(std::ptr::null(), || {
+        Ok(handle(c)?
+            .response_text()
+            .map_or(std::ptr::null(), CStr::as_ptr))
+    })
+}
+
 /// The peer's address, "127.0.0.1:54321" or "[::1]:54321" ("" before the TCP
 /// connection exists, NULL for a NULL handle). Valid while the handle is held.
 #[no_mangle]

@@ -67,6 +67,10 @@ pub struct ConnectionConfig {
     /// false, a ping is still reported (`Event::Ping`) but the application
     /// sends the pong ([`super::Connection::pong`]).
     pub auto_pong: bool,
+    /// Keep the opening handshake's request and response heads as they went
+    /// over the wire ([`super::Connection::request_text`]), a few hundred
+    /// bytes per connection. Default false.
+    pub keep_handshake_text: bool,
 }
 
 impl Default for ConnectionConfig {
@@ -84,6 +88,7 @@ impl Default for ConnectionConfig {
             compression_threshold: default_compression_threshold(),
             receive_parts: false,
             auto_pong: true,
+            keep_handshake_text: false,
         }
     }
 }
