@@ -255,6 +255,7 @@ static void test_control_round_trips(void) {
   CHECK(ws_frame_decoder_close_code(d) == 0, "close_code 0 while the stream is fine");
   msgs_clear(&m);
   ws_frame_decoder_free(d);
+  wire_free(&w);
 }
 
 /* A fragmented text message with control frames between its fragments, then
