@@ -391,14 +391,13 @@ impl Session {
     /// Gives the receiver a limit set while a message was being received,
     /// once it is between messages.
     fn apply_next_limit(&mut self) {
-        if !self.rx.between_messages() {
+        let Some(rare) = self.rare.as_mut() else {
+            return;
+        };
+        if rare.next_max_message_size.is_none() || !self.rx.between_messages() {
             return;
         }
-        if let Some(max) = self
-            .rare
-            .as_mut()
-            .and_then(|r| r.next_max_message_size.take())
-        {
+        if let Some(max) = rare.next_max_message_size.take() {
             self.rx.set_max_message_size(max);
         }
     }
