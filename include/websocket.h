@@ -807,6 +807,10 @@ ws_server *ws_server_listen(const char *host,
  * `WS_ERR_IO` when the duplicate cannot be made. `fd` is left as it was on
  * error (but for the non-blocking flag once the duplicate was made). Any
  * thread.
+ *
+ * # Safety
+ * `config` is NULL or a live config, `callbacks` NULL or a `ws_callbacks` of
+ * at least its `size` bytes; `fd` is any integer (it is checked).
  */
 ws_server *ws_server_listen_fd(int fd,
                                const ws_server_config *config,
@@ -1155,6 +1159,9 @@ ws_status ws_conn_pong(ws_conn *c, const uint8_t *data, size_t len);
  * after it (a ping already read may have been answered). From any thread,
  * callbacks included. `WS_ERR_NOT_OPEN` before the connection opened and
  * once it closed; `WS_ERR_NULL` for NULL.
+ *
+ * # Safety
+ * `c` is NULL (an error) or a live connection handle.
  */
 ws_status ws_conn_set_auto_pong(ws_conn *c, int on);
 
@@ -1168,6 +1175,9 @@ ws_status ws_conn_set_auto_pong(ws_conn *c, int on);
  * still apply. From any thread, callbacks included. `WS_ERR_INVALID_ARGUMENT`
  * for 0, `WS_ERR_NOT_OPEN` before the connection opened and once it closed,
  * `WS_ERR_NULL` for NULL.
+ *
+ * # Safety
+ * `c` is NULL (an error) or a live connection handle.
  */
 ws_status ws_conn_set_max_message_size(ws_conn *c, uint64_t bytes);
 
@@ -1181,6 +1191,9 @@ ws_status ws_conn_set_max_message_size(ws_conn *c, uint64_t bytes);
  * `ws_conn_close`. From any thread, callbacks included.
  * `WS_ERR_NOT_OPEN` when the connection is not open (still connecting,
  * closing or closed: nothing changes then); `WS_ERR_NULL` for NULL.
+ *
+ * # Safety
+ * `c` is NULL (an error) or a live connection handle.
  */
 ws_status ws_conn_abort(ws_conn *c);
 
@@ -1241,6 +1254,9 @@ ws_status ws_conn_header_at(const ws_conn *c, size_t index, const char **name, c
  * (`ws_*_config_set_keep_handshake_text`, default off). Valid as long as
  * the connection handle (until `on_close` returns, or the last
  * `ws_conn_release`). From any thread.
+ *
+ * # Safety
+ * `c` is NULL or a live connection handle.
  */
 const char *ws_conn_request_text(const ws_conn *c);
 
@@ -1250,6 +1266,9 @@ const char *ws_conn_request_text(const ws_conn *c);
  * connection the response it received, on a server connection the one it
  * sent, with the headers `on_handshake` added. NULL and lifetime as
  * `ws_conn_request_text`.
+ *
+ * # Safety
+ * `c` is NULL or a live connection handle.
  */
 const char *ws_conn_response_text(const ws_conn *c);
 
@@ -1677,12 +1696,18 @@ ws_status ws_client_config_set_receive_parts(ws_client_config *cfg, int on);
  * connection. Applies to the connections opened after it.
  * `WS_ERR_NULL` for a NULL `cfg`. Not thread-safe: set a config from one
  * thread at a time.
+ *
+ * # Safety
+ * `cfg` is NULL (an error) or a live config.
  */
 ws_status ws_server_config_set_auto_pong(ws_server_config *cfg, int on);
 
 /**
  * Answers pings automatically or not, on the client's connection: as
  * `ws_server_config_set_auto_pong` (default on).
+ *
+ * # Safety
+ * `cfg` is NULL (an error) or a live config.
  */
 ws_status ws_client_config_set_auto_pong(ws_client_config *cfg, int on);
 
@@ -1696,12 +1721,18 @@ ws_status ws_client_config_set_auto_pong(ws_client_config *cfg, int on);
  * server with many idle connections would rather not pay. Applies to the
  * connections opened after it. `WS_ERR_NULL` for a NULL `cfg`. Not
  * thread-safe: set a config from one thread at a time.
+ *
+ * # Safety
+ * `cfg` is NULL (an error) or a live config.
  */
 ws_status ws_server_config_set_keep_handshake_text(ws_server_config *cfg, int on);
 
 /**
  * Keeps the client connection's opening handshake as it went over the
  * wire: as `ws_server_config_set_keep_handshake_text` (default off).
+ *
+ * # Safety
+ * `cfg` is NULL (an error) or a live config.
  */
 ws_status ws_client_config_set_keep_handshake_text(ws_client_config *cfg, int on);
 

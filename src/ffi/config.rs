@@ -505,6 +505,9 @@ pub unsafe extern "C" fn ws_client_config_set_receive_parts(
 /// connection. Applies to the connections opened after it.
 /// `WS_ERR_NULL` for a NULL `cfg`. Not thread-safe: set a config from one
 /// thread at a time.
+///
+/// # Safety
+/// `cfg` is NULL (an error) or a live config.
 #[no_mangle]
 pub unsafe extern "C" fn ws_server_config_set_auto_pong(
     cfg: *mut ws_server_config,
@@ -518,6 +521,9 @@ pub unsafe extern "C" fn ws_server_config_set_auto_pong(
 
 /// Answers pings automatically or not, on the client's connection: as
 /// `ws_server_config_set_auto_pong` (default on).
+///
+/// # Safety
+/// `cfg` is NULL (an error) or a live config.
 #[no_mangle]
 pub unsafe extern "C" fn ws_client_config_set_auto_pong(
     cfg: *mut ws_client_config,
@@ -538,6 +544,9 @@ pub unsafe extern "C" fn ws_client_config_set_auto_pong(
 /// server with many idle connections would rather not pay. Applies to the
 /// connections opened after it. `WS_ERR_NULL` for a NULL `cfg`. Not
 /// thread-safe: set a config from one thread at a time.
+///
+/// # Safety
+/// `cfg` is NULL (an error) or a live config.
 #[no_mangle]
 pub unsafe extern "C" fn ws_server_config_set_keep_handshake_text(
     cfg: *mut ws_server_config,
@@ -551,6 +560,9 @@ pub unsafe extern "C" fn ws_server_config_set_keep_handshake_text(
 
 /// Keeps the client connection's opening handshake as it went over the
 /// wire: as `ws_server_config_set_keep_handshake_text` (default off).
+///
+/// # Safety
+/// `cfg` is NULL (an error) or a live config.
 #[no_mangle]
 pub unsafe extern "C" fn ws_client_config_set_keep_handshake_text(
     cfg: *mut ws_client_config,

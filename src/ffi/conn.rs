@@ -186,6 +186,9 @@ pub unsafe extern "C" fn ws_conn_pong(
 /// after it (a ping already read may have been answered). From any thread,
 /// callbacks included. `WS_ERR_NOT_OPEN` before the connection opened and
 /// once it closed; `WS_ERR_NULL` for NULL.
+///
+/// # Safety
+/// `c` is NULL (an error) or a live connection handle.
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_set_auto_pong(c: *mut Connection, on: c_int) -> ws_status {
     guard_status(|| handle(c)?.set_auto_pong(on != 0).map_err(refused))
@@ -200,6 +203,9 @@ pub unsafe extern "C" fn ws_conn_set_auto_pong(c: *mut Connection, on: c_int) ->
 /// still apply. From any thread, callbacks included. `WS_ERR_INVALID_ARGUMENT`
 /// for 0, `WS_ERR_NOT_OPEN` before the connection opened and once it closed,
 /// `WS_ERR_NULL` for NULL.
+///
+/// # Safety
+/// `c` is NULL (an error) or a live connection handle.
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_set_max_message_size(c: *mut Connection, bytes: u64) -> ws_status {
     guard_status(|| {
@@ -224,6 +230,9 @@ pub unsafe extern "C" fn ws_conn_set_max_message_size(c: *mut Connection, bytes:
 /// `ws_conn_close`. From any thread, callbacks included.
 /// `WS_ERR_NOT_OPEN` when the connection is not open (still connecting,
 /// closing or closed: nothing changes then); `WS_ERR_NULL` for NULL.
+///
+/// # Safety
+/// `c` is NULL (an error) or a live connection handle.
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_abort(c: *mut Connection) -> ws_status {
     guard_status(|| handle(c)?.abort().map_err(refused))
@@ -338,6 +347,9 @@ pub unsafe extern "C" fn ws_conn_header_at(
 /// (`ws_*_config_set_keep_handshake_text`, default off). Valid as long as
 /// the connection handle (until `on_close` returns, or the last
 /// `ws_conn_release`). From any thread.
+///
+/// # Safety
+/// `c` is NULL or a live connection handle.
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_request_text(c: *const Connection) -> *const c_char {
     guard(std::ptr::null(), || {
@@ -352,6 +364,9 @@ pub unsafe extern "C" fn ws_conn_request_text(c: *const Connection) -> *const c_
 /// connection the response it received, on a server connection the one it
 /// sent, with the headers `on_handshake` added. NULL and lifetime as
 /// `ws_conn_request_text`.
+///
+/// # Safety
+/// `c` is NULL or a live connection handle.
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_response_text(c: *const Connection) -> *const c_char {
     guard(std::ptr::null(), || {

@@ -68,6 +68,10 @@ pub unsafe extern "C" fn ws_server_listen(
 /// `WS_ERR_IO` when the duplicate cannot be made. `fd` is left as it was on
 /// error (but for the non-blocking flag once the duplicate was made). Any
 /// thread.
+///
+/// # Safety
+/// `config` is NULL or a live config, `callbacks` NULL or a `ws_callbacks` of
+/// at least its `size` bytes; `fd` is any integer (it is checked).
 #[no_mangle]
 pub unsafe extern "C" fn ws_server_listen_fd(
     fd: c_int,
