@@ -63,6 +63,22 @@
 #define WS_RECONNECT_MAX_DELAY_MS 30000
 
 /**
+ * The RSV1 bit of a frame header (`ws_frame_encode_rsv`,
+ * `ws_frame_decoder_allow_rsv`): bits in the order of the header.
+ */
+#define WS_FRAME_RSV1 4
+
+/**
+ * The RSV2 bit of a frame header.
+ */
+#define WS_FRAME_RSV2 2
+
+/**
+ * The RSV3 bit of a frame header.
+ */
+#define WS_FRAME_RSV3 1
+
+/**
  * The result of a fallible call: `WS_STATUS_OK` (0) or a negative `WS_ERR_*`
  * code; a few calls also return a positive status that is not an error
  * (`WS_FRAME_NONE`, `WS_STATUS_BACKPRESSURE`), so test failure with `< 0`. Not to be
@@ -771,6 +787,37 @@ ws_server *ws_server_listen(const char *host,
                             void *user_data);
 
 /**
+ * Starts a server on `fd`, a TCP socket (IPv4 or IPv6) the caller already
+ * bound and put in the listening state (`listen()`; Perl's
+ * `IO::Socket::INET` or `IO::Socket::SSL` listener, a socket handed over by
+ * systemd or a supervisor). The server works on a duplicate of `fd`
+ * (`F_DUPFD_CLOEXEC`), so the caller keeps its own descriptor and may close
+ * it at once; the server closes its duplicate when freed. The duplicate is
+ * made non-blocking, and since that flag belongs to the socket, not the
+ * descriptor, `fd` becomes non-blocking too. The backlog is the one the
+ * caller gave `listen()`. Everything else is as `ws_server_listen`: TLS
+ * comes from `config` (the socket carries plain TCP; a TLS listener of the
+ * caller's serves TLS when `config` has a certificate), `config` and
+ * `callbacks` may be NULL, and `ws_server_port` tells the socket's port.
+ *
+ * Returns NULL on error, with the reason in `ws_last_error_message()`:
+ * `WS_ERR_INVALID_ARGUMENT` for a negative `fd`, or one that is not an
+ * open socket, not a TCP socket (`SO_TYPE`, `SO_DOMAIN`) or not listening
+ * (`SO_ACCEPTCONN`); `WS_ERR_TLS` for a certificate that cannot be used;
+ * `WS_ERR_IO` when the duplicate cannot be made. `fd` is left as it was on
+ * error (but for the non-blocking flag once the duplicate was made). Any
+ * thread.
+ *
+ * # Safety
+ * `config` is NULL or a live config, `callbacks` NULL or a `ws_callbacks` of
+ * at least its `size` bytes; `fd` is any integer (it is checked).
+ */
+ws_server *ws_server_listen_fd(int fd,
+                               const ws_server_config *config,
+                               const ws_callbacks *callbacks,
+                               void *user_data);
+
+/**
  * 1 when the server speaks TLS (a certificate was configured), 0 when not,
  * `WS_ERR_NULL` for NULL.
  */
@@ -1098,10 +1145,57 @@ ws_status ws_conn_send_binary(ws_conn *c, const uint8_t *data, size_t len);
 ws_status ws_conn_ping(ws_conn *c, const uint8_t *data, size_t len);
 
 /**
- * Queues an unsolicited pong with up to 125 bytes of payload (pings are
- * answered automatically; this is for heartbeats).
+ * Queues a pong with up to 125 bytes of payload: unsolicited (a
+ * heartbeat), or the answer to a ping when automatic pongs are off
+ * (`ws_conn_set_auto_pong`; give it the ping's payload).
  */
 ws_status ws_conn_pong(ws_conn *c, const uint8_t *data, size_t len);
+
+/**
+ * Switches automatic pongs on (`on` non-zero) or off (0) for this
+ * connection (the config's `ws_*_config_set_auto_pong` sets its start,
+ * default on). Off, each ping is still reported to `on_ping` and the
+ * application answers it with `ws_conn_pong`. Applies to the pings handled
+ * after it (a ping already read may have been answered). From any thread,
+ * callbacks included. `WS_ERR_NOT_OPEN` before the connection opened and
+ * once it closed; `WS_ERR_NULL` for NULL.
+ *
+ * # Safety
+ * `c` is NULL (an error) or a live connection handle.
+ */
+ws_status ws_conn_set_auto_pong(ws_conn *c, int on);
+
+/**
+ * Sets the largest incoming message this connection accepts, in bytes (>
+ * 0), in place of its config's (`ws_*_config_set_max_message_size`): a
+ * message over it fails the connection with 1009 (`WS_MESSAGE_TOO_LARGE`)
+ * as the config's limit does, before it is buffered; with messages in parts
+ * it limits each message's total. Applies to the messages that start after
+ * it: one being received keeps the limit it started with. The memory budgets
+ * still apply. From any thread, callbacks included. `WS_ERR_INVALID_ARGUMENT`
+ * for 0, `WS_ERR_NOT_OPEN` before the connection opened and once it closed,
+ * `WS_ERR_NULL` for NULL.
+ *
+ * # Safety
+ * `c` is NULL (an error) or a live connection handle.
+ */
+ws_status ws_conn_set_max_message_size(ws_conn *c, uint64_t bytes);
+
+/**
+ * Ends an open connection at once, without the close handshake: no close
+ * frame, nothing more is sent (what is queued is dropped) or read, and the
+ * socket is closed, so the peer sees TCP end (with a reset if it had data
+ * on the way). `on_close` follows, on the connection's thread (or from
+ * `ws_dispatch`), with 1006 (`WS_CLOSED_ABNORMALLY`) and the reason
+ * "aborted"; a reconnecting client does not reconnect, as after
+ * `ws_conn_close`. From any thread, callbacks included.
+ * `WS_ERR_NOT_OPEN` when the connection is not open (still connecting,
+ * closing or closed: nothing changes then); `WS_ERR_NULL` for NULL.
+ *
+ * # Safety
+ * `c` is NULL (an error) or a live connection handle.
+ */
+ws_status ws_conn_abort(ws_conn *c);
 
 /**
  * Starts the close handshake with `code` (1000-1003, 1007-1011 or 3000-4999;
@@ -1148,6 +1242,35 @@ int ws_conn_header_count(const ws_conn *c);
  * the connection handle. `WS_ERR_INVALID_ARGUMENT` when out of range.
  */
 ws_status ws_conn_header_at(const ws_conn *c, size_t index, const char **name, const char **value);
+
+/**
+ * The request head of the opening handshake exactly as it went over the
+ * wire: the request line, the header lines and the blank line that ends
+ * them ("GET /chat HTTP/1.1\r\nHost: ...\r\n\r\n"), as a C string. On
+ * a client connection the request it sent (with the headers of
+ * `ws_client_config_add_header`), on a server connection the request it
+ * received. NULL for NULL, before the handshake completed (until the
+ * connection opened), and when the config did not ask to keep it
+ * (`ws_*_config_set_keep_handshake_text`, default off). Valid as long as
+ * the connection handle (until `on_close` returns, or the last
+ * `ws_conn_release`). From any thread.
+ *
+ * # Safety
+ * `c` is NULL or a live connection handle.
+ */
+const char *ws_conn_request_text(const ws_conn *c);
+
+/**
+ * The response head of the opening handshake exactly as it went over the
+ * wire ("HTTP/1.1 101 Switching Protocols\r\n...\r\n\r\n"): on a client
+ * connection the response it received, on a server connection the one it
+ * sent, with the headers `on_handshake` added. NULL and lifetime as
+ * `ws_conn_request_text`.
+ *
+ * # Safety
+ * `c` is NULL or a live connection handle.
+ */
+const char *ws_conn_response_text(const ws_conn *c);
 
 /**
  * The peer's address, "127.0.0.1:54321" or "[::1]:54321" ("" before the TCP
@@ -1565,6 +1688,55 @@ ws_status ws_server_config_set_receive_parts(ws_server_config *cfg, int on);
 ws_status ws_client_config_set_receive_parts(ws_client_config *cfg, int on);
 
 /**
+ * Answers pings automatically (`on` non-zero, the default) or not (0). When
+ * off, a received ping is still reported to `on_ping`, but no pong goes out
+ * unless the application sends one with `ws_conn_pong` (RFC 6455 wants one
+ * answer per ping, with its payload, soon; the latest ping may be the only
+ * one answered). `ws_conn_set_auto_pong` changes it for one open
+ * connection. Applies to the connections opened after it.
+ * `WS_ERR_NULL` for a NULL `cfg`. Not thread-safe: set a config from one
+ * thread at a time.
+ *
+ * # Safety
+ * `cfg` is NULL (an error) or a live config.
+ */
+ws_status ws_server_config_set_auto_pong(ws_server_config *cfg, int on);
+
+/**
+ * Answers pings automatically or not, on the client's connection: as
+ * `ws_server_config_set_auto_pong` (default on).
+ *
+ * # Safety
+ * `cfg` is NULL (an error) or a live config.
+ */
+ws_status ws_client_config_set_auto_pong(ws_client_config *cfg, int on);
+
+/**
+ * Keeps each connection's opening handshake as it went over the wire
+ * (`on` non-zero), for `ws_conn_request_text` and `ws_conn_response_text`
+ * (to log or inspect it, or to hand it to a WebSocket implementation that
+ * takes over the socket). Off by default (0), and then those return NULL:
+ * the two heads cost a few hundred bytes per connection (about 330 bytes
+ * per connection end with the requests of this library's client), which a
+ * server with many idle connections would rather not pay. Applies to the
+ * connections opened after it. `WS_ERR_NULL` for a NULL `cfg`. Not
+ * thread-safe: set a config from one thread at a time.
+ *
+ * # Safety
+ * `cfg` is NULL (an error) or a live config.
+ */
+ws_status ws_server_config_set_keep_handshake_text(ws_server_config *cfg, int on);
+
+/**
+ * Keeps the client connection's opening handshake as it went over the
+ * wire: as `ws_server_config_set_keep_handshake_text` (default off).
+ *
+ * # Safety
+ * `cfg` is NULL (an error) or a live config.
+ */
+ws_status ws_client_config_set_keep_handshake_text(ws_client_config *cfg, int on);
+
+/**
  * Flow control (as the browser's `bufferedAmount` and uWebSockets'
  * backpressure): once more than `high` bytes wait to be sent on a
  * connection (`ws_conn_buffered_amount`), a send still queues but returns
@@ -1973,6 +2145,7 @@ size_t ws_frame_encoded_size(size_t payload_len, int masked);
  * the next one completes; receivers check whole messages).
  * `out` holds `capacity` bytes and must not overlap `payload`; on success
  * `*written` gets the frame's size, `ws_frame_encoded_size(len, masked)`.
+ * The RSV bits are 0: `ws_frame_encode_rsv` sets them.
  *
  * Errors: `WS_ERR_NULL` (`written`, `out`, or `payload` with `len` > 0),
  * `WS_ERR_INVALID_ARGUMENT` for an unknown opcode, a control frame (close,
@@ -1991,6 +2164,29 @@ ws_status ws_frame_encode(ws_opcode opcode,
                           uint8_t *out,
                           size_t capacity,
                           size_t *written);
+
+/**
+ * Encodes one frame as `ws_frame_encode` does, with the RSV bits `rsv` set
+ * in its header: any of `WS_FRAME_RSV1` (4), `WS_FRAME_RSV2` (2),
+ * `WS_FRAME_RSV3` (1), or 0, for an extension the caller implements (the
+ * payload is written as given: compressing it, for permessage-deflate's
+ * RSV1, is the caller's work). Pure: any thread.
+ *
+ * Errors: as `ws_frame_encode`, and `WS_ERR_INVALID_ARGUMENT` for `rsv`
+ * over 7. Nothing is written on error.
+ *
+ * # Safety
+ * `payload` points to `len` readable bytes, `out` to `capacity` writable bytes.
+ */
+ws_status ws_frame_encode_rsv(ws_opcode opcode,
+                              int fin,
+                              unsigned int rsv,
+                              int masked,
+                              const uint8_t *payload,
+                              size_t len,
+                              uint8_t *out,
+                              size_t capacity,
+                              size_t *written);
 
 /**
  * A new decoder. It accepts frames masked or not (both directions), allows
@@ -2088,6 +2284,35 @@ ws_status ws_frame_decoder_next(ws_frame_decoder *d,
  * `d` is NULL or a live decoder.
  */
 int ws_frame_decoder_close_code(const ws_frame_decoder *d);
+
+/**
+ * Accepts frames carrying the RSV bits in `rsv` (any of `WS_FRAME_RSV1`,
+ * `WS_FRAME_RSV2`, `WS_FRAME_RSV3`; 0, the default, accepts none) instead
+ * of failing the stream with 1002, for an extension the caller implements.
+ * The decoder does no extension processing: the payload of such frames is
+ * delivered as it came (fragments joined), and `ws_frame_decoder_rsv` tells
+ * the bits. A text message whose first frame has RSV1 is not checked to be
+ * UTF-8 (it is likely compressed: check it once decompressed); other text
+ * is. Frames with RSV bits outside `rsv` still fail the stream. Applies
+ * from the next frame on.
+ *
+ * Errors: `WS_ERR_NULL` for a NULL `d`, `WS_ERR_INVALID_ARGUMENT` for `rsv`
+ * over 7 (nothing changes then).
+ *
+ * # Safety
+ * `d` is NULL (an error) or a live decoder.
+ */
+ws_status ws_frame_decoder_allow_rsv(ws_frame_decoder *d, unsigned int rsv);
+
+/**
+ * The RSV bits (a mask of `WS_FRAME_RSV*`) of what `ws_frame_decoder_next`
+ * returned last: of the first frame of the message, or of the control
+ * frame. 0 before anything was returned, and for NULL.
+ *
+ * # Safety
+ * `d` is NULL or a live decoder.
+ */
+unsigned int ws_frame_decoder_rsv(const ws_frame_decoder *d);
 
 /**
  * The status of the last failed call on this thread (`WS_STATUS_OK` if none failed).

@@ -497,6 +497,83 @@ pub unsafe extern "C" fn ws_client_config_set_receive_parts(
     })
 }
 
+/// Answers pings automatically (`on` non-zero, the default) or not (0). When
+/// off, a received ping is still reported to `on_ping`, but no pong goes out
+/// unless the application sends one with `ws_conn_pong` (RFC 6455 wants one
+/// answer per ping, with its payload, soon; the latest ping may be the only
+/// one answered). `ws_conn_set_auto_pong` changes it for one open
+/// connection. Applies to the connections opened after it.
+/// `WS_ERR_NULL` for a NULL `cfg`. Not thread-safe: set a config from one
+/// thread at a time.
+///
+/// # Safety
+/// `cfg` is NULL (an error) or a live config.
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_config_set_auto_pong(
+    cfg: *mut ws_server_config,
+    on: c_int,
+) -> ws_status {
+    with(cfg, |c| {
+        c.inner.connection.auto_pong = on != 0;
+        Ok(())
+    })
+}
+
+/// Answers pings automatically or not, on the client's connection: as
+/// `ws_server_config_set_auto_pong` (default on).
+///
+/// # Safety
+/// `cfg` is NULL (an error) or a live config.
+#[no_mangle]
+pub unsafe extern "C" fn ws_client_config_set_auto_pong(
+    cfg: *mut ws_client_config,
+    on: c_int,
+) -> ws_status {
+    with(cfg, |c| {
+        c.inner.connection.auto_pong = on != 0;
+        Ok(())
+    })
+}
+
+/// Keeps each connection's opening handshake as it went over the wire
+/// (`on` non-zero), for `ws_conn_request_text` and `ws_conn_response_text`
+/// (to log or inspect it, or to hand it to a WebSocket implementation that
+/// takes over the socket). Off by default (0), and then those return NULL:
+/// the two heads cost a few hundred bytes per connection (about 330 bytes
+/// per connection end with the requests of this library's client), which a
+/// server with many idle connections would rather not pay. Applies to the
+/// connections opened after it. `WS_ERR_NULL` for a NULL `cfg`. Not
+/// thread-safe: set a config from one thread at a time.
+///
+/// # Safety
+/// `cfg` is NULL (an error) or a live config.
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_config_set_keep_handshake_text(
+    cfg: *mut ws_server_config,
+    on: c_int,
+) -> ws_status {
+    with(cfg, |c| {
+        c.inner.connection.keep_handshake_text = on != 0;
+        Ok(())
+    })
+}
+
+/// Keeps the client connection's opening handshake as it went over the
+/// wire: as `ws_server_config_set_keep_handshake_text` (default off).
+///
+/// # Safety
+/// `cfg` is NULL (an error) or a live config.
+#[no_mangle]
+pub unsafe extern "C" fn ws_client_config_set_keep_handshake_text(
+    cfg: *mut ws_client_config,
+    on: c_int,
+) -> ws_status {
+    with(cfg, |c| {
+        c.inner.connection.keep_handshake_text = on != 0;
+        Ok(())
+    })
+}
+
 /// Sets the flow-control watermarks of a connection's outgoing bytes.
 fn set_watermarks(c: &mut ConnectionConfig, low: u64, high: u64) -> Result<(), Failure> {
     if high == 0 || low > high {

@@ -167,8 +167,9 @@ pub unsafe extern "C" fn ws_conn_ping(
     guard_status_of(|| sent(handle(c)?.ping(bytes(data, len)?)))
 }
 
-/// Queues an unsolicited pong with up to 125 bytes of payload (pings are
-/// answered automatically; this is for heartbeats).
+/// Queues a pong with up to 125 bytes of payload: unsolicited (a
+/// heartbeat), or the answer to a ping when automatic pongs are off
+/// (`ws_conn_set_auto_pong`; give it the ping's payload).
 #[no_mangle]
 pub unsafe extern "C" fn ws_conn_pong(
     c: *mut Connection,
@@ -176,6 +177,65 @@ pub unsafe extern "C" fn ws_conn_pong(
     len: usize,
 ) -> ws_status {
     guard_status_of(|| sent(handle(c)?.pong(bytes(data, len)?)))
+}
+
+/// Switches automatic pongs on (`on` non-zero) or off (0) for this
+/// connection (the config's `ws_*_config_set_auto_pong` sets its start,
+/// default on). Off, each ping is still reported to `on_ping` and the
+/// application answers it with `ws_conn_pong`. Applies to the pings handled
+/// after it (a ping already read may have been answered). From any thread,
+/// callbacks included. `WS_ERR_NOT_OPEN` before the connection opened and
+/// once it closed; `WS_ERR_NULL` for NULL.
+///
+/// # Safety
+/// `c` is NULL (an error) or a live connection handle.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_set_auto_pong(c: *mut Connection, on: c_int) -> ws_status {
+    guard_status(|| handle(c)?.set_auto_pong(on != 0).map_err(refused))
+}
+
+/// Sets the largest incoming message this connection accepts, in bytes (>
+/// 0), in place of its config's (`ws_*_config_set_max_message_size`): a
+/// message over it fails the connection with 1009 (`WS_MESSAGE_TOO_LARGE`)
+/// as the config's limit does, before it is buffered; with messages in parts
+/// it limits each message's total. Applies to the messages that start after
+/// it: one being received keeps the limit it started with. The memory budgets
+/// still apply. From any thread, callbacks included. `WS_ERR_INVALID_ARGUMENT`
+/// for 0, `WS_ERR_NOT_OPEN` before the connection opened and once it closed,
+/// `WS_ERR_NULL` for NULL.
+///
+/// # Safety
+/// `c` is NULL (an error) or a live connection handle.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_set_max_message_size(c: *mut Connection, bytes: u64) -> ws_status {
+    guard_status(|| {
+        let c = handle(c)?;
+        if bytes == 0 {
+            return Err(Failure::new(
+                WS_ERR_INVALID_ARGUMENT,
+                "max_message_size must be positive, got 0",
+            ));
+        }
+        let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+        c.set_max_message_size(bytes).map_err(refused)
+    })
+}
+
+/// Ends an open connection at once, without the close handshake: no close
+/// frame, nothing more is sent (what is queued is dropped) or read, and the
+/// socket is closed, so the peer sees TCP end (with a reset if it had data
+/// on the way). `on_close` follows, on the connection's thread (or from
+/// `ws_dispatch`), with 1006 (`WS_CLOSED_ABNORMALLY`) and the reason
+/// "aborted"; a reconnecting client does not reconnect, as after
+/// `ws_conn_close`. From any thread, callbacks included.
+/// `WS_ERR_NOT_OPEN` when the connection is not open (still connecting,
+/// closing or closed: nothing changes then); `WS_ERR_NULL` for NULL.
+///
+/// # Safety
+/// `c` is NULL (an error) or a live connection handle.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_abort(c: *mut Connection) -> ws_status {
+    guard_status(|| handle(c)?.abort().map_err(refused))
 }
 
 /// Starts the close handshake with `code` (1000-1003, 1007-1011 or 3000-4999;
@@ -274,6 +334,45 @@ pub unsafe extern "C" fn ws_conn_header_at(
     guard_status(|| {
         let c = handle(c)?;
         super::header_at(c.header_at(index), index, name, value)
+    })
+}
+
+/// The request head of the opening handshake exactly as it went over the
+/// wire: the request line, the header lines and the blank line that ends
+/// them ("GET /chat HTTP/1.1\r\nHost: ...\r\n\r\n"), as a C string. On
+/// a client connection the request it sent (with the headers of
+/// `ws_client_config_add_header`), on a server connection the request it
+/// received. NULL for NULL, before the handshake completed (until the
+/// connection opened), and when the config did not ask to keep it
+/// (`ws_*_config_set_keep_handshake_text`, default off). Valid as long as
+/// the connection handle (until `on_close` returns, or the last
+/// `ws_conn_release`). From any thread.
+///
+/// # Safety
+/// `c` is NULL or a live connection handle.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_request_text(c: *const Connection) -> *const c_char {
+    guard(std::ptr::null(), || {
+        Ok(handle(c)?
+            .request_text()
+            .map_or(std::ptr::null(), CStr::as_ptr))
+    })
+}
+
+/// The response head of the opening handshake exactly as it went over the
+/// wire ("HTTP/1.1 101 Switching Protocols\r\n...\r\n\r\n"): on a client
+/// connection the response it received, on a server connection the one it
+/// sent, with the headers `on_handshake` added. NULL and lifetime as
+/// `ws_conn_request_text`.
+///
+/// # Safety
+/// `c` is NULL or a live connection handle.
+#[no_mangle]
+pub unsafe extern "C" fn ws_conn_response_text(c: *const Connection) -> *const c_char {
+    guard(std::ptr::null(), || {
+        Ok(handle(c)?
+            .response_text()
+            .map_or(std::ptr::null(), CStr::as_ptr))
     })
 }
 

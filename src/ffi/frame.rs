@@ -15,7 +15,7 @@ use crate::protocol::frame::{write_header, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEAD
 use crate::protocol::mask::apply_mask;
 use crate::protocol::receiver::{Incoming, Payload, Receiver, Role, FRAGMENTS_REASON};
 use crate::transport::random;
-use std::ffi::c_int;
+use std::ffi::{c_int, c_uint};
 
 /// A frame opcode (RFC 6455 5.2): one of `WS_OPCODE_*`.
 pub type ws_opcode = c_int;
@@ -31,6 +31,14 @@ pub const WS_OPCODE_CLOSE: ws_opcode = 8;
 pub const WS_OPCODE_PING: ws_opcode = 9;
 /// 10: a pong frame.
 pub const WS_OPCODE_PONG: ws_opcode = 10;
+
+/// The RSV1 bit of a frame header (`ws_frame_encode_rsv`,
+/// `ws_frame_decoder_allow_rsv`): bits in the order of the header.
+pub const WS_FRAME_RSV1: c_uint = 4;
+/// The RSV2 bit of a frame header.
+pub const WS_FRAME_RSV2: c_uint = 2;
+/// The RSV3 bit of a frame header.
+pub const WS_FRAME_RSV3: c_uint = 1;
 
 /// Default `max_payload_size` of a decoder, as Protocol::WebSocket::Frame's.
 const DEFAULT_MAX_PAYLOAD: usize = 65536;
@@ -82,6 +90,7 @@ pub extern "C" fn ws_frame_encoded_size(payload_len: usize, masked: c_int) -> us
 /// the next one completes; receivers check whole messages).
 /// `out` holds `capacity` bytes and must not overlap `payload`; on success
 /// `*written` gets the frame's size, `ws_frame_encoded_size(len, masked)`.
+/// The RSV bits are 0: `ws_frame_encode_rsv` sets them.
 ///
 /// Errors: `WS_ERR_NULL` (`written`, `out`, or `payload` with `len` > 0),
 /// `WS_ERR_INVALID_ARGUMENT` for an unknown opcode, a control frame (close,
@@ -102,6 +111,33 @@ pub unsafe extern "C" fn ws_frame_encode(
     capacity: usize,
     written: *mut usize,
 ) -> ws_status {
+    ws_frame_encode_rsv(opcode, fin, 0, masked, payload, len, out, capacity, written)
+}
+
+/// Encodes one frame as `ws_frame_encode` does, with the RSV bits `rsv` set
+/// in its header: any of `WS_FRAME_RSV1` (4), `WS_FRAME_RSV2` (2),
+/// `WS_FRAME_RSV3` (1), or 0, for an extension the caller implements (the
+/// payload is written as given: compressing it, for permessage-deflate's
+/// RSV1, is the caller's work). Pure: any thread.
+///
+/// Errors: as `ws_frame_encode`, and `WS_ERR_INVALID_ARGUMENT` for `rsv`
+/// over 7. Nothing is written on error.
+///
+/// # Safety
+/// `payload` points to `len` readable bytes, `out` to `capacity` writable bytes.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn ws_frame_encode_rsv(
+    opcode: ws_opcode,
+    fin: c_int,
+    rsv: c_uint,
+    masked: c_int,
+    payload: *const u8,
+    len: usize,
+    out: *mut u8,
+    capacity: usize,
+    written: *mut usize,
+) -> ws_status {
     guard_status(|| {
         if written.is_null() {
             return Err(Failure::null("written"));
@@ -110,24 +146,10 @@ pub unsafe extern "C" fn ws_frame_encode(
             return Err(Failure::null("out"));
         }
         let op = opcode_of(opcode)?;
+        let rsv = rsv_of(rsv)?;
         let payload = bytes(payload, len)?;
         if op.is_control() {
-            if fin == 0 {
-                return Err(Failure::new(
-                    WS_ERR_INVALID_ARGUMENT,
-                    format!(
-                        "a control frame (opcode {opcode}) cannot be fragmented: fin must be set"
-                    ),
-                ));
-            }
-            if len > MAX_CONTROL_PAYLOAD {
-                return Err(Failure::new(
-                    WS_ERR_TOO_LARGE,
-                    format!(
-                        "a control frame's payload is at most {MAX_CONTROL_PAYLOAD} bytes, got {len}"
-                    ),
-                ));
-            }
+            check_control(opcode, fin, len)?;
         }
         let masked = masked != 0;
         let need = header_len(len, masked).saturating_add(len);
@@ -140,7 +162,7 @@ pub unsafe extern "C" fn ws_frame_encode(
         let out = std::slice::from_raw_parts_mut(out, need);
         let key = masked.then(random::mask_key);
         let mut head = Vec::with_capacity(MAX_HEADER_LEN);
-        write_header(&mut head, fin != 0, 0, op, key, len);
+        write_header(&mut head, fin != 0, rsv, op, key, len);
         let (head_out, body) = out.split_at_mut(head.len());
         head_out.copy_from_slice(&head);
         body.copy_from_slice(payload);
@@ -150,6 +172,34 @@ pub unsafe extern "C" fn ws_frame_encode(
         *written = need;
         Ok(())
     })
+}
+
+/// RSV bits from C: a 3-bit mask.
+fn rsv_of(rsv: c_uint) -> Result<u8, Failure> {
+    u8::try_from(rsv).ok().filter(|&r| r <= 7).ok_or_else(|| {
+        Failure::new(
+            WS_ERR_INVALID_ARGUMENT,
+            format!("RSV bits are a mask of WS_FRAME_RSV1 (4), WS_FRAME_RSV2 (2) and WS_FRAME_RSV3 (1), got {rsv}"),
+        )
+    })
+}
+
+/// The rules of a control frame (close, ping, pong): FIN set, at most 125
+/// bytes of payload.
+fn check_control(opcode: ws_opcode, fin: c_int, len: usize) -> Result<(), Failure> {
+    if fin == 0 {
+        return Err(Failure::new(
+            WS_ERR_INVALID_ARGUMENT,
+            format!("a control frame (opcode {opcode}) cannot be fragmented: fin must be set"),
+        ));
+    }
+    if len > MAX_CONTROL_PAYLOAD {
+        return Err(Failure::new(
+            WS_ERR_TOO_LARGE,
+            format!("a control frame's payload is at most {MAX_CONTROL_PAYLOAD} bytes, got {len}"),
+        ));
+    }
+    Ok(())
 }
 
 /// A frame decoder (opaque): append bytes in any pieces, take out whole
@@ -167,6 +217,8 @@ pub struct ws_frame_decoder {
     lent: Vec<u8>,
     /// The error that failed the stream; every later call reports it again.
     failed: Option<ProtocolError>,
+    /// The RSV bits of what `ws_frame_decoder_next` returned last.
+    last_rsv: u8,
 }
 
 impl ws_frame_decoder {
@@ -214,6 +266,7 @@ pub extern "C" fn ws_frame_decoder_new() -> *mut ws_frame_decoder {
             max_payload_size: DEFAULT_MAX_PAYLOAD,
             lent: Vec::new(),
             failed: None,
+            last_rsv: 0,
         })))
     })
 }
@@ -427,6 +480,11 @@ pub unsafe extern "C" fn ws_frame_decoder_next(
             }
             return Ok(WS_FRAME_NONE);
         };
+        let control = matches!(
+            event,
+            Incoming::Ping(_) | Incoming::Pong(_) | Incoming::Close(..)
+        );
+        d.last_rsv = d.rx.last_rsv(control);
         let (op, payload) = match event {
             Incoming::Text(p) => (WS_OPCODE_TEXT, p),
             Incoming::Binary(p) => (WS_OPCODE_BINARY, p),
@@ -466,6 +524,44 @@ pub unsafe extern "C" fn ws_frame_decoder_next(
 #[no_mangle]
 pub unsafe extern "C" fn ws_frame_decoder_close_code(d: *const ws_frame_decoder) -> c_int {
     guard_count(|| Ok(handle(d)?.failed.map_or(0, |e| c_int::from(e.code))))
+}
+
+/// Accepts frames carrying the RSV bits in `rsv` (any of `WS_FRAME_RSV1`,
+/// `WS_FRAME_RSV2`, `WS_FRAME_RSV3`; 0, the default, accepts none) instead
+/// of failing the stream with 1002, for an extension the caller implements.
+/// The decoder does no extension processing: the payload of such frames is
+/// delivered as it came (fragments joined), and `ws_frame_decoder_rsv` tells
+/// the bits. A text message whose first frame has RSV1 is not checked to be
+/// UTF-8 (it is likely compressed: check it once decompressed); other text
+/// is. Frames with RSV bits outside `rsv` still fail the stream. Applies
+/// from the next frame on.
+///
+/// Errors: `WS_ERR_NULL` for a NULL `d`, `WS_ERR_INVALID_ARGUMENT` for `rsv`
+/// over 7 (nothing changes then).
+///
+/// # Safety
+/// `d` is NULL (an error) or a live decoder.
+#[no_mangle]
+pub unsafe extern "C" fn ws_frame_decoder_allow_rsv(
+    d: *mut ws_frame_decoder,
+    rsv: c_uint,
+) -> ws_status {
+    guard_status(|| {
+        let d = handle_mut(d)?;
+        d.rx.allow_rsv(rsv_of(rsv)?);
+        Ok(())
+    })
+}
+
+/// The RSV bits (a mask of `WS_FRAME_RSV*`) of what `ws_frame_decoder_next`
+/// returned last: of the first frame of the message, or of the control
+/// frame. 0 before anything was returned, and for NULL.
+///
+/// # Safety
+/// `d` is NULL or a live decoder.
+#[no_mangle]
+pub unsafe extern "C" fn ws_frame_decoder_rsv(d: *const ws_frame_decoder) -> c_uint {
+    guard(0, || Ok(c_uint::from(handle(d)?.last_rsv)))
 }
 
 #[cfg(test)]
@@ -540,6 +636,58 @@ mod tests {
                 unsafe { ws_frame_decoder_free(d) };
             }
         }
+    }
+
+    /// A frame with RSV bits `rsv`, through `ws_frame_encode_rsv`.
+    fn encode_rsv(op: ws_opcode, rsv: c_uint, payload: &[u8]) -> Result<Vec<u8>, ws_status> {
+        let mut out = vec![0u8; ws_frame_encoded_size(payload.len(), 1)];
+        let mut n = 0;
+        let rc = unsafe {
+            ws_frame_encode_rsv(
+                op,
+                1,
+                rsv,
+                1,
+                payload.as_ptr(),
+                payload.len(),
+                out.as_mut_ptr(),
+                out.len(),
+                &mut n,
+            )
+        };
+        (rc == WS_STATUS_OK).then_some(out).ok_or(rc)
+    }
+
+    #[test]
+    fn rsv_bits_go_into_the_header_and_come_out_when_allowed() {
+        let wire = encode_rsv(WS_OPCODE_TEXT, WS_FRAME_RSV1 | WS_FRAME_RSV3, b"\xff").unwrap();
+        assert_eq!(wire[0], 0x80 | 0x50 | 0x01);
+        assert_eq!(
+            encode_rsv(WS_OPCODE_TEXT, 8, b""),
+            Err(WS_ERR_INVALID_ARGUMENT)
+        );
+        let d = ws_frame_decoder_new();
+        assert_eq!(decode_all(d, &wire, 2), Err(WS_ERR_PROTOCOL));
+        assert_eq!(unsafe { ws_frame_decoder_close_code(d) }, 1002);
+        unsafe { ws_frame_decoder_free(d) };
+        let d = ws_frame_decoder_new();
+        assert_eq!(
+            unsafe { ws_frame_decoder_allow_rsv(d, 9) },
+            WS_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(unsafe { ws_frame_decoder_allow_rsv(d, 5) }, WS_STATUS_OK);
+        assert_eq!(
+            decode_all(d, &wire, 2).unwrap(),
+            vec![(WS_OPCODE_TEXT, vec![0xff])]
+        );
+        assert_eq!(unsafe { ws_frame_decoder_rsv(d) }, 5);
+        let pong = encode_rsv(WS_OPCODE_PONG, WS_FRAME_RSV3, b"p").unwrap();
+        assert_eq!(decode_all(d, &pong, 100).unwrap().len(), 1);
+        assert_eq!(unsafe { ws_frame_decoder_rsv(d) }, WS_FRAME_RSV3);
+        let rsv2 = encode_rsv(WS_OPCODE_BINARY, WS_FRAME_RSV2, b"b").unwrap();
+        assert_eq!(decode_all(d, &rsv2, 100), Err(WS_ERR_PROTOCOL));
+        unsafe { ws_frame_decoder_free(d) };
+        assert_eq!(unsafe { ws_frame_decoder_rsv(ptr::null()) }, 0);
     }
 
     #[test]

@@ -6,7 +6,8 @@ use super::constants::{ws_message_type, WS_DISPATCH_POLL, WS_DISPATCH_THREAD};
 use super::events;
 use super::handle::{handle, inherited};
 use super::status::{
-    guard, guard_count, guard_status, ws_status, Failure, WS_ERR_IO, WS_ERR_TIMEOUT, WS_ERR_TLS,
+    guard, guard_count, guard_status, ws_status, Failure, WS_ERR_INVALID_ARGUMENT, WS_ERR_IO,
+    WS_ERR_TIMEOUT, WS_ERR_TLS,
 };
 use super::{checked_message, not_on_io_thread, text};
 use crate::transport::fork;
@@ -40,26 +41,83 @@ pub unsafe extern "C" fn ws_server_listen(
 ) -> *mut ws_server {
     guard(std::ptr::null_mut(), || {
         let host = text(host, "host")?;
-        let callbacks = ws_callbacks::read(callbacks)?;
-        let (inner, dispatch) = match config.as_ref() {
-            Some(c) => (c.inner.clone(), c.dispatch),
-            None => (ServerConfig::default(), WS_DISPATCH_THREAD),
-        };
-        callbacks.check_for(&inner.connection)?;
-        if dispatch == WS_DISPATCH_POLL {
-            events::queue()?;
-        }
-        // TLS mistakes (key and certificate that cannot go together) as WS_ERR_TLS.
-        inner.tls.build().map_err(|e| Failure::new(WS_ERR_TLS, e))?;
-        let endpoint = Endpoint::new(callbacks, user_data, dispatch);
-        let server = Server::listen(host, port, inner, endpoint.clone())
-            .map_err(|e| Failure::new(WS_ERR_IO, e.to_string()))?;
-        Ok(Box::into_raw(Box::new(ws_server {
-            server,
-            endpoint,
-            generation: fork::generation(),
-        })))
+        start(config, callbacks, user_data, |inner, endpoint| {
+            Server::listen(host, port, inner, endpoint)
+                .map_err(|e| Failure::new(WS_ERR_IO, e.to_string()))
+        })
     })
+}
+
+/// Starts a server on `fd`, a TCP socket (IPv4 or IPv6) the caller already
+/// bound and put in the listening state (`listen()`; Perl's
+/// `IO::Socket::INET` or `IO::Socket::SSL` listener, a socket handed over by
+/// systemd or a supervisor). The server works on a duplicate of `fd`
+/// (`F_DUPFD_CLOEXEC`), so the caller keeps its own descriptor and may close
+/// it at once; the server closes its duplicate when freed. The duplicate is
+/// made non-blocking, and since that flag belongs to the socket, not the
+/// descriptor, `fd` becomes non-blocking too. The backlog is the one the
+/// caller gave `listen()`. Everything else is as `ws_server_listen`: TLS
+/// comes from `config` (the socket carries plain TCP; a TLS listener of the
+/// caller's serves TLS when `config` has a certificate), `config` and
+/// `callbacks` may be NULL, and `ws_server_port` tells the socket's port.
+///
+/// Returns NULL on error, with the reason in `ws_last_error_message()`:
+/// `WS_ERR_INVALID_ARGUMENT` for a negative `fd`, or one that is not an
+/// open socket, not a TCP socket (`SO_TYPE`, `SO_DOMAIN`) or not listening
+/// (`SO_ACCEPTCONN`); `WS_ERR_TLS` for a certificate that cannot be used;
+/// `WS_ERR_IO` when the duplicate cannot be made. `fd` is left as it was on
+/// error (but for the non-blocking flag once the duplicate was made). Any
+/// thread.
+///
+/// # Safety
+/// `config` is NULL or a live config, `callbacks` NULL or a `ws_callbacks` of
+/// at least its `size` bytes; `fd` is any integer (it is checked).
+#[no_mangle]
+pub unsafe extern "C" fn ws_server_listen_fd(
+    fd: c_int,
+    config: *const ws_server_config,
+    callbacks: *const ws_callbacks,
+    user_data: *mut c_void,
+) -> *mut ws_server {
+    guard(std::ptr::null_mut(), || {
+        start(config, callbacks, user_data, |inner, endpoint| {
+            Server::adopt(fd, inner, endpoint).map_err(|e| {
+                let status = match e.kind() {
+                    std::io::ErrorKind::InvalidInput => WS_ERR_INVALID_ARGUMENT,
+                    _ => WS_ERR_IO,
+                };
+                Failure::new(status, e.to_string())
+            })
+        })
+    })
+}
+
+/// What starting a server takes, whatever it listens on: reads the config
+/// and callbacks, checks them, and has `listen` start the server.
+unsafe fn start(
+    config: *const ws_server_config,
+    callbacks: *const ws_callbacks,
+    user_data: *mut c_void,
+    listen: impl FnOnce(ServerConfig, Arc<Endpoint>) -> Result<Server, Failure>,
+) -> Result<*mut ws_server, Failure> {
+    let callbacks = ws_callbacks::read(callbacks)?;
+    let (inner, dispatch) = match config.as_ref() {
+        Some(c) => (c.inner.clone(), c.dispatch),
+        None => (ServerConfig::default(), WS_DISPATCH_THREAD),
+    };
+    callbacks.check_for(&inner.connection)?;
+    if dispatch == WS_DISPATCH_POLL {
+        events::queue()?;
+    }
+    // TLS mistakes (key and certificate that cannot go together) as WS_ERR_TLS.
+    inner.tls.build().map_err(|e| Failure::new(WS_ERR_TLS, e))?;
+    let endpoint = Endpoint::new(callbacks, user_data, dispatch);
+    let server = listen(inner, endpoint.clone())?;
+    Ok(Box::into_raw(Box::new(ws_server {
+        server,
+        endpoint,
+        generation: fork::generation(),
+    })))
 }
 
 /// 1 when the server speaks TLS (a certificate was configured), 0 when not,

@@ -44,6 +44,10 @@ impl OpCode {
 /// Largest payload of a control frame.
 pub const MAX_CONTROL_PAYLOAD: usize = 125;
 
+/// The RSV1 bit as [`FrameHeader::rsv`] holds it (permessage-deflate marks
+/// compressed messages with it).
+pub(crate) const RSV1: u8 = 0b100;
+
 /// Largest frame header: 2 bytes + 8 length bytes + 4 mask bytes.
 pub const MAX_HEADER_LEN: usize = 14;
 

@@ -14,7 +14,7 @@
 use super::close::{parse_close_payload, ClosePayloadError};
 use super::deflate::{Decompressor, InflateError, Inflated};
 use super::error::ProtocolError;
-use super::frame::{parse_header, FrameHeader, OpCode};
+use super::frame::{parse_header, FrameHeader, OpCode, RSV1};
 use super::mask::apply_mask;
 use super::utf8::{incomplete_tail, Utf8Validator};
 
@@ -132,6 +132,14 @@ pub struct Receiver {
     inflater: Option<Box<Decompressor>>,
     /// The message in progress is compressed (its first frame had RSV1).
     compressed: bool,
+    /// RSV bits accepted on any frame without an extension to process them
+    /// (see [`Receiver::allow_rsv`]).
+    allowed_rsv: u8,
+    /// The RSV bits of the first frame of the message in progress (or of
+    /// the last message).
+    message_rsv: u8,
+    /// The RSV bits of the last control frame.
+    control_rsv: u8,
     /// Compressed bytes not inflated yet, when inflation goes step by step.
     backlog: Option<Box<Backlog>>,
     /// The opcode of a message whose last frame arrived while its inflation
@@ -193,6 +201,9 @@ impl Receiver {
             utf8: Utf8Validator::new(),
             inflater: inflater.map(Box::new),
             compressed: false,
+            allowed_rsv: 0,
+            message_rsv: 0,
+            control_rsv: 0,
             backlog: None,
             finished_opcode: None,
             parts: None,
@@ -246,6 +257,32 @@ impl Receiver {
         self.room = room;
     }
 
+    /// Accepts frames carrying RSV bits within `rsv` (RSV1 = 0b100, RSV2 =
+    /// 0b010, RSV3 = 0b001) instead of failing with 1002, for a caller that
+    /// implements an extension itself: their payload is delivered as it
+    /// came, and a text message whose first frame has RSV1 (which may be
+    /// compressed) is not checked to be UTF-8. With permessage-deflate
+    /// negotiated, RSV1 on a message's first frame still means compressed.
+    /// Applies from the next frame on.
+    pub fn allow_rsv(&mut self, rsv: u8) {
+        self.allowed_rsv = rsv & 0b111;
+    }
+
+    /// The RSV bits of the first frame of the last message (`control`
+    /// false) or of the last control frame (`control` true) decoded.
+    pub fn last_rsv(&self, control: bool) -> u8 {
+        if control {
+            self.control_rsv
+        } else {
+            self.message_rsv
+        }
+    }
+
+    /// True between messages: none is being received or inflated.
+    pub fn between_messages(&self) -> bool {
+        self.message_opcode.is_none() && self.finished_opcode.is_none() && self.backlog.is_none()
+    }
+
     /// Accepts frames whether they are masked or not, as a standalone frame
     /// decoder does; every other rule still holds. Connections never use it:
     /// there the role decides (RFC 6455 5.1).
@@ -275,6 +312,7 @@ impl Receiver {
         self.control = None;
         self.backlog = None;
         self.compressed = false;
+        self.message_rsv = 0;
         self.fragments = 0;
         self.utf8.reset();
         if let Some(parts) = self.parts.as_mut() {
@@ -408,7 +446,7 @@ impl Receiver {
                     return Ok((pos, Some(piece)));
                 }
             } else if self.parts.is_some() {
-                if opcode == OpCode::Text && self.utf8.feed(payload).is_err() {
+                if self.checks_utf8(opcode) && self.utf8.feed(payload).is_err() {
                     return Err(invalid_utf8());
                 }
                 let last = whole && header.fin;
@@ -424,7 +462,7 @@ impl Receiver {
                 }
                 continue;
             } else {
-                if opcode == OpCode::Text && self.utf8.feed(payload).is_err() {
+                if self.checks_utf8(opcode) && self.utf8.feed(payload).is_err() {
                     return Err(invalid_utf8());
                 }
                 single = whole && header.fin && self.message.is_empty();
@@ -665,7 +703,7 @@ impl Receiver {
     }
 
     fn check_complete(&mut self, opcode: OpCode) -> Result<(), ProtocolError> {
-        if opcode == OpCode::Text && !self.utf8.is_complete() {
+        if self.checks_utf8(opcode) && !self.utf8.is_complete() {
             return Err(ProtocolError {
                 code: 1007,
                 reason: "text message ends inside a UTF-8 sequence",
@@ -690,14 +728,18 @@ impl Receiver {
         }
     }
 
-    /// Checks a new frame's header against the connection state and starts or
-    /// continues a message.
-    fn check_header(&mut self, header: &FrameHeader) -> Result<(), ProtocolError> {
-        // RSV1 marks the first frame of a compressed message (RFC 7692 6), and
-        // only when permessage-deflate was negotiated; RSV2/RSV3 are never used.
+    /// Checks a new frame's RSV bits, and notes them. RSV1 marks the first
+    /// frame of a compressed message (RFC 7692 6), only when
+    /// permessage-deflate was negotiated; other RSV bits only pass when the
+    /// caller allowed them ([`Receiver::allow_rsv`]).
+    fn check_rsv(&mut self, header: &FrameHeader) -> Result<(), ProtocolError> {
         let starts_message = matches!(header.opcode, OpCode::Text | OpCode::Binary);
-        let rsv1_allowed = self.inflater.is_some() && starts_message;
-        if header.rsv & 0b011 != 0 || (header.rsv & 0b100 != 0 && !rsv1_allowed) {
+        let deflate = if self.inflater.is_some() && starts_message {
+            RSV1
+        } else {
+            0
+        };
+        if header.rsv & !(deflate | self.allowed_rsv) != 0 {
             return Err(ProtocolError::protocol(if self.inflater.is_some() {
                 "RSV bits set where the extension does not allow them"
             } else {
@@ -705,8 +747,25 @@ impl Receiver {
             }));
         }
         if starts_message {
-            self.compressed = header.rsv & 0b100 != 0;
+            self.compressed = header.rsv & deflate != 0;
+            self.message_rsv = header.rsv;
+        } else if header.opcode.is_control() {
+            self.control_rsv = header.rsv;
         }
+        Ok(())
+    }
+
+    /// True when the text of the message in progress is checked to be
+    /// UTF-8: always, but for a message allowed RSV1 without
+    /// permessage-deflate (it may be compressed by the caller's extension).
+    fn checks_utf8(&self, opcode: OpCode) -> bool {
+        opcode == OpCode::Text && (self.inflater.is_some() || self.message_rsv & RSV1 == 0)
+    }
+
+    /// Checks a new frame's header against the connection state and starts or
+    /// continues a message.
+    fn check_header(&mut self, header: &FrameHeader) -> Result<(), ProtocolError> {
+        self.check_rsv(header)?;
         match (self.role, header.mask.is_some()) {
             _ if self.any_masking => {}
             (Role::Server, false) => {
@@ -943,6 +1002,61 @@ mod tests {
         let mut rsv = Vec::new();
         write_header(&mut rsv, true, 0b100, OpCode::Text, Some(KEY), 0);
         assert_eq!(run(&mut server(), &rsv, 100).unwrap_err().code, 1002);
+    }
+
+    /// A masked frame with `rsv` bits set.
+    fn frame_rsv(fin: bool, rsv: u8, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_header(&mut out, fin, rsv, opcode, Some(KEY), payload.len());
+        let start = out.len();
+        out.extend_from_slice(payload);
+        apply_mask(&mut out[start..], KEY, 0);
+        out
+    }
+
+    #[test]
+    fn allowed_rsv_bits_pass_as_they_are_and_others_still_fail() {
+        let mut rx = server();
+        rx.allow_rsv(0b010);
+        let mut wire = frame_rsv(false, 0b010, OpCode::Binary, b"ab");
+        wire.extend(frame_rsv(true, 0b010, OpCode::Ping, b"p"));
+        wire.extend(frame_rsv(true, 0, OpCode::Continuation, b"c"));
+        let events = run(&mut rx, &wire, 3).unwrap();
+        assert_eq!(
+            events,
+            vec![Owned::Ping(b"p".to_vec()), Owned::Binary(b"abc".to_vec())]
+        );
+        assert_eq!((rx.last_rsv(false), rx.last_rsv(true)), (0b010, 0b010));
+        let plain = frame(true, OpCode::Text, b"t");
+        assert_eq!(run(&mut rx, &plain, 100).unwrap().len(), 1);
+        assert_eq!(rx.last_rsv(false), 0);
+        let rsv3 = frame_rsv(true, 0b001, OpCode::Text, b"x");
+        assert_eq!(run(&mut rx, &rsv3, 100).unwrap_err().code, 1002);
+    }
+
+    #[test]
+    fn text_with_an_allowed_rsv1_is_not_checked_to_be_utf8() {
+        let mut rx = server();
+        rx.allow_rsv(0b100);
+        let wire = frame_rsv(true, 0b100, OpCode::Text, &[0xff, 0xfe]);
+        assert_eq!(
+            run(&mut rx, &wire, 1).unwrap(),
+            vec![Owned::Text(vec![0xff, 0xfe])]
+        );
+        assert_eq!(rx.last_rsv(false), 0b100);
+        // Without RSV1, text is checked as always.
+        let wire = frame(true, OpCode::Text, &[0xff]);
+        assert_eq!(run(&mut rx, &wire, 100).unwrap_err().code, 1007);
+    }
+
+    #[test]
+    fn between_messages_is_false_inside_a_fragmented_one() {
+        let mut rx = server();
+        assert!(rx.between_messages());
+        run(&mut rx, &frame(false, OpCode::Text, b"a"), 100).unwrap();
+        assert!(!rx.between_messages());
+        run(&mut rx, &frame(true, OpCode::Continuation, b"b"), 100).unwrap();
+        assert!(rx.between_messages());
     }
 
     #[test]

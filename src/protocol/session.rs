@@ -22,7 +22,7 @@
 use super::close::{is_valid_wire_code, write_close_payload};
 use super::deflate::{Compressor, Decompressor, PartEnd};
 use super::error::ProtocolError;
-use super::frame::{write_header, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
+use super::frame::{write_header, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, RSV1};
 use super::mask::apply_mask;
 use super::outqueue::{OutQueue, MAX_SLICES};
 use super::published::Published;
@@ -45,9 +45,6 @@ pub const WRITE_THROUGH_MIN: usize = 16 * 1024;
 /// at a time (see [`Session::work`]), each slice sent as a fragment, so that
 /// compressing a large message does not hold up the thread for long.
 pub const COMPRESS_SLICE: usize = 64 * 1024;
-
-/// RSV1: the frame starts a compressed message (RFC 7692).
-const RSV1: u8 = 0b100;
 
 /// Why a send or close was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +146,8 @@ pub struct SessionConfig {
     pub keepalive: Option<Duration>,
     /// Hand messages out in pieces as they arrive ([`Incoming::Part`]).
     pub receive_parts: bool,
+    /// Answer pings with pongs by itself (see [`Session::set_auto_pong`]).
+    pub auto_pong: bool,
 }
 
 /// Where the close handshake is.
@@ -219,6 +218,8 @@ pub struct Session {
     /// A peer's close frame is answered when [`Session::answer_close`] says
     /// so, not at once.
     hold_close_answer: bool,
+    /// Pings are answered by the session (otherwise by the application).
+    auto_pong: bool,
 }
 
 /// Session state most connections never need, kept out of line so that an
@@ -246,6 +247,12 @@ struct Rare {
     /// The application has a message in parts open: its first part came,
     /// its last has not (the parts are in a `Deferred::Parts`, or went out).
     parts_open: bool,
+    /// The largest message size for messages that start from now on, until
+    /// the receiver is between messages (see
+    /// [`Session::set_max_message_size`]).
+    next_max_message_size: Option<usize>,
+    /// The application ended the connection at once ([`Session::abort`]).
+    aborted: bool,
 }
 
 /// Something sent while a large message was still being compressed, kept in
@@ -326,6 +333,7 @@ impl Session {
             peer_eof: false,
             shut_down: false,
             hold_close_answer: false,
+            auto_pong: config.auto_pong,
         };
         if let Some(interval) = config.keepalive {
             session.rare().keepalive = Some(Keepalive {
@@ -363,6 +371,37 @@ impl Session {
         self.hold_close_answer = true;
     }
 
+    /// Answers each ping with a pong by itself (`on`, the default), or
+    /// leaves that to the application (which sends its pong as any other).
+    /// Applies to the pings received from now on.
+    pub fn set_auto_pong(&mut self, on: bool) {
+        self.auto_pong = on;
+    }
+
+    /// Changes the largest message accepted (1009 beyond) for the messages
+    /// that start from now on: one being received keeps its limit.
+    pub fn set_max_message_size(&mut self, max_message_size: usize) {
+        if self.rx.between_messages() {
+            self.rx.set_max_message_size(max_message_size);
+        } else {
+            self.rare().next_max_message_size = Some(max_message_size);
+        }
+    }
+
+    /// Gives the receiver a limit set while a message was being received,
+    /// once it is between messages.
+    fn apply_next_limit(&mut self) {
+        let Some(rare) = self.rare.as_mut() else {
+            return;
+        };
+        if rare.next_max_message_size.is_none() || !self.rx.between_messages() {
+            return;
+        }
+        if let Some(max) = rare.next_max_message_size.take() {
+            self.rx.set_max_message_size(max);
+        }
+    }
+
     fn close_timeout(&self) -> Duration {
         Duration::from_millis(u64::from(self.close_timeout_ms))
     }
@@ -397,6 +436,7 @@ impl Session {
         if matches!(self.phase, Phase::Draining | Phase::CloseReceived) {
             return Ok((buf.len(), None));
         }
+        self.apply_next_limit();
         match self.rx.decode(buf) {
             Ok((used, Some(event))) => {
                 match &event {
@@ -438,6 +478,26 @@ impl Session {
     /// [`Receiver::set_room`]).
     pub fn set_inbound_room(&mut self, room: usize) {
         self.rx.set_room(room);
+    }
+
+    /// Ends the connection at once, without a close frame: what waits to be
+    /// sent is dropped, nothing more is read or written, and the session is
+    /// finished (end TCP now). It reports 1006 with the reason "aborted".
+    pub fn abort(&mut self) {
+        self.phase = Phase::Draining;
+        self.rx.discard();
+        self.out.advance(self.out.len());
+        self.peer_eof = true;
+        self.shut_down = true;
+        let rare = self.rare();
+        rare.aborted = true;
+        rare.pending_pong = None;
+        rare.pending_close = None;
+        rare.deadline = None;
+        rare.keepalive = None;
+        rare.deferred = VecDeque::new();
+        rare.deferred_bytes = 0;
+        rare.parts_open = false;
     }
 
     /// Fails the connection with `code` and `reason` for a cause found
@@ -512,7 +572,7 @@ impl Session {
     }
 
     fn answer_ping(&mut self, data: &[u8]) {
-        if self.phase != Phase::Open {
+        if self.phase != Phase::Open || !self.auto_pong {
             return;
         }
         if self.out.len() < OUT_HIGH_WATER {
@@ -1170,8 +1230,12 @@ impl Session {
     }
 
     /// The close code and reason to report when the connection ends: the
-    /// peer's close frame, or 1006 (no close frame) when there was none.
+    /// peer's close frame, or 1006 (no close frame) when there was none
+    /// (with the reason "aborted" after [`Session::abort`]).
     pub fn close_status(&self) -> (u16, String) {
+        if self.rare.as_ref().is_some_and(|r| r.aborted) {
+            return (1006, "aborted".to_string());
+        }
         self.rare
             .as_ref()
             .and_then(|r| r.peer_close.clone())
@@ -1299,6 +1363,7 @@ mod tests {
             max_message_size: 1 << 20,
             max_fragments: 0,
             receive_parts: false,
+            auto_pong: true,
             close_timeout: SECOND,
             keepalive: None,
         }
@@ -1473,6 +1538,78 @@ mod tests {
             p.client.send(OpCode::Ping, &long, WHOLE, &mut no_write),
             Err(SendError::TooLarge)
         );
+    }
+
+    #[test]
+    fn without_auto_pong_pings_are_reported_but_not_answered() {
+        let mut p = Pair::new();
+        p.server.set_auto_pong(false);
+        p.client
+            .send(OpCode::Ping, b"one", WHOLE, &mut no_write)
+            .unwrap();
+        assert_eq!(p.client_to_server(), vec![Seen::Ping(b"one".to_vec())]);
+        assert_eq!(p.server.queued(), 0, "no pong queued");
+        // The application answers.
+        p.server
+            .send(OpCode::Pong, b"mine", WHOLE, &mut no_write)
+            .unwrap();
+        assert_eq!(p.server_to_client(), vec![Seen::Pong(b"mine".to_vec())]);
+        // On again: the next ping is answered by the session.
+        p.server.set_auto_pong(true);
+        p.client
+            .send(OpCode::Ping, b"two", WHOLE, &mut no_write)
+            .unwrap();
+        p.client_to_server();
+        assert_eq!(p.server_to_client(), vec![Seen::Pong(b"two".to_vec())]);
+    }
+
+    #[test]
+    fn a_new_message_size_limit_applies_to_messages_that_start_after_it() {
+        let mut p = Pair::new();
+        let first = |fin: bool, payload: &[u8]| {
+            let mut frame = Pair::masked_text(payload);
+            if !fin {
+                frame[0] &= 0x7f;
+            }
+            frame
+        };
+        // A message of two frames is under way when the limit drops to 4.
+        let mut wire = first(false, b"abc");
+        let (used, event) = p.server.receive(&mut wire, p.now).unwrap();
+        assert!(used > 0 && event.is_none());
+        p.server.set_max_message_size(4);
+        let mut rest = Pair::masked_text(b"def");
+        rest[0] &= 0xf0; // a continuation, with FIN
+        let (_, event) = p.server.receive(&mut rest, p.now).unwrap();
+        assert!(matches!(event, Some(Incoming::Text(t)) if &t[..] == b"abcdef"));
+        // The next message is held to it.
+        let mut small = Pair::masked_text(b"four");
+        assert!(p.server.receive(&mut small, p.now).unwrap().1.is_some());
+        let mut big = Pair::masked_text(b"fives");
+        assert_eq!(p.server.receive(&mut big, p.now).unwrap_err().code, 1009);
+    }
+
+    #[test]
+    fn an_aborted_session_sends_nothing_more_and_is_finished() {
+        let mut p = Pair::new();
+        p.server
+            .send(OpCode::Text, b"never sent", WHOLE, &mut no_write)
+            .unwrap();
+        p.server.abort();
+        assert_eq!(p.server.queued(), 0);
+        assert!(p.server.is_finished());
+        assert!(!p.server.wants_shutdown(), "no orderly shutdown either");
+        assert!(!p.server.wants_read());
+        assert_eq!(p.server.next_timer(), None);
+        assert_eq!(p.server.close_status(), (1006, "aborted".to_string()));
+        assert_eq!(
+            p.server.send(OpCode::Text, b"x", WHOLE, &mut no_write),
+            Err(SendError::NotOpen)
+        );
+        let mut ping = Pair::masked_text(b"late");
+        ping[0] = 0x89;
+        assert!(p.server.receive(&mut ping, p.now).unwrap().1.is_none());
+        assert_eq!(p.server.queued(), 0, "what arrives is not answered");
     }
 
     #[test]

@@ -377,11 +377,13 @@ async fn upgrade<S: Stream>(
                     }
                 }
                 let extensions = params.as_ref().map(DeflateParams::to_header);
+                let keep = config.connection.keep_handshake_text;
                 conn.set_handshake(
                     &response.headers,
                     subprotocol.as_deref(),
                     extensions.as_deref().unwrap_or(""),
                     plan.tls.is_some(),
+                    keep.then_some([&request[..], &buf[..n]]),
                 );
                 return Ok((buf.split_off(n), params));
             }

@@ -63,6 +63,14 @@ pub struct ConnectionConfig {
     /// any size passes through bounded memory; `max_message_size` still
     /// limits each message's total. Default false.
     pub receive_parts: bool,
+    /// Pings are answered with pongs by the library (the default). When
+    /// false, a ping is still reported (`Event::Ping`) but the application
+    /// sends the pong ([`super::Connection::pong`]).
+    pub auto_pong: bool,
+    /// Keep the opening handshake's request and response heads as they went
+    /// over the wire ([`super::Connection::request_text`]), a few hundred
+    /// bytes per connection. Default false.
+    pub keep_handshake_text: bool,
 }
 
 impl Default for ConnectionConfig {
@@ -79,6 +87,8 @@ impl Default for ConnectionConfig {
             deflate: None,
             compression_threshold: default_compression_threshold(),
             receive_parts: false,
+            auto_pong: true,
+            keep_handshake_text: false,
         }
     }
 }

@@ -81,6 +81,19 @@ pub(crate) enum Command {
     /// A message published to a topic it is subscribed to, and the bytes
     /// charged for it.
     Published(Arc<Published>, usize),
+    /// Change a setting of the open connection.
+    Set(Setting),
+    /// End the connection at once, without a close frame.
+    Abort,
+}
+
+/// A setting the application changes on an open connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Setting {
+    /// Answer pings by itself (see [`Connection::set_auto_pong`]).
+    AutoPong(bool),
+    /// The largest message accepted (see [`Connection::set_max_message_size`]).
+    MaxMessageSize(usize),
 }
 
 /// Commands from other threads (made on first use: most connections never
@@ -169,29 +182,61 @@ pub struct CloseInfo {
     pub reason: String,
 }
 
-/// What the opening handshake settled, in one allocation: a byte saying
-/// whether it ran over TLS, then C strings: the subprotocol, the extensions,
-/// then each header's name and value.
+/// What the opening handshake settled, in one allocation: a byte of flags
+/// (it ran over TLS; the heads are kept), then C strings: the subprotocol,
+/// the extensions, the request and response heads when kept, then each
+/// header's name and value.
 struct HandshakeInfo(Box<[u8]>);
 
+/// [`HandshakeInfo`]'s flag: the handshake ran over TLS.
+const SECURE: u8 = 1;
+/// [`HandshakeInfo`]'s flag: it keeps the request and response heads.
+const HEADS: u8 = 2;
+
 impl HandshakeInfo {
-    fn new(headers: &Headers, subprotocol: &str, extensions: &str, secure: bool) -> Self {
-        let mut bytes = vec![u8::from(secure)];
-        let mut put = |s: &str| {
-            bytes.extend(s.bytes().take_while(|&b| b != 0));
+    /// `heads`: the request and response heads as they went over the wire,
+    /// to keep.
+    fn new(
+        headers: &Headers,
+        subprotocol: &str,
+        extensions: &str,
+        secure: bool,
+        heads: Option<[&[u8]; 2]>,
+    ) -> Self {
+        let flags = if secure { SECURE } else { 0 } | if heads.is_some() { HEADS } else { 0 };
+        let mut bytes = vec![flags];
+        let mut put = |s: &[u8]| {
+            bytes.extend(s.iter().take_while(|&&b| b != 0));
             bytes.push(0);
         };
-        put(subprotocol);
-        put(extensions);
+        put(subprotocol.as_bytes());
+        put(extensions.as_bytes());
+        for head in heads.into_iter().flatten() {
+            put(head);
+        }
         for (name, value) in &headers.0 {
-            put(name);
-            put(value);
+            put(name.as_bytes());
+            put(value.as_bytes());
         }
         HandshakeInfo(bytes.into_boxed_slice())
     }
 
     fn secure(&self) -> bool {
-        self.0[0] == 1
+        self.0[0] & SECURE != 0
+    }
+
+    /// How many strings come before the headers.
+    fn before_headers(&self) -> usize {
+        if self.0[0] & HEADS != 0 {
+            4
+        } else {
+            2
+        }
+    }
+
+    /// The request (`0`) or response (`1`) head, when kept.
+    fn head(&self, which: usize) -> Option<&CStr> {
+        (self.0[0] & HEADS != 0).then(|| self.all().nth(2 + which))?
     }
 
     /// The C strings in order.
@@ -202,14 +247,14 @@ impl HandshakeInfo {
     }
 
     fn header_count(&self) -> usize {
-        self.all().count().saturating_sub(2) / 2
+        self.all().count().saturating_sub(self.before_headers()) / 2
     }
 
     fn header_at(&self, index: usize) -> Option<(&CStr, &CStr)> {
         if index >= self.header_count() {
             return None;
         }
-        let mut rest = self.all().skip(2 + 2 * index);
+        let mut rest = self.all().skip(self.before_headers() + 2 * index);
         Some((rest.next()?, rest.next()?))
     }
 }
@@ -516,6 +561,29 @@ impl Connection {
             .filter_map(|i| self.header_at(i))
             .find(|(n, _)| n.to_bytes().eq_ignore_ascii_case(name.as_bytes()))
             .map(|(_, v)| v)
+    }
+
+    /// The request head of the opening handshake (request line, headers and
+    /// the blank line) as it went over the wire: the one sent by a client,
+    /// received by a server. `None` until the connection opened, and when
+    /// its config did not ask to keep it
+    /// ([`ConnectionConfig::keep_handshake_text`]).
+    pub fn request_text(&self) -> Option<&CStr> {
+        self.handshake_head(0)
+    }
+
+    /// The response head of the opening handshake as it went over the
+    /// wire: received by a client, sent by a server (the 101). As
+    /// [`Connection::request_text`].
+    pub fn response_text(&self) -> Option<&CStr> {
+        self.handshake_head(1)
+    }
+
+    fn handshake_head(&self, which: usize) -> Option<&CStr> {
+        if !self.was_opened() {
+            return None;
+        }
+        self.handshake.get()?.head(which)
     }
 
     /// True when the connection runs over TLS.
@@ -853,6 +921,57 @@ impl Connection {
         }
     }
 
+    /// Answers pings with pongs by itself (`on`), or leaves that to the
+    /// application ([`Connection::pong`]); pings are reported either way.
+    /// Applies to the pings handled after it. From any thread; refused
+    /// unless the connection is open (or closing).
+    pub fn set_auto_pong(&self, on: bool) -> Result<(), SendError> {
+        self.change(Setting::AutoPong(on))
+    }
+
+    /// Changes the largest message accepted (larger ones fail the
+    /// connection with 1009) for the messages that start after it. From any
+    /// thread; refused unless the connection is open (or closing).
+    pub fn set_max_message_size(&self, max: usize) -> Result<(), SendError> {
+        self.change(Setting::MaxMessageSize(max))
+    }
+
+    /// Changes a setting of the session, on its thread.
+    fn change(&self, setting: Setting) -> Result<(), SendError> {
+        if self.state() == ConnectionState::Connecting {
+            return Err(SendError::NotOpen);
+        }
+        match self.with_local(|local| local.change(setting)) {
+            Some(()) => Ok(()),
+            None => self.post(Command::Set(setting)),
+        }
+    }
+
+    /// Ends an open connection at once, without a close frame: what waits
+    /// to be sent is dropped, the socket is closed, and its `Close` event
+    /// reports 1006 with the reason "aborted". From any thread. Refused
+    /// unless open (not before, nor once closing).
+    pub fn abort(&self) -> Result<(), SendError> {
+        self.state
+            .compare_exchange(
+                ConnectionState::Open as u8,
+                ConnectionState::Closing as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .map_err(|_| SendError::NotOpen)?;
+        self.notify();
+        self.handler().closed_by_application(self);
+        let on_thread = self.with_local(|local| {
+            local.abort();
+            self.wake();
+        });
+        match on_thread {
+            Some(()) => Ok(()),
+            None => self.post(Command::Abort),
+        }
+    }
+
     /// Closes like [`Connection::close`], but only once what has already
     /// arrived is delivered and the application had its turn to answer:
     /// the connection first reads what is there, hands it to the handler
@@ -1022,15 +1141,18 @@ impl Connection {
             .expect("the driver runs on the connection's I/O thread")
     }
 
-    /// Records what the opening handshake settled (before the connection opens).
+    /// Records what the opening handshake settled (before the connection
+    /// opens), with its request and response heads when they are kept.
     pub(crate) fn set_handshake(
         &self,
         headers: &Headers,
         subprotocol: Option<&str>,
         extensions: &str,
         secure: bool,
+        heads: Option<[&[u8]; 2]>,
     ) {
-        let info = HandshakeInfo::new(headers, subprotocol.unwrap_or(""), extensions, secure);
+        let subprotocol = subprotocol.unwrap_or("");
+        let info = HandshakeInfo::new(headers, subprotocol, extensions, secure, heads);
         let _ = self.handshake.set(info);
     }
 
@@ -1126,12 +1248,12 @@ mod tests {
             ("X-Empty".into(), String::new()),
             ("Cut".into(), "before\0after".into()),
         ]);
-        let info = HandshakeInfo::new(&headers, "chat", "permessage-deflate", true);
+        let info = HandshakeInfo::new(&headers, "chat", "permessage-deflate", true, None);
         let all: Vec<&CStr> = info.all().collect();
         assert_eq!(all.len(), 8);
         assert!(info.secure());
         assert_eq!(info.header_count(), 3);
-        let plain = HandshakeInfo::new(&Headers(Vec::new()), "", "", false);
+        let plain = HandshakeInfo::new(&Headers(Vec::new()), "", "", false, None);
         assert!(!plain.secure());
         assert_eq!((plain.header_count(), plain.header_at(0)), (0, None));
         assert_eq!(info.header_at(0), Some((c"Host", c"example.com")));
@@ -1139,6 +1261,26 @@ mod tests {
         assert_eq!(info.header_at(2), Some((c"Cut", c"before")));
         assert_eq!(info.header_at(3), None);
         assert_eq!(info.header_at(usize::MAX), None);
+    }
+
+    #[test]
+    fn handshake_heads_are_kept_only_when_asked_for() {
+        let headers = Headers(vec![("Host".into(), "example.com".into())]);
+        let request = b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n";
+        let response = b"HTTP/1.1 101 Switching Protocols\r\n\r\n";
+        let kept = HandshakeInfo::new(&headers, "", "", true, Some([request, response]));
+        assert!(kept.secure());
+        assert_eq!(kept.head(0).map(CStr::to_bytes), Some(&request[..]));
+        assert_eq!(kept.head(1).map(CStr::to_bytes), Some(&response[..]));
+        assert_eq!(kept.header_count(), 1);
+        assert_eq!(kept.header_at(0), Some((c"Host", c"example.com")));
+        let plain = HandshakeInfo::new(&headers, "", "", false, None);
+        assert_eq!((plain.head(0), plain.head(1)), (None, None));
+        assert_eq!(plain.header_at(0), Some((c"Host", c"example.com")));
+        assert_eq!(
+            plain.0.len() + 2 + request.len() + response.len(),
+            kept.0.len()
+        );
     }
 
     #[test]

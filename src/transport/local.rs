@@ -3,7 +3,7 @@
 //! A send made on that thread works on them directly.
 
 use super::budget::InboundCharge;
-use super::connection::{Command, Connection, SendError};
+use super::connection::{Command, Connection, SendError, Setting};
 use super::delivery::Waiting;
 use super::driver::Stage;
 use super::runtime;
@@ -135,9 +135,28 @@ impl Local {
                     // What has arrived is read first, reported by epoll yet or not.
                     self.stream.look_again();
                 }
+                Command::Set(setting) => self.change(setting),
+                Command::Abort => self.abort(),
             }
         }
         self.count_taken(conn, taken_charge);
+    }
+
+    /// Changes a setting of the session.
+    pub fn change(&mut self, setting: Setting) {
+        match setting {
+            Setting::AutoPong(on) => self.session.set_auto_pong(on),
+            Setting::MaxMessageSize(max) => self.session.set_max_message_size(max),
+        }
+    }
+
+    /// Ends the connection at once (see [`Connection::abort`]): nothing
+    /// more is read or written, not even what a TLS stream buffered; the
+    /// driver closes the socket on its next turn.
+    pub fn abort(&mut self) {
+        self.session.abort();
+        self.unflushed = false;
+        self.stash = None;
     }
 
     /// Queues a message sent on this thread; writes it at once unless corked.

@@ -130,6 +130,7 @@ pub(crate) fn open_session(
         close_timeout: config.close_timeout,
         keepalive: config.keepalive,
         receive_parts: config.receive_parts,
+        auto_pong: config.auto_pong,
     };
     let session = Session::new(&session_config, random::mask_key, Instant::now());
     let Some((dc, params)) = deflate else {

@@ -122,11 +122,12 @@ async fn handle<S: Stream>(
     let config = &shared.config;
     let linger = config.connection.close_timeout;
     let deadline = ticket.deadline;
-    let read = ticket.run(read_request(&mut stream)).await;
+    let keep_head = config.connection.keep_handshake_text;
+    let read = ticket.run(read_request(&mut stream, keep_head)).await;
     // The request is read: the rest of the handshake is up to this server
     // (and its application), not to the peer.
     drop(ticket);
-    let (request, leftover) = match read {
+    let (request, head, leftover) = match read {
         Err(Cut::Dropped) => return shared.refused(Refusal::Timeout, peer, None, DROPPED),
         Ok(Ok(r)) => r,
         Ok(Err(Some(e))) => {
@@ -296,6 +297,7 @@ async fn handle<S: Stream>(
         subprotocol.as_deref(),
         extensions.as_deref().unwrap_or(""),
         secure,
+        head.as_deref().map(|head| [head, &accepted[..]]),
     );
     let link = Link {
         conn: conn.clone(),
@@ -340,16 +342,21 @@ async fn handle<S: Stream>(
     start(link, transport, session, leftover, Some(registration));
 }
 
-/// Reads the request head; returns it with the bytes that followed it, or
-/// what is wrong with it (with the response to send), or `None` when the
-/// client left before sending all of it.
+/// Reads the request head; returns it (parsed, and as it came when
+/// `keep_head`) with the bytes that followed it, or what is wrong with it
+/// (with the response to send), or `None` when the client left before
+/// sending all of it.
 async fn read_request<S: Stream>(
     stream: &mut S,
-) -> Result<(Request, Vec<u8>), Option<HandshakeError>> {
+    keep_head: bool,
+) -> Result<(Request, Option<Vec<u8>>, Vec<u8>), Option<HandshakeError>> {
     let mut buf = Vec::with_capacity(1024);
     loop {
         match parse_request(&buf) {
-            Ok(Some((req, n))) => return Ok((req, buf.split_off(n))),
+            Ok(Some((req, n))) => {
+                let leftover = buf.split_off(n);
+                return Ok((req, keep_head.then_some(buf), leftover));
+            }
             Ok(None) => {}
             Err(e) => return Err(Some(e)),
         }

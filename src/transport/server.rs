@@ -15,6 +15,7 @@ use super::{runtime, Handler, ServerConfig};
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::MutexGuard;
 use std::sync::{Arc, Condvar, Mutex};
@@ -117,6 +118,66 @@ fn bind(
     socket.listen(LISTEN_BACKLOG as u32)?.into_std()
 }
 
+/// An integer socket option of `fd`.
+fn socket_option(fd: RawFd, name: libc::c_int) -> io::Result<libc::c_int> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes to `value`, which has them.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            name,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(value)
+}
+
+/// Why `fd` cannot be served on, if it cannot: it must be a TCP (IPv4 or
+/// IPv6 stream) socket in the listening state.
+fn check_listener(fd: RawFd) -> Result<(), String> {
+    if fd < 0 {
+        return Err(format!("fd {fd} is not a file descriptor"));
+    }
+    let option = |name| {
+        socket_option(fd, name).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOTSOCK) => format!("fd {fd} is not a socket"),
+            Some(libc::EBADF) => format!("fd {fd} is not an open file descriptor"),
+            _ => format!("fd {fd}: getsockopt: {e}"),
+        })
+    };
+    let tcp = option(libc::SO_TYPE)? == libc::SOCK_STREAM
+        && matches!(option(libc::SO_DOMAIN)?, libc::AF_INET | libc::AF_INET6);
+    if !tcp {
+        return Err(format!("fd {fd} is not a TCP socket"));
+    }
+    if option(libc::SO_ACCEPTCONN)? == 0 {
+        return Err(format!(
+            "fd {fd} is a TCP socket, but not listening (bind and listen first)"
+        ));
+    }
+    Ok(())
+}
+
+/// A listener of our own on a duplicate of `fd` (see [`Server::adopt`]).
+fn duplicate_listener(fd: RawFd) -> io::Result<StdListener> {
+    check_listener(fd).map_err(|why| io::Error::new(io::ErrorKind::InvalidInput, why))?;
+    // SAFETY: fcntl on a descriptor checked above; a new descriptor is
+    // returned, which nothing else owns.
+    let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if copy < 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(e.kind(), format!("fd {fd}: dup: {e}")));
+    }
+    // SAFETY: `copy` was just made, and is owned by nothing else.
+    Ok(StdListener::from(unsafe { OwnedFd::from_raw_fd(copy) }))
+}
+
 impl Server {
     /// Binds `host:port` (port 0 picks a free one) and starts accepting.
     /// Binding and the TLS setup happen before this returns, so their errors
@@ -127,14 +188,6 @@ impl Server {
         config: ServerConfig,
         handler: Arc<dyn Handler>,
     ) -> io::Result<Server> {
-        let setup = config
-            .tls
-            .build()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let (tls, certs) = match setup {
-            Some(setup) => (Some(TlsAcceptor::from(setup.config)), Some(setup.certs)),
-            None => (None, None),
-        };
         let (_, rt) = runtime::pick()?;
         let addrs: Vec<SocketAddr> = (host, port)
             .to_socket_addrs()
@@ -153,6 +206,35 @@ impl Server {
         }
         let std_listener = bound.ok_or(last)?;
         deepen_backlog(&std_listener);
+        Server::serve(std_listener, config, handler, rt)
+    }
+
+    /// Serves on `fd`, a TCP socket the caller bound and put in the
+    /// listening state: the server works on a duplicate of it (close-on-exec,
+    /// non-blocking; the flag is shared with `fd`), so the caller keeps `fd`
+    /// and may close it. Refused (`InvalidInput`) when `fd` is not a
+    /// listening TCP socket. The TLS setup happens before this returns.
+    pub fn adopt(fd: RawFd, config: ServerConfig, handler: Arc<dyn Handler>) -> io::Result<Server> {
+        let listener = duplicate_listener(fd)?;
+        let (_, rt) = runtime::pick()?;
+        Server::serve(listener, config, handler, rt)
+    }
+
+    /// Starts accepting on `std_listener`, on I/O thread `rt`.
+    fn serve(
+        std_listener: StdListener,
+        config: ServerConfig,
+        handler: Arc<dyn Handler>,
+        rt: &tokio::runtime::Handle,
+    ) -> io::Result<Server> {
+        let setup = config
+            .tls
+            .build()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let (tls, certs) = match setup {
+            Some(setup) => (Some(TlsAcceptor::from(setup.config)), Some(setup.certs)),
+            None => (None, None),
+        };
         std_listener.set_nonblocking(true)?;
         let local = std_listener.local_addr()?;
         let listener = {

@@ -1646,6 +1646,93 @@ static void test_queue_full(void) {
   rec_destroy(&sr);
 }
 
+/* A raw client of `port`, past the handshake; -1 on failure. */
+static int raw_ws_client(int port) {
+  int fd = raw_connect(port, 0);
+  char resp[1024];
+  if (fd >= 0 && raw_ws_handshake(fd, "/", resp, sizeof resp) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* The raw client sends a masked frame. */
+static void raw_frame(int fd, int first_byte, const char *payload) {
+  unsigned char buf[64];
+  raw_send_all(fd, buf, raw_client_frame(buf, first_byte, payload, strlen(payload)));
+}
+
+/* The next frame the raw client reads is `first_byte` with `payload`. */
+static int raw_next_is(int fd, int first_byte, const char *payload) {
+  unsigned char got[128];
+  size_t len = 0;
+  int b0 = raw_read_frame(fd, got, sizeof got, &len);
+  return b0 == first_byte && len == strlen(payload) && memcmp(got, payload, len) == 0;
+}
+
+/* Automatic pongs off (config, then per connection), a message-size limit
+ * set on the open connection, and ws_conn_abort, seen by a raw client. */
+static void test_conn_controls(void) {
+  note("auto pong off, ws_conn_pong answers; ws_conn_set_max_message_size; ws_conn_abort");
+  EXPECT_STATUS(ws_server_config_set_auto_pong(NULL, 0), WS_ERR_NULL, "server set_auto_pong(NULL)");
+  EXPECT_STATUS(ws_client_config_set_auto_pong(NULL, 0), WS_ERR_NULL, "client set_auto_pong(NULL)");
+  ws_client_config *ccfg = ws_client_config_new();
+  CHECK_STATUS(ws_client_config_set_auto_pong(ccfg, 0), WS_STATUS_OK, "client set_auto_pong(0)");
+  ws_client_config_free(ccfg);
+  rec sr;
+  rec_init(&sr, "controls");
+  sr.retain_open = 1;
+  ws_server_config *cfg = ws_server_config_new();
+  CHECK_STATUS(ws_server_config_set_auto_pong(cfg, 0), WS_STATUS_OK, "server set_auto_pong(0)");
+  ws_server *srv = ws_server_listen("127.0.0.1", 0, cfg, &CB, &sr);
+  ws_server_config_free(cfg);
+  int fd = srv ? raw_ws_client(ws_server_port(srv)) : -1;
+  if (!CHECK(fd >= 0 && rec_wait(&sr, &sr.n_open, 1, WAIT_MS), "a raw client opens")) goto out;
+  set_timeouts(fd, WAIT_MS);
+  ws_conn *s = sr.conns[0];
+  raw_frame(fd, 0x89, "one");
+  CHECK(rec_wait(&sr, &sr.n_ping, 1, WAIT_MS) && sr.ping_len == 3, "on_ping reports the ping");
+  CHECK_STATUS(ws_conn_send_text(s, "marker", 6), WS_STATUS_OK, "send a marker after it");
+  CHECK(raw_next_is(fd, 0x81, "marker"), "no pong went out before the marker");
+  CHECK_STATUS(ws_conn_pong(s, (const uint8_t *)"one", 3), WS_STATUS_OK, "ws_conn_pong answers");
+  CHECK(raw_next_is(fd, 0x8a, "one"), "the peer gets that pong");
+  CHECK_STATUS(ws_conn_set_auto_pong(s, 1), WS_STATUS_OK, "set_auto_pong(conn, 1)");
+  EXPECT_STATUS(ws_conn_set_auto_pong(NULL, 1), WS_ERR_NULL, "set_auto_pong(NULL)");
+  raw_frame(fd, 0x89, "two");
+  CHECK(raw_next_is(fd, 0x8a, "two"), "switched on, the next ping is answered by the library");
+
+  EXPECT_STATUS(ws_conn_set_max_message_size(s, 0), WS_ERR_INVALID_ARGUMENT, "set_max_message_size(0)");
+  CHECK_STATUS(ws_conn_set_max_message_size(s, 4), WS_STATUS_OK, "set_max_message_size(4)");
+  raw_frame(fd, 0x81, "four");
+  CHECK(rec_wait(&sr, &sr.n_msg, 1, WAIT_MS), "a 4-byte message passes");
+  raw_frame(fd, 0x81, "fives");
+  unsigned char close_payload[128];
+  size_t close_len = 0;
+  int b0 = raw_read_frame(fd, close_payload, sizeof close_payload, &close_len);
+  CHECK(b0 == 0x88 && close_len >= 2 && close_payload[0] == 0x03 && close_payload[1] == 0xf1,
+        "a 5-byte one is closed with 1009");
+  close(fd);
+  CHECK(rec_wait(&sr, &sr.n_close, 1, WAIT_MS) && sr.err_status == WS_ERR_PROTOCOL, "on_error, on_close");
+  EXPECT_STATUS(ws_conn_set_max_message_size(s, 4), WS_ERR_NOT_OPEN, "set_max_message_size once closed");
+
+  fd = raw_ws_client(ws_server_port(srv));
+  if (!CHECK(fd >= 0 && rec_wait(&sr, &sr.n_open, 2, WAIT_MS), "another raw client opens")) goto out;
+  s = sr.conns[1];
+  CHECK_STATUS(ws_conn_abort(s), WS_STATUS_OK, "ws_conn_abort");
+  unsigned char byte;
+  CHECK(recv(fd, &byte, 1, 0) <= 0, "the peer sees TCP end, without a close frame");
+  CHECK(rec_wait(&sr, &sr.n_close, 2, WAIT_MS) && sr.close_code == WS_CLOSED_ABNORMALLY &&
+            str_eq(sr.close_reason, "aborted"),
+        "on_close(1006, \"aborted\") (got %d \"%s\")", sr.close_code, sr.close_reason);
+  EXPECT_STATUS(ws_conn_abort(s), WS_ERR_NOT_OPEN, "ws_conn_abort again");
+  EXPECT_STATUS(ws_conn_abort(NULL), WS_ERR_NULL, "ws_conn_abort(NULL)");
+  close(fd);
+out:
+  ws_server_free(srv);
+  rec_destroy(&sr);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   CB = rec_callbacks();
@@ -1670,5 +1757,6 @@ int main(void) {
   test_limits();
   test_concurrent_sends();
   test_queue_full();
+  test_conn_controls();
   return check_summary();
 }

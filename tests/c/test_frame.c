@@ -597,6 +597,69 @@ static void test_config_max_fragments(void) {
   rec_destroy(&r);
 }
 
+/* RSV bits: encoded where the header keeps them, refused by a decoder unless
+ * allowed, then delivered as they came and reported by ws_frame_decoder_rsv. */
+static void test_rsv_bits(void) {
+  uint8_t out[32];
+  size_t n = 0;
+  CHECK_STATUS(ws_frame_encode_rsv(WS_OPCODE_TEXT, 1, WS_FRAME_RSV1, 0, (const uint8_t *)"\xff", 1, out, sizeof out, &n),
+               0, "encode with RSV1");
+  CHECK(n == 3 && out[0] == (0x80 | 0x40 | 0x01), "RSV1 is bit 0x40 of the first byte (0x%x)", out[0]);
+  CHECK_STATUS(ws_frame_encode_rsv(WS_OPCODE_BINARY, 0, WS_FRAME_RSV2 | WS_FRAME_RSV3, 1, (const uint8_t *)"ab", 2, out,
+                                   sizeof out, &n),
+               0, "encode with RSV2 and RSV3, masked");
+  CHECK(n == 8 && out[0] == (0x20 | 0x10 | 0x02), "RSV2 | RSV3 are bits 0x30 (0x%x)", out[0]);
+  n = 99;
+  CHECK_STATUS(ws_frame_encode_rsv(WS_OPCODE_TEXT, 1, 8, 0, NULL, 0, out, sizeof out, &n), WS_ERR_INVALID_ARGUMENT,
+               "rsv 8 is refused");
+  CHECK(n == 99 && contains(ws_last_error_message(), "RSV"), "nothing written; the message says why: %s", last_msg());
+  CHECK_STATUS(ws_frame_encode(WS_OPCODE_TEXT, 1, 0, (const uint8_t *)"x", 1, out, sizeof out, &n), 0, "plain encode");
+  CHECK((out[0] & 0x70) == 0, "ws_frame_encode sets no RSV bit");
+
+  /* A text frame with RSV1 (not UTF-8: as compressed data would be), a ping
+   * with RSV3, then a plain binary message. */
+  uint8_t frame[16];
+  CHECK_STATUS(ws_frame_encode_rsv(WS_OPCODE_TEXT, 1, WS_FRAME_RSV1, 1, (const uint8_t *)"\xff\xfe", 2, frame,
+                                   sizeof frame, &n),
+               0, "text frame with RSV1");
+  ws_frame_decoder *d = ws_frame_decoder_new();
+  msgs m = {0};
+  CHECK_STATUS(feed(d, frame, n, n, &m), WS_ERR_PROTOCOL, "RSV1 not allowed: the stream fails");
+  CHECK(ws_frame_decoder_close_code(d) == 1002, "with 1002");
+  ws_frame_decoder_free(d);
+  msgs_clear(&m);
+
+  d = ws_frame_decoder_new();
+  CHECK(ws_frame_decoder_rsv(d) == 0, "no RSV bits before anything was returned");
+  CHECK_STATUS(ws_frame_decoder_allow_rsv(d, 8), WS_ERR_INVALID_ARGUMENT, "allow_rsv(8) is refused");
+  CHECK_STATUS(ws_frame_decoder_allow_rsv(NULL, 1), WS_ERR_NULL, "allow_rsv(NULL) is WS_ERR_NULL");
+  CHECK(ws_frame_decoder_rsv(NULL) == 0, "rsv(NULL) is 0");
+  CHECK_STATUS(ws_frame_decoder_allow_rsv(d, WS_FRAME_RSV1 | WS_FRAME_RSV3), 0, "allow RSV1 and RSV3");
+  CHECK_STATUS(ws_frame_decoder_append(d, frame, n), 0, "append the RSV1 text frame");
+  int op = -1;
+  const uint8_t *data = NULL;
+  size_t len = 0;
+  CHECK_STATUS(ws_frame_decoder_next(d, &op, &data, &len), 0, "it comes out");
+  CHECK(op == WS_OPCODE_TEXT && len == 2 && data[0] == 0xff, "as it came, not checked to be UTF-8");
+  CHECK(ws_frame_decoder_rsv(d) == WS_FRAME_RSV1, "with RSV1 (%u)", ws_frame_decoder_rsv(d));
+  CHECK_STATUS(ws_frame_encode_rsv(WS_OPCODE_PING, 1, WS_FRAME_RSV3, 0, (const uint8_t *)"p", 1, frame, sizeof frame, &n),
+               0, "ping with RSV3");
+  CHECK_STATUS(ws_frame_decoder_append(d, frame, n), 0, "append it");
+  CHECK_STATUS(ws_frame_decoder_next(d, &op, &data, &len), 0, "the ping comes out");
+  CHECK(op == WS_OPCODE_PING && ws_frame_decoder_rsv(d) == WS_FRAME_RSV3, "a ping with RSV3");
+  CHECK_STATUS(ws_frame_encode(WS_OPCODE_BINARY, 1, 0, (const uint8_t *)"b", 1, frame, sizeof frame, &n), 0, "binary");
+  CHECK_STATUS(ws_frame_decoder_append(d, frame, n), 0, "append it");
+  CHECK_STATUS(ws_frame_decoder_next(d, &op, &data, &len), 0, "the binary message comes out");
+  CHECK(op == WS_OPCODE_BINARY && ws_frame_decoder_rsv(d) == 0, "without RSV bits");
+  CHECK_STATUS(ws_frame_encode_rsv(WS_OPCODE_BINARY, 1, WS_FRAME_RSV2, 0, (const uint8_t *)"c", 1, frame, sizeof frame,
+                                   &n),
+               0, "binary with RSV2");
+  CHECK_STATUS(ws_frame_decoder_append(d, frame, n), 0, "append it");
+  CHECK_STATUS(ws_frame_decoder_next(d, &op, &data, &len), WS_ERR_PROTOCOL, "RSV2 was not allowed: the stream fails");
+  CHECK(ws_frame_decoder_close_code(d) == 1002, "with 1002");
+  ws_frame_decoder_free(d);
+}
+
 int main(void) {
   test_encoded_size();
   test_encode_bytes();
@@ -609,5 +672,6 @@ int main(void) {
   test_buffer_bound();
   test_rfc_examples();
   test_config_max_fragments();
+  test_rsv_bits();
   return check_summary();
 }

@@ -1255,6 +1255,55 @@ static void test_http_response(void) {
 
 /* ------------------------------------------------------------ main */
 
+/* ws_conn_request_text / ws_conn_response_text: the same bytes at both ends
+ * (one sent, the other received), the client's extra headers among them;
+ * NULL without ws_*_config_set_keep_handshake_text. */
+static void test_handshake_text(void) {
+  note("ws_conn_request_text, ws_conn_response_text on both ends");
+  for (int keep = 0; keep <= 1; keep++) {
+    rec sr, cr;
+    rec_init(&sr, "server");
+    rec_init(&cr, "client");
+    sr.retain_open = 1;
+    ws_server_config *scfg = ws_server_config_new();
+    CHECK_STATUS(ws_server_config_set_keep_handshake_text(scfg, keep), WS_STATUS_OK, "server keep_handshake_text");
+    EXPECT_STATUS(ws_server_config_set_keep_handshake_text(NULL, 1), WS_ERR_NULL, "server setter, NULL config");
+    ws_server *srv = ws_server_listen("127.0.0.1", 0, scfg, &CB, &sr);
+    ws_server_config_free(scfg);
+    ws_client_config *cfg = ws_client_config_new();
+    CHECK_STATUS(ws_client_config_set_keep_handshake_text(cfg, keep), WS_STATUS_OK, "client keep_handshake_text");
+    EXPECT_STATUS(ws_client_config_set_keep_handshake_text(NULL, 1), WS_ERR_NULL, "client setter, NULL config");
+    ws_client_config_add_header(cfg, "X-Client", "c1");
+    ws_client *cl = connect_path(srv ? ws_server_port(srv) : 1, "/t?q=1", cfg, &cr);
+    ws_client_config_free(cfg);
+    if (cl && ws_conn_wait_open(ws_client_conn(cl), WAIT_MS) == WS_STATUS_OK && rec_wait(&sr, &sr.n_open, 1, WAIT_MS)) {
+      ws_conn *c = ws_client_conn(cl), *s = sr.conns[0];
+      const char *creq = ws_conn_request_text(c), *sreq = ws_conn_request_text(s);
+      const char *cres = ws_conn_response_text(c), *sres = ws_conn_response_text(s);
+      if (keep) {
+        CHECK(creq && sreq && strcmp(creq, sreq) == 0, "the request the client sent is the one the server received");
+        CHECK(creq && strncmp(creq, "GET /t?q=1 HTTP/1.1\r\n", 21) == 0 && contains(creq, "\r\nX-Client: c1\r\n") &&
+                  strcmp(creq + strlen(creq) - 4, "\r\n\r\n") == 0,
+              "it has the request line, the added header and the blank line (\"%s\")", show(creq));
+        CHECK(cres && sres && strcmp(cres, sres) == 0, "the response the server sent is the one the client received");
+        CHECK(cres && strncmp(cres, "HTTP/1.1 101 Switching Protocols\r\n", 34) == 0 &&
+                  contains(cres, "Sec-WebSocket-Accept: ") && strcmp(cres + strlen(cres) - 4, "\r\n\r\n") == 0,
+              "it is the 101 with its headers (\"%s\")", show(cres));
+      } else {
+        CHECK(!creq && !sreq && !cres && !sres, "not kept by default: NULL on both ends");
+      }
+      CHECK(!ws_conn_request_text(NULL) && !ws_conn_response_text(NULL), "NULL for a NULL connection");
+      close_normally(cl);
+    } else {
+      CHECK(0, "the pair opens (%s)", last_msg());
+    }
+    ws_client_free(cl);
+    ws_server_free(srv);
+    rec_destroy(&sr);
+    rec_destroy(&cr);
+  }
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   g_main = pthread_self();
@@ -1266,6 +1315,7 @@ int main(void) {
   test_subprotocols();
   test_origin();
   test_conn_headers();
+  test_handshake_text();
   test_handshake_null();
   test_on_handshake_inspect();
   test_on_handshake_reject();

@@ -968,6 +968,107 @@ out:
 
 /* ------------------------------------------------------------ main */
 
+/* ------------------------------------------------------------ listen_fd */
+
+/* A TCP socket of the given type on 127.0.0.1, bound to a free port, and
+ * listening when `listening`; its port in *port. -1 on failure. */
+static int tcp_socket(int type, int listening, int *port) {
+  int fd = socket(AF_INET, type, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || (listening && listen(fd, 16) != 0) ||
+      getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+    close(fd);
+    return -1;
+  }
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+/* ws_server_listen_fd on `fd` must fail with WS_ERR_INVALID_ARGUMENT and a
+ * message containing `needle`. */
+static void refuses_fd(const char *what, int fd, const char *needle) {
+  char d[256];
+  snprintf(d, sizeof d, "listen_fd(%s)", what);
+  EXPECT_NULL_ERR(ws_server_listen_fd(fd, NULL, &CB, NULL), WS_ERR_INVALID_ARGUMENT, d);
+  CHECK(contains(ws_last_error_message(), needle), "%s: the message says why (\"%s\" in \"%s\")", what, needle,
+        last_msg());
+}
+
+static void test_listen_fd(void) {
+  note("ws_server_listen_fd: serving on a socket the caller listens on, plain and TLS; bad descriptors");
+  int port = 0;
+  int fd = tcp_socket(SOCK_STREAM, 1, &port);
+  if (!CHECK(fd >= 0, "a listening socket of our own (port %d)", port)) return;
+  rec sr, cr;
+  rec_init(&sr, "fd-server");
+  rec_init(&cr, "fd-client");
+  sr.echo = 1;
+  ws_server *srv = ws_server_listen_fd(fd, NULL, &CB, &sr);
+  CHECK(srv != NULL, "listen_fd on a plain listening socket (%s)", srv ? "ok" : last_msg());
+  CHECK(close(fd) == 0, "the caller closes its own descriptor: the server has a duplicate");
+  CHECK(srv && ws_server_port(srv) == port, "ws_server_port is the socket's port (%d)", srv ? ws_server_port(srv) : 0);
+  CHECK(srv && ws_server_is_secure(srv) == 0, "not secure without a certificate");
+  char url[64];
+  snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
+  ws_client *cl = srv ? ws_client_connect(url, NULL, &CB, &cr) : NULL;
+  if (cl) {
+    ws_conn *c = ws_client_conn(cl);
+    CHECK_STATUS(ws_conn_wait_open(c, WAIT_MS), WS_STATUS_OK, "a plain client opens");
+    echoes("over the adopted socket", c, &cr);
+  }
+  ws_client_free(cl);
+  ws_server_free(srv);
+  rec_destroy(&cr);
+  rec_destroy(&sr);
+
+  fd = tcp_socket(SOCK_STREAM, 1, &port);
+  if (!CHECK(fd >= 0, "another listening socket (port %d)", port)) return;
+  rec_init(&sr, "fd-tls-server");
+  sr.echo = 1;
+  ws_server_config *cfg = cert_config("server.pem", "server.key");
+  srv = ws_server_listen_fd(fd, cfg, &CB, &sr);
+  ws_server_config_free(cfg);
+  CHECK(srv != NULL, "listen_fd with a TLS config (%s)", srv ? "ok" : last_msg());
+  CHECK(srv && ws_server_is_secure(srv) == 1 && ws_server_port(srv) == port, "it speaks TLS on the socket's port");
+  if (srv) served("wss:// over an adopted socket", "127.0.0.1", srv, "ca.pem");
+  ws_server_free(srv);
+  rec_destroy(&sr);
+  /* The descriptor is still the caller's, and still listening. */
+  int accepting = 0;
+  socklen_t len = sizeof accepting;
+  CHECK(getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) == 0 && accepting == 1,
+        "after ws_server_free the caller's descriptor is open and listening");
+  close(fd);
+
+  refuses_fd("-1", -1, "not a file descriptor");
+  int pipe_fds[2];
+  if (CHECK(pipe(pipe_fds) == 0, "a pipe")) {
+    refuses_fd("a pipe", pipe_fds[0], "not a socket");
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+  }
+  refuses_fd("a closed descriptor", pipe_fds[0], "not an open file descriptor");
+  fd = tcp_socket(SOCK_STREAM, 0, &port);
+  if (CHECK(fd >= 0, "a bound TCP socket, not listening")) {
+    refuses_fd("a socket not listening", fd, "not listening");
+    close(fd);
+  }
+  fd = tcp_socket(SOCK_DGRAM, 0, &port);
+  if (CHECK(fd >= 0, "a UDP socket")) {
+    refuses_fd("a UDP socket", fd, "not a TCP socket");
+    close(fd);
+  }
+  int unix_fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (CHECK(unix_fd >= 0, "a Unix stream socket")) {
+    refuses_fd("a Unix socket", unix_fd, "not a TCP socket");
+    close(unix_fd);
+  }
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   CB = rec_callbacks();
@@ -986,6 +1087,7 @@ int main(void) {
     test_mutual_tls();
     test_reload();
     test_sni();
+    test_listen_fd();
   }
   free_pems();
   /* Connecting to "localhost" resolves the name on one of tokio's blocking
