@@ -66,6 +66,7 @@ sub _configure {
     my ( $self, $cfg ) = @_;
     my $check = \&WebSocket::Object::_check;
     $check->( dispatch => WebSocket::FFI::ws_client_config_set_dispatch( $cfg, WebSocket::FFI::WS_DISPATCH_POLL ) );
+    $check->( handshake => WebSocket::FFI::ws_client_config_set_keep_handshake_text( $cfg, 1 ) );
     if ( defined $self->{origin} ) {
         $check->( origin => WebSocket::FFI::ws_client_config_set_origin( $cfg, $self->{origin} ) );
     }
@@ -281,12 +282,36 @@ sub _call {
 
 sub _ws_open {
     my ( $self, $conn ) = @_;
-    $self->{conn}   = $conn;    # a new one after a reconnect
-    $self->{state}  = 'open';
-    $self->{opened} = 1;
-    $self->_call('on_handshake');
+    $self->{conn}      = $conn;    # a new one after a reconnect
+    $self->{state}     = 'open';
+    $self->{opened}    = 1;
+    $self->{handshake} = $self->_handshake_of($conn);
+    $self->_sync_auto_pong;
+    my $verdict = $self->_call( on_handshake => $self->{handshake} );
+    if ( defined $verdict && !$verdict ) {
+        $self->{error} = WebSocket::Exception->new( code => WS_NOT_ACCEPTABLE, message => 'Handshake rejected (by on_handshake)' );
+        WebSocket::FFI::ws_conn_close( $conn, WS_NOT_ACCEPTABLE, 'Handshake rejected' );
+        return;
+    }
     $self->_call('on_connect');
 }
+
+# The opening handshake of connection $conn as a WebSocket::Handshake::Client:
+# the request sent and the response received, as they went over the wire.
+sub _handshake_of {
+    my ( $self, $conn ) = @_;
+    require WebSocket::Handshake::Client;
+    require WebSocket::Request;
+    require WebSocket::Response;
+    my $hs = WebSocket::Handshake::Client->new( uri => $self->{uri} );
+    my $request  = WebSocket::Request->new;
+    my $response = WebSocket::Response->new;
+    $hs->request($request)   if $request->parse( WebSocket::FFI::ws_conn_request_text($conn) // '' );
+    $hs->response($response) if $response->parse( WebSocket::FFI::ws_conn_response_text($conn) // '' );
+    return $hs;
+}
+
+sub handshake { $_[0]{handshake} }
 
 sub _ws_message {
     my ( $self, $conn, $type, $bytes ) = @_;
@@ -311,7 +336,7 @@ sub _ws_message_part {
     $self->_call( on_part => WebSocket::Endpoint::_part_args(@piece) );
 }
 
-sub _ws_ping { my ( $self, $conn, $data ) = @_; $self->_call( on_ping => $data ) }
+sub _ws_ping { my ( $self, $conn, $data ) = @_; $self->_pinged( $self->_call( on_ping => $data ), $data ) }
 sub _ws_pong { my ( $self, $conn, $data ) = @_; $self->_call( on_pong => $data ) }
 
 sub _ws_error {
@@ -576,10 +601,15 @@ C<poll>, ...); the connection itself is not affected.
 
 =over 4
 
-=item on_handshake($client)
+=item on_handshake($client, $handshake)
 
-The server accepted the opening handshake; its response headers are
-readable with C<header> and C<headers>. C<on_connect> follows.
+The server accepted the opening handshake: C<$handshake> is a
+L<WebSocket::Handshake::Client> with the C<request> sent and the
+C<response> received, as they went over the wire (also C<handshake>; the
+response headers are readable with C<header> and C<headers> too).
+C<on_connect> follows, unless this returns a defined false value: then the
+client closes the connection with 1003 (C<WS_NOT_ACCEPTABLE>, "Handshake
+rejected") and C<error> says so.
 
 =item on_connect($client)
 
@@ -600,7 +630,11 @@ A binary message.
 
 =item on_ping($client, $payload), on_pong($client, $payload)
 
-A ping (already answered by the library) or a pong arrived.
+A ping or a pong arrived. Without C<on_ping> (and C<do_pong>) the library
+answers pings itself, at once. With either set, the binding answers after
+C<on_ping> returns: through C<do_pong> (by default C<pong> with the same
+payload), or not at all when C<on_ping> returned a defined false value
+(C<0>, C<''>).
 
 =item on_send($client, $data, $type)
 
@@ -734,6 +768,24 @@ waited) until C<on_drain>.
 
 Queue a ping (answered by a pong, see C<on_pong>) or an unsolicited pong,
 with at most 125 bytes of payload.
+
+=head2 do_pong( [\&callback] )
+
+The callback that answers a ping, C<< $callback->($client, $payload) >>
+(C<undef>: C<pong> with the payload); with an argument, sets it and returns
+the client. Setting one makes the binding answer pings (see C<on_ping>).
+
+=head2 shutdown
+
+Closes the connection at once, without the close handshake: nothing more is
+sent, the server sees the TCP connection end, and C<on_disconnect> follows
+with 1006 (C<WS_CLOSED_ABNORMALLY>). Returns the client, or C<undef> with
+C<error> set when it is not open.
+
+=head2 handshake
+
+The opening handshake of the current connection (see C<on_handshake>), or
+C<undef> before one.
 
 =head2 disconnect( [$code = WS_OK, $reason = ''] )
 

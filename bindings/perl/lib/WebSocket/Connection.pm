@@ -205,6 +205,11 @@ sub _opened {
     my $p = WebSocket::FFI::ws_conn_subprotocol($conn);
     $self->{choice}     = defined $p && length $p ? $p : undef;
     $self->{extensions} = WebSocket::FFI::ws_conn_extensions($conn) // '';
+    $self->_sync_auto_pong;
+    if ( defined $self->{max_recv_size} ) {
+        $self->_fail_last('max_recv_size')
+          if WebSocket::FFI::ws_conn_set_max_message_size( $conn, $self->{max_recv_size} ) < 0;
+    }
     $self->_call('ready');
 }
 
@@ -257,6 +262,13 @@ sub _forget {
 }
 
 # --- Sending --------------------------------------------------------------
+
+# During the handshake, refuses the request (403); after, closes at once.
+sub shutdown {
+    my ($self) = @_;
+    return $self->_reject( 403, 'Forbidden' ) if $self->{hs};
+    return $self->SUPER::shutdown;
+}
 
 sub disconnect {
     my ( $self, $code, $reason ) = @_;
@@ -397,9 +409,23 @@ sub subprotocol {
 sub extensions { $_[0]{extensions} }
 
 sub max_recv_size {
-    my ($self) = @_;
-    my $server = $self->{server};
-    return $server ? $server->max_payload_size : undef;
+    my $self = shift;
+    unless (@_) {
+        return $self->{max_recv_size} if defined $self->{max_recv_size};
+        my $server = $self->{server};
+        return $server ? $server->max_payload_size : undef;
+    }
+    my $bytes = shift;
+    return $self->_fail( -2, "max_recv_size: not a positive byte count: '" . ( $bytes // 'undef' ) . "'" )
+      unless defined $bytes && $bytes =~ /\A[0-9]+\z/ && $bytes > 0;
+    if ( $self->{conn} ) {
+        return $self->_fail_last('max_recv_size') if WebSocket::FFI::ws_conn_set_max_message_size( $self->{conn}, $bytes ) < 0;
+    }
+    elsif ( $self->{state} ne 'handshake' && $self->{state} ne 'accepted' ) {
+        return $self->_fail( -8, 'max_recv_size: the connection is closed' );
+    }
+    $self->{max_recv_size} = 0 + $bytes;
+    return $self;
 }
 
 sub max_send_size {
@@ -532,7 +558,11 @@ A text message (decoded to characters) or a binary message arrived.
 
 =item on_ping($conn, $payload), on_pong($conn, $payload)
 
-A ping (the library has already answered it) or a pong arrived.
+A ping or a pong arrived. Without C<on_ping> (and C<do_pong>) the library
+answers pings itself, at once. With either set, the binding answers after
+C<on_ping> returns: through C<do_pong> (by default C<pong> with the same
+payload), or not at all when C<on_ping> returned a defined false value
+(C<0>, C<''>).
 
 =item on_drain($conn)
 
@@ -680,6 +710,20 @@ not open), as the browser's C<bufferedAmount>.
 True from a send that reported backpressure (more than the high watermark
 waited) until C<on_drain>.
 
+=head2 do_pong( [\&callback] )
+
+The callback that answers a ping, C<< $callback->($conn, $payload) >>
+(C<undef>: C<pong> with the payload); with an argument, sets it and returns
+the connection. Setting one makes the binding answer pings (see
+C<on_ping>).
+
+=head2 shutdown
+
+After the handshake: closes the connection at once, without the close
+handshake (the client sees the TCP connection end; C<on_disconnect> follows
+with 1006). During the handshake: refuses the request with 403. Returns the
+connection, or C<undef> with C<error> set when it is closed already.
+
 =head2 disconnect( [$code = WS_OK, $reason = ''] )
 
 After the handshake: starts the close handshake (it does not wait; see
@@ -770,10 +814,12 @@ C<"permessage-deflate..."> when compression was negotiated, C<""> otherwise.
 
 True over TLS (wss://).
 
-=head2 max_recv_size
+=head2 max_recv_size( [$bytes] )
 
-The largest message accepted from the client: the server's
-C<max_payload_size>.
+The largest message accepted from this client: the server's
+C<max_payload_size> unless set here. With an argument (during the handshake
+or later), sets it for the messages that start afterwards and returns the
+connection; a message over it closes the connection with 1009.
 
 =head2 max_send_size( [$bytes] )
 

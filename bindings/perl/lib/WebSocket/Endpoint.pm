@@ -50,6 +50,53 @@ my %KIND = (
     binary => WebSocket::FFI::WS_MESSAGE_BINARY,
 );
 
+# --- Pings and pongs --------------------------------------------------------
+
+sub do_pong {
+    my $self = shift;
+    return $self->{do_pong} unless @_;
+    my $cb = shift;
+    Carp::croak('do_pong: not a code reference') if defined $cb && ref $cb ne 'CODE';
+    $self->{do_pong} = $cb;
+    $self->_sync_auto_pong;
+    return $self;
+}
+
+sub _callback_changed {
+    my ( $self, $name ) = @_;
+    $self->_sync_auto_pong if $name eq 'on_ping';
+}
+
+# The library answers pings itself unless on_ping or do_pong is set; then
+# _pinged does, after on_ping. Applied to the open connection (again when
+# it opens).
+sub _sync_auto_pong {
+    my ($self) = @_;
+    my $auto = $self->{on_ping} || $self->{do_pong} ? 0 : 1;
+    return unless $self->{conn};
+    $self->{auto_pong} = $auto if WebSocket::FFI::ws_conn_set_auto_pong( $self->{conn}, $auto ) >= 0;
+    return;
+}
+
+# A ping arrived and on_ping returned $rv: unless the library answered it,
+# do_pong (by default pong) answers, or nothing when $rv is defined but false.
+sub _pinged {
+    my ( $self, $rv, $data ) = @_;
+    return if $self->{auto_pong} // 1;
+    return if defined $rv && !$rv;
+    my $do = $self->{do_pong};
+    return $do ? $do->( $self, $data ) : $self->pong($data);
+}
+
+# Closes at once, without a close frame (the peer sees the TCP connection
+# end); on_disconnect follows with 1006.
+sub shutdown {
+    my ($self) = @_;
+    return $self->_fail( -8, 'shutdown: the connection is not open' ) unless $self->{conn};
+    return $self->_fail_last('shutdown') if WebSocket::FFI::ws_conn_abort( $self->{conn} ) < 0;
+    return $self;
+}
+
 # send's types, and the methods that send them.
 my %SEND = (
     text   => 'send_utf8',

@@ -174,6 +174,19 @@ my %functions = (
     ws_server_publish                    => [ [ 'opaque', 'string', 'int', 'opaque', 'size_t' ] => 'int' ],
     ws_server_subscriber_count           => [ [ 'opaque', 'string' ] => 'size_t' ],
     ws_server_config_set_slow_subscriber => [ [ 'opaque', 'int' ] => 'int' ],
+
+    # Pongs by the application, adopted listeners, aborts, the handshake text,
+    # a connection's own message size limit.
+    ws_server_config_set_auto_pong           => [ [ 'opaque', 'int' ] => 'int' ],
+    ws_client_config_set_auto_pong           => [ [ 'opaque', 'int' ] => 'int' ],
+    ws_conn_set_auto_pong                    => [ [ 'opaque', 'int' ] => 'int' ],
+    ws_server_listen_fd                      => [ [ 'int', 'opaque', 'opaque', 'opaque' ] => 'opaque' ],
+    ws_conn_abort                            => [ ['opaque'] => 'int' ],
+    ws_server_config_set_keep_handshake_text => [ [ 'opaque', 'int' ] => 'int' ],
+    ws_client_config_set_keep_handshake_text => [ [ 'opaque', 'int' ] => 'int' ],
+    ws_conn_request_text                     => [ ['opaque'] => 'string' ],
+    ws_conn_response_text                    => [ ['opaque'] => 'string' ],
+    ws_conn_set_max_message_size             => [ [ 'opaque', 'uint64' ] => 'int' ],
 );
 $ffi->attach( $_ => @{ $functions{$_} } ) for sort keys %functions;
 

@@ -126,11 +126,15 @@ sub _callbacks {
             my $cb = shift;
             Carp::croak("$name: not a code reference") if defined $cb && ref $cb ne 'CODE';
             $self->{$name} = $cb;
+            $self->_callback_changed($name);
             return $self;
         };
     }
     return;
 }
+
+# Called after a callback was set or removed (by _callbacks' accessors).
+sub _callback_changed { }
 
 # The version option as a WebSocket::Version (13 unless given), or sets it.
 sub version {

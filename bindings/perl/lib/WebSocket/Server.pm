@@ -20,7 +20,7 @@ my %OPTIONS = map { $_ => 1 } @EVENTS, qw(
   tick_period timeout max_payload_size max_fragments_amount max_connections max_handshakes
   ssl_cert_file ssl_key_file ssl_sni ssl_ca_file ssl_client_cert_optional fatal blocking
   send_watermarks receive_parts slow_subscriber debug connection_class legacy
-  watch_readable watch_writable
+  watch_readable watch_writable listen
 );
 
 # The slow_subscriber option's values.
@@ -50,6 +50,8 @@ sub new {
       ? 'ssl_sni must be a hash reference: { server name => { cert_file => ..., key_file => ... } }'
       : defined $opts{slow_subscriber} && !( !ref $opts{slow_subscriber} && exists $SLOW{ $opts{slow_subscriber} } )
       ? "slow_subscriber must be 'skip' or 'close', not '$opts{slow_subscriber}'"
+      : defined $opts{listen} && !( ref $opts{listen} && defined fileno $opts{listen} )
+      ? 'listen must be a listening socket (an IO::Socket::INET, IO::Socket::SSL ...)'
       : defined $opts{connection_class} && !_is_connection_class( $opts{connection_class} )
       ? "connection_class '$opts{connection_class}' is not a loaded subclass of WebSocket::Connection"
       :                                                                   undef );
@@ -128,7 +130,10 @@ sub _configure {
     if ( defined $self->{max_handshakes} ) {
         $check->( max_handshakes => WebSocket::FFI::ws_server_config_set_max_handshakes( $cfg, $self->{max_handshakes} ) );
     }
-    if ( defined $self->{ssl_cert_file} || defined $self->{ssl_key_file} ) {
+    if ( my @pair = $self->_listener_tls ) {
+        $check->( listen => WebSocket::FFI::ws_server_config_set_tls_cert_file( $cfg, @pair ) );
+    }
+    elsif ( defined $self->{ssl_cert_file} || defined $self->{ssl_key_file} ) {
         $check->( ssl_cert_file => WebSocket::FFI::ws_server_config_set_tls_cert_file( $cfg, $self->{ssl_cert_file}, $self->{ssl_key_file} ) );
     }
     for my $name ( sort keys %{ $self->{ssl_sni} || {} } ) {
@@ -154,6 +159,22 @@ sub _configure {
     return;
 }
 
+# The socket given as the listen option, if any.
+sub socket { $_[0]{listen} }
+
+# The certificate and key of an IO::Socket::SSL listener (the arguments it was
+# made with), when the ssl_cert_file and ssl_key_file options do not say.
+sub _listener_tls {
+    my ($self) = @_;
+    return unless $self->_listener_is_ssl && !defined $self->{ssl_cert_file};
+    my $socket = $self->{listen};
+    my $args = ${*$socket}{_SSL_arguments} || {};
+    die WebSocket::Exception->new( code => -2,
+        message => 'listen: an IO::Socket::SSL listener needs SSL_cert_file and SSL_key_file (or the ssl_cert_file and ssl_key_file options)' )
+      unless defined $args->{SSL_cert_file} && defined $args->{SSL_key_file};
+    return ( $args->{SSL_cert_file}, $args->{SSL_key_file} );
+}
+
 sub listen {
     my ($self) = @_;
     WebSocket::FFI::check_thread();
@@ -161,12 +182,17 @@ sub listen {
     my $cfg = $self->_new_config( \&WebSocket::FFI::ws_server_config_new, \&WebSocket::FFI::ws_server_config_free )
       or return;
     $self->{id} = WebSocket::FFI::register($self);
-    my $server = WebSocket::FFI::ws_server_listen( $self->{host}, $self->{port}, $cfg, $WebSocket::FFI::CALLBACKS, $self->{id} );
+    my $socket = $self->{listen};
+    my $server =
+      $socket
+      ? WebSocket::FFI::ws_server_listen_fd( fileno($socket) // -1, $cfg, $WebSocket::FFI::CALLBACKS, $self->{id} )
+      : WebSocket::FFI::ws_server_listen( $self->{host}, $self->{port}, $cfg, $WebSocket::FFI::CALLBACKS, $self->{id} );
     my @why = $server ? () : WebSocket::FFI::last_error();
     WebSocket::FFI::ws_server_config_free($cfg);
     unless ($server) {
         WebSocket::FFI::unregister( delete $self->{id} );
-        return $self->_fail( $why[0], "listen on $self->{host}:$self->{port}: $why[1]" );
+        my $where = $socket ? 'the listen socket' : "$self->{host}:$self->{port}";
+        return $self->_fail( $why[0], "listen on $where: $why[1]" );
     }
     $self->{server}    = $server;
     $self->{next_tick} = Time::HiRes::time() + $self->{tick_period} if $self->{tick_period};
@@ -355,7 +381,13 @@ sub port {
 sub is_ssl {
     my ($self) = @_;
     return WebSocket::FFI::ws_server_is_secure( $self->{server} ) > 0 ? 1 : 0 if $self->{server};
-    return defined $self->{ssl_cert_file} ? 1 : 0;
+    return defined $self->{ssl_cert_file} || $self->_listener_is_ssl ? 1 : 0;
+}
+
+# The listen option is an IO::Socket::SSL listener.
+sub _listener_is_ssl {
+    my $socket = $_[0]{listen};
+    return Scalar::Util::blessed($socket) && ( $socket->isa('IO::Socket::SSL') || $socket->can('accept_SSL') );
 }
 
 sub reload_ssl {
@@ -492,7 +524,7 @@ sub _ws_message {
 sub _ws_ping {
     my ( $self, $handle, $data ) = @_;
     my $conn = $self->_conn_of($handle) or return;
-    $conn->_call( ping => $data );
+    $conn->_pinged( $conn->_call( ping => $data ), $data );
 }
 
 sub _ws_pong {
@@ -736,6 +768,17 @@ publishes: C<'skip'> (the default) it misses the message and stays
 subscribed; C<'close'> it is closed with 1008 (C<WS_FORBIDDEN>, "too slow
 to take published messages"). C<new> refuses other values.
 
+=item listen
+
+A socket you made and put in the listening state (an L<IO::Socket::INET>,
+an L<IO::Socket::SSL> made with C<SSL_startHandshake =E<gt> 0>, ...):
+the server serves on it instead of binding C<host> and C<port>. The library
+works on a duplicate of its descriptor (you may close yours), but the socket
+becomes non-blocking, yours included. For an L<IO::Socket::SSL>, the
+certificate and key are its C<SSL_cert_file> and C<SSL_key_file> (or the
+C<ssl_cert_file> and C<ssl_key_file> options): the library does the TLS.
+C<socket> returns it.
+
 =item connection_class
 
 The class of the connection objects: a subclass of
@@ -867,6 +910,10 @@ argument, the list of every watched handle and its callback (pairs).
 =head2 unwatch_readable( @fhs ), unwatch_writable( @fhs )
 
 Stops watching them. Returns the server.
+
+=head2 socket
+
+The C<listen> option's socket, or C<undef>.
 
 =head2 version, versions
 
