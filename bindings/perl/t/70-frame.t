@@ -337,4 +337,39 @@ subtest 'type and supported_types' => sub {
     is( $d->type, 'binary', '... knows its type' );
 };
 
+subtest 'rsv, allow_rsv, fragments, supported_types($type)' => sub {
+    ok( WebSocket::Frame->supported_types('PING'), 'supported_types($type), any case' );
+    ok( !WebSocket::Frame->supported_types('bogus'), '... false for an unknown one' );
+    isa_ok( scalar WebSocket::Frame->supported_types, 'WebSocket::Array', 'supported_types in scalar context' );
+
+    my $f = WebSocket::Frame->new( buffer => 'zip', type => 'binary', rsv => [ 1, 0, 0 ] );
+    is_deeply( [ @{ $f->rsv } ], [ 1, 0, 0 ], 'rsv reads back as three bits' );
+    my $bytes = $f->to_bytes;
+    is( ord($bytes) & 0x70, 0x40, 'to_bytes sets RSV1 in the header' );
+    my $strict = WebSocket::Frame->new;
+    $strict->append($bytes);
+    ok( !defined $strict->next_bytes, 'a decoder refuses RSV1 by default' );
+    is( $strict->error->code, 1002, '... with 1002' );
+    my $d = WebSocket::Frame->new( allow_rsv => [ 1, 0, 0 ] );
+    is_deeply( [ @{ $d->allow_rsv } ], [ 1, 0, 0 ], 'allow_rsv reads back' );
+    $d->append($bytes);
+    is( $d->next_bytes, 'zip', 'a decoder that allows RSV1 delivers the payload as it came' );
+    is_deeply( [ @{ $d->rsv } ], [ 1, 0, 0 ], '... and rsv says RSV1' );
+    $d->append( WebSocket::Frame->new( buffer => 'plain', type => 'binary' )->to_bytes );
+    is( $d->next_bytes, 'plain', 'the next message' );
+    is_deeply( [ @{ $d->rsv } ], [ 0, 0, 0 ], '... has no RSV bits' );
+    ok( !defined $f->rsv( [ 1, 2, 0 ] ), 'rsv refuses what is not three bits' );
+    is( $f->rsv(2)->rsv->[1], 1, 'rsv takes their number too (RSV2 = 2)' );
+
+    my $parts = WebSocket::Frame->new( type => 'text', fragments => [ 'héllo ', 'wörld', '!' ] );
+    is( $parts->fragments->length, 3, 'fragments reads back' );
+    my $wire = $parts->to_bytes;
+    is( ord($wire) & 0x8f, 0x01, 'the first frame: text, no FIN' );
+    my $r = WebSocket::Frame->new;
+    $r->append($wire);
+    is( $r->next, 'héllo wörld!', 'the fragments decode as one message' );
+    ok( $r->is_text, '... a text message' );
+    ok( !defined WebSocket::Frame->new->fragments('nope'), 'fragments wants an array reference' );
+};
+
 done_testing;

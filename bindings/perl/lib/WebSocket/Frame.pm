@@ -14,8 +14,10 @@ our $VERSION = '0.01';
 {
     my $ffi = $WebSocket::FFI::ffi;
     $ffi->attach( [ ws_frame_encoded_size => '_encoded_size' ] => [ 'size_t', 'int' ] => 'size_t' );
-    $ffi->attach( [ ws_frame_encode => '_encode' ] =>
-          [ 'int', 'int', 'int', 'opaque', 'size_t', 'opaque', 'size_t', 'size_t*' ] => 'int' );
+    $ffi->attach( [ ws_frame_encode_rsv => '_encode' ] =>
+          [ 'int', 'int', 'uint', 'int', 'opaque', 'size_t', 'opaque', 'size_t', 'size_t*' ] => 'int' );
+    $ffi->attach( [ ws_frame_decoder_allow_rsv => '_allow_rsv' ] => [ 'opaque', 'uint' ] => 'int' );
+    $ffi->attach( [ ws_frame_decoder_rsv       => '_rsv' ]       => ['opaque'] => 'uint' );
     $ffi->attach( [ ws_frame_decoder_new  => '_decoder_new' ]  => [] => 'opaque' );
     $ffi->attach( [ ws_frame_decoder_free => '_decoder_free' ] => ['opaque'] => 'void' );
     $ffi->attach( [ ws_frame_decoder_set_max_payload_size => '_set_max_payload_size' ] => [ 'opaque', 'uint64' ] => 'int' );
@@ -44,7 +46,7 @@ my %TYPES = (
     pong         => OPCODE_PONG,
 );
 
-my %OPTIONS = map { $_ => 1 } qw( buffer type opcode fin masked max_payload_size max_fragments_amount fatal debug version );
+my %OPTIONS = map { $_ => 1 } qw( buffer type opcode fin masked max_payload_size max_fragments_amount fatal debug version rsv allow_rsv fragments );
 
 sub _count {
     my ($v) = @_;
@@ -79,6 +81,10 @@ sub new {
     if ( my $why = WebSocket::Object::_bad_version( $opts{version} ) ) {
         Carp::croak("WebSocket::Frame->new: $why");
     }
+    for my $bits (qw( rsv allow_rsv )) {
+        Carp::croak("WebSocket::Frame->new: $bits must be three bits, [ rsv1, rsv2, rsv3 ]")
+          if defined $opts{$bits} && !defined _rsv_number( $opts{$bits} );
+    }
     my $decoder = _decoder_new() or Carp::croak( 'WebSocket::Frame->new: ' . ( WebSocket::FFI::last_error() )[1] );
     my $self = bless {
         buffer               => defined $opts{buffer} ? $opts{buffer} : '',
@@ -90,8 +96,11 @@ sub new {
         fatal                => $opts{fatal} ? 1 : 0,
         debug                => $opts{debug},
         version              => $opts{version},
+        rsv                  => _rsv_number( $opts{rsv} // 0 ),
         decoder              => $decoder,
     }, ref $class || $class;
+    $self->fragments( $opts{fragments} ) or Carp::croak( 'WebSocket::Frame->new: ' . $self->error ) if defined $opts{fragments};
+    $self->allow_rsv( $opts{allow_rsv} ) if defined $opts{allow_rsv};
     for my $limit (qw( max_payload_size max_fragments_amount )) {
         next unless defined $opts{$limit};
         # Checked above, so these cannot fail.
@@ -148,6 +157,58 @@ sub max_fragments_amount {
     return $self;
 }
 
+# RSV bits as the number of the frame header's bit order (RSV1 = 4), from
+# [ rsv1, rsv2, rsv3 ] (an array reference or a WebSocket::Array) or such a
+# number; undef when it is neither.
+sub _rsv_number {
+    my ($bits) = @_;
+    return $bits + 0 if defined $bits && !ref $bits && $bits =~ /\A[0-7]\z/;
+    return undef unless ref $bits && eval { @$bits == 3 };
+    return undef if grep { !defined || !/\A[01]\z/ } @$bits;
+    return $bits->[0] * 4 + $bits->[1] * 2 + $bits->[2];
+}
+
+# [ rsv1, rsv2, rsv3 ] of a number.
+sub _rsv_bits {
+    my ($n) = @_;
+    require WebSocket::Array;
+    return WebSocket::Array->new( [ map { $n >> $_ & 1 } 2, 1, 0 ] );
+}
+
+# The RSV bits: to send with to_bytes, or of the message next returned last.
+sub rsv {
+    my $self = shift;
+    return _rsv_bits( $self->{rsv} ) unless @_;
+    my $n = _rsv_number( $_[0] );
+    return $self->_fail( -2, 'rsv: expects three bits, [ rsv1, rsv2, rsv3 ]' ) unless defined $n;
+    $self->{rsv} = $n;
+    return $self;
+}
+
+# The RSV bits the decoder accepts (no extension is applied to such frames).
+sub allow_rsv {
+    my $self = shift;
+    return _rsv_bits( $self->{allow_rsv} // 0 ) unless @_;
+    my $n = _rsv_number( $_[0] );
+    return $self->_fail( -2, 'allow_rsv: expects three bits, [ rsv1, rsv2, rsv3 ]' ) unless defined $n;
+    return $self->_fail_last('allow_rsv') if _allow_rsv( $self->{decoder}, $n ) < 0;
+    $self->{allow_rsv} = $n;
+    return $self;
+}
+
+# The payloads to_bytes sends as the fragments of one message (an empty
+# list: buffer, in one frame).
+sub fragments {
+    my $self = shift;
+    require WebSocket::Array;
+    return WebSocket::Array->new( [ @{ $self->{fragments} || [] } ] ) unless @_;
+    my $parts = shift;
+    return $self->_fail( -2, 'fragments: expects an array reference of payloads' )
+      unless ref $parts && eval { my @p = @$parts; 1 } && !grep { !defined || ref } @$parts;
+    $self->{fragments} = [@$parts];
+    return $self;
+}
+
 # The name of the opcode ('text' ...), or sets the opcode by name.
 sub type {
     my $self = shift;
@@ -157,14 +218,22 @@ sub type {
     }
     my $type   = shift;
     my $opcode = defined $type ? $TYPES{$type} : undef;
-    return $self->_fail( -2, 'type: unknown type ' . ( defined $type ? "'$type'" : 'undef' ) . ' (' . join( ', ', supported_types() ) . ')' )
+    return $self->_fail( -2, 'type: unknown type ' . ( defined $type ? "'$type'" : 'undef' ) . ' (' . join( ', ', $self->supported_types ) . ')' )
       unless defined $opcode;
     $self->{opcode} = $opcode;
     return $self;
 }
 
-# The type names, in opcode order.
-sub supported_types { sort { $TYPES{$a} <=> $TYPES{$b} } keys %TYPES }
+# With a type name: whether it is one (any case). Without: the type names in
+# opcode order, a WebSocket::Array in scalar context.
+sub supported_types {
+    my ( undef, @type ) = @_;
+    return defined $type[0] && exists $TYPES{ lc $type[0] } ? 1 : 0 if @type;
+    my @names = sort { $TYPES{$a} <=> $TYPES{$b} } keys %TYPES;
+    return @names if wantarray;
+    require WebSocket::Array;
+    return WebSocket::Array->new( \@names );
+}
 
 sub is_continuation { $_[0]{opcode} == OPCODE_CONTINUATION ? 1 : 0 }
 sub is_text         { $_[0]{opcode} == OPCODE_TEXT         ? 1 : 0 }
@@ -184,7 +253,23 @@ sub close_code {
 
 sub to_bytes {
     my ($self) = @_;
-    my $payload = $self->{buffer};
+    my @parts = @{ $self->{fragments} || [] };
+    return $self->_encode_frame( $self->{opcode}, $self->{fin}, $self->{buffer} ) unless @parts;
+    my $bytes = '';
+    for my $i ( 0 .. $#parts ) {
+        my $frame = $self->_encode_frame( $i ? OPCODE_CONTINUATION : $self->{opcode}, $i == $#parts ? 1 : 0, $parts[$i], $i )
+          // return;
+        $bytes .= $frame;
+    }
+    return $bytes;
+}
+
+# One frame: $payload (characters for text, made UTF-8) with $opcode and
+# $fin, this frame's RSV bits on the first frame of a message, masked as
+# the frame says.
+sub _encode_frame {
+    my ( $self, $opcode, $fin, $payload, $later ) = @_;
+    $payload //= '';
     if ( $self->{opcode} == OPCODE_TEXT ) {
         # Not Encode's strict 'UTF-8', which silently replaces noncharacters
         # (U+FFFE, U+10FFFF ...) that UTF-8 and RFC 6455 allow.
@@ -202,7 +287,8 @@ sub to_bytes {
     grow( $out, $size, { set_length => 0 } );
     my ( $ptr, $len ) = WebSocket::FFI::buffer($payload);
     my $written = 0;
-    my $rc = _encode( $self->{opcode}, $self->{fin}, $self->{masked}, $ptr, $len, scalar_to_pointer($out), $size, \$written );
+    my $rsv     = $later ? 0 : $self->{rsv};
+    my $rc      = _encode( $opcode, $fin, $rsv, $self->{masked}, $ptr, $len, scalar_to_pointer($out), $size, \$written );
     return $self->_fail_last('to_bytes') if $rc < 0;
     set_used_length( $out, $written );
     return $out;
@@ -232,6 +318,7 @@ sub next_bytes {
     }
     $self->{opcode} = $opcode;
     $self->{fin}    = 1;
+    $self->{rsv}    = _rsv( $self->{decoder} );
     return $len ? buffer_to_scalar( $ptr, $len ) : '';
 }
 
@@ -344,6 +431,10 @@ message, not each frame, and 0 is not allowed (there is always a limit).
 Most frames one message may have (default 128; 0 for no limit). Control
 frames do not count.
 
+=item rsv, allow_rsv, fragments
+
+As the methods of the same names.
+
 =item version
 
 The protocol version: 13, C<draft-ietf-hybi-17> or a L<WebSocket::Version>
@@ -424,9 +515,34 @@ name and returns the frame.
 The protocol version, a L<WebSocket::Version> (13, draft-ietf-hybi-17: the
 only framing spoken; C<new> croaks on another C<version>).
 
-=head2 supported_types
+=head2 supported_types( [$type] )
 
-The type names, in opcode order (a class or instance method).
+With a type name, whether it is one (case-insensitive). Without, the type
+names in opcode order: a list, or a L<WebSocket::Array> in scalar context.
+A class or instance method.
+
+=head2 rsv( [ [$rsv1, $rsv2, $rsv3] ] )
+
+The three RSV bits, a L<WebSocket::Array> of 0s and 1s: the ones
+C<to_bytes> sets on the (first) frame, and after C<next> those of the
+message it returned. With an argument (an array reference of three bits, or
+their number 0-7 with RSV1 = 4), sets them and returns the frame. A
+decoder refuses frames with RSV bits (closing with 1002) unless
+C<allow_rsv> accepts them.
+
+=head2 allow_rsv( [ [$rsv1, $rsv2, $rsv3] ] )
+
+The RSV bits the decoder accepts (default none), e.g. C<[1, 0, 0]> to read
+the frames of a permessage-deflate connection; they come out as they
+arrived (nothing is decompressed), and text with RSV1 is not checked to be
+UTF-8. With an argument, sets them and returns the frame.
+
+=head2 fragments( [ \@payloads ] )
+
+The payloads C<to_bytes> sends as the fragments of one message (the first
+with the frame's type and RSV bits, the others as continuations, FIN on the
+last); empty by default (C<buffer> goes in one frame). A
+L<WebSocket::Array>; with an argument, sets them and returns the frame.
 
 =head2 close_code
 
