@@ -17,7 +17,7 @@ my @EVENTS = qw( on_connect on_handshake on_recv on_utf8 on_binary on_ping on_po
 my %OPTIONS = map { $_ => 1 } @EVENTS, qw(
   uri origin subprotocol cookie version timeout max_payload_size max_fragments_amount
   extensions compression_threshold ssl_ca_file ssl_no_verify ssl_cert_file ssl_key_file
-  silence_max fatal headers blocking send_watermarks receive_parts reconnect debug
+  silence_max fatal headers blocking send_watermarks receive_parts reconnect debug do_pong
 );
 
 # The reconnect option's keys, and their defaults in seconds (the C API's).
@@ -35,6 +35,7 @@ sub new {
     for my $key ( sort keys %opts ) {
         Carp::croak("WebSocket::Client->new: unknown option '$key'") unless $OPTIONS{$key};
     }
+    Carp::croak('WebSocket::Client->new: do_pong is not a code reference') if defined $opts{do_pong} && ref $opts{do_pong} ne 'CODE';
     my $self = bless { %opts, state => 'new' }, $class;
     WebSocket::Object::_debug_log( $opts{debug} );
     return $self;
@@ -565,6 +566,10 @@ fail with C<WS_ERR_NOT_OPEN> (-8): nothing is kept for the next connection
 (send it again from C<on_reconnected>). C<connect> waits until a connection
 opens or the client gives up (C<max_tries>, or C<disconnect> in
 C<on_reconnect>); C<start> runs until the client has ended.
+
+=item do_pong
+
+The callback that answers pings (see C<do_pong> below).
 
 =item debug
 
