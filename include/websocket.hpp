@@ -272,6 +272,19 @@ class connection {
     detail::check(ws_conn_close(get(), static_cast<ws_close_code>(code), std::string(reason).c_str()));
   }
 
+  /// Closes at once, without the close handshake: nothing more is sent, the
+  /// peer sees the TCP connection end, on_close follows with 1006
+  /// (ws_conn_abort). Throws WS_ERR_NOT_OPEN unless open. From any thread.
+  void abort() const { detail::check(ws_conn_abort(get())); }
+  /// Whether the library answers this connection's pings itself (the
+  /// default, see server_config::auto_pong); off, answer with pong() from
+  /// on_ping (ws_conn_set_auto_pong). From any thread.
+  void auto_pong(bool on) const { detail::check(ws_conn_set_auto_pong(get(), on ? 1 : 0)); }
+  /// The largest message accepted from now on (> 0; larger ones fail the
+  /// connection with 1009), for this connection only
+  /// (ws_conn_set_max_message_size). From any thread.
+  void max_message_size(std::uint64_t bytes) const { detail::check(ws_conn_set_max_message_size(get(), bytes)); }
+
   /// Stops reading from the socket after at most one more message, so that
   /// TCP pushes back on a peer sending faster than you take messages; sends
   /// still go out (ws_conn_pause). From any thread.
@@ -334,6 +347,19 @@ class connection {
   }
   /// True when the connection runs over TLS.
   bool is_secure() const { return detail::check(ws_conn_is_secure(get())) == 1; }
+  /// The opening handshake's request as it went over the wire (a client's
+  /// as sent, a server's as received), when its config kept it
+  /// (keep_handshake_text) and the connection has opened (ws_conn_request_text).
+  std::optional<std::string_view> request_text() const {
+    const char *text = ws_conn_request_text(get());
+    return text ? std::optional<std::string_view>(text) : std::nullopt;
+  }
+  /// The opening handshake's response as it went over the wire, as
+  /// request_text (ws_conn_response_text).
+  std::optional<std::string_view> response_text() const {
+    const char *text = ws_conn_response_text(get());
+    return text ? std::optional<std::string_view>(text) : std::nullopt;
+  }
   /// Bytes queued and not yet written to the socket.
   std::size_t buffered_amount() const { return ws_conn_buffered_amount(get()); }
   /// The id of the connection, unique in the process (the log lines' conn_id).
@@ -685,6 +711,14 @@ class server_config {
   server_config &slow_subscriber(ws::slow_subscriber policy) {
     return set(ws_server_config_set_slow_subscriber(get(), static_cast<ws_slow_subscriber>(policy)));
   }
+  /// Whether the library answers pings itself (default on); off, on_ping
+  /// answers with connection::pong.
+  server_config &auto_pong(bool on) { return set(ws_server_config_set_auto_pong(get(), on ? 1 : 0)); }
+  /// Keeps each connection's handshake text for connection::request_text
+  /// and response_text (off by default: a few hundred bytes per connection).
+  server_config &keep_handshake_text(bool on = true) {
+    return set(ws_server_config_set_keep_handshake_text(get(), on ? 1 : 0));
+  }
   /// Accepts permessage-deflate from clients that offer it.
   server_config &deflate(bool on = true) { return set(ws_server_config_set_deflate(get(), on)); }
   /// Resets the compression contexts after each message (turns deflate on).
@@ -803,6 +837,14 @@ class client_config {
   client_config &origin(const std::string &origin) { return set(ws_client_config_set_origin(get(), origin.c_str())); }
   /// The HTTP proxy: "" for none, "http://[user:password@]host[:port]".
   client_config &proxy(const std::string &url) { return set(ws_client_config_set_proxy(get(), url.c_str())); }
+  /// Whether the library answers pings itself (default on); off, on_ping
+  /// answers with connection::pong.
+  client_config &auto_pong(bool on) { return set(ws_client_config_set_auto_pong(get(), on ? 1 : 0)); }
+  /// Keeps the connection's handshake text for connection::request_text
+  /// and response_text (off by default).
+  client_config &keep_handshake_text(bool on = true) {
+    return set(ws_client_config_set_keep_handshake_text(get(), on ? 1 : 0));
+  }
   /// Offers permessage-deflate.
   client_config &deflate(bool on = true) { return set(ws_client_config_set_deflate(get(), on)); }
   /// Resets the compression contexts after each message (turns deflate on).
@@ -878,6 +920,14 @@ class server {
     ws_callbacks cb = detail::callbacks_for(ep_->on);
     server_ = ws_server_listen(host.c_str(), port, config.native_handle(), &cb, ep_.get());
     if (!server_) detail::throw_last_error(ws_last_error_code());
+  }
+  /// Serves on a TCP socket you already bound and put in the listening
+  /// state (ws_server_listen_fd): the server works on a duplicate of `fd`
+  /// (close yours when you like; the socket becomes non-blocking). TLS comes
+  /// from `config`. Throws WS_ERR_INVALID_ARGUMENT when `fd` is no listening
+  /// TCP socket.
+  static server adopt(int fd, handlers on = {}, const server_config &config = server_config()) {
+    return server(fd, std::move(on), config);
   }
   /// Stops and frees the server: ws_server_free.
   ~server() { reset(); }
@@ -971,6 +1021,12 @@ class server {
   ws_server *native_handle() const noexcept { return server_; }
 
  private:
+  server(int fd, handlers on, const server_config &config) : ep_(new detail::endpoint{std::move(on)}) {
+    if (!config.native_handle()) detail::throw_moved_from("ws::server_config");
+    ws_callbacks cb = detail::callbacks_for(ep_->on);
+    server_ = ws_server_listen_fd(fd, config.native_handle(), &cb, ep_.get());
+    if (!server_) detail::throw_last_error(ws_last_error_code());
+  }
   ws_server *get() const {
     if (!server_) detail::throw_moved_from("ws::server");
     return server_;
