@@ -78,6 +78,7 @@ subtest 'error as a class method' => sub {
     ok( !WebSocket::Server->new( { connection_class => 'No::Such::Class' } ), 'an unknown connection_class is refused' );
     like( WebSocket::Server->error->message, qr/connection_class/, '... saying so' );
     is( WebSocket::Client->error, undef, 'each class keeps its own' );
+    is( WebSocket::Frame->error,  undef, 'WebSocket::Frame->error works as a class method too' );
 };
 
 subtest 'send with the type first; on() on the client' => sub {
