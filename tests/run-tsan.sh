@@ -23,7 +23,7 @@ echo "== ThreadSanitizer: Rust loopback suites with 4 I/O threads"
 # event queue as these; they stay out to keep CI within its time.)
 if ! out=$("${cargo[@]}" test "${build[@]}" --test loopback --test fairness --test keepalive \
   --test raw_peer --test deflate --test handshake --test tls --test parts --test topics \
-  --test reconnect 2>&1); then
+  --test reconnect --test conn_controls 2>&1); then
   echo "$out" | tail -n 80
   echo "tsan: FAILED"
   exit 1
