@@ -363,9 +363,13 @@ fn ws_client_close_stops_an_attempt_waiting_for_its_delay() {
     let s = Seer::default();
     let c = client(closed_port(), &s, (60_000, 60_000, 0), false);
     s.wait("the first on_reconnect", false, |v| v.len() == 3);
-    // Once on_reconnect has returned, the attempt's connection waits.
+    // Once on_reconnect has returned, the attempt's connection waits. (Held
+    // while looked at: until then the failed one may be freed any time.)
     eventually("the next connection", || unsafe {
-        ws_conn_state(ws_client_conn(c)) == WS_STATE_CONNECTING
+        let conn = ws_client_retain_conn(c);
+        let waiting = ws_conn_state(conn) == WS_STATE_CONNECTING;
+        ws_conn_release(conn);
+        waiting
     });
     let waiting = unsafe { ws_client_conn(c) };
     assert_eq!(
